@@ -1,0 +1,3 @@
+from devstack.stack import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Shared core of the Twilio carrier services. Importable without Chalice."""

@@ -1,0 +1,280 @@
+"""The error taxonomy: every failure has a stable code, an HTTP status and a retry flag.
+
+Codes are API. Never rename or reuse one; add a new class instead.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class CarrierError(Exception):
+    """Base of every failure the carrier reports."""
+
+    code: ClassVar[str] = "internal_error"
+    http_status: ClassVar[int] = 500
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str | None = None, *, twilio_code: int | None = None) -> None:
+        self.message = message or (self.__doc__ or self.code).strip()
+        self.twilio_code = twilio_code
+        super().__init__(self.message)
+
+    def to_body(self) -> dict[str, Any]:
+        """The JSON body every error response carries."""
+        return {
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "twilio_code": self.twilio_code,
+                "retryable": self.retryable,
+            }
+        }
+
+
+# ---- request problems (4xx) -------------------------------------------------
+
+
+class InvalidSignature(CarrierError):
+    """X-Twilio-Signature is missing or does not match."""
+
+    code, http_status, retryable = "invalid_signature", 403, False
+
+
+class MissingField(CarrierError):
+    """A required field is missing from the request."""
+
+    code, http_status, retryable = "missing_field", 400, False
+
+
+class InvalidField(CarrierError):
+    """A field is present but its value is not acceptable."""
+
+    code, http_status, retryable = "invalid_field", 400, False
+
+
+class MalformedBody(CarrierError):
+    """The request body cannot be parsed."""
+
+    code, http_status, retryable = "malformed_body", 400, False
+
+
+class MediaMismatch(CarrierError):
+    """NumMedia disagrees with the MediaUrlN/MediaContentTypeN fields sent."""
+
+    code, http_status, retryable = "media_mismatch", 400, False
+
+
+class PayloadTooLarge(CarrierError):
+    """The request body is larger than this endpoint accepts."""
+
+    code, http_status, retryable = "payload_too_large", 413, False
+
+
+class UnsupportedContentType(CarrierError):
+    """The request's Content-Type is not one this endpoint reads."""
+
+    code, http_status, retryable = "unsupported_content_type", 415, False
+
+
+class MethodNotAllowed(CarrierError):
+    """The HTTP method is not supported on this path."""
+
+    code, http_status, retryable = "method_not_allowed", 405, False
+
+
+class MessageNotFound(CarrierError):
+    """No message with that SID is stored."""
+
+    code, http_status, retryable = "message_not_found", 404, False
+
+
+class RouteNotFound(CarrierError):
+    """No such endpoint."""
+
+    code, http_status, retryable = "not_found", 404, False
+
+
+class IdempotencyConflict(CarrierError):
+    """The Idempotency-Key was already used with a different request."""
+
+    code, http_status, retryable = "idempotency_conflict", 409, False
+
+
+# ---- Twilio's answers about the message (mapped from Twilio error codes) ----
+
+
+class InvalidPhoneNumber(CarrierError):
+    """The recipient is not a valid phone number."""
+
+    code, http_status, retryable = "invalid_phone_number", 400, False
+
+
+class InvalidSender(CarrierError):
+    """The sender is not a valid phone number or messaging service for this account."""
+
+    code, http_status, retryable = "invalid_sender", 400, False
+
+
+class RegionNotPermitted(CarrierError):
+    """The account may not send to the recipient's region."""
+
+    code, http_status, retryable = "region_not_permitted", 400, False
+
+
+class SenderNotCapable(CarrierError):
+    """The sender cannot send this kind of message."""
+
+    code, http_status, retryable = "sender_not_capable", 400, False
+
+
+class RecipientOptedOut(CarrierError):
+    """The recipient replied STOP to this sender and may not be messaged."""
+
+    code, http_status, retryable = "recipient_opted_out", 403, False
+
+
+class SenderQueueFull(CarrierError):
+    """The sender's outbound queue is full."""
+
+    code, http_status, retryable = "sender_queue_full", 429, True
+
+
+class RecipientUnreachable(CarrierError):
+    """The recipient cannot receive messages from this sender."""
+
+    code, http_status, retryable = "recipient_unreachable", 400, False
+
+
+class NotMobileNumber(CarrierError):
+    """The recipient is not a mobile number."""
+
+    code, http_status, retryable = "not_mobile_number", 400, False
+
+
+class UnsupportedMediaType(CarrierError):
+    """A media item's type or size is not accepted for MMS."""
+
+    code, http_status, retryable = "unsupported_media_type", 400, False
+
+
+class MessageTooLong(CarrierError):
+    """The message body exceeds the 1600 character limit."""
+
+    code, http_status, retryable = "message_too_long", 400, False
+
+
+class CarrierUnreachable(CarrierError):
+    """The destination handset was unreachable."""
+
+    code, http_status, retryable = "carrier_unreachable", 502, False
+
+
+class MessageBlocked(CarrierError):
+    """The carrier blocked the message."""
+
+    code, http_status, retryable = "message_blocked", 502, False
+
+
+class UnknownDestination(CarrierError):
+    """The destination number is unknown to the carrier."""
+
+    code, http_status, retryable = "unknown_destination", 502, False
+
+
+class LandlineOrUnreachable(CarrierError):
+    """The destination is a landline or an unreachable carrier."""
+
+    code, http_status, retryable = "landline_or_unreachable", 502, False
+
+
+class CarrierViolation(CarrierError):
+    """The carrier filtered the message as a violation."""
+
+    code, http_status, retryable = "carrier_violation", 502, False
+
+
+class UnknownCarrierError(CarrierError):
+    """The carrier reported an unknown error."""
+
+    code, http_status, retryable = "unknown_carrier_error", 502, True
+
+
+# ---- our side or Twilio's side is not working (5xx, 429) ---------------------
+
+
+class TwilioAuthenticationFailed(CarrierError):
+    """Twilio rejected our account credentials."""
+
+    code, http_status, retryable = "twilio_authentication_failed", 502, False
+
+
+class RateLimited(CarrierError):
+    """Twilio asked us to slow down."""
+
+    code, http_status, retryable = "rate_limited", 429, True
+
+
+class TwilioUnavailable(CarrierError):
+    """Twilio did not answer, or answered with a server error."""
+
+    code, http_status, retryable = "twilio_unavailable", 503, True
+
+
+class TwilioRejected(CarrierError):
+    """Twilio rejected the request for a reason with no code of its own here."""
+
+    code, http_status, retryable = "twilio_rejected", 400, False
+
+
+class StorageUnavailable(CarrierError):
+    """The message store cannot be reached; the request may be retried."""
+
+    code, http_status, retryable = "storage_unavailable", 503, True
+
+
+class ConfigurationError(CarrierError):
+    """The service is missing a required setting."""
+
+    code, http_status, retryable = "configuration_error", 500, False
+
+
+class InternalError(CarrierError):
+    """An unexpected error occurred."""
+
+    code, http_status, retryable = "internal_error", 500, False
+
+
+# Twilio's error codes, https://www.twilio.com/docs/api/errors, into the taxonomy.
+TWILIO_CODES: dict[int, type[CarrierError]] = {
+    20003: TwilioAuthenticationFailed,
+    20429: RateLimited,
+    21211: InvalidPhoneNumber,
+    21212: InvalidSender,
+    21408: RegionNotPermitted,
+    21602: MissingField,
+    21606: SenderNotCapable,
+    21610: RecipientOptedOut,
+    21611: SenderQueueFull,
+    21612: RecipientUnreachable,
+    21614: NotMobileNumber,
+    21617: MessageTooLong,
+    21619: MissingField,
+    21620: UnsupportedMediaType,
+    21623: InvalidField,
+    30001: SenderQueueFull,
+    30002: TwilioAuthenticationFailed,
+    30003: CarrierUnreachable,
+    30004: MessageBlocked,
+    30005: UnknownDestination,
+    30006: LandlineOrUnreachable,
+    30007: CarrierViolation,
+    30008: UnknownCarrierError,
+}
+
+
+def from_twilio_code(twilio_code: int | None, message: str | None = None) -> CarrierError:
+    """The taxonomy error for a Twilio error code; unknown codes keep the code."""
+    if twilio_code is None:
+        return UnknownCarrierError(message)
+    error_cls = TWILIO_CODES.get(twilio_code, TwilioRejected)
+    return error_cls(message, twilio_code=twilio_code)

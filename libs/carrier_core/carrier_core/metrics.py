@@ -1,0 +1,52 @@
+"""CloudWatch metrics as Embedded Metric Format lines, flushed once per invocation.
+
+EMF is a JSON log line CloudWatch turns into metrics, so it costs no API call and no
+library at cold start. Dimensions stay low-cardinality: service, stage, and an error code.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import defaultdict
+from typing import IO
+
+NAMESPACE = "OmniTwilioCarrier"
+
+
+class Metrics:
+    """Counts for one invocation, written as one EMF line per dimension set by flush()."""
+
+    def __init__(self, service: str, stage: str, stream: IO[str] | None = None) -> None:
+        self.service = service
+        self.stage = stage
+        self._stream = stream
+        self._counts: dict[tuple[tuple[str, str], ...], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+
+    def add(self, name: str, value: float = 1, **dimensions: str) -> None:
+        """Count `value` of metric `name` under the service/stage plus `dimensions`."""
+        key = tuple(sorted(dimensions.items()))
+        self._counts[key][name] += value
+
+    def flush(self) -> None:
+        """Write and forget what was counted; a no-op when nothing was."""
+        stream = self._stream or sys.stdout
+        for extra, values in self._counts.items():
+            dims = {"service": self.service, "stage": self.stage, **dict(extra)}
+            line = {
+                "_aws": {
+                    "Timestamp": int(time.time() * 1000),
+                    "CloudWatchMetrics": [
+                        {
+                            "Namespace": NAMESPACE,
+                            "Dimensions": [sorted(dims)],
+                            "Metrics": [{"Name": name, "Unit": "Count"} for name in sorted(values)],
+                        }
+                    ],
+                },
+                **dims,
+                **values,
+            }
+            stream.write(json.dumps(line, separators=(",", ":")) + "\n")
+        stream.flush()
+        self._counts.clear()

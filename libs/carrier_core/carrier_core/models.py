@@ -1,0 +1,159 @@
+"""PynamoDB models of the carrier's tables, bound to a stage's table names at cold start."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from carrier_core.settings import Settings
+
+UNBOUND = "unbound-call-bind_models-first"
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds and a Z, the API's timestamp format."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class MediaItem(MapAttribute[str, Any]):
+    """One MMS media item: where Twilio serves it, its type, and our copy when we keep one."""
+
+    url = UnicodeAttribute()
+    content_type = UnicodeAttribute(null=True)
+    stored_url = UnicodeAttribute(null=True)
+    size = NumberAttribute(null=True)
+
+
+class HistoryEntry(MapAttribute[str, Any]):
+    """One event in a message's life, kept even when it does not move the status."""
+
+    status = UnicodeAttribute()
+    at = UnicodeAttribute()
+    error_code = NumberAttribute(null=True)
+    source = UnicodeAttribute(null=True)
+    event_id = UnicodeAttribute(null=True)
+    raw_dlr_done_date = UnicodeAttribute(null=True)
+    channel_status_message = UnicodeAttribute(null=True)
+
+
+class MessageModel(Model):
+    """A message, inbound or outbound, keyed by Twilio's SID. Its stream is the hand-off."""
+
+    class Meta:
+        table_name = UNBOUND
+        stream_view_type = "NEW_AND_OLD_IMAGES"
+        billing_mode = "PAY_PER_REQUEST"
+
+    sid = UnicodeAttribute(hash_key=True)
+    direction = UnicodeAttribute()
+    channel = UnicodeAttribute(null=True)
+    from_number = UnicodeAttribute(attr_name="from", null=True)
+    to_number = UnicodeAttribute(attr_name="to", null=True)
+    body = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    status_rank = NumberAttribute(default=0)
+    error_code = NumberAttribute(null=True)
+    media = ListAttribute(of=MediaItem, null=True)
+    num_segments = NumberAttribute(null=True)
+    encoding = UnicodeAttribute(null=True)
+    history = ListAttribute(of=HistoryEntry, null=True)
+    account_sid = UnicodeAttribute(null=True)
+    messaging_service_sid = UnicodeAttribute(null=True)
+    profile_name = UnicodeAttribute(null=True)
+    wa_id = UnicodeAttribute(null=True)
+    geo = MapAttribute[str, Any](null=True)
+    opt_out_keyword = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
+class DueIndex(GlobalSecondaryIndex["FailedMessageModel"]):
+    """Failed sends waiting for a retry, by when the next try is due (sparse)."""
+
+    class Meta:
+        index_name = "due"
+        projection = AllProjection()
+
+    retry_state = UnicodeAttribute(hash_key=True)
+    next_attempt_at = NumberAttribute(range_key=True)
+
+
+class FailedMessageModel(Model):
+    """An outbound send that Twilio did not accept, with what it takes to try again."""
+
+    class Meta:
+        table_name = UNBOUND
+        billing_mode = "PAY_PER_REQUEST"
+
+    id = UnicodeAttribute(hash_key=True)
+    request = MapAttribute[str, Any]()
+    twilio_error = MapAttribute[str, Any](null=True)
+    category = UnicodeAttribute()
+    retryable = BooleanAttribute(default=False)
+    attempts = NumberAttribute(default=0)
+    retry_state = UnicodeAttribute(null=True)
+    next_attempt_at = NumberAttribute(null=True)
+    state = UnicodeAttribute(default="pending")
+    claimed_until = NumberAttribute(null=True)
+    message_sid = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    expires_at = TTLAttribute(null=True)
+    due = DueIndex()
+
+
+class OptOutModel(Model):
+    """Whether a customer's number may be messaged by a business sender."""
+
+    class Meta:
+        table_name = UNBOUND
+        billing_mode = "PAY_PER_REQUEST"
+
+    phone = UnicodeAttribute(hash_key=True)
+    sender = UnicodeAttribute(range_key=True)
+    opted_out = BooleanAttribute()
+    keyword = UnicodeAttribute()
+    message_sid = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+ALL_MODELS: tuple[type[Model], ...] = (MessageModel, FailedMessageModel, OptOutModel)
+
+
+def bind_models(settings: Settings) -> None:
+    """Point every model at the stage's tables and endpoint. Call once per cold start."""
+    names = {
+        MessageModel: settings.messages_table,
+        FailedMessageModel: settings.failed_messages_table,
+        OptOutModel: settings.optouts_table,
+    }
+    for model, name in names.items():
+        meta: Any = model.Meta
+        meta.table_name = name
+        meta.region = settings.region
+        meta.host = settings.dynamodb_endpoint
+        # Twilio gives up on a webhook after 15 s: fail fast and let it retry instead.
+        meta.connect_timeout_seconds = 2
+        meta.read_timeout_seconds = 5
+        meta.max_retry_attempts = 2
+        model._connection = None  # drop a connection bound to earlier settings
+
+
+def expiry(settings: Settings, moment: datetime) -> datetime:
+    """When a record written at `moment` expires under the retention setting."""
+    return moment + timedelta(days=settings.message_retention_days)

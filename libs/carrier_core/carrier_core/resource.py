@@ -1,0 +1,62 @@
+"""The message resource of the public API, rendered from a stored item."""
+from __future__ import annotations
+
+from typing import Any
+
+from carrier_core.errors import TWILIO_CODES
+from carrier_core.models import HistoryEntry, MediaItem, MessageModel
+
+
+def _media(item: MediaItem) -> dict[str, Any]:
+    return {
+        "url": item.url,
+        "content_type": item.content_type,
+        "stored_url": item.stored_url,
+        "size": int(item.size) if item.size is not None else None,
+    }
+
+
+def _history(entry: HistoryEntry) -> dict[str, Any]:
+    return {
+        "status": entry.status,
+        "at": entry.at,
+        "error_code": int(entry.error_code) if entry.error_code is not None else None,
+        "source": entry.source,
+        "raw_dlr_done_date": entry.raw_dlr_done_date,
+        "channel_status_message": entry.channel_status_message,
+    }
+
+
+def _error(error_code: int | None) -> dict[str, Any] | None:
+    if error_code is None:
+        return None
+    error_cls = TWILIO_CODES.get(error_code)
+    if error_cls is None:
+        return {"code": "twilio_error", "retryable": False}
+    return {"code": error_cls.code, "retryable": error_cls.retryable}
+
+
+def render_message(item: MessageModel) -> dict[str, Any]:
+    """Every field of the contract, `null` or empty where it does not apply."""
+    error_code = int(item.error_code) if item.error_code is not None else None
+    return {
+        "sid": item.sid,
+        "direction": item.direction,
+        "channel": item.channel,
+        "from": item.from_number,
+        "to": item.to_number,
+        "body": item.body,
+        "status": item.status,
+        "error_code": error_code,
+        "error": _error(error_code),
+        "media": [_media(m) for m in item.media or []],
+        "num_segments": int(item.num_segments) if item.num_segments is not None else None,
+        "encoding": item.encoding,
+        "messaging_service_sid": item.messaging_service_sid,
+        "profile_name": item.profile_name,
+        "wa_id": item.wa_id,
+        "geo": dict(item.geo.as_dict()) if item.geo is not None else {},
+        "history": [_history(h) for h in item.history or []],
+        "created_at": item.created_at,
+        "updated_at": item.updated_at,
+    }

@@ -1,0 +1,68 @@
+"""A service's process-wide state: settings, bound models, logging and metrics."""
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from carrier_core.logs import clear_keys, configure_logging
+from carrier_core.metrics import Metrics
+from carrier_core.models import bind_models
+from carrier_core.settings import Settings
+from carrier_core.web import translate_framework_error
+
+
+class Runtime:
+    """Built once per cold start; `start()` fails fast, naming any missing setting."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._settings: Settings | None = None
+        self._metrics: Metrics | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> Settings:
+        """Read settings, bind the models and set up logging, once."""
+        with self._lock:
+            if self._settings is None:
+                settings = Settings.from_env(self.service)
+                configure_logging(self.service, settings.stage)
+                bind_models(settings)
+                self._metrics = Metrics(self.service, settings.stage)
+                self._settings = settings
+        return self._settings
+
+    def start_unless_packaging(self) -> None:
+        """Start at import, except while the Chalice CLI imports the app to package or serve it."""
+        if not os.environ.get("AWS_CHALICE_CLI_MODE"):
+            self.start()
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings or self.start()
+
+    @property
+    def metrics(self) -> Metrics:
+        self.settings
+        assert self._metrics is not None
+        return self._metrics
+
+    def begin_request(self, request_id: str | None) -> None:
+        """Reset the log correlation keys for a new request."""
+        settings = self.settings
+        clear_keys(service=self.service, stage=settings.stage, request_id=request_id)
+
+    def around_request(self, request: Any, get_response: Callable[[Any], Any], response_cls: Callable[..., Any]) -> Any:
+        """HTTP middleware body: correlation keys in, framework errors out, metrics flushed."""
+        context = getattr(request, "context", None) or {}
+        self.begin_request(context.get("requestId"))
+        try:
+            response = get_response(request)
+            translated = translate_framework_error(response.status_code, response.body)
+            if translated is None:
+                return response
+            status, headers, body = translated
+            return response_cls(body=body, headers=headers, status_code=status)
+        finally:
+            self.metrics.flush()

@@ -1,0 +1,146 @@
+"""Settings: one typed object built once per cold start from the environment."""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from carrier_core.errors import ConfigurationError
+
+STAGES = ("local", "dev", "prod")
+
+# Documented in the README. They only ever apply to the local stage, where the
+# Twilio sandbox checks them; a deployed stage without credentials fails at start.
+LOCAL_ACCOUNT_SID = "AC00000000000000000000000000000000"
+LOCAL_AUTH_TOKEN = "local-sandbox-auth-token-0000000"
+LOCAL_DEFAULT_FROM = "+15005550006"
+
+# What each service must be told: the public URL Twilio signs for the webhook it serves,
+# and, for outbound, the status URL it hands Twilio.
+REQUIRED_URLS: dict[str, tuple[str, ...]] = {
+    "inbound": ("INBOUND_WEBHOOK_URL",),
+    "status": ("STATUS_WEBHOOK_URL",),
+    "outbound": ("STATUS_WEBHOOK_URL",),
+}
+
+SecretReader = Callable[[str, str], str]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a service reads from its environment."""
+
+    service: str
+    stage: str
+    region: str
+    messages_table: str
+    failed_messages_table: str
+    optouts_table: str
+    dynamodb_endpoint: str | None
+    inbound_webhook_url: str | None
+    status_webhook_url: str | None
+    account_sid: str
+    auth_token: str = field(repr=False)
+    secondary_auth_token: str | None = field(default=None, repr=False)
+    twilio_api_base_url: str | None = None
+    default_from_number: str | None = None
+    message_retention_days: int = 400
+
+    @property
+    def auth_tokens(self) -> tuple[str, ...]:
+        """The tokens a webhook signature may be made with, primary first."""
+        if self.secondary_auth_token:
+            return (self.auth_token, self.secondary_auth_token)
+        return (self.auth_token,)
+
+    @property
+    def is_local(self) -> bool:
+        return self.stage == "local"
+
+    @classmethod
+    def from_env(
+        cls,
+        service: str,
+        environ: Mapping[str, str] | None = None,
+        read_secret: SecretReader | None = None,
+    ) -> Settings:
+        """Read the settings of `service`; a missing required one raises ConfigurationError."""
+        env = os.environ if environ is None else environ
+        stage = _required(env, "STAGE")
+        if stage not in STAGES:
+            raise ConfigurationError(f"STAGE must be one of {', '.join(STAGES)}, not {stage!r}")
+        local = stage == "local"
+        urls = {name: env.get(name) or None for name in ("INBOUND_WEBHOOK_URL", "STATUS_WEBHOOK_URL")}
+        for name in REQUIRED_URLS.get(service, ()):
+            if not urls[name]:
+                raise ConfigurationError(f"{name} is not set: the public URL Twilio uses")
+        endpoint = env.get("DYNAMODB_ENDPOINT") or None
+        if local and not endpoint:
+            raise ConfigurationError("DYNAMODB_ENDPOINT is not set: the local stage needs the emulator")
+        primary, secondary = _auth_tokens(env, local, read_secret or _read_ssm_parameter)
+        prefix = f"omni-twilio-{stage}"
+        return cls(
+            service=service,
+            stage=stage,
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            messages_table=env.get("MESSAGES_TABLE") or f"{prefix}-messages",
+            failed_messages_table=env.get("FAILED_MESSAGES_TABLE") or f"{prefix}-failed-messages",
+            optouts_table=env.get("OPTOUTS_TABLE") or f"{prefix}-optouts",
+            dynamodb_endpoint=endpoint,
+            inbound_webhook_url=urls["INBOUND_WEBHOOK_URL"],
+            status_webhook_url=urls["STATUS_WEBHOOK_URL"],
+            account_sid=env.get("TWILIO_ACCOUNT_SID") or (LOCAL_ACCOUNT_SID if local else _required(env, "TWILIO_ACCOUNT_SID")),
+            auth_token=primary,
+            secondary_auth_token=secondary,
+            twilio_api_base_url=env.get("TWILIO_API_BASE_URL") or None,
+            default_from_number=env.get("TWILIO_DEFAULT_FROM_NUMBER") or (LOCAL_DEFAULT_FROM if local else None),
+            message_retention_days=_positive_int(env, "MESSAGE_RETENTION_DAYS", 400),
+        )
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name)
+    if not value:
+        raise ConfigurationError(f"{name} is not set")
+    return value
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigurationError(f"{name} must be a positive whole number, not {raw!r}")
+    return int(raw)
+
+
+def _auth_tokens(env: Mapping[str, str], local: bool, read_secret: SecretReader) -> tuple[str, str | None]:
+    """Primary and secondary auth token: from the environment, else SSM SecureString parameters.
+
+    Deployed stages keep the token in SSM (TWILIO_AUTH_TOKEN_PARAMETER names it), read
+    once per cold start; the plain variable is for the local stage and tests.
+    """
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+    primary = env.get("TWILIO_AUTH_TOKEN") or None
+    if primary is None and env.get("TWILIO_AUTH_TOKEN_PARAMETER"):
+        primary = read_secret(env["TWILIO_AUTH_TOKEN_PARAMETER"], region)
+    if primary is None:
+        if not local:
+            raise ConfigurationError("TWILIO_AUTH_TOKEN_PARAMETER (or TWILIO_AUTH_TOKEN) is not set")
+        primary = LOCAL_AUTH_TOKEN
+    secondary = env.get("TWILIO_AUTH_TOKEN_SECONDARY") or None
+    if secondary is None and env.get("TWILIO_AUTH_TOKEN_SECONDARY_PARAMETER"):
+        secondary = read_secret(env["TWILIO_AUTH_TOKEN_SECONDARY_PARAMETER"], region) or None
+    return primary, secondary
+
+
+def _read_ssm_parameter(name: str, region: str) -> str:
+    """One decrypted SSM parameter, through botocore (already loaded by pynamodb)."""
+    import botocore.session  # deferred: only deployed stages pay for it
+
+    client = botocore.session.get_session().create_client("ssm", region_name=region)
+    try:
+        response = client.get_parameter(Name=name, WithDecryption=True)
+    except Exception as exc:  # any failure here means the service cannot start
+        raise ConfigurationError(f"cannot read SSM parameter {name}: {type(exc).__name__}") from exc
+    return str(response["Parameter"]["Value"])

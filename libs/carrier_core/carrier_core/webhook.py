@@ -1,0 +1,73 @@
+"""Reading a Twilio webhook request: size, content type, form body and signature."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from urllib.parse import parse_qsl, urlencode
+
+from carrier_core.errors import MalformedBody, PayloadTooLarge, UnsupportedContentType
+from carrier_core.signature import FormPairs, validate_signature
+
+# Twilio's own webhook bodies are a few KiB; anything this large is not from Twilio.
+# chalice local enforces no limit and API Gateway's is 10 MB, so the app must.
+MAX_BODY_BYTES = 64 * 1024
+
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+
+
+def check_size(headers: Mapping[str, str], raw_body: bytes | None) -> None:
+    """Raise PayloadTooLarge when the declared or actual body exceeds MAX_BODY_BYTES."""
+    declared = headers.get("content-length", "")
+    size = len(raw_body or b"")
+    if (declared.isdigit() and int(declared) > MAX_BODY_BYTES) or size > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"request body is larger than {MAX_BODY_BYTES} bytes")
+
+
+def parse_form(content_type: str | None, raw_body: bytes | None) -> FormPairs:
+    """The form's (name, value) pairs in order, repeated names kept; JSON bodies have none."""
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type == JSON:
+        return ()
+    if media_type != FORM:
+        raise UnsupportedContentType(f"expected {FORM}, got {media_type or 'no Content-Type'}")
+    try:
+        text = (raw_body or b"").decode("utf-8")
+        return parse_qsl(text, keep_blank_values=True, strict_parsing=False, errors="strict")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MalformedBody("request body is not UTF-8 form data") from exc
+
+
+def signed_url(public_url: str, query: Iterable[tuple[str, str]] | None) -> str:
+    """The URL Twilio signed: the configured public URL plus the query string it called.
+
+    API Gateway hands us the query parsed, so it is re-encoded in the order received.
+    """
+    pairs = list(query or ())
+    if not pairs:
+        return public_url
+    separator = "&" if "?" in public_url else "?"
+    return public_url + separator + urlencode(pairs)
+
+
+def read_twilio_request(
+    tokens: Iterable[str],
+    public_url: str,
+    headers: Mapping[str, str],
+    query: Iterable[tuple[str, str]] | None,
+    raw_body: bytes | None,
+) -> FormPairs:
+    """Check size and signature of a webhook and return its form; raises taxonomy errors.
+
+    The size check runs first so an oversized body costs no HMAC; the signature is checked
+    before anything is parsed beyond the form itself.
+    """
+    check_size(headers, raw_body)
+    params = parse_form(headers.get("content-type"), raw_body)
+    validate_signature(
+        tokens,
+        signed_url(public_url, query),
+        params,
+        headers.get("x-twilio-signature"),
+        raw_body,
+    )
+    return params

@@ -1,0 +1,1 @@
+"""The inbound service's own logic: parsing Twilio's inbound form and storing it."""

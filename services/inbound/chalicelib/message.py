@@ -1,0 +1,102 @@
+"""InboundMessage: Twilio's inbound SMS/MMS/WhatsApp form as a typed value object.
+
+Field reference: https://www.twilio.com/docs/messaging/guides/webhook-request
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from carrier_core.errors import InvalidField, MediaMismatch, MissingField
+from carrier_core.optout import OptOutAction, match_keyword
+
+SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
+MAX_MEDIA = 10
+MEDIA_FIELD = re.compile(r"^Media(Url|ContentType)(\d+)$")
+GEO_FIELDS = ("FromCity", "FromState", "FromZip", "FromCountry", "ToCity", "ToState", "ToZip", "ToCountry")
+
+
+@dataclass(frozen=True)
+class Media:
+    url: str
+    content_type: str | None
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """What a customer sent us, as Twilio described it."""
+
+    message_sid: str
+    account_sid: str | None
+    messaging_service_sid: str | None
+    from_number: str
+    to_number: str
+    body: str
+    channel: str
+    media: tuple[Media, ...] = ()
+    num_segments: int | None = None
+    profile_name: str | None = None
+    wa_id: str | None = None
+    geo: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def keyword(self) -> tuple[str, OptOutAction] | None:
+        return match_keyword(self.body)
+
+    @classmethod
+    def from_form(cls, pairs: Sequence[tuple[str, str]]) -> InboundMessage:
+        """Build from the form's pairs; raises MissingField, InvalidField or MediaMismatch."""
+        form: dict[str, str] = {}
+        for name, value in pairs:
+            if name in form:
+                raise InvalidField(f"{name} appears more than once")
+            form[name] = value
+        sid = form.get("MessageSid") or form.get("SmsMessageSid") or ""
+        if not sid:
+            raise MissingField("MessageSid is required")
+        if not SID.match(sid):
+            raise InvalidField("MessageSid is not a Twilio message SID")
+        for name in ("From", "To"):
+            if not form.get(name):
+                raise MissingField(f"{name} is required")
+        media = _media(form)
+        from_number = form["From"]
+        return cls(
+            message_sid=sid,
+            account_sid=form.get("AccountSid") or None,
+            messaging_service_sid=form.get("MessagingServiceSid") or None,
+            from_number=from_number,
+            to_number=form["To"],
+            body=form.get("Body", ""),
+            channel="whatsapp" if from_number.startswith("whatsapp:") else ("mms" if media else "sms"),
+            media=media,
+            num_segments=_optional_int(form, "NumSegments"),
+            profile_name=form.get("ProfileName") or None,
+            wa_id=form.get("WaId") or None,
+            geo={name: form[name] for name in GEO_FIELDS if form.get(name)},
+        )
+
+
+def _optional_int(form: dict[str, str], name: str) -> int | None:
+    raw = form.get(name, "")
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise InvalidField(f"{name} must be a whole number")
+    return int(raw)
+
+
+def _media(form: dict[str, str]) -> tuple[Media, ...]:
+    """Media items 0..NumMedia-1; any missing or extra MediaUrlN is a mismatch."""
+    declared = _optional_int(form, "NumMedia") or 0
+    if declared > MAX_MEDIA:
+        raise InvalidField(f"NumMedia must be at most {MAX_MEDIA}")
+    indexes = {int(m.group(2)) for name in form if (m := MEDIA_FIELD.match(name))}
+    extra = sorted(i for i in indexes if i >= declared)
+    if extra:
+        raise MediaMismatch(f"NumMedia is {declared} but media field {extra[0]} is present")
+    missing = [i for i in range(declared) if not form.get(f"MediaUrl{i}")]
+    if missing:
+        raise MediaMismatch(f"NumMedia is {declared} but MediaUrl{missing[0]} is missing")
+    return tuple(Media(form[f"MediaUrl{i}"], form.get(f"MediaContentType{i}") or None) for i in range(declared))

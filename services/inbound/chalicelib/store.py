@@ -1,0 +1,107 @@
+"""Storing an inbound message: exactly one DynamoDB request, no read before it."""
+from __future__ import annotations
+
+import logging
+
+from pynamodb.exceptions import PutError, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from carrier_core.errors import StorageUnavailable
+from carrier_core.logs import mask_phone
+from carrier_core.models import HistoryEntry, MediaItem, MessageModel, OptOutModel, expiry, iso, utc_now
+from carrier_core.optout import OptOutAction
+from carrier_core.settings import Settings
+
+from chalicelib.message import InboundMessage
+
+log = logging.getLogger(__name__)
+
+RECEIVED = "received"
+
+
+def build_item(message: InboundMessage, settings: Settings) -> MessageModel:
+    """The messages-table item for an inbound message, history starting at `received`."""
+    now = utc_now()
+    at = iso(now)
+    return MessageModel(
+        message.message_sid,
+        direction="inbound",
+        channel=message.channel,
+        from_number=message.from_number,
+        to_number=message.to_number,
+        body=message.body,
+        status=RECEIVED,
+        status_rank=0,
+        media=[MediaItem(url=m.url, content_type=m.content_type) for m in message.media],
+        num_segments=message.num_segments,
+        history=[HistoryEntry(status=RECEIVED, at=at, source="inbound")],
+        account_sid=message.account_sid,
+        messaging_service_sid=message.messaging_service_sid,
+        profile_name=message.profile_name,
+        wa_id=message.wa_id,
+        geo=message.geo or None,
+        opt_out_keyword=message.keyword[0] if message.keyword else None,
+        created_at=at,
+        updated_at=at,
+        expires_at=expiry(settings, now),
+    )
+
+
+def opt_out_items(message: InboundMessage, at: str) -> list[OptOutModel]:
+    """The opt-out records a STOP/START changes: one per business sender that received it.
+
+    Twilio applies opt-outs per messaging service when the number belongs to one, so both
+    the number and the service are recorded; outbound checks whichever it sends from.
+    """
+    keyword = message.keyword
+    if keyword is None or keyword[1] is OptOutAction.HELP:
+        return []
+    word, action = keyword
+    senders = [message.to_number] + ([message.messaging_service_sid] if message.messaging_service_sid else [])
+    return [
+        OptOutModel(
+            message.from_number,
+            sender,
+            opted_out=action is OptOutAction.STOP,
+            keyword=word,
+            message_sid=message.message_sid,
+            updated_at=at,
+        )
+        for sender in senders
+    ]
+
+
+def store_inbound(message: InboundMessage, settings: Settings) -> bool:
+    """Write the message once; True if it is new, False for a duplicate delivery.
+
+    The put's condition `attribute_not_exists(sid)` admits only the first delivery of a
+    MessageSid; a retry or concurrent copy fails it, writes nothing, and so adds no
+    stream INSERT. An opt-out keyword goes in the same transaction, so a duplicate STOP
+    changes nothing either and a failure leaves neither half written.
+    """
+    item = build_item(message, settings)
+    first_delivery = MessageModel.sid.does_not_exist()
+    optouts = opt_out_items(message, item.updated_at)
+    try:
+        if optouts:
+            with TransactWrite(connection=MessageModel._get_connection().connection) as tx:
+                tx.save(item, condition=first_delivery)
+                for optout in optouts:
+                    tx.save(optout)
+        else:
+            item.save(condition=first_delivery)
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise StorageUnavailable() from exc
+    except TransactWriteError as exc:
+        reasons = exc.cancellation_reasons if exc.cause_response_code == "TransactionCanceledException" else []
+        if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+            return False
+        raise StorageUnavailable() from exc
+    if optouts:
+        log.info(
+            "opt-out recorded",
+            extra={"message_sid": message.message_sid, "from": mask_phone(message.from_number), "opted_out": optouts[0].opted_out},
+        )
+    return True

@@ -1,0 +1,1 @@
+"""The outbound service's own logic."""

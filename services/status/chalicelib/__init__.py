@@ -1,0 +1,1 @@
+"""The status service's own logic."""
