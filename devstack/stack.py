@@ -16,9 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import IO
 from urllib.error import URLError
 from urllib.request import urlopen
 
+from devstack.emulator import STATS_PATH
 from devstack.tables import create_tables
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,13 +46,49 @@ def chalice_part(name: str, port: int) -> Part:
     return Part(name, port, command, cwd=ROOT / "services" / name)
 
 
-EMULATOR = Part("emulator", 8000, (sys.executable, "-m", "devstack.emulator", "--port", "8000"), health="/_devstack/requests")
-SERVICES = (chalice_part("inbound", 8001), chalice_part("status", 8002), chalice_part("outbound", 8003))
-SANDBOX = Part("sandbox", 8004, (sys.executable, "-m", "devstack.sandbox", "--port", "8004"))
-PARTS = (EMULATOR, SANDBOX, *SERVICES)
+@dataclass(frozen=True)
+class Layout:
+    """Where each part listens: five consecutive ports from `base` (8000 for `make dev`)."""
+
+    base: int = 8000
+
+    @property
+    def emulator(self) -> Part:
+        port = self.base
+        return Part("emulator", port, (sys.executable, "-m", "devstack.emulator", "--port", str(port)), health=STATS_PATH)
+
+    @property
+    def services(self) -> tuple[Part, Part, Part]:
+        return (
+            chalice_part("inbound", self.base + 1),
+            chalice_part("status", self.base + 2),
+            chalice_part("outbound", self.base + 3),
+        )
+
+    @property
+    def sandbox(self) -> Part:
+        port = self.base + 4
+        return Part("sandbox", port, (sys.executable, "-m", "devstack.sandbox", "--port", str(port)))
+
+    @property
+    def parts(self) -> tuple[Part, ...]:
+        return (self.emulator, self.sandbox, *self.services)
+
+    def url(self, name: str) -> str:
+        return next(p.url for p in self.parts if p.name == name)
+
+    def service_env(self) -> dict[str, str]:
+        """The local stage's addresses. They live here, not in .chalice/config.json, so a
+        second stack (the end-to-end tests) can run beside `make dev` on other ports."""
+        return {
+            "DYNAMODB_ENDPOINT": self.url("emulator"),
+            "INBOUND_WEBHOOK_URL": self.url("inbound") + "/twilio/inbound",
+            "STATUS_WEBHOOK_URL": self.url("status") + "/twilio/status",
+            "TWILIO_API_BASE_URL": self.url("sandbox"),
+        }
 
 
-def child_env() -> dict[str, str]:
+def child_env(layout: Layout) -> dict[str, str]:
     """The environment every part runs with: fake AWS credentials, never real ones."""
     env = dict(os.environ)
     env.update(
@@ -59,6 +97,7 @@ def child_env() -> dict[str, str]:
         AWS_DEFAULT_REGION="us-east-1",
         PYTHONUNBUFFERED="1",
         PYTHONPATH=str(ROOT),
+        **layout.service_env(),
     )
     env.pop("AWS_SESSION_TOKEN", None)
     env.pop("AWS_PROFILE", None)
@@ -86,35 +125,39 @@ def wait_healthy(part: Part, deadline: float) -> None:
 class Stack:
     """The running parts, stopped together."""
 
-    def __init__(self, parts: Sequence[Part] = PARTS) -> None:
-        self.parts = parts
+    def __init__(self, layout: Layout | None = None, output: IO[bytes] | None = None) -> None:
+        self.layout = layout or Layout()
+        self.output = output
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def spawn(self, part: Part) -> None:
         proc = subprocess.Popen(
             part.command,
             cwd=part.cwd,
-            env=child_env(),
-            stdout=subprocess.PIPE,
+            env=child_env(self.layout),
+            stdout=self.output or subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self.procs[part.name] = proc
-        threading.Thread(target=_relay, args=(part.name, proc), daemon=True).start()
+        if self.output is None:
+            threading.Thread(target=_relay, args=(part.name, proc), daemon=True).start()
 
-    def start(self, timeout: float = 60) -> None:
-        busy = [p for p in self.parts if port_in_use(p.port)]
+    def start(self, timeout: float = 90) -> None:
+        parts = self.layout.parts
+        busy = [p for p in parts if port_in_use(p.port)]
         if busy:
             names = ", ".join(f"{p.name} ({p.port})" for p in busy)
-            raise RuntimeError(f"ports already in use: {names}; is another `make dev` running?")
+            raise RuntimeError(f"ports already in use: {names}; is another stack running?")
         deadline = time.monotonic() + timeout
-        self.spawn(EMULATOR)
-        wait_healthy(EMULATOR, deadline)
-        create_tables(EMULATOR.url)
-        for part in self.parts:
-            if part is not EMULATOR:
+        emulator = self.layout.emulator
+        self.spawn(emulator)
+        wait_healthy(emulator, deadline)
+        create_tables(emulator.url)
+        for part in parts:
+            if part.name != emulator.name:
                 self.spawn(part)
-        for part in self.parts:
+        for part in parts:
             wait_healthy(part, deadline)
 
     def exited(self) -> list[str]:
@@ -155,13 +198,13 @@ def _raise_stopped(signum: int, frame: FrameType | None) -> None:
     raise Stopped(signal.Signals(signum).name)
 
 
-def banner() -> str:
+def banner(layout: Layout) -> str:
     rows = [
-        ("AWS emulator (moto)", EMULATOR.url),
-        ("inbound", f"{SERVICES[0].url}  POST /twilio/inbound, GET /health"),
-        ("status", f"{SERVICES[1].url}  POST /twilio/status, GET /health"),
-        ("outbound", f"{SERVICES[2].url}  POST /messages, GET /messages/{{sid}}, GET /health"),
-        ("Twilio sandbox", f"{SANDBOX.url}  /2010-04-01/Accounts/{{AccountSid}}/Messages.json"),
+        ("AWS emulator (moto)", layout.url("emulator")),
+        ("inbound", layout.url("inbound") + "  POST /twilio/inbound, GET /health"),
+        ("status", layout.url("status") + "  POST /twilio/status, GET /health"),
+        ("outbound", layout.url("outbound") + "  POST /messages, GET /messages/{sid}, GET /health"),
+        ("Twilio sandbox", layout.url("sandbox") + "  /2010-04-01/Accounts/{AccountSid}/Messages.json"),
     ]
     width = max(len(name) for name, _ in rows)
     lines = [f"  {name.ljust(width)}  {where}" for name, where in rows]
@@ -169,13 +212,14 @@ def banner() -> str:
 
 
 def main() -> int:
-    os.environ.update({k: v for k, v in child_env().items() if k.startswith("AWS_")})
+    layout = Layout(int(os.environ.get("DEVSTACK_PORT_BASE", "8000")))
+    os.environ.update({k: v for k, v in child_env(layout).items() if k.startswith("AWS_")})
     signal.signal(signal.SIGTERM, _raise_stopped)
     signal.signal(signal.SIGINT, _raise_stopped)
-    stack = Stack()
+    stack = Stack(layout)
     try:
         stack.start()
-        print(banner(), flush=True)
+        print(banner(layout), flush=True)
         while not stack.exited():
             time.sleep(0.5)
         print(f"stopping: {', '.join(stack.exited())} exited", file=sys.stderr, flush=True)

@@ -7,11 +7,20 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections import defaultdict
 from typing import IO
 
 NAMESPACE = "OmniTwilioCarrier"
+
+# Every metric the code may emit, with what it counts. Infrastructure tests check that the
+# alarms and dashboard cover each; Metrics.add refuses a name missing here.
+METRICS: dict[str, str] = {
+    "InboundStored": "inbound messages stored for the first time (dimension channel)",
+    "InboundDuplicate": "inbound deliveries of an already-stored MessageSid, answered without a write",
+    "WebhookRejected": "webhook or API requests refused with a 4xx/5xx (dimension error_code)",
+}
 
 
 class Metrics:
@@ -22,16 +31,23 @@ class Metrics:
         self.stage = stage
         self._stream = stream
         self._counts: dict[tuple[tuple[str, str], ...], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        # Lambda runs one invocation at a time, but chalice local serves requests on threads.
+        self._lock = threading.Lock()
 
     def add(self, name: str, value: float = 1, **dimensions: str) -> None:
         """Count `value` of metric `name` under the service/stage plus `dimensions`."""
+        if name not in METRICS:
+            raise ValueError(f"metric {name} is not declared in carrier_core.metrics.METRICS")
         key = tuple(sorted(dimensions.items()))
-        self._counts[key][name] += value
+        with self._lock:
+            self._counts[key][name] += value
 
     def flush(self) -> None:
         """Write and forget what was counted; a no-op when nothing was."""
         stream = self._stream or sys.stdout
-        for extra, values in self._counts.items():
+        with self._lock:
+            counts, self._counts = self._counts, defaultdict(lambda: defaultdict(float))
+        for extra, values in counts.items():
             dims = {"service": self.service, "stage": self.stage, **dict(extra)}
             line = {
                 "_aws": {
@@ -49,4 +65,3 @@ class Metrics:
             }
             stream.write(json.dumps(line, separators=(",", ":")) + "\n")
         stream.flush()
-        self._counts.clear()

@@ -10,7 +10,7 @@ from carrier_core.logs import clear_keys, configure_logging
 from carrier_core.metrics import Metrics
 from carrier_core.models import bind_models
 from carrier_core.settings import Settings
-from carrier_core.web import translate_framework_error
+from carrier_core.web import error_code_of, translate_framework_error
 
 
 class Runtime:
@@ -60,9 +60,11 @@ class Runtime:
         try:
             response = get_response(request)
             translated = translate_framework_error(response.status_code, response.body)
-            if translated is None:
-                return response
-            status, headers, body = translated
-            return response_cls(body=body, headers=headers, status_code=status)
+            if translated is not None:
+                status, headers, body = translated
+                response = response_cls(body=body, headers=headers, status_code=status)
+            if response.status_code >= 400:
+                self.metrics.add("WebhookRejected", error_code=error_code_of(response.body))
+            return response
         finally:
             self.metrics.flush()

@@ -63,3 +63,12 @@ def translate_framework_error(status: int, body: Any) -> tuple[int, dict[str, st
     error_cls = _CHALICE_ERRORS.get(str(body["Code"]))
     error = error_cls(str(body.get("Message", ""))) if error_cls else InternalError()
     return error.http_status if error_cls else status, dict(JSON_HEADERS), json.dumps(error.to_body())
+
+
+def error_code_of(body: Any) -> str:
+    """The taxonomy code in an error response body, for metrics."""
+    try:
+        payload = json.loads(body) if isinstance(body, (str, bytes)) else body
+        return str(payload["error"]["code"])
+    except (ValueError, TypeError, KeyError):
+        return "unknown"
