@@ -29,6 +29,7 @@ dev: install
 
 typecheck: install
 	$(BIN)/mypy
+	for svc in $(SERVICES); do (cd services/$$svc && ../../$(BIN)/mypy --config-file ../../pyproject.toml app.py chalicelib) || exit 1; done
 
 test-unit: install
 	$(BIN)/python -m pytest tests/unit
@@ -36,8 +37,7 @@ test-unit: install
 test-e2e: install
 	$(BIN)/python -m pytest tests/e2e
 
-test: install
-	$(BIN)/mypy
+test: typecheck
 	$(BIN)/python -m pytest tests
 
 clean:

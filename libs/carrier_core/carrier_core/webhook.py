@@ -54,13 +54,14 @@ def read_twilio_request(
     public_url: str,
     headers: Mapping[str, str],
     query: Iterable[tuple[str, str]] | None,
-    raw_body: bytes | None,
+    body: bytes | str | None,
 ) -> FormPairs:
     """Check size and signature of a webhook and return its form; raises taxonomy errors.
 
     The size check runs first so an oversized body costs no HMAC; the signature is checked
     before anything is parsed beyond the form itself.
     """
+    raw_body = body.encode("utf-8") if isinstance(body, str) else body
     check_size(headers, raw_body)
     params = parse_form(headers.get("content-type"), raw_body)
     validate_signature(

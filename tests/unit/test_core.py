@@ -1,0 +1,146 @@
+"""Settings, errors, opt-out keywords, log masking and metrics."""
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+
+from carrier_core.errors import TWILIO_CODES, CarrierError, ConfigurationError, from_twilio_code
+from carrier_core.logs import JsonFormatter, append_keys, clear_keys, mask_phone
+from carrier_core.metrics import Metrics
+from carrier_core.optout import OptOutAction, match_keyword
+from carrier_core.settings import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN, Settings
+
+DEPLOYED = {
+    "STAGE": "prod",
+    "TWILIO_ACCOUNT_SID": "AC" + "f" * 32,
+    "TWILIO_AUTH_TOKEN_PARAMETER": "/omni-twilio/prod/twilio-auth-token",
+    "INBOUND_WEBHOOK_URL": "https://sms.example.com/twilio/inbound",
+}
+
+
+def read_secret(name: str, region: str) -> str:
+    return f"secret-of:{name}"
+
+
+@pytest.mark.parametrize(
+    ("missing", "named"),
+    [
+        ("STAGE", "STAGE"),
+        ("TWILIO_ACCOUNT_SID", "TWILIO_ACCOUNT_SID"),
+        ("TWILIO_AUTH_TOKEN_PARAMETER", "TWILIO_AUTH_TOKEN_PARAMETER"),
+        ("INBOUND_WEBHOOK_URL", "INBOUND_WEBHOOK_URL"),
+    ],
+)
+def test_missing_setting_is_named(missing: str, named: str) -> None:
+    env = {k: v for k, v in DEPLOYED.items() if k != missing}
+    with pytest.raises(ConfigurationError, match=named):
+        Settings.from_env("inbound", env, read_secret=read_secret)
+
+
+def test_deployed_stage_reads_token_from_ssm_parameter() -> None:
+    settings = Settings.from_env("inbound", DEPLOYED, read_secret=read_secret)
+    assert settings.auth_token == "secret-of:/omni-twilio/prod/twilio-auth-token"
+    assert settings.messages_table == "omni-twilio-prod-messages"
+    assert settings.optouts_table == "omni-twilio-prod-optouts"
+    assert "secret-of" not in repr(settings)
+
+
+def test_local_stage_has_documented_defaults_and_env_wins() -> None:
+    local = {"STAGE": "local", "DYNAMODB_ENDPOINT": "http://127.0.0.1:8000", "INBOUND_WEBHOOK_URL": "http://x/twilio/inbound"}
+    settings = Settings.from_env("inbound", local)
+    assert (settings.account_sid, settings.auth_token) == (LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN)
+    assert settings.default_from_number == "+15005550006"
+    mine = Settings.from_env("inbound", {**local, "TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "mine"})
+    assert (mine.account_sid, mine.auth_token) == ("AC" + "1" * 32, "mine")
+
+
+def test_unknown_stage_lists_the_stages() -> None:
+    with pytest.raises(ConfigurationError, match="local, dev, prod"):
+        Settings.from_env("inbound", {**DEPLOYED, "STAGE": "qa"}, read_secret=read_secret)
+
+
+def test_secondary_token_joins_primary() -> None:
+    env = {**DEPLOYED, "TWILIO_AUTH_TOKEN_SECONDARY_PARAMETER": "/old"}
+    assert Settings.from_env("inbound", env, read_secret=read_secret).auth_tokens == ("secret-of:/omni-twilio/prod/twilio-auth-token", "secret-of:/old")
+
+
+def test_error_codes_are_unique_and_bodies_complete() -> None:
+    classes = [cls for cls in vars(__import__("carrier_core.errors", fromlist=["x"])).values() if isinstance(cls, type) and issubclass(cls, CarrierError) and cls is not CarrierError]
+    codes = [cls.code for cls in classes]
+    assert len(codes) == len(set(codes)), "two error classes share a code"
+    for cls in classes:
+        assert cls.__doc__, cls.__name__
+        body = cls().to_body()["error"]
+        assert set(body) == {"code", "message", "twilio_code", "retryable"}
+        assert 400 <= cls.http_status < 600
+
+
+@pytest.mark.parametrize(("twilio_code", "code", "retryable"), [
+    (21211, "invalid_phone_number", False),
+    (21610, "recipient_opted_out", False),
+    (20429, "rate_limited", True),
+    (30003, "carrier_unreachable", False),
+    (99999, "twilio_rejected", False),
+])
+def test_twilio_codes_map_into_the_taxonomy(twilio_code: int, code: str, retryable: bool) -> None:
+    error = from_twilio_code(twilio_code, "from Twilio")
+    assert (error.code, error.retryable, error.twilio_code) == (code, retryable, twilio_code)
+    assert twilio_code in TWILIO_CODES or code == "twilio_rejected"
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("STOP", ("STOP", OptOutAction.STOP)),
+    ("  stop ", ("STOP", OptOutAction.STOP)),
+    ("Unsubscribe", ("UNSUBSCRIBE", OptOutAction.STOP)),
+    ("quit!", ("QUIT", OptOutAction.STOP)),
+    ("StopAll", ("STOPALL", OptOutAction.STOP)),
+    ("cancel", ("CANCEL", OptOutAction.STOP)),
+    ("end", ("END", OptOutAction.STOP)),
+    ("start", ("START", OptOutAction.START)),
+    ("Unstop", ("UNSTOP", OptOutAction.START)),
+    ("yes", ("YES", OptOutAction.START)),
+    ("HELP", ("HELP", OptOutAction.HELP)),
+    ("please stop texting me", None),
+    ("", None),
+    (None, None),
+])
+def test_opt_out_keywords(body: str | None, expected: tuple[str, OptOutAction] | None) -> None:
+    assert match_keyword(body) == expected
+
+
+@pytest.mark.parametrize(("number", "masked"), [
+    ("+15005550006", "***0006"),
+    ("whatsapp:+15005550006", "whatsapp:***0006"),
+    ("123", "***"),
+    (None, None),
+])
+def test_mask_phone(number: str | None, masked: str | None) -> None:
+    assert mask_phone(number) == masked
+
+
+def test_json_log_line_carries_keys_and_extra() -> None:
+    clear_keys(service="inbound", stage="local")
+    append_keys(request_id="r-1")
+    record = logging.makeLogRecord({"name": "x", "levelname": "INFO", "msg": "inbound stored", "message_sid": "SM1"})
+    line = json.loads(JsonFormatter().format(record))
+    assert line == {"level": "INFO", "logger": "x", "message": "inbound stored", "service": "inbound", "stage": "local", "request_id": "r-1", "message_sid": "SM1"}
+
+
+def test_metrics_flush_emf_once_and_refuse_undeclared() -> None:
+    out = io.StringIO()
+    metrics = Metrics("inbound", "dev", stream=out)
+    metrics.add("InboundStored", channel="sms")
+    metrics.add("InboundStored", channel="sms")
+    metrics.add("WebhookRejected", error_code="invalid_signature")
+    metrics.flush()
+    metrics.flush()
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert len(lines) == 2
+    stored = next(line for line in lines if "InboundStored" in line)
+    assert stored["InboundStored"] == 2 and stored["channel"] == "sms" and stored["service"] == "inbound"
+    assert stored["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["channel", "service", "stage"]]
+    with pytest.raises(ValueError, match="not declared"):
+        metrics.add("SomethingNew")

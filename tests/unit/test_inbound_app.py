@@ -1,0 +1,166 @@
+"""The inbound route in-process: one row per behaviour, one runner."""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from pynamodb.exceptions import PutError
+
+from carrier_core.models import MessageModel, OptOutModel
+from tests.support.forms import BUSINESS, CUSTOMER, drop, mms, replace, sms, whatsapp
+from tests.support.inbound_app import SECONDARY, InboundHarness, inbound_harness
+
+SMS = sms(sid="SM" + "1" * 32, body="Where is my parcel?")
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+@dataclass
+class Case:
+    label: str
+    form: list[tuple[str, str]]
+    status: int
+    code: str | None = None
+    stored: int = 0
+    token: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+CASES = [
+    Case("sms", SMS, 200, stored=1),
+    Case("mms with two media", mms(2, sid="MM" + "2" * 32), 200, stored=1),
+    Case("whatsapp", whatsapp(sid="SM" + "3" * 32), 200, stored=1),
+    Case("secondary token", SMS, 200, stored=1, token=SECONDARY),
+    Case("wrong token", SMS, 403, code="invalid_signature", token="someone-else"),
+    Case("no sid", drop(SMS, "MessageSid", "SmsMessageSid", "SmsSid"), 400, code="missing_field"),
+    Case("no from", drop(SMS, "From"), 400, code="missing_field"),
+    Case("no to", drop(SMS, "To"), 400, code="missing_field"),
+    Case("sid not a sid", replace(SMS, MessageSid="SM123", SmsMessageSid="SM123"), 400, code="invalid_field"),
+    Case("NumMedia not a number", replace(SMS, NumMedia="two"), 400, code="invalid_field"),
+    Case("NumMedia over ten", replace(SMS, NumMedia="11"), 400, code="invalid_field"),
+    Case("media url without NumMedia", drop(mms(1, sid="MM" + "4" * 32), "NumMedia"), 400, code="media_mismatch"),
+    Case("NumMedia without media", replace(SMS, NumMedia="1"), 400, code="media_mismatch"),
+    Case("sid twice", SMS + [("MessageSid", "SM" + "9" * 32)], 400, code="invalid_field"),
+    Case("oversized", replace(SMS, Body="x" * 70_000), 413, code="payload_too_large"),
+    Case("json content type", SMS, 415, code="unsupported_content_type", headers={"Content-Type": "text/plain"}),
+]
+
+
+@pytest.fixture
+def harness() -> Iterator[InboundHarness]:
+    with inbound_harness() as h:
+        yield h
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.label)
+def test_inbound(case: Case, harness: InboundHarness) -> None:
+    kwargs = {"token": case.token} if case.token else {}
+    response = harness.post(case.form, **kwargs, **case.headers)
+    assert response.status_code == case.status
+    if case.code is None:
+        assert response.headers["Content-Type"] == "text/xml"
+        assert response.body.decode() == EMPTY_TWIML
+    else:
+        error = json.loads(response.body)["error"]
+        assert error["code"] == case.code
+        assert error["message"] and "Traceback" not in error["message"]
+        assert set(error) == {"code", "message", "twilio_code", "retryable"}
+    assert MessageModel.count() == case.stored
+
+
+def test_stored_item_has_every_field(harness: InboundHarness) -> None:
+    form = mms(2, sid="MM" + "5" * 32, body="pics")
+    harness.post(form)
+    item = MessageModel.get("MM" + "5" * 32)
+    fields = dict(form)
+    assert (item.direction, item.channel, item.status) == ("inbound", "mms", "received")
+    assert (item.from_number, item.to_number, item.body) == (CUSTOMER, BUSINESS, "pics")
+    assert [(m.url, m.content_type) for m in item.media] == [
+        (fields["MediaUrl0"], "image/jpeg"),
+        (fields["MediaUrl1"], "image/png"),
+    ]
+    assert [h.status for h in item.history] == ["received"]
+    assert item.expires_at is not None and item.created_at == item.updated_at
+
+
+def test_one_dynamodb_call_per_webhook_duplicate_or_not(harness: InboundHarness) -> None:
+    for form in (SMS, SMS, sms(body="STOP"), sms(body="stop")):
+        harness.calls.clear()
+        assert harness.post(form).status_code == 200
+        assert sum(harness.calls.values()) == 1, harness.calls
+    assert MessageModel.count() == 3
+
+
+def test_duplicate_stop_changes_nothing(harness: InboundHarness) -> None:
+    stop = sms(sid="SM" + "6" * 32, body="STOP")
+    start = sms(sid="SM" + "7" * 32, body="START")
+    for form in (stop, start, stop):  # Twilio retrying the STOP after START was stored
+        assert harness.post(form).status_code == 200
+    assert OptOutModel.get(CUSTOMER, BUSINESS).opted_out is False
+
+
+def test_storage_down_is_503_and_nothing_half_written(harness: InboundHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PutError("connection refused")
+
+    monkeypatch.setattr(MessageModel, "save", refuse)
+    response = harness.post(SMS)
+    assert response.status_code == 503
+    error = json.loads(response.body)["error"]
+    assert (error["code"], error["retryable"]) == ("storage_unavailable", True)
+    assert MessageModel.count() == 0
+
+
+def test_stop_transaction_failure_writes_neither(harness: InboundHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pynamodb.exceptions import TransactWriteError
+    from pynamodb.transactions import TransactWrite
+
+    def refuse(self: TransactWrite, *args: object) -> None:
+        raise TransactWriteError("throttled")
+
+    monkeypatch.setattr(TransactWrite, "__exit__", refuse)
+    response = harness.post(sms(body="STOP"))
+    assert response.status_code == 503
+    assert MessageModel.count() == 0 and OptOutModel.count() == 0
+
+
+def test_unexpected_error_is_500_without_traceback(harness: InboundHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(MessageModel, "save", explode)
+    response = harness.post(SMS)
+    assert response.status_code == 500
+    assert json.loads(response.body)["error"]["code"] == "internal_error"
+    assert b"secret internals" not in response.body
+
+
+def test_logs_never_hold_number_body_or_token(harness: InboundHarness, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret = "my one-time code is 889911"
+    harness.post(sms(body=secret, From="+15005554321"))
+    harness.post(sms(body="STOP", From="+15005554322"))
+    harness.post(sms(), token="bad")
+    captured = caplog.text + capsys.readouterr().out
+    assert "opt-out recorded" in captured
+    for forbidden in (secret, "5005554321", "5005554322", "unit-test-auth-token"):
+        assert forbidden not in captured
+
+
+def test_health_reports_tables(harness: InboundHarness) -> None:
+    response = harness.client.http.get("/health")
+    assert response.status_code == 200
+    assert json.loads(response.body)["tables"] == {
+        MessageModel.Meta.table_name: "ACTIVE",
+        OptOutModel.Meta.table_name: "ACTIVE",
+    }
+
+
+def test_health_is_503_without_tables(harness: InboundHarness) -> None:
+    OptOutModel.delete_table()
+    response = harness.client.http.get("/health")
+    assert response.status_code == 503
+    assert json.loads(response.body)["error"]["code"] == "storage_unavailable"
+
