@@ -42,3 +42,6 @@ test: typecheck
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache
+
+bench: install
+	$(BIN)/python -m bench.run
