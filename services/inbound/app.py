@@ -6,6 +6,7 @@ from typing import Any
 from chalice import Chalice, Response
 
 from carrier_core.health import check_tables
+from carrier_core.logs import append_keys
 from carrier_core.models import MessageModel, OptOutModel
 from carrier_core.runtime import Runtime
 from carrier_core.web import handles_errors
@@ -42,6 +43,7 @@ def inbound() -> Response:
         request.raw_body,
     )
     message = InboundMessage.from_form(form)
+    append_keys(message_sid=message.message_sid)
     is_new = store_inbound(message, settings)
     runtime.metrics.add("InboundStored" if is_new else "InboundDuplicate", channel=message.channel)
     return Response(body=EMPTY_TWIML, headers={"Content-Type": "text/xml"}, status_code=200)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import threading
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -56,7 +57,8 @@ class Runtime:
     def around_request(self, request: Any, get_response: Callable[[Any], Any], response_cls: Callable[..., Any]) -> Any:
         """HTTP middleware body: correlation keys in, framework errors out, metrics flushed."""
         context = getattr(request, "context", None) or {}
-        self.begin_request(context.get("requestId"))
+        # API Gateway names every request; chalice local does not, so make one up there.
+        self.begin_request(context.get("requestId") or uuid.uuid4().hex)
         try:
             response = get_response(request)
             translated = translate_framework_error(response.status_code, response.body)

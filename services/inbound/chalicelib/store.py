@@ -92,16 +92,16 @@ def store_inbound(message: InboundMessage, settings: Settings) -> bool:
             item.save(condition=first_delivery)
     except PutError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":
+            log.info("inbound duplicate ignored")
             return False
         raise StorageUnavailable() from exc
     except TransactWriteError as exc:
         reasons = exc.cancellation_reasons if exc.cause_response_code == "TransactionCanceledException" else []
         if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+            log.info("inbound duplicate ignored")
             return False
         raise StorageUnavailable() from exc
+    log.info("inbound stored", extra={"channel": message.channel, "num_media": len(message.media)})
     if optouts:
-        log.info(
-            "opt-out recorded",
-            extra={"message_sid": message.message_sid, "from": mask_phone(message.from_number), "opted_out": optouts[0].opted_out},
-        )
+        log.info("opt-out recorded", extra={"from": mask_phone(message.from_number), "opted_out": optouts[0].opted_out})
     return True
