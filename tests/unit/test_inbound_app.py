@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from chalice.test import Client
 from pynamodb.exceptions import PutError
 
 from carrier_core.models import MessageModel, OptOutModel
-from tests.support.forms import BUSINESS, CUSTOMER, drop, mms, replace, sms, whatsapp
-from tests.support.inbound_app import SECONDARY, InboundHarness, inbound_harness
+from tests.support.apps import load_app, project_dir
+from tests.support.forms import BUSINESS, CUSTOMER, drop, encode, mms, replace, sign, sms, whatsapp
+from tests.support.inbound_app import INBOUND_URL, SECONDARY, TOKEN, UNIT_ENV, InboundHarness, inbound_harness
 
 SMS = sms(sid="SM" + "1" * 32, body="Where is my parcel?")
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
@@ -164,3 +167,28 @@ def test_health_is_503_without_tables(harness: InboundHarness) -> None:
     assert response.status_code == 503
     assert json.loads(response.body)["error"]["code"] == "storage_unavailable"
 
+
+
+def test_unreachable_dynamodb_is_503_so_twilio_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real refused connection (nothing listens on the port), not a mocked exception."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    for name, value in {**UNIT_ENV, "STAGE": "local", "DYNAMODB_ENDPOINT": f"http://127.0.0.1:{closed_port}"}.items():
+        monkeypatch.setenv(name, value)
+    app = load_app("inbound")
+    with Client(app.app, stage_name="local", project_dir=project_dir("inbound")) as client:
+        response = client.http.post(
+            "/twilio/inbound",
+            headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sign(INBOUND_URL, SMS, TOKEN)},
+            body=encode(SMS),
+        )
+        health = client.http.get("/health")
+    assert response.status_code == 503
+    assert json.loads(response.body)["error"] == {
+        "code": "storage_unavailable",
+        "message": "The message store cannot be reached; the request may be retried.",
+        "twilio_code": None,
+        "retryable": True,
+    }
+    assert health.status_code == 503
