@@ -110,13 +110,15 @@ class Sandbox:
         if account != self.account_sid:
             raise errors.not_found(path)
 
-    def create_message(self, form: Form) -> Message:
+    def create_message(self, form: Form) -> dict[str, Any]:
+        """Validate and store a message; returns the resource as created, before it moves on."""
         request = CreateMessage.from_form(form)
         message = create(self.account_sid, request, datetime.now(timezone.utc))
         with self.lock:
             self.messages[message.sid] = message
+            resource = message.resource()
         self.lifecycle.begin(message)
-        return message
+        return resource
 
     def fetch(self, sid: str, path: str) -> dict[str, Any]:
         with self.lock:
@@ -193,7 +195,7 @@ class Handler(BaseHTTPRequestHandler):
             fault = self.sandbox.faults.take()
             if fault is not None:
                 raise fault
-            body = self.sandbox.create_message(form).resource()
+            body = self.sandbox.create_message(form)
         except TwilioApiError as exc:
             status, body, headers = exc.status, exc.body(), exc.headers
         self.sandbox.record(path, form, status, body)
