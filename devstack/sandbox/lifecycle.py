@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -139,11 +140,11 @@ def _logged(job: Callable[[], None]) -> None:
 class CallbackSender:
     """POSTs signed status callbacks, retrying failures, and keeps a record of each one."""
 
-    def __init__(self, auth_token: str, backoff: float = 0.1) -> None:
+    def __init__(self, auth_token: str, backoff: float = 0.1, limit: int | None = None) -> None:
         self._token = auth_token
         self._backoff = backoff
         self._lock = threading.Lock()
-        self.sent: list[dict[str, Any]] = []
+        self.sent: deque[dict[str, Any]] = deque(maxlen=limit)
 
     def post(self, url: str, params: list[tuple[str, str]]) -> None:
         """Deliver one callback; every outcome, success or not, is kept in `sent`."""

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import threading
+from collections import deque
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +25,8 @@ MESSAGES = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages\.j
 MESSAGE = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages/(?P<sid>[^/]+)\.json$")
 MAX_REQUEST_BYTES = 1024 * 1024
 DEFAULT_CALLBACK_DELAY = 0.05
+# The logs keep the latest entries only, so a long benchmark cannot exhaust memory.
+LOG_LIMIT = 100_000
 
 Form = dict[str, list[str]]
 
@@ -79,9 +82,9 @@ class Sandbox:
         self.auth_token = auth_token
         self.lock = threading.Lock()
         self.messages: dict[str, Message] = {}
-        self.requests: list[dict[str, Any]] = []
+        self.requests: deque[dict[str, Any]] = deque(maxlen=LOG_LIMIT)
         self.faults = Faults()
-        self.callbacks = CallbackSender(auth_token)
+        self.callbacks = CallbackSender(auth_token, limit=LOG_LIMIT)
         self.lifecycle = Lifecycle(self.lock, self.callbacks, callback_delay)
 
     @classmethod
