@@ -251,8 +251,8 @@ class SandboxServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
+        self.sandbox = sandbox  # before binding: a failed bind calls server_close()
         super().__init__(address, Handler)
-        self.sandbox = sandbox
 
     @property
     def url(self) -> str:

@@ -335,3 +335,8 @@ def test_unknown_route_is_twilio_404_and_health_is_200(api: Api) -> None:
 def test_segments_follow_gsm7_and_ucs2_limits(body: str, expected_encoding: str, segments: int) -> None:
     assert encoding(body) == expected_encoding
     assert num_segments(body) == segments
+
+
+def test_a_taken_port_fails_with_the_bind_error(api: Api) -> None:
+    with pytest.raises(OSError):
+        SandboxServer(("127.0.0.1", api.server.server_address[1]), Sandbox(SID, TOKEN, callback_delay=0.01))
