@@ -5,11 +5,12 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
 SERVICES := inbound status outbound
 STAGE ?= dev
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install dev test test-unit test-e2e typecheck bench clean
+.PHONY: help install dev test test-unit test-e2e test-contract typecheck bench clean
 
 help:
 	@echo "make dev      run the whole stack locally (ports 8000-8004) until Ctrl-C"
@@ -24,6 +25,12 @@ $(STAMP): requirements-dev.txt libs/carrier_core/pyproject.toml $(wildcard servi
 
 install: $(STAMP)
 
+# Stoplight Prism for the contract tests, exactly as package-lock.json pins it. Install
+# scripts are skipped: Prism needs none, and one of its dependencies only reports usage.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
 dev: install
 	$(BIN)/python -m devstack
 
@@ -37,11 +44,14 @@ test-unit: install
 test-e2e: install
 	$(BIN)/python -m pytest tests/e2e
 
-test: typecheck
+test-contract: install $(NODE_STAMP)
+	$(BIN)/python -m pytest tests/contract
+
+test: typecheck $(NODE_STAMP)
 	$(BIN)/python -m pytest tests
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache
 
 bench: install
 	$(BIN)/python -m bench.run

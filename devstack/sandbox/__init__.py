@@ -1,0 +1,29 @@
+"""The Twilio sandbox: the Messages subset of Twilio's REST API, as test credentials behave.
+
+Twilio's routes (basic auth with the account SID and auth token):
+  POST /2010-04-01/Accounts/{AccountSid}/Messages.json       create; 201 Message resource
+  GET  /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json  fetch; 404 code 20404 if unknown
+Control API for tests (no auth; not part of Twilio):
+  POST   /_sandbox/faults     {"status": 429|500|502|503, "count": N|-1, "retry_after": s}
+  GET    /_sandbox/faults     the armed fault or null; DELETE clears it
+  GET    /_sandbox/requests   every create received, faulted ones too; DELETE resets
+  GET    /_sandbox/callbacks  every status callback sent and its answer; DELETE resets
+  GET    /health
+Run it with `python -m devstack.sandbox --port N`; tests start it in-process with `start()`.
+"""
+from __future__ import annotations
+
+import threading
+
+from devstack.sandbox.server import Sandbox, SandboxServer
+
+__all__ = ["Sandbox", "SandboxServer", "start"]
+
+
+def start(sandbox: Sandbox | None = None, host: str = "127.0.0.1", port: int = 0) -> SandboxServer:
+    """Serve a sandbox on a background thread (port 0: an ephemeral one); `shutdown()` and
+    `server_close()` stop it."""
+    server = SandboxServer((host, port), sandbox or Sandbox.from_env())
+    # A short poll interval keeps shutdown() quick for tests that start one per case.
+    threading.Thread(target=server.serve_forever, args=(0.05,), name="sandbox-http", daemon=True).start()
+    return server

@@ -1,0 +1,264 @@
+"""The sandbox's HTTP front: Twilio's Messages routes, the control API and the request log."""
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import os
+import re
+import threading
+from collections import deque
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, cast
+from urllib.parse import parse_qsl, urlsplit
+
+from carrier_core.settings import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
+from devstack.sandbox import errors
+from devstack.sandbox.errors import TwilioApiError
+from devstack.sandbox.lifecycle import CallbackSender, Lifecycle
+from devstack.sandbox.messages import API_VERSION, CreateMessage, Message, create
+
+MESSAGES = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages\.json$")
+MESSAGE = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages/(?P<sid>[^/]+)\.json$")
+MAX_REQUEST_BYTES = 1024 * 1024
+DEFAULT_CALLBACK_DELAY = 0.05
+# The logs keep the latest entries only, so a long benchmark cannot exhaust memory.
+LOG_LIMIT = 100_000
+
+Form = dict[str, list[str]]
+
+
+class Faults:
+    """The next `count` creates answer `status` instead (count -1: until cleared)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._fault: dict[str, Any] | None = None
+
+    def set(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        status, count, retry_after = spec.get("status"), spec.get("count", 1), spec.get("retry_after")
+        if status not in (429, 500, 502, 503) or not isinstance(count, int) or count == 0 or count < -1:
+            raise ValueError("expected {\"status\": 429|500|502|503, \"count\": N or -1, \"retry_after\": seconds}")
+        if retry_after is not None and (not isinstance(retry_after, int) or retry_after < 0):
+            raise ValueError("retry_after must be a whole number of seconds")
+        with self._lock:
+            self._fault = {"status": status, "count": count, "retry_after": retry_after}
+            return dict(self._fault)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._fault = None
+
+    def current(self) -> dict[str, Any] | None:
+        with self._lock:
+            return dict(self._fault) if self._fault else None
+
+    def take(self) -> TwilioApiError | None:
+        """The error this request answers with, if a fault is armed; counts it down."""
+        with self._lock:
+            fault = self._fault
+            if fault is None:
+                return None
+            if fault["count"] > 0:
+                fault["count"] -= 1
+                if fault["count"] == 0:
+                    self._fault = None
+        if fault["status"] == 429:
+            return errors.too_many_requests(fault["retry_after"])
+        error = errors.server_error(fault["status"])
+        if fault["retry_after"] is not None:
+            error.headers["Retry-After"] = str(fault["retry_after"])
+        return error
+
+
+class Sandbox:
+    """State shared by every request: credentials, messages, faults, the logs."""
+
+    def __init__(self, account_sid: str, auth_token: str, callback_delay: float) -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.lock = threading.Lock()
+        self.messages: dict[str, Message] = {}
+        self.requests: deque[dict[str, Any]] = deque(maxlen=LOG_LIMIT)
+        self.faults = Faults()
+        self.callbacks = CallbackSender(auth_token, limit=LOG_LIMIT)
+        self.lifecycle = Lifecycle(self.lock, self.callbacks, callback_delay)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Sandbox:
+        env = os.environ if environ is None else environ
+        return cls(
+            account_sid=env.get("TWILIO_ACCOUNT_SID") or LOCAL_ACCOUNT_SID,
+            auth_token=env.get("TWILIO_AUTH_TOKEN") or LOCAL_AUTH_TOKEN,
+            callback_delay=float(env.get("SANDBOX_CALLBACK_DELAY") or DEFAULT_CALLBACK_DELAY),
+        )
+
+    def authenticate(self, header: str | None) -> None:
+        """Basic auth with the account SID and auth token, or Twilio's 20003."""
+        scheme, _, encoded = (header or "").partition(" ")
+        try:
+            user, _, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise errors.authenticate() from None
+        ok = hmac.compare_digest(user.encode(), self.account_sid.encode())
+        ok &= hmac.compare_digest(password.encode(), self.auth_token.encode())
+        if scheme.lower() != "basic" or not ok:
+            raise errors.authenticate()
+
+    def check_account(self, account: str, path: str) -> None:
+        # Twilio authenticates first, then answers another account's path as not found.
+        if account != self.account_sid:
+            raise errors.not_found(path)
+
+    def create_message(self, form: Form) -> dict[str, Any]:
+        """Validate and store a message; returns the resource as created, before it moves on."""
+        request = CreateMessage.from_form(form)
+        message = create(self.account_sid, request, datetime.now(timezone.utc))
+        with self.lock:
+            self.messages[message.sid] = message
+            resource = message.resource()
+        self.lifecycle.begin(message)
+        return resource
+
+    def fetch(self, sid: str, path: str) -> dict[str, Any]:
+        with self.lock:
+            message = self.messages.get(sid)
+            if message is None:
+                raise errors.not_found(path)
+            return message.resource()
+
+    def record(self, path: str, form: Form, status: int, body: Mapping[str, Any]) -> None:
+        entry = {
+            "time": datetime.now(timezone.utc).isoformat(),
+            "path": path,
+            "form": form,
+            "status": status,
+            "sid": body.get("sid") if status == 201 else None,
+            "error_code": body.get("code") if status >= 400 else None,
+        }
+        with self.lock:
+            self.requests.append(entry)
+
+    def request_log(self, clear: bool = False) -> list[dict[str, Any]]:
+        with self.lock:
+            entries = list(self.requests)
+            if clear:
+                self.requests.clear()
+        return entries
+
+    def close(self) -> None:
+        self.lifecycle.stop()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: a client's session reuses one connection
+    server_version = "TwilioSandbox/1.0"
+
+    @property
+    def sandbox(self) -> Sandbox:
+        return cast(SandboxServer, self.server).sandbox
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        path = urlsplit(self.path).path
+        try:
+            raw = self._read_body()
+            if path.startswith("/_sandbox/") or path == "/health":
+                self._control(method, path, raw)
+            elif method == "POST" and (match := MESSAGES.match(path)):
+                self._create(match["account"], path, raw)
+            elif method == "GET" and (match := MESSAGE.match(path)):
+                self.sandbox.authenticate(self.headers.get("Authorization"))
+                self.sandbox.check_account(match["account"], path)
+                self._send(200, self.sandbox.fetch(match["sid"], path))
+            else:
+                raise errors.not_found(path)
+        except TwilioApiError as exc:
+            self._send(exc.status, exc.body(), exc.headers)
+
+    def _create(self, account: str, path: str, raw: bytes) -> None:
+        form: Form = {}
+        for name, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
+            form.setdefault(name, []).append(value)
+        status, body, headers = 201, {}, {}
+        try:
+            self.sandbox.authenticate(self.headers.get("Authorization"))
+            self.sandbox.check_account(account, path)
+            fault = self.sandbox.faults.take()
+            if fault is not None:
+                raise fault
+            body = self.sandbox.create_message(form)
+        except TwilioApiError as exc:
+            status, body, headers = exc.status, exc.body(), exc.headers
+        self.sandbox.record(path, form, status, body)
+        self._send(status, body, headers)
+
+    def _control(self, method: str, path: str, raw: bytes) -> None:
+        sandbox = self.sandbox
+        if path == "/health" and method == "GET":
+            self._send(200, {"status": "ok"})
+        elif path == "/_sandbox/faults" and method == "POST":
+            try:
+                spec = json.loads(raw or b"{}")
+                self._send(200, sandbox.faults.set(spec if isinstance(spec, dict) else {}))
+            except ValueError as exc:
+                self._send(400, {"code": 20001, "message": str(exc), "more_info": None, "status": 400})
+        elif path == "/_sandbox/faults" and method in ("GET", "DELETE"):
+            current = sandbox.faults.current()
+            if method == "DELETE":
+                sandbox.faults.clear()
+            self._send(200, current)
+        elif path == "/_sandbox/requests" and method in ("GET", "DELETE"):
+            self._send(200, sandbox.request_log(clear=method == "DELETE"))
+        elif path == "/_sandbox/callbacks" and method in ("GET", "DELETE"):
+            self._send(200, sandbox.callbacks.records(clear=method == "DELETE"))
+        else:
+            raise errors.not_found(path)
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_REQUEST_BYTES:
+            self.close_connection = True  # the unread body must not be parsed as a next request
+            raise TwilioApiError(413, 20001, f"Request body exceeds {MAX_REQUEST_BYTES} bytes")
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return  # the request log is GET /_sandbox/requests; access lines would carry numbers
+
+
+class SandboxServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
+        self.sandbox = sandbox  # before binding: a failed bind calls server_close()
+        super().__init__(address, Handler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.sandbox.close()
