@@ -174,10 +174,14 @@ def test_one_dynamodb_request_per_in_order_callback(stack: RunningStack) -> None
     late = stack.dynamodb_requests(reset=True)
     post(stack, status_callback("sending", sid=sid))
     duplicate = stack.dynamodb_requests(reset=True)
+    post(stack, status_callback("carrier_accepted", sid=sid))
+    unknown_status = stack.dynamodb_requests(reset=True)
     assert in_order == {UPDATE_ITEM: 3}
     assert late == {UPDATE_ITEM: 2}
     assert duplicate == {UPDATE_ITEM: 2}
-    assert [h["status"] for h in stack.get_message(sid).json()["history"]] == ["queued", "sent", "delivered", "sending"]
+    assert unknown_status == {UPDATE_ITEM: 1}
+    history = stack.get_message(sid).json()["history"]
+    assert [h["status"] for h in history] == ["queued", "sent", "delivered", "sending", "carrier_accepted"]
 
 
 def test_logs_hold_no_numbers_or_token(stack: RunningStack) -> None:

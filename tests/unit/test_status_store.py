@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from carrier_core.errors import StorageUnavailable
-from carrier_core.models import MessageModel, bind_models
+from carrier_core.models import MediaItem, MessageModel, bind_models
 from carrier_core.settings import Settings
 from carrier_core.status.machine import UNKNOWN_RANK, MessageStatus, rank_of
 from carrier_core.status.store import Outcome, Recorded, StatusReport, record_status
@@ -143,8 +143,14 @@ def test_callback_fields_never_overwrite_what_is_stored() -> None:
 # ---- the outbound service's write: the same function, authoritative about what it sent ----
 
 
+MEDIA_URL = "https://media.example.com/receipt.jpg"
+
+
 def outbound_write(sid: str, seconds: int = 0) -> Recorded:
-    fields = {"body": "Your order shipped", "from_number": BUSINESS, "to_number": CUSTOMER, "channel": "sms", "num_segments": 1}
+    fields = {
+        "body": "Your order shipped", "from_number": BUSINESS, "to_number": CUSTOMER, "channel": "mms", "num_segments": 1,
+        "media": [MediaItem(url=MEDIA_URL, content_type="image/jpeg")],
+    }
     return record_status(sid, report("queued", seconds, source="api"), EXPIRES, fields, authoritative=True)
 
 
@@ -156,6 +162,8 @@ def test_outbound_write_after_callbacks_merges_without_regressing() -> None:
     assert (merged.outcome, merged.created, merged.status) == (Outcome.RECORDED, False, "delivered")
     item = MessageModel.get(sid)
     assert (item.status, item.body, item.num_segments, item.created_at) == ("delivered", "Your order shipped", 1, "2026-11-24T14:00:00.000Z")
+    # The outbound service knows what it sent: its channel replaces the one the callback guessed.
+    assert (item.channel, [m.url for m in item.media]) == ("mms", [MEDIA_URL])
     assert [(h.status, h.source) for h in item.history] == [("sent", "callback"), ("delivered", "callback"), ("queued", "api")]
 
 
