@@ -28,6 +28,7 @@ class CountingApp:
         self.app = app
         self.counts: Counter[str] = Counter()
         self.lock = threading.Lock()
+        self.dynamodb_lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == STATS_PATH:
@@ -36,6 +37,14 @@ class CountingApp:
         if target:
             with self.lock:
                 self.counts[target] += 1
+        if target and target.startswith("DynamoDB"):
+            # DynamoDB applies each write to an item atomically, condition and all; moto
+            # checks a condition and then mutates the item without a lock, so two concurrent
+            # UpdateItems on one item can both pass, or the second creation of an item can
+            # replace the first. The services' conditional writes rely on that atomicity, so
+            # DynamoDB requests are served one at a time. Each is a few milliseconds.
+            with self.dynamodb_lock:
+                return list(self.app(environ, start_response))
         result: Iterable[bytes] = self.app(environ, start_response)
         return result
 

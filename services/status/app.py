@@ -9,6 +9,10 @@ from carrier_core.health import check_tables
 from carrier_core.models import MessageModel
 from carrier_core.runtime import Runtime
 from carrier_core.web import handles_errors
+from carrier_core.webhook import FORM, JSON, read_twilio_request
+
+from chalicelib.callback import StatusCallback
+from chalicelib.store import metrics_for, record_callback
 
 app = Chalice(app_name="omni-twilio-status")
 runtime = Runtime("status")
@@ -19,6 +23,27 @@ runtime.start_unless_packaging()
 def per_request(event: Any, get_response: Any) -> Response:
     response: Response = runtime.around_request(event, get_response, Response)
     return response
+
+
+@app.route("/twilio/status", methods=["POST"], content_types=[FORM, JSON])
+@handles_errors(Response)
+def status() -> Response:
+    request = app.current_request
+    settings = runtime.settings
+    assert request is not None and settings.status_webhook_url is not None
+    form = read_twilio_request(
+        settings.auth_tokens,
+        settings.status_webhook_url,
+        request.headers,
+        (request.query_params or {}).items(),
+        request.raw_body,
+    )
+    callback = StatusCallback.from_form(form)
+    recorded = record_callback(callback, settings)
+    for name, dimensions in metrics_for(callback, recorded):
+        runtime.metrics.add(name, **dimensions)
+    # Twilio reads nothing from the answer; 204 says so and costs no body.
+    return Response(body="", status_code=204)
 
 
 @app.route("/health", methods=["GET"])

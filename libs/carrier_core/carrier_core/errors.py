@@ -76,6 +76,12 @@ class UnsupportedContentType(CarrierError):
     code, http_status, retryable = "unsupported_content_type", 415, False
 
 
+class UnknownStatus(CarrierError):
+    """A message status is not one of Twilio's; the message lists the accepted ones."""
+
+    code, http_status, retryable = "unknown_status", 400, False
+
+
 class MethodNotAllowed(CarrierError):
     """The HTTP method is not supported on this path."""
 

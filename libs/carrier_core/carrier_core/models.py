@@ -11,6 +11,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -71,6 +72,9 @@ class MessageModel(Model):
     num_segments = NumberAttribute(null=True)
     encoding = UnicodeAttribute(null=True)
     history = ListAttribute(of=HistoryEntry, null=True)
+    # Ids of the status reports already in `history`: a redelivered callback finds its id
+    # here and is not appended twice (carrier_core.status.store).
+    event_ids = UnicodeSetAttribute(null=True)
     account_sid = UnicodeAttribute(null=True)
     messaging_service_sid = UnicodeAttribute(null=True)
     profile_name = UnicodeAttribute(null=True)

@@ -1,1 +1,1 @@
-"""The status service's own logic."""
+"""The status service's own logic: parsing Twilio's status callback and recording it."""

@@ -1,0 +1,53 @@
+"""Recording a status callback on its message, and what it counts as metrics."""
+from __future__ import annotations
+
+import logging
+
+from carrier_core.errors import TWILIO_CODES
+from carrier_core.models import expiry, utc_now
+from carrier_core.settings import Settings
+from carrier_core.status.machine import rule_of
+from carrier_core.status.store import Outcome, Recorded, record_status
+
+from chalicelib.callback import StatusCallback
+
+log = logging.getLogger(__name__)
+
+Metric = tuple[str, dict[str, str]]
+
+
+def record_callback(callback: StatusCallback, settings: Settings) -> Recorded:
+    """Add the callback to its message's history, moving the status when it is further."""
+    now = utc_now()
+    recorded = record_status(callback.message_sid, callback.report(now), expiry(settings, now), callback.fields())
+    log.info(
+        "status callback recorded",
+        extra={
+            "message_sid": callback.message_sid,
+            "reported_status": callback.status if callback.known else "unknown",
+            "stored_status": recorded.status,
+            "outcome": recorded.outcome.value,
+            "new_message": recorded.created,
+            "error_code": callback.error_code,
+            "dynamodb_requests": recorded.requests,
+        },
+    )
+    return recorded
+
+
+def metrics_for(callback: StatusCallback, recorded: Recorded) -> list[Metric]:
+    """The metrics one recorded callback counts; dimensions are closed sets, never a SID."""
+    known = callback.known
+    if recorded.outcome is Outcome.DUPLICATE:
+        return [("StatusDuplicate", {})]
+    metrics: list[Metric] = [("StatusRecorded", {"status": known.value if known else "unknown"})]
+    if known is None:
+        metrics.append(("StatusUnrecognized", {}))
+    elif recorded.outcome is Outcome.RECORDED:
+        metrics.append(("StatusOutOfOrder", {}))
+    if recorded.created:
+        metrics.append(("StatusUnknownSid", {}))
+    if recorded.outcome is Outcome.ADVANCED and known is not None and rule_of(known).failure:
+        error_cls = TWILIO_CODES.get(callback.error_code) if callback.error_code is not None else None
+        metrics.append(("DeliveryFailed", {"error_code": error_cls.code if error_cls else "other"}))
+    return metrics
