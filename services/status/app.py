@@ -41,7 +41,7 @@ def status() -> Response:
     callback = StatusCallback.from_form(form)
     recorded = record_callback(callback, settings)
     for name, dimensions in metrics_for(callback, recorded):
-        runtime.metrics.add(name, **dimensions)
+        runtime.metrics.add(name, 1, **dimensions)
     # Twilio reads nothing from the answer; 204 says so and costs no body.
     return Response(body="", status_code=204)
 

@@ -141,6 +141,6 @@ def test_metrics_flush_emf_once_and_refuse_undeclared() -> None:
     assert len(lines) == 2
     stored = next(line for line in lines if "InboundStored" in line)
     assert stored["InboundStored"] == 2 and stored["channel"] == "sms" and stored["service"] == "inbound"
-    assert stored["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["channel", "service", "stage"]]
+    assert stored["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["channel", "service", "stage"], ["service", "stage"]]
     with pytest.raises(ValueError, match="not declared"):
         metrics.add("SomethingNew")

@@ -61,7 +61,9 @@ class Metrics:
                     "CloudWatchMetrics": [
                         {
                             "Namespace": NAMESPACE,
-                            "Dimensions": [sorted(dims)],
+                            # The full set, and service/stage alone when there is more, so
+                            # alarms on a service's total need not know every error code.
+                            "Dimensions": [sorted(dims)] + ([["service", "stage"]] if extra else []),
                             "Metrics": [{"Name": name, "Unit": "Count"} for name in sorted(values)],
                         }
                     ],
