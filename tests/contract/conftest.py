@@ -24,9 +24,9 @@ import requests
 from twilio.rest import Client
 
 from carrier_core.settings import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
-from devstack.sandbox import Sandbox, SandboxServer, start
+from devstack.sandbox import SandboxServer
 from tests.support.prism import write_prism_spec
-from tests.support.sandbox import ROOT, TWILIO_SPEC, twilio_client
+from tests.support.sandbox import ROOT, TWILIO_SPEC, running_sandbox, twilio_client
 
 PRISM = ROOT / "node_modules" / ".bin" / "prism"
 STARTUP_TIMEOUT = 90.0  # Prism parses the 1.8 MB spec in ~2.5 s here; CI machines are slower
@@ -100,12 +100,7 @@ def prism_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def contract_sandbox() -> Iterator[SandboxServer]:
-    server = start(Sandbox(LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN, callback_delay=0.01))
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield from running_sandbox()
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,9 @@ from urllib.parse import parse_qsl
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from carrier_core.settings import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
+from devstack.sandbox import Sandbox, SandboxServer, start
+
 ROOT = Path(__file__).resolve().parents[2]
 TWILIO_SPEC = ROOT.parent / "shared" / "twilio-oai" / "twilio_api_v2010.json"
 
@@ -98,6 +101,16 @@ class CallbackReceiver:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def running_sandbox(callback_delay: float = 0.01) -> Iterator[SandboxServer]:
+    """An in-process sandbox on a free port with the local credentials, shut down afterwards."""
+    server = start(Sandbox(LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN, callback_delay=callback_delay))
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def callback_receiver() -> Iterator[CallbackReceiver]:

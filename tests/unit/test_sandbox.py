@@ -17,9 +17,9 @@ from jsonschema import FormatChecker
 from openapi_schema_validator import OAS30Validator
 
 from carrier_core.settings import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
-from devstack.sandbox import Sandbox, SandboxServer, start
+from devstack.sandbox import Sandbox, SandboxServer
 from devstack.sandbox.messages import encoding, num_segments
-from tests.support.sandbox import CallbackReceiver, callback_receiver, message_schema
+from tests.support.sandbox import CallbackReceiver, callback_receiver, message_schema, running_sandbox
 
 SID, TOKEN = LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
 SENDER, CUSTOMER, SERVICE = "+15005550006", "+15005550010", "MG" + "0" * 32
@@ -48,12 +48,8 @@ class Api:
 
 @pytest.fixture
 def api() -> Iterator[Api]:
-    server = start(Sandbox(SID, TOKEN, callback_delay=0.01))
-    try:
+    for server in running_sandbox():
         yield Api(server)
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from carrier_core.settings import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
-from devstack.sandbox import Sandbox, SandboxServer, start
+from devstack.sandbox import SandboxServer
 from tests.support.forms import MultiForm
-from tests.support.sandbox import CallbackReceiver, Received, callback_receiver
+from tests.support.sandbox import CallbackReceiver, Received, callback_receiver, running_sandbox
 
 SID, TOKEN = LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
 SENDER, CUSTOMER = "+15005550006", "+15005550010"
@@ -22,12 +22,7 @@ SENDER, CUSTOMER = "+15005550006", "+15005550010"
 
 @pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:
-    server = start(Sandbox(SID, TOKEN, callback_delay=0.01))
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield from running_sandbox()
 
 
 @pytest.fixture

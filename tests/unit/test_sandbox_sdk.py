@@ -9,8 +9,8 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from carrier_core.settings import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
-from devstack.sandbox import Sandbox, SandboxServer, start
-from tests.support.sandbox import CallbackReceiver, twilio_client
+from devstack.sandbox import SandboxServer
+from tests.support.sandbox import CallbackReceiver, running_sandbox, twilio_client
 
 SID, TOKEN = LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
 SENDER, CUSTOMER = "+15005550006", "+15005550010"
@@ -18,12 +18,7 @@ SENDER, CUSTOMER = "+15005550006", "+15005550010"
 
 @pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:
-    server = start(Sandbox(SID, TOKEN, callback_delay=0.01))
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield from running_sandbox()
 
 
 @pytest.fixture
