@@ -100,6 +100,12 @@ class IdempotencyConflict(CarrierError):
     code, http_status, retryable = "idempotency_conflict", 409, False
 
 
+class IdempotencyInProgress(CarrierError):
+    """A request with this Idempotency-Key is still being processed; try again shortly."""
+
+    code, http_status, retryable = "idempotency_in_progress", 409, True
+
+
 class TooManyMedia(CarrierError):
     """A message may carry at most 10 media URLs."""
 
