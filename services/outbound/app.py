@@ -1,10 +1,11 @@
 """Outbound service: the platform's send and read API. Routes only: parse, call, render."""
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
-from chalice import Chalice, Response
+from chalice import Chalice, Rate, Response
 
 from carrier_core.health import check_tables
 from carrier_core.models import FailedMessageModel, IdempotencyModel, MessageModel, OptOutModel
@@ -17,6 +18,7 @@ from chalicelib.messages import get_message
 from chalicelib.request import OutboundRequest
 from chalicelib.retry import RetryPolicy
 from chalicelib.send import send_message
+from chalicelib.worker import retry_due
 
 app = Chalice(app_name="omni-twilio-outbound")
 runtime = Runtime("outbound")
@@ -66,3 +68,26 @@ def read_message(sid: str) -> Response:
 def health() -> Response:
     tables = check_tables([MessageModel, FailedMessageModel, OptOutModel, IdempotencyModel])
     return Response(body={"status": "ok", "tables": tables}, status_code=200)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def retry_failed(event: Any) -> dict[str, object]:
+    runtime.begin_request(getattr(event.context, "aws_request_id", None))
+    try:
+        return retry_due(runtime.settings, policy, runtime.metrics, time_left()).as_dict()
+    finally:
+        runtime.metrics.flush()
+
+
+if os.environ.get("STAGE") == "local":
+    # The local stage has no scheduler: this runs the worker on demand, optionally as if at
+    # epoch second `at`, so a test need not wait for a due time. Never registered in other
+    # stages (STAGE is read directly: packaging imports the app without starting it).
+    @app.route("/_local/retry-failed", methods=["POST"], content_types=[JSON])
+    @handles_errors(Response)
+    def retry_failed_now() -> Response:
+        request = app.current_request
+        assert request is not None
+        at = (request.json_body or {}).get("at")
+        report = retry_due(runtime.settings, policy, runtime.metrics, time_left(60), now=float(at) if at is not None else None)
+        return Response(body=report.as_dict(), status_code=200)

@@ -1,14 +1,17 @@
-"""Backoff with full jitter and Retry-After, bounded by attempts and the time left."""
+"""Backoff with full jitter and Retry-After, and the retry worker's claim, send and give-up."""
 from __future__ import annotations
 
+import json
 import random
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from carrier_core.errors import InvalidPhoneNumber, RateLimited, TwilioUnavailable
-from tests.support.outbound import outbound_module
+from carrier_core.models import FailedMessageModel, MessageModel
+from tests.support.outbound import CUSTOMER, SENDER, Outbound, opt_out, outbound, outbound_module, twilio  # noqa: F401
 
 retry = outbound_module("retry")
 TwilioCallFailed = retry.TwilioCallFailed
@@ -79,3 +82,104 @@ def test_policy_reads_its_overrides_and_refuses_nonsense() -> None:
     with pytest.raises(Exception) as raised:
         retry.RetryPolicy.from_env({"OUTBOUND_MAX_ATTEMPTS": "many"})
     assert getattr(raised.value, "code", None) == "configuration_error"
+
+
+# ---- the worker --------------------------------------------------------------
+
+
+def stored_retry(outbound: Outbound, body: str = "try again later") -> str:
+    outbound.twilio.fail(500, count=-1)
+    response = outbound.post({"to": CUSTOMER, "body": body})
+    assert response.status_code == 202
+    outbound.twilio.clear()
+    sid: str = json.loads(response.body)["sid"]
+    return sid
+
+
+def run_worker(outbound: Outbound, at: float | None = None) -> dict[str, Any]:
+    worker = __import__("chalicelib.worker", fromlist=["retry_due"])
+    report: dict[str, Any] = worker.retry_due(
+        outbound.settings(), outbound.app.policy, outbound.app.runtime.metrics, lambda: 60.0, now=at
+    ).as_dict()
+    return report
+
+
+def test_worker_leaves_items_that_are_not_due(outbound: Outbound) -> None:
+    retry_id = stored_retry(outbound)
+    FailedMessageModel(retry_id).update(actions=[FailedMessageModel.next_attempt_at.set(int(time.time()) + 600)])
+    assert run_worker(outbound)["due"] == 0
+    assert outbound.twilio.requests == []
+
+
+def test_worker_sends_a_due_item_once_and_it_leaves_the_index(outbound: Outbound) -> None:
+    retry_id = stored_retry(outbound)
+    later = time.time() + 3600
+    report = run_worker(outbound, at=later)
+    assert report["sent"] == [retry_id] and len(outbound.twilio.requests) == 1
+    failed = FailedMessageModel.get(retry_id)
+    assert (failed.state, failed.retry_state, failed.next_attempt_at, failed.claimed_until, failed.attempts) == ("sent", None, None, None, 5)
+    message = MessageModel.get(failed.message_sid)
+    assert (message.body, message.to_number, message.from_number, message.status) == ("try again later", CUSTOMER, SENDER, "queued")
+    # The id the caller got now reads as the message it became.
+    assert json.loads(outbound.get(retry_id).body)["sid"] == failed.message_sid
+    assert run_worker(outbound, at=later + 60)["due"] == 0
+    assert len(outbound.twilio.requests) == 1
+
+
+def test_a_claimed_item_is_not_sent_by_a_second_worker(outbound: Outbound) -> None:
+    retry_id = stored_retry(outbound)
+    worker = __import__("chalicelib.worker", fromlist=["claim"])
+    at = int(time.time()) + 3600
+    item = FailedMessageModel.get(retry_id)
+    stale_copy = FailedMessageModel.get(retry_id)
+    assert worker.claim(item, at, outbound.app.policy) is True
+    assert worker.claim(stale_copy, at, outbound.app.policy) is False
+    assert run_worker(outbound, at=at)["skipped"] == [retry_id]
+    assert outbound.twilio.requests == []
+    # Once the claim's lease has passed, the item may be taken again.
+    assert run_worker(outbound, at=at + outbound.app.policy.claim_seconds + 1)["sent"] == [retry_id]
+
+
+def test_still_failing_is_rescheduled_with_backoff_then_dead(outbound: Outbound) -> None:
+    retry_id = stored_retry(outbound)
+    outbound.twilio.fail(503, count=-1)
+    at = time.time() + 3600
+    report = run_worker(outbound, at=at)
+    assert report["rescheduled"] == [retry_id]
+    failed = FailedMessageModel.get(retry_id)
+    assert (failed.attempts, failed.retry_state, failed.claimed_until) == (5, "pending", None)
+    assert failed.next_attempt_at > time.time()
+    assert failed.twilio_error.as_dict()["http_status"] == 503
+    for _ in range(outbound.app.policy.worker_max_attempts):
+        at += 10 * 3600
+        if run_worker(outbound, at=at)["dead"]:
+            break
+    failed = FailedMessageModel.get(retry_id)
+    assert (failed.state, failed.retry_state, failed.attempts) == ("dead", None, outbound.app.policy.worker_max_attempts)
+    assert json.loads(outbound.get(retry_id).body)["status"] == "failed"
+
+
+def test_a_permanent_answer_on_retry_is_dead_at_once(outbound: Outbound) -> None:
+    outbound.twilio.fail(500, count=-1)
+    retry_id = json.loads(outbound.post({"to": "+15005550001", "body": "x"}).body)["sid"]
+    outbound.twilio.clear()
+    assert run_worker(outbound, at=time.time() + 3600)["dead"] == [retry_id]
+    failed = FailedMessageModel.get(retry_id)
+    assert (failed.state, failed.category, failed.twilio_error.as_dict()["code"]) == ("dead", "invalid_phone_number", 21211)
+    body = json.loads(outbound.get(retry_id).body)
+    assert (body["status"], body["error_code"], body["error"]["code"]) == ("failed", 21211, "invalid_phone_number")
+
+
+def test_an_opt_out_after_the_failure_is_respected(outbound: Outbound) -> None:
+    retry_id = stored_retry(outbound)
+    opt_out(CUSTOMER, SENDER)
+    assert run_worker(outbound, at=time.time() + 3600)["dead"] == [retry_id]
+    assert outbound.twilio.requests == []
+    assert FailedMessageModel.get(retry_id).category == "recipient_opted_out"
+
+
+def test_scheduled_handler_runs_the_worker(outbound: Outbound) -> None:
+    stored_retry(outbound)
+    response = outbound.client.lambda_.invoke("retry_failed", outbound.client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
+    assert response.payload["due"] == 0  # nothing due yet: the first retry waits for backoff
