@@ -41,8 +41,12 @@ def send_message(
 ) -> SendResult:
     """Send once; answer with the accepted message, or a `retrying` one stored for the worker."""
     claim = idempotency.Claim(key, request.fingerprint()) if key else None
+    replay_sid = None
     try:
-        replay_sid = idempotency.acquire(claim, request, time_left) if claim is not None else check_opt_out(request)
+        if claim is None:
+            check_opt_out(request)
+        else:
+            replay_sid = idempotency.acquire(claim, request, time_left)
     except RecipientOptedOut as refused:
         metrics.add("OutboundRejected", error_code=refused.code)
         raise
@@ -57,6 +61,7 @@ def send_message(
         if claim is not None:
             idempotency.release(claim)
         metrics.add("OutboundRejected", error_code=failure.error.code)
+        _keep_rejected(request, failure, settings)
         raise failure.error from failure
     except Exception:
         if claim is not None:
@@ -90,7 +95,17 @@ def _record(request: OutboundRequest, accepted: Accepted, claim: idempotency.Cla
         return write_accepted(item)
     except CarrierError as exc:
         log.error("accepted message not stored", extra={"message_sid": accepted.sid, "error_code": exc.code})
+        if claim is not None:
+            idempotency.complete(claim, accepted.sid)  # a replay must not send it again
         return item
+
+
+def _keep_rejected(request: OutboundRequest, failure: TwilioCallFailed, settings: Settings) -> None:
+    """Record a permanent refusal for operators; the caller's 4xx does not depend on it."""
+    try:
+        store_failed(request, failure, 1, None, settings)
+    except CarrierError as exc:
+        log.warning("rejected send not stored", extra={"error_code": exc.code})
 
 
 def _stored_for_retry(

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 # Our id for a send Twilio has not accepted yet: GET /messages/RQ... finds it in the
 # failed-messages table, and once the retry worker sends it, the message it became.
 RETRY_PREFIX = "RQ"
-RETRYING, SENT, DEAD = "retrying", "sent", "dead"
+RETRYING, SENT, DEAD, REJECTED = "retrying", "sent", "dead", "rejected"
 
 # Ranks of the statuses Twilio answers a create with. They must be the status machine's
 # ranks, and no higher: a callback that beat this write keeps its (later) status, and a
@@ -156,23 +156,24 @@ def store_failed(
     request: OutboundRequest,
     failure: TwilioCallFailed,
     attempts: int,
-    next_attempt_at: float,
+    next_attempt_at: float | None,
     settings: Settings,
-    retry_id: str | None = None,
 ) -> FailedMessageModel:
-    """Keep a send Twilio did not take, due for the retry worker at `next_attempt_at`."""
+    """Keep a send Twilio did not take: due for the retry worker at `next_attempt_at`, or,
+    when that is None, kept as `rejected` for the record (it never enters the due index)."""
     now = utc_now()
     at = iso(now)
+    retrying = next_attempt_at is not None
     item = FailedMessageModel(
-        retry_id or new_retry_id(),
+        new_retry_id(),
         request=request.to_dict(),
         twilio_error=failure.describe(),
         category=failure.error.code,
-        retryable=True,
+        retryable=retrying,
         attempts=attempts,
-        retry_state="pending",
-        next_attempt_at=int(next_attempt_at),
-        state=RETRYING,
+        retry_state="pending" if retrying else None,
+        next_attempt_at=int(next_attempt_at) if next_attempt_at is not None else None,
+        state=RETRYING if retrying else REJECTED,
         created_at=at,
         updated_at=at,
         expires_at=expiry(settings, now),
@@ -182,7 +183,7 @@ def store_failed(
     except PutError as exc:
         raise StorageUnavailable("the failed send could not be stored") from exc
     log.warning(
-        "send stored for retry",
+        "send stored for retry" if retrying else "rejected send stored",
         extra={"retry_id": item.id, "attempts": attempts, "error_code": failure.error.code, "to": mask_phone(request.to)},
     )
     return item
@@ -201,7 +202,7 @@ def retrying_item(failed: FailedMessageModel) -> MessageModel:
         from_number=request.from_number,
         to_number=request.to,
         body=request.body,
-        status="failed" if failed.state == DEAD else RETRYING,
+        status=RETRYING if failed.state == RETRYING else "failed",
         status_rank=0,
         error_code=int(code) if code is not None else None,
         media=[MediaItem(url=url) for url in request.media_urls],
