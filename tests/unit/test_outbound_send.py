@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -94,7 +95,7 @@ def test_opted_out_recipient_is_refused_before_twilio(outbound: Outbound) -> Non
     assert body_of(response)["error"]["code"] == "recipient_opted_out"
     assert body_of(response)["error"]["twilio_code"] == 21610
     assert outbound.twilio.requests == []
-    # With a key, the check rides in the claim's transaction and leaves no claim behind.
+    # With a key, the refusal gives the claimed key back.
     keyed = outbound.post({"to": CUSTOMER, "body": "promo"}, key="k-opted-out")
     assert keyed.status_code == 403 and outbound.twilio.requests == []
     assert list(IdempotencyModel.scan()) == []
@@ -138,8 +139,10 @@ def test_racing_requests_with_one_key_send_once(outbound: Outbound) -> None:
     outbound.twilio.delay = 1.0
     payload = {"to": CUSTOMER, "body": "race"}
     started: list[float] = []
+    barrier = threading.Barrier(8)
 
     def post(_: int) -> Any:
+        barrier.wait()  # released together, so all eight race for the key
         started.append(time.monotonic())
         return outbound.post(payload, key="race-1")
 

@@ -8,8 +8,11 @@ racers see "no claim" and both send; the condition makes DynamoDB pick exactly o
 The claim is a lease (`locked_until`): a request that dies between claim and completion
 does not block its key forever; after the lease a retry takes the key over and sends,
 which may send twice if the dead request had reached Twilio. That is the one window left.
-The opt-out check rides in the claim's transaction as a ConditionCheck, and completion in
-the message write's, so a send with a key costs two DynamoDB requests like one without.
+
+Claim and completion are single-item writes, not transactions: folding the opt-out check
+into the claim and the completion into the message write would save two requests, but
+the emulator cancels a transaction by restoring whole-table snapshots, which under
+concurrency erased the winning claim and let a racer send a second time.
 """
 from __future__ import annotations
 
@@ -19,14 +22,10 @@ from collections.abc import Callable
 from datetime import timedelta
 from dataclasses import dataclass
 
-from pynamodb.exceptions import DeleteError, GetError, TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import DeleteError, GetError, PutError, UpdateError
 
 from carrier_core.errors import IdempotencyConflict, IdempotencyInProgress, InvalidField, StorageUnavailable
-from carrier_core.models import IdempotencyModel, MessageModel, OptOutModel, iso, utc_now
-
-from chalicelib.request import OutboundRequest
-from chalicelib.store import accepted_update, opt_out_condition, opted_out_error
+from carrier_core.models import IdempotencyModel, iso, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +33,6 @@ IN_PROGRESS, DONE = "in_progress", "done"
 LEASE_SECONDS = 60
 KEEP_SECONDS = 24 * 3600
 MAX_KEY_LENGTH = 255
-CONFLICTS = ("ConditionalCheckFailed", "TransactionConflict")
 
 
 def check_key(value: str | None) -> str | None:
@@ -54,15 +52,8 @@ class Claim:
     request_hash: str
 
 
-def _connection() -> object:
-    return MessageModel._get_connection().connection
-
-
-def try_claim(claim: Claim, request: OutboundRequest, now: float) -> bool:
-    """True when this request now holds the key; False when another request holds it.
-
-    Raises RecipientOptedOut when a ConditionCheck on the opt-outs fails instead.
-    """
+def try_claim(claim: Claim, now: float) -> bool:
+    """True when this request now holds the key; False when another request holds it."""
     record = IdempotencyModel(
         claim.key,
         request_hash=claim.request_hash,
@@ -76,19 +67,10 @@ def try_claim(claim: Claim, request: OutboundRequest, now: float) -> bool:
     # Abandoned claim: the same request's earlier try died holding the lease past its end.
     condition = m.key.does_not_exist() | ((m.state == IN_PROGRESS) & (m.locked_until < int(now)) & (m.request_hash == claim.request_hash))
     try:
-        with TransactWrite(connection=_connection()) as tx:
-            for sender in request.senders:
-                tx.condition_check(OptOutModel, request.to, sender, condition=opt_out_condition())
-            tx.save(record, condition=condition)
-    except TransactWriteError as exc:
-        reasons = exc.cancellation_reasons if exc.cause_response_code == "TransactionCanceledException" else []
-        if not reasons:
-            raise StorageUnavailable() from exc
-        mine = reasons[-1]
-        if mine is not None and mine.code in CONFLICTS:
+        record.save(condition=condition)
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
             return False
-        if any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons[:-1]):
-            raise opted_out_error(request) from exc
         raise StorageUnavailable() from exc
     return True
 
@@ -104,7 +86,6 @@ def read_claim(key: str) -> IdempotencyModel | None:
 
 def acquire(
     claim: Claim,
-    request: OutboundRequest,
     time_left: Callable[[], float],
     now: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
@@ -116,13 +97,13 @@ def acquire(
     """
     delay = 0.05
     while True:
-        if try_claim(claim, request, now()):
+        if try_claim(claim, now()):
             return None
         existing = read_claim(claim.key)
         if existing is not None and existing.request_hash != claim.request_hash:
             raise IdempotencyConflict("this Idempotency-Key was used with a different request")
         if existing is not None and existing.state == DONE and existing.message_sid:
-            return existing.message_sid
+            return str(existing.message_sid)
         # Still held: wait for the holder. Released or abandoned: claim it on the next turn.
         if time_left() < delay + 1:
             raise IdempotencyInProgress()
@@ -131,7 +112,7 @@ def acquire(
 
 
 def complete(claim: Claim, message_sid: str) -> None:
-    """Record the result on the claim outside a transaction (the retrying path)."""
+    """Record the message (or retrying send) the key's request produced, for its replays."""
     m = IdempotencyModel
     try:
         IdempotencyModel(claim.key).update(
@@ -149,23 +130,3 @@ def release(claim: Claim) -> None:
         IdempotencyModel(claim.key).delete(condition=(m.state == IN_PROGRESS) & (m.request_hash == claim.request_hash))
     except DeleteError as exc:
         log.warning("idempotency claim not released", extra={"error_type": type(exc).__name__})
-
-
-def write_accepted_completing(item: MessageModel, claim: Claim) -> MessageModel:
-    """The accepted message and the claim's completion in one transaction (one request)."""
-    m = IdempotencyModel
-    completion = [m.state.set(DONE), m.message_sid.set(item.sid), m.locked_until.remove()]
-    for with_status in (True, False):
-        actions, condition = accepted_update(item, with_status)
-        try:
-            with TransactWrite(connection=_connection()) as tx:
-                tx.update(item, actions=actions, condition=condition)
-                tx.update(IdempotencyModel(claim.key), actions=completion, condition=m.request_hash == claim.request_hash)
-            return item
-        except TransactWriteError as exc:
-            reasons = exc.cancellation_reasons if exc.cause_response_code == "TransactionCanceledException" else []
-            first = reasons[0] if reasons else None
-            if not (with_status and first is not None and first.code == "ConditionalCheckFailed"):
-                raise StorageUnavailable() from exc
-            # A status callback stored a later status first: merge without the status.
-    return item

@@ -89,7 +89,7 @@ class OutboundRequest:
         )
 
     @classmethod
-    def from_json(cls, raw_body: bytes | None, settings: Settings) -> OutboundRequest:
+    def from_json(cls, raw_body: str | bytes | None, settings: Settings) -> OutboundRequest:
         """Parse and check a JSON body; raises a taxonomy error naming the first bad field."""
         try:
             data = json.loads(raw_body or b"")
@@ -179,7 +179,7 @@ def _status_callback(value: object, settings: Settings) -> str:
     if value is None:
         if not settings.status_webhook_url:
             raise MissingField("status_callback is required: no status service URL is configured")
-        return settings.status_webhook_url
+        return str(settings.status_webhook_url)
     url = _url(value, settings.is_local)
     if url is None:
         raise InvalidField("status_callback must be an absolute https URL")

@@ -41,18 +41,19 @@ def send_message(
 ) -> SendResult:
     """Send once; answer with the accepted message, or a `retrying` one stored for the worker."""
     claim = idempotency.Claim(key, request.fingerprint()) if key else None
-    replay_sid = None
+    if claim is not None:
+        replay_sid = idempotency.acquire(claim, time_left)
+        if replay_sid is not None:
+            metrics.add("OutboundReplayed")
+            return SendResult(get_message(replay_sid), replayed=True)
     try:
-        if claim is None:
-            check_opt_out(request)
-        else:
-            replay_sid = idempotency.acquire(claim, request, time_left)
-    except RecipientOptedOut as refused:
-        metrics.add("OutboundRejected", error_code=refused.code)
+        check_opt_out(request)
+    except Exception as exc:
+        if claim is not None:
+            idempotency.release(claim)
+        if isinstance(exc, RecipientOptedOut):
+            metrics.add("OutboundRejected", error_code=exc.code)
         raise
-    if replay_sid is not None:
-        metrics.add("OutboundReplayed")
-        return SendResult(get_message(replay_sid), replayed=True)
     try:
         accepted = _call_twilio(request, settings, policy, metrics, time_left)
     except RetriesExhausted as exhausted:
@@ -90,14 +91,12 @@ def _record(request: OutboundRequest, accepted: Accepted, claim: idempotency.Cla
     item = accepted_item(request, accepted, settings)
     metrics.add("OutboundAccepted", channel=request.channel)
     try:
-        if claim is not None:
-            return idempotency.write_accepted_completing(item, claim)
-        return write_accepted(item)
+        item = write_accepted(item)
     except CarrierError as exc:
         log.error("accepted message not stored", extra={"message_sid": accepted.sid, "error_code": exc.code})
-        if claim is not None:
-            idempotency.complete(claim, accepted.sid)  # a replay must not send it again
-        return item
+    if claim is not None:
+        idempotency.complete(claim, accepted.sid)  # even unstored: a replay must not send it again
+    return item
 
 
 def _keep_rejected(request: OutboundRequest, failure: TwilioCallFailed, settings: Settings) -> None:

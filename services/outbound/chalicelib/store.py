@@ -63,11 +63,6 @@ def check_opt_out(request: OutboundRequest) -> None:
         raise opted_out_error(request)
 
 
-def opt_out_condition() -> Condition:
-    """Admits a send when no opt-out is recorded, or the last keyword was START."""
-    return OptOutModel.phone.does_not_exist() | (OptOutModel.opted_out == False)  # noqa: E712
-
-
 def accepted_item(request: OutboundRequest, accepted: Accepted, settings: Settings) -> MessageModel:
     """The message as Twilio accepted it, in memory: the resource to render and the keys to write."""
     now = utc_now()

@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pynamodb.exceptions import QueryError, UpdateError
 
@@ -158,10 +159,10 @@ def _reschedule(item: FailedMessageModel, at: int, attempts: int, next_at: int, 
     log.info("failed send rescheduled", extra={"attempts": attempts, "next_attempt_at": next_at, "error_code": failure.error.code})
 
 
-def _update_claimed(item: FailedMessageModel, actions: list[object]) -> None:
+def _update_claimed(item: FailedMessageModel, actions: list[Any]) -> None:
     """Apply `actions` only while our claim stands; a lost claim is logged, not raised."""
     m = FailedMessageModel
     try:
-        item.update(actions=actions, condition=m.claimed_until == item.claimed_until)  # type: ignore[arg-type]
+        item.update(actions=actions, condition=m.claimed_until == item.claimed_until)
     except UpdateError as exc:
         log.error("failed send not updated", extra={"retry_id": item.id, "error_type": type(exc).__name__})
