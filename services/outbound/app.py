@@ -26,12 +26,15 @@ runtime.start_unless_packaging()
 policy = RetryPolicy.from_env()
 
 
-def time_left(budget: float | None = None) -> Any:
-    """Seconds this invocation may still use: the Lambda's remaining time, within `budget`."""
+def time_left(context: Any, budget: float | None = None) -> Any:
+    """Seconds this invocation may still use: the Lambda's remaining time, within `budget`.
+
+    `context` is the invocation's Lambda context (Chalice sets app.lambda_context only for
+    HTTP routes; a scheduled function gets it on its event).
+    """
     started = time.monotonic()
 
     def left() -> float:
-        context = app.lambda_context
         remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else float("inf")
         return min(remaining, budget - (time.monotonic() - started)) if budget is not None else remaining
 
@@ -52,7 +55,7 @@ def create_message() -> Response:
     check_size(request.headers, request.raw_body)
     message = OutboundRequest.from_json(request.raw_body, runtime.settings)
     key = check_key(request.headers.get("idempotency-key"))
-    result = send_message(message, key, runtime.settings, policy, runtime.metrics, time_left(policy.budget_seconds))
+    result = send_message(message, key, runtime.settings, policy, runtime.metrics, time_left(app.lambda_context, policy.budget_seconds))
     headers = {**JSON_HEADERS, **({"Idempotent-Replayed": "true"} if result.replayed else {})}
     return Response(body=result.resource, headers=headers, status_code=202)
 
@@ -74,7 +77,7 @@ def health() -> Response:
 def retry_failed(event: Any) -> dict[str, object]:
     runtime.begin_request(getattr(event.context, "aws_request_id", None))
     try:
-        return retry_due(runtime.settings, policy, runtime.metrics, time_left()).as_dict()
+        return retry_due(runtime.settings, policy, runtime.metrics, time_left(event.context)).as_dict()
     finally:
         runtime.metrics.flush()
 
@@ -89,5 +92,5 @@ if os.environ.get("STAGE") == "local":
         request = app.current_request
         assert request is not None
         at = (request.json_body or {}).get("at")
-        report = retry_due(runtime.settings, policy, runtime.metrics, time_left(60), now=float(at) if at is not None else None)
+        report = retry_due(runtime.settings, policy, runtime.metrics, time_left(app.lambda_context, 60), now=float(at) if at is not None else None)
         return Response(body=report.as_dict(), status_code=200)

@@ -28,7 +28,7 @@ METRICS: dict[str, str] = {
     "RetrySent": "stored failed sends the retry worker got accepted by Twilio",
     "RetryRescheduled": "stored failed sends the retry worker tried again without success and rescheduled",
     "RetryDead": "stored failed sends given up on: attempts exhausted or a permanent error",
-    "FailedMessagesBacklog": "due failed sends the retry worker found waiting when it ran",
+    "FailedMessagesBacklog": "due failed sends the retry worker found waiting when it ran (one page, at most 25)",
 }
 
 
