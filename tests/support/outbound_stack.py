@@ -23,10 +23,20 @@ def sandbox_requests(stack: RunningStack, reset: bool = False) -> list[dict[str,
     """The Messages.json POSTs the sandbox received; `reset` forgets them afterwards."""
     response = stack.http.get(stack.url("sandbox", "/_sandbox/requests"), timeout=10)
     response.raise_for_status()
-    received: list[dict[str, Any]] = response.json()
+    received = [_form_of(entry) for entry in response.json()]
     if reset:
         stack.http.delete(stack.url("sandbox", "/_sandbox/requests"), timeout=10).raise_for_status()
     return received
+
+
+def _form_of(entry: Any) -> dict[str, Any]:
+    """A received request's form fields, whether listed bare or wrapped with its metadata."""
+    if isinstance(entry, dict):
+        for wrapper in ("form", "params", "data"):
+            if isinstance(entry.get(wrapper), dict):
+                return dict(entry[wrapper])
+        return dict(entry)
+    return {}
 
 
 def sandbox_fault(stack: RunningStack, status: int, count: int, retry_after: int | None = None) -> None:
