@@ -1,26 +1,63 @@
 """Outbound service: the platform's send and read API. Routes only: parse, call, render."""
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
-from chalice import Chalice, Response
+from chalice import Chalice, Rate, Response
 
 from carrier_core.health import check_tables
-from carrier_core.models import FailedMessageModel, MessageModel, OptOutModel
+from carrier_core.models import FailedMessageModel, IdempotencyModel, MessageModel, OptOutModel
 from carrier_core.runtime import Runtime
-from carrier_core.web import handles_errors
+from carrier_core.web import JSON_HEADERS, handles_errors
+from carrier_core.webhook import JSON, check_size
 
+from chalicelib.idempotency import check_key
 from chalicelib.messages import get_message
+from chalicelib.request import OutboundRequest
+from chalicelib.retry import RetryPolicy
+from chalicelib.send import send_message
+from chalicelib.worker import retry_due
 
 app = Chalice(app_name="omni-twilio-outbound")
 runtime = Runtime("outbound")
 runtime.start_unless_packaging()
+policy = RetryPolicy.from_env()
+
+
+def time_left(context: Any, budget: float | None = None) -> Any:
+    """Seconds this invocation may still use: the Lambda's remaining time, within `budget`.
+
+    `context` is the invocation's Lambda context (Chalice sets app.lambda_context only for
+    HTTP routes; a scheduled function gets it on its event).
+    """
+    started = time.monotonic()
+
+    def left() -> float:
+        remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else float("inf")
+        return min(remaining, budget - (time.monotonic() - started)) if budget is not None else remaining
+
+    return left
 
 
 @app.middleware("http")
 def per_request(event: Any, get_response: Any) -> Response:
     response: Response = runtime.around_request(event, get_response, Response)
     return response
+
+
+@app.route("/messages", methods=["POST"], content_types=[JSON])
+@handles_errors(Response)
+def create_message() -> Response:
+    request = app.current_request
+    assert request is not None
+    check_size(request.headers, request.raw_body)
+    message = OutboundRequest.from_json(request.raw_body, runtime.settings)
+    key = check_key(request.headers.get("idempotency-key"))
+    result = send_message(message, key, runtime.settings, policy, runtime.metrics, time_left(app.lambda_context, policy.budget_seconds))
+    headers = {**JSON_HEADERS, **({"Idempotent-Replayed": "true"} if result.replayed else {})}
+    return Response(body=result.resource, headers=headers, status_code=202)
 
 
 @app.route("/messages/{sid}", methods=["GET"])
@@ -32,4 +69,28 @@ def read_message(sid: str) -> Response:
 @app.route("/health", methods=["GET"])
 @handles_errors(Response)
 def health() -> Response:
-    return Response(body={"status": "ok", "tables": check_tables([MessageModel, FailedMessageModel, OptOutModel])}, status_code=200)
+    tables = check_tables([MessageModel, FailedMessageModel, OptOutModel, IdempotencyModel])
+    return Response(body={"status": "ok", "tables": tables}, status_code=200)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def retry_failed(event: Any) -> dict[str, object]:
+    runtime.begin_request(getattr(event.context, "aws_request_id", None))
+    try:
+        return retry_due(runtime.settings, policy, runtime.metrics, time_left(event.context)).as_dict()
+    finally:
+        runtime.metrics.flush()
+
+
+if os.environ.get("STAGE") == "local":
+    # The local stage has no scheduler: this runs the worker on demand, optionally as if at
+    # epoch second `at`, so a test need not wait for a due time. Never registered in other
+    # stages (STAGE is read directly: packaging imports the app without starting it).
+    @app.route("/_local/retry-failed", methods=["POST"], content_types=[JSON])
+    @handles_errors(Response)
+    def retry_failed_now() -> Response:
+        request = app.current_request
+        assert request is not None
+        at = (request.json_body or {}).get("at")
+        report = retry_due(runtime.settings, policy, runtime.metrics, time_left(app.lambda_context, 60), now=float(at) if at is not None else None)
+        return Response(body=report.as_dict(), status_code=200)

@@ -106,6 +106,24 @@ class IdempotencyConflict(CarrierError):
     code, http_status, retryable = "idempotency_conflict", 409, False
 
 
+class IdempotencyInProgress(CarrierError):
+    """A request with this Idempotency-Key is still being processed; try again shortly."""
+
+    code, http_status, retryable = "idempotency_in_progress", 409, True
+
+
+class TooManyMedia(CarrierError):
+    """A message may carry at most 10 media URLs."""
+
+    code, http_status, retryable = "too_many_media", 400, False
+
+
+class InvalidMediaUrl(CarrierError):
+    """A media URL is not an absolute https URL."""
+
+    code, http_status, retryable = "invalid_media_url", 400, False
+
+
 # ---- Twilio's answers about the message (mapped from Twilio error codes) ----
 
 

@@ -26,6 +26,15 @@ METRICS: dict[str, str] = {
     "StatusUnrecognized": "status callbacks with a status Twilio added that the state machine does not know",
     "DeliveryFailed": "messages that reached failed or undelivered (dimension error_code, the taxonomy's code)",
     "WebhookRejected": "webhook or API requests refused with a 4xx/5xx (dimension error_code)",
+    "OutboundAccepted": "sends Twilio accepted, written with their SID (dimension channel)",
+    "OutboundRejected": "sends refused before or by Twilio with a permanent error (dimension error_code)",
+    "OutboundRetrying": "sends that ran out of in-request retries and were stored for the retry worker",
+    "OutboundReplayed": "requests answered from an earlier request with the same Idempotency-Key",
+    "TwilioRetried": "in-request retries of a Twilio call after a 429, 5xx or timeout (dimension error_code)",
+    "RetrySent": "stored failed sends the retry worker got accepted by Twilio",
+    "RetryRescheduled": "stored failed sends the retry worker tried again without success and rescheduled",
+    "RetryDead": "stored failed sends given up on: attempts exhausted or a permanent error",
+    "FailedMessagesBacklog": "due failed sends the retry worker found waiting when it ran (one page, at most 25)",
 }
 
 

@@ -136,7 +136,23 @@ class OptOutModel(Model):
     updated_at = UnicodeAttribute()
 
 
-ALL_MODELS: tuple[type[Model], ...] = (MessageModel, FailedMessageModel, OptOutModel)
+class IdempotencyModel(Model):
+    """An outbound request's Idempotency-Key: who claimed it, for which request, with what result."""
+
+    class Meta:
+        table_name = UNBOUND
+        billing_mode = "PAY_PER_REQUEST"
+
+    key = UnicodeAttribute(hash_key=True)
+    request_hash = UnicodeAttribute()
+    state = UnicodeAttribute()
+    locked_until = NumberAttribute(null=True)
+    message_sid = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
+ALL_MODELS: tuple[type[Model], ...] = (MessageModel, FailedMessageModel, OptOutModel, IdempotencyModel)
 
 
 def bind_models(settings: Settings) -> None:
@@ -145,6 +161,7 @@ def bind_models(settings: Settings) -> None:
         MessageModel: settings.messages_table,
         FailedMessageModel: settings.failed_messages_table,
         OptOutModel: settings.optouts_table,
+        IdempotencyModel: settings.idempotency_table,
     }
     for model, name in names.items():
         meta: Any = model.Meta

@@ -45,6 +45,7 @@ class Settings:
     twilio_api_base_url: str | None = None
     default_from_number: str | None = None
     message_retention_days: int = 400
+    idempotency_table: str = ""
 
     @property
     def auth_tokens(self) -> tuple[str, ...]:
@@ -95,6 +96,7 @@ class Settings:
             twilio_api_base_url=env.get("TWILIO_API_BASE_URL") or None,
             default_from_number=env.get("TWILIO_DEFAULT_FROM_NUMBER") or (LOCAL_DEFAULT_FROM if local else None),
             message_retention_days=_positive_int(env, "MESSAGE_RETENTION_DAYS", 400),
+            idempotency_table=env.get("IDEMPOTENCY_TABLE") or f"{prefix}-idempotency",
         )
 
 

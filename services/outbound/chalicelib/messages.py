@@ -6,16 +6,30 @@ from typing import Any
 from pynamodb.exceptions import GetError
 
 from carrier_core.errors import MessageNotFound, StorageUnavailable
-from carrier_core.models import MessageModel
+from carrier_core.models import FailedMessageModel, MessageModel
 from carrier_core.resource import render_message
+
+from chalicelib.store import RETRY_PREFIX, retrying_item
 
 
 def get_message(sid: str) -> dict[str, Any]:
-    """The message resource for `sid`; MessageNotFound if none is stored."""
+    """The message resource for `sid`; MessageNotFound if none is stored.
+
+    A retrying send's id reads the failed-messages table: `retrying` or `failed` while
+    Twilio has not taken it, the message it became once the retry worker sent it.
+    """
+    if sid.startswith(RETRY_PREFIX):
+        failed = _get(FailedMessageModel, sid)
+        if not failed.message_sid:
+            return render_message(retrying_item(failed))
+        sid = failed.message_sid
+    return render_message(_get(MessageModel, sid))
+
+
+def _get(model: Any, key: str) -> Any:
     try:
-        item = MessageModel.get(sid, consistent_read=True)
-    except MessageModel.DoesNotExist as exc:
-        raise MessageNotFound(f"no message with sid {sid}") from exc
+        return model.get(key, consistent_read=True)
+    except model.DoesNotExist as exc:
+        raise MessageNotFound(f"no message with sid {key}") from exc
     except GetError as exc:
         raise StorageUnavailable() from exc
-    return render_message(item)

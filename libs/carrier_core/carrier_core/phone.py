@@ -1,0 +1,50 @@
+"""Phone addresses: E.164 numbers, optionally behind a channel prefix such as `whatsapp:`.
+
+Checked with libphonenumber (the `phonenumbers` package), not a regular expression: it
+knows each country's number lengths. We ask whether a number is *possible* (its length
+fits the country's plan), not whether it is *valid* (assigned to a known range): validity
+depends on range metadata that lags new allocations, and Twilio is the authority on
+whether a number can be reached. It answers 21211 for a possible-but-invalid number, which
+the service maps into the taxonomy; what can never be a number (`+1555`) stops here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import phonenumbers
+
+from carrier_core.errors import CarrierError, InvalidField
+
+CHANNEL_PREFIXES = ("whatsapp",)
+
+
+@dataclass(frozen=True)
+class PhoneAddress:
+    """A channel (None for SMS/MMS) and an E.164 number."""
+
+    channel: str | None
+    number: str
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.number}" if self.channel else self.number
+
+
+def parse_address(value: object, field: str, error: type[CarrierError] = InvalidField) -> PhoneAddress:
+    """Parse `channel:+E164` or `+E164`; raises `error` naming `field` when it is not one."""
+    if not isinstance(value, str) or not value:
+        raise error(f"{field} must be a phone number in E.164 format, e.g. +14155552671")
+    prefix, colon, number = value.rpartition(":")
+    if colon and prefix not in CHANNEL_PREFIXES:
+        raise error(f"{field} has an unknown channel prefix; allowed: {', '.join(CHANNEL_PREFIXES)}")
+    if not number.startswith("+"):
+        raise error(f"{field} must start with + and the country code (E.164)")
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException as exc:
+        raise error(f"{field} is not a phone number") from exc
+    # E.164 is the canonical form: no spaces, dashes or extensions are accepted.
+    if phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) != number or parsed.extension:
+        raise error(f"{field} must be in E.164 format, e.g. +14155552671")
+    if not phonenumbers.is_possible_number(parsed):
+        raise error(f"{field} has the wrong number of digits for its country")
+    return PhoneAddress(prefix or None, number)

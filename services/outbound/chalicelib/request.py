@@ -1,0 +1,203 @@
+"""OutboundRequest: the platform's POST /messages body as a validated value object.
+
+Everything Twilio would refuse for its shape is refused here, before any request leaves
+us: https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from carrier_core.errors import (
+    InvalidField,
+    InvalidMediaUrl,
+    InvalidPhoneNumber,
+    InvalidSender,
+    MalformedBody,
+    MessageTooLong,
+    MissingField,
+    TooManyMedia,
+)
+from carrier_core.phone import parse_address
+from carrier_core.segments import Segments, count_segments
+from carrier_core.settings import Settings
+
+MAX_BODY_CHARS = 1600
+MAX_MEDIA = 10
+VALIDITY_RANGE = (1, 36000)
+MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+FIELDS = frozenset(
+    {"to", "from", "messaging_service_sid", "body", "media_urls", "status_callback", "validity_period", "max_price"}
+)
+
+
+@dataclass(frozen=True)
+class OutboundRequest:
+    """A send the platform asked for, every field checked and defaults applied."""
+
+    to: str
+    from_number: str | None
+    messaging_service_sid: str | None
+    body: str | None
+    media_urls: tuple[str, ...]
+    status_callback: str
+    validity_period: int | None
+    max_price: float | None
+
+    @property
+    def channel(self) -> str:
+        if self.to.startswith("whatsapp:"):
+            return "whatsapp"
+        return "mms" if self.media_urls else "sms"
+
+    @property
+    def senders(self) -> tuple[str, ...]:
+        """The business senders a recipient may have opted out of: the number and/or the service."""
+        return tuple(s for s in (self.from_number, self.messaging_service_sid) if s)
+
+    @property
+    def segments(self) -> Segments:
+        return count_segments(self.body or "")
+
+    def fingerprint(self) -> str:
+        """A stable hash of the request, to tell a replay from a different request under one key."""
+        canonical = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The request as stored with a failed send, enough to send it again."""
+        return {**asdict(self), "media_urls": list(self.media_urls)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OutboundRequest:
+        """Rebuild a stored request (already validated when it was accepted)."""
+        validity = data.get("validity_period")
+        price = data.get("max_price")
+        return cls(
+            to=str(data["to"]),
+            from_number=data.get("from_number") or None,
+            messaging_service_sid=data.get("messaging_service_sid") or None,
+            body=data.get("body") or None,
+            media_urls=tuple(str(u) for u in data.get("media_urls") or ()),
+            status_callback=str(data["status_callback"]),
+            validity_period=int(validity) if validity is not None else None,
+            max_price=float(price) if price is not None else None,
+        )
+
+    @classmethod
+    def from_json(cls, raw_body: str | bytes | None, settings: Settings) -> OutboundRequest:
+        """Parse and check a JSON body; raises a taxonomy error naming the first bad field."""
+        try:
+            data = json.loads(raw_body or b"")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MalformedBody("request body is not valid JSON") from exc
+        if not isinstance(data, dict):
+            raise MalformedBody("request body must be a JSON object")
+        unknown = sorted(set(data) - FIELDS)
+        if unknown:
+            raise InvalidField(f"unknown field {unknown[0]}; accepted: {', '.join(sorted(FIELDS))}")
+        to = parse_address(data.get("to"), "to", InvalidPhoneNumber)
+        service = _messaging_service(data.get("messaging_service_sid"))
+        sender = data.get("from")
+        if sender is None and service is None:
+            sender = _default_sender(settings, to.channel)
+        from_number = str(parse_address(sender, "from", InvalidSender)) if sender is not None else None
+        if from_number is not None and (from_number.startswith("whatsapp:") != (to.channel == "whatsapp")):
+            raise InvalidField("to and from must both be WhatsApp addresses or neither")
+        body = _body(data.get("body"))
+        media = _media(data.get("media_urls"), settings.is_local)
+        if not body and not media:
+            raise MissingField("body or media_urls is required")
+        return cls(
+            to=str(to),
+            from_number=from_number,
+            messaging_service_sid=service,
+            body=body,
+            media_urls=media,
+            status_callback=_status_callback(data.get("status_callback"), settings),
+            validity_period=_validity(data.get("validity_period")),
+            max_price=_max_price(data.get("max_price")),
+        )
+
+
+def _default_sender(settings: Settings, channel: str | None) -> str:
+    if not settings.default_from_number:
+        raise MissingField("from or messaging_service_sid is required")
+    return f"{channel}:{settings.default_from_number}" if channel else settings.default_from_number
+
+
+def _messaging_service(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not MESSAGING_SERVICE_SID.match(value):
+        raise InvalidSender("messaging_service_sid must be MG followed by 32 hexadecimal digits")
+    return value
+
+
+def _body(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidField("body must be a string")
+    if len(value) > MAX_BODY_CHARS:
+        raise MessageTooLong(f"body has {len(value)} characters; at most {MAX_BODY_CHARS} are accepted")
+    return value or None
+
+
+def _url(value: object, allow_http: bool) -> str | None:
+    """The URL when it is absolute with a host and an accepted scheme, else None."""
+    if not isinstance(value, str):
+        return None
+    parts = urlsplit(value)
+    schemes = ("https", "http") if allow_http else ("https",)
+    return value if parts.scheme in schemes and parts.hostname else None
+
+
+def _media(value: object, allow_http: bool) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise InvalidField("media_urls must be a list of URLs")
+    if len(value) > MAX_MEDIA:
+        raise TooManyMedia(f"media_urls has {len(value)} items; at most {MAX_MEDIA} are accepted")
+    urls = []
+    for index, item in enumerate(value):
+        url = _url(item, allow_http)
+        if url is None:
+            scheme = "http(s)" if allow_http else "https"
+            raise InvalidMediaUrl(f"media_urls[{index}] must be an absolute {scheme} URL")
+        urls.append(url)
+    return tuple(urls)
+
+
+def _status_callback(value: object, settings: Settings) -> str:
+    """The caller's callback URL, else the status service's public URL."""
+    if value is None:
+        if not settings.status_webhook_url:
+            raise MissingField("status_callback is required: no status service URL is configured")
+        return str(settings.status_webhook_url)
+    url = _url(value, settings.is_local)
+    if url is None:
+        raise InvalidField("status_callback must be an absolute https URL")
+    return url
+
+
+def _validity(value: object) -> int | None:
+    if value is None:
+        return None
+    low, high = VALIDITY_RANGE
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidField(f"validity_period must be a whole number of seconds from {low} to {high}")
+    return value
+
+
+def _max_price(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1000:
+        raise InvalidField("max_price must be a positive number of the account's currency")
+    return float(value)

@@ -1,0 +1,210 @@
+"""The outbound service's writes: the accepted message, the failed send, the opt-out check."""
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from pynamodb.exceptions import GetError, PutError, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+
+from carrier_core.errors import RecipientOptedOut, StorageUnavailable
+from carrier_core.logs import mask_phone
+from carrier_core.models import (
+    FailedMessageModel,
+    HistoryEntry,
+    MediaItem,
+    MessageModel,
+    OptOutModel,
+    expiry,
+    iso,
+    utc_now,
+)
+from carrier_core.settings import Settings
+
+from chalicelib.request import OutboundRequest
+from chalicelib.twilio_client import Accepted, TwilioCallFailed
+
+log = logging.getLogger(__name__)
+
+# Our id for a send Twilio has not accepted yet: GET /messages/RQ... finds it in the
+# failed-messages table, and once the retry worker sends it, the message it became.
+RETRY_PREFIX = "RQ"
+RETRYING, SENT, DEAD, REJECTED = "retrying", "sent", "dead", "rejected"
+
+# Ranks of the statuses Twilio answers a create with. They must be the status machine's
+# ranks, and no higher: a callback that beat this write keeps its (later) status, and a
+# lower rank here only ever lets a callback move the status on.
+CREATE_RANKS = {"accepted": 1, "scheduled": 1, "queued": 1}
+
+
+def opted_out_error(request: OutboundRequest) -> RecipientOptedOut:
+    return RecipientOptedOut("the recipient replied STOP to this sender", twilio_code=21610)
+
+
+def check_opt_out(request: OutboundRequest) -> None:
+    """Raise RecipientOptedOut when the recipient opted out of any sender of this request.
+
+    One read: a GetItem for one sender, a BatchGetItem for a number and a service.
+    """
+    keys = [(request.to, sender) for sender in request.senders]
+    try:
+        if len(keys) == 1:
+            items = [OptOutModel.get(*keys[0], consistent_read=True)]
+        else:
+            items = list(OptOutModel.batch_get(keys, consistent_read=True))
+    except OptOutModel.DoesNotExist:
+        return
+    except GetError as exc:
+        raise StorageUnavailable() from exc
+    if any(item.opted_out for item in items):
+        log.info("recipient opted out", extra={"to": mask_phone(request.to)})
+        raise opted_out_error(request)
+
+
+def accepted_item(request: OutboundRequest, accepted: Accepted, settings: Settings) -> MessageModel:
+    """The message as Twilio accepted it, in memory: the resource to render and the keys to write."""
+    now = utc_now()
+    at = iso(now)
+    segments = request.segments
+    return MessageModel(
+        accepted.sid,
+        direction="outbound",
+        channel=request.channel,
+        from_number=request.from_number,
+        to_number=request.to,
+        body=request.body,
+        status=accepted.status,
+        status_rank=CREATE_RANKS.get(accepted.status, 1),
+        media=[MediaItem(url=url) for url in request.media_urls],
+        num_segments=segments.count,
+        encoding=segments.encoding.value,
+        history=[HistoryEntry(status=accepted.status, at=at, source="outbound")],
+        account_sid=accepted.account_sid or settings.account_sid,
+        messaging_service_sid=request.messaging_service_sid,
+        created_at=at,
+        updated_at=at,
+        expires_at=expiry(settings, now),
+    )
+
+
+def accepted_update(item: MessageModel, with_status: bool) -> tuple[list[Action], Condition | None]:
+    """The UpdateItem that merges an accepted send into whatever a status callback stored first.
+
+    Twilio may call the status service before this write lands, and that callback creates
+    the item (direction outbound). So this is an update, never a put: it sets what only
+    we know (body, sender, segments), keeps the first created_at, appends to the history,
+    and sets the status only when `with_status`, under the condition returned.
+    """
+    m = MessageModel
+    known: list[tuple[Any, Any]] = [
+        (m.channel, item.channel),
+        (m.from_number, item.from_number),
+        (m.to_number, item.to_number),
+        (m.body, item.body),
+        (m.num_segments, item.num_segments),
+        (m.encoding, item.encoding),
+        (m.account_sid, item.account_sid),
+        (m.messaging_service_sid, item.messaging_service_sid),
+    ]
+    # A None is left out rather than set: setting it would REMOVE what a callback stored.
+    actions: list[Action] = [m.direction.set("outbound")]
+    actions += [attr.set(value) for attr, value in known if value is not None]
+    actions += [
+        m.media.set(item.media or []),
+        m.created_at.set(m.created_at | item.created_at),
+        m.updated_at.set(item.updated_at),
+        m.expires_at.set(m.expires_at | item.expires_at),
+        m.history.set((m.history | []).append(item.history or [])),
+    ]
+    if not with_status:
+        return actions, None
+    actions += [m.status.set(item.status), m.status_rank.set(item.status_rank)]
+    # New item: nothing stored yet for this SID, the usual case.
+    # Lower rank: a stored status before ours (never one a callback moved further on).
+    condition = m.sid.does_not_exist() | (m.status_rank < item.status_rank)
+    return actions, condition
+
+
+def write_accepted(item: MessageModel) -> MessageModel:
+    """Write the accepted message in one UpdateItem; a second only when a callback won the race."""
+    actions, condition = accepted_update(item, with_status=True)
+    try:
+        item.update(actions=actions, condition=condition)
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise StorageUnavailable() from exc
+        actions, _ = accepted_update(item, with_status=False)
+        try:
+            item.update(actions=actions)
+        except UpdateError as again:
+            raise StorageUnavailable() from again
+    return item
+
+
+def new_retry_id() -> str:
+    return RETRY_PREFIX + uuid.uuid4().hex
+
+
+def store_failed(
+    request: OutboundRequest,
+    failure: TwilioCallFailed,
+    attempts: int,
+    next_attempt_at: float | None,
+    settings: Settings,
+) -> FailedMessageModel:
+    """Keep a send Twilio did not take: due for the retry worker at `next_attempt_at`, or,
+    when that is None, kept as `rejected` for the record (it never enters the due index)."""
+    now = utc_now()
+    at = iso(now)
+    retrying = next_attempt_at is not None
+    item = FailedMessageModel(
+        new_retry_id(),
+        request=request.to_dict(),
+        twilio_error=failure.describe(),
+        category=failure.error.code,
+        retryable=retrying,
+        attempts=attempts,
+        retry_state="pending" if retrying else None,
+        next_attempt_at=int(next_attempt_at) if next_attempt_at is not None else None,
+        state=RETRYING if retrying else REJECTED,
+        created_at=at,
+        updated_at=at,
+        expires_at=expiry(settings, now),
+    )
+    try:
+        item.save(condition=FailedMessageModel.id.does_not_exist())
+    except PutError as exc:
+        raise StorageUnavailable("the failed send could not be stored") from exc
+    log.warning(
+        "send stored for retry" if retrying else "rejected send stored",
+        extra={"retry_id": item.id, "attempts": attempts, "error_code": failure.error.code, "to": mask_phone(request.to)},
+    )
+    return item
+
+
+def retrying_item(failed: FailedMessageModel) -> MessageModel:
+    """A stored failed send as a message resource: our id, status retrying or failed."""
+    request = OutboundRequest.from_dict(dict(failed.request.as_dict()))
+    segments = request.segments
+    error = dict(failed.twilio_error.as_dict()) if failed.twilio_error is not None else {}
+    code = error.get("code")
+    return MessageModel(
+        failed.id,
+        direction="outbound",
+        channel=request.channel,
+        from_number=request.from_number,
+        to_number=request.to,
+        body=request.body,
+        status=RETRYING if failed.state == RETRYING else "failed",
+        status_rank=0,
+        error_code=int(code) if code is not None else None,
+        media=[MediaItem(url=url) for url in request.media_urls],
+        num_segments=segments.count,
+        encoding=segments.encoding.value,
+        history=[],
+        messaging_service_sid=request.messaging_service_sid,
+        created_at=failed.created_at,
+        updated_at=failed.updated_at,
+    )

@@ -1,0 +1,234 @@
+"""Twilio's REST client, built once per cold start, with an HTTP client of ours under it.
+
+The SDK retries nothing and its TwilioRestException drops the response headers, so
+Retry-After is lost. Rather than read the SDK's private `_test_only_last_response`, our
+HttpClient answers with a Response that keeps the headers and remembers the last one per
+thread (chalice local serves requests on threads; Lambda runs one at a time).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from twilio.base.exceptions import TwilioRestException
+from twilio.http import HttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from carrier_core.errors import CarrierError, RateLimited, TwilioRejected, TwilioUnavailable, from_twilio_code
+from carrier_core.settings import Settings
+
+from chalicelib.request import OutboundRequest
+
+log = logging.getLogger(__name__)
+
+# Connect fast (a refused connection is cheap to retry); reading waits longer, because a
+# read timeout on a POST leaves us not knowing whether Twilio created the message.
+CONNECT_TIMEOUT = 3.05
+READ_TIMEOUT = 10.0
+
+
+class KeepingHttpClient(HttpClient):
+    """A pooled, non-retrying HttpClient that keeps each response's headers readable."""
+
+    def __init__(self, timeout: tuple[float, float] | None = None, pool_size: int = 16) -> None:
+        super().__init__(logger=log, is_async=False, timeout=None)
+        self.request_timeout = timeout or (CONNECT_TIMEOUT, READ_TIMEOUT)
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self._local = threading.local()
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        """Send one request; never retried here. Transport errors propagate as requests' own."""
+        self._local.response = None
+        response = self.session.request(
+            method.upper(),
+            url,
+            params=params,
+            data=data,
+            headers=headers,
+            auth=auth,
+            timeout=timeout or self.request_timeout,
+            allow_redirects=allow_redirects,
+        )
+        kept = Response(int(response.status_code), response.text, dict(response.headers))
+        self._local.response = kept
+        return kept
+
+    def last_response(self) -> Response | None:
+        """The response this thread's latest request received, headers and all."""
+        kept: Response | None = getattr(self._local, "response", None)
+        return kept
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What Twilio answered when it took the message."""
+
+    sid: str
+    status: str
+    account_sid: str | None
+
+
+class TwilioCallFailed(Exception):
+    """One call to Twilio failed; `error` says how, `retry_after` when Twilio asked for a pause."""
+
+    def __init__(self, error: CarrierError, http_status: int | None, retry_after: float | None = None) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.http_status = http_status
+        self.retry_after = retry_after
+
+    @property
+    def transient(self) -> bool:
+        """429, 5xx and transport failures are worth another try; any other answer is final."""
+        return self.http_status is None or self.http_status == 429 or self.http_status >= 500
+
+    def describe(self) -> dict[str, Any]:
+        """The Twilio error as stored with a failed send."""
+        return {
+            "http_status": self.http_status,
+            "code": self.error.twilio_code,
+            "category": self.error.code,
+            "message": self.error.message,
+            "retry_after": self.retry_after,
+        }
+
+
+_client: Client | None = None
+_http: KeepingHttpClient | None = None
+_lock = threading.Lock()
+
+
+def get_client(settings: Settings) -> tuple[Client, KeepingHttpClient]:
+    """The process's Twilio client and its HTTP client, built on first use."""
+    global _client, _http
+    with _lock:
+        if _client is None or _http is None:
+            _http = KeepingHttpClient()
+            _client = build_client(settings, _http)
+        return _client, _http
+
+
+def reset_client() -> None:
+    """Forget the client, so the next send builds one from the current settings (tests)."""
+    global _client, _http
+    with _lock:
+        _client = _http = None
+
+
+def build_client(settings: Settings, http: KeepingHttpClient) -> Client:
+    """A Client aimed at Twilio, or at `twilio_api_base_url` when set (the local sandbox).
+
+    The SDK rewrites every request's host from TWILIO_EDGE / TWILIO_REGION (get_hostname),
+    which would turn 127.0.0.1 into nonsense and send a deployed stage somewhere we did not
+    configure; an explicit environment without them and cleared attributes rule that out.
+    """
+    client = Client(
+        settings.account_sid,
+        settings.auth_token,
+        http_client=http,
+        environment={"TWILIO_EDGE": "", "TWILIO_REGION": ""},
+    )
+    client.edge = None
+    client.region = None
+    if settings.twilio_api_base_url:
+        client.api.base_url = settings.twilio_api_base_url.rstrip("/")
+    return client
+
+
+def create_message(settings: Settings, request: OutboundRequest) -> Accepted:
+    """One Messages.json POST; raises TwilioCallFailed with the mapped error."""
+    client, http = get_client(settings)
+    try:
+        instance = client.api.v2010.accounts(settings.account_sid).messages.create(**_params(request))
+    except TwilioRestException as exc:
+        raise _rest_failure(exc, http.last_response()) from exc
+    except requests.RequestException as exc:
+        log.warning("twilio unreachable", extra={"error_type": type(exc).__name__})
+        raise TwilioCallFailed(TwilioUnavailable(f"Twilio did not answer: {type(exc).__name__}"), None) from exc
+    return Accepted(sid=str(instance.sid), status=str(instance.status or "queued"), account_sid=instance.account_sid)
+
+
+def _params(request: OutboundRequest) -> dict[str, Any]:
+    params: dict[str, Any] = {"to": request.to, "status_callback": request.status_callback}
+    optional = {
+        "from_": request.from_number,
+        "messaging_service_sid": request.messaging_service_sid,
+        "body": request.body,
+        "media_url": list(request.media_urls) or None,
+        "validity_period": request.validity_period,
+        "max_price": request.max_price,
+    }
+    params.update({name: value for name, value in optional.items() if value is not None})
+    return params
+
+
+def _rest_failure(exc: TwilioRestException, response: Response | None) -> TwilioCallFailed:
+    status = int(exc.status)
+    headers: Mapping[str, str] = (response.headers if response is not None and response.status_code == status else None) or {}
+    retry_after = parse_retry_after(_header(headers, "Retry-After"))
+    message = _twilio_message(response) or f"Twilio answered {status}"
+    code = exc.code if isinstance(exc.code, int) and exc.code != status else None
+    if status == 429:
+        error: CarrierError = RateLimited(message, twilio_code=code or 20429)
+    elif status >= 500:
+        error = TwilioUnavailable(message, twilio_code=code)
+    else:
+        error = from_twilio_code(code, message) if code is not None else TwilioRejected(message)
+    log.info("twilio refused", extra={"http_status": status, "twilio_code": code, "error_code": error.code})
+    return TwilioCallFailed(error, status, retry_after)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def _twilio_message(response: Response | None) -> str | None:
+    if response is None:
+        return None
+    try:
+        payload = json.loads(response.text)
+    except ValueError:
+        return None
+    message = payload.get("message") if isinstance(payload, dict) else None
+    return str(message) if message else None
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return max(0.0, (moment - (now or datetime.now(timezone.utc))).total_seconds())

@@ -1,0 +1,65 @@
+"""Outbound over the running local stack: POST /messages, the sandbox's control API, the worker."""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import requests
+
+from tests.support.stack import RunningStack
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def post_message(stack: RunningStack, payload: Any, key: str | None = None, session: requests.Session | None = None) -> requests.Response:
+    """POST /messages with a JSON body (a str is sent as is) and an optional Idempotency-Key."""
+    headers = {**JSON_HEADERS, **({"Idempotency-Key": key} if key else {})}
+    body = payload if isinstance(payload, str) else json.dumps(payload)
+    return (session or stack.http).post(stack.url("outbound", "/messages"), data=body.encode(), headers=headers, timeout=60)
+
+
+def sandbox_requests(stack: RunningStack, reset: bool = False) -> list[dict[str, Any]]:
+    """The Messages.json POSTs the sandbox received; `reset` forgets them afterwards."""
+    response = stack.http.get(stack.url("sandbox", "/_sandbox/requests"), timeout=10)
+    response.raise_for_status()
+    received = [_form_of(entry) for entry in response.json()]
+    if reset:
+        stack.http.delete(stack.url("sandbox", "/_sandbox/requests"), timeout=10).raise_for_status()
+    return received
+
+
+def _form_of(entry: Any) -> dict[str, Any]:
+    """A received request's form fields, whether listed bare or wrapped with its metadata."""
+    if isinstance(entry, dict):
+        for wrapper in ("form", "params", "data"):
+            if isinstance(entry.get(wrapper), dict):
+                return dict(entry[wrapper])
+        return dict(entry)
+    return {}
+
+
+def sandbox_fault(stack: RunningStack, status: int, count: int, retry_after: int | None = None) -> None:
+    """Make the next `count` Messages.json POSTs fail with `status` (-1: until cleared)."""
+    fault: dict[str, Any] = {"status": status, "count": count}
+    if retry_after is not None:
+        fault["retry_after"] = retry_after
+    stack.http.post(stack.url("sandbox", "/_sandbox/faults"), json=fault, timeout=10).raise_for_status()
+
+
+def clear_sandbox(stack: RunningStack) -> None:
+    stack.http.delete(stack.url("sandbox", "/_sandbox/faults"), timeout=10).raise_for_status()
+    stack.http.delete(stack.url("sandbox", "/_sandbox/requests"), timeout=10).raise_for_status()
+
+
+def run_retry_worker(stack: RunningStack, at: float | None = None) -> dict[str, Any]:
+    """Run the retry worker now through the local stage's route, as of epoch second `at`."""
+    body = {"at": at} if at is not None else {}
+    response = stack.http.post(stack.url("outbound", "/_local/retry-failed"), json=body, timeout=120)
+    response.raise_for_status()
+    report: dict[str, Any] = response.json()
+    return report
+
+
+def an_hour_from_now() -> float:
+    return time.time() + 3600
