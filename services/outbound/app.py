@@ -56,7 +56,7 @@ def create_message() -> Response:
     message = OutboundRequest.from_json(request.raw_body, runtime.settings)
     key = check_key(request.headers.get("idempotency-key"))
     result = send_message(message, key, runtime.settings, policy, runtime.metrics, time_left(app.lambda_context, policy.budget_seconds))
-    headers = {**JSON_HEADERS, **({"Idempotent-Replayed": "true"} if result.replayed else {})}
+    headers: dict[str, str | list[str]] = {**JSON_HEADERS, **({"Idempotent-Replayed": "true"} if result.replayed else {})}
     return Response(body=result.resource, headers=headers, status_code=202)
 
 

@@ -119,9 +119,9 @@ class Handler(BaseHTTPRequestHandler):
             self._send(fault.status, _error(code, fault.status, "scripted fault"), headers)
             return
         form = dict(pairs)
-        code = TO_ERRORS.get(form.get("To", "").removeprefix("whatsapp:")) or FROM_ERRORS.get(form.get("From", "").removeprefix("whatsapp:"))
-        if code:
-            self._send(400, _error(code, 400, f"magic number error {code}"))
+        magic = TO_ERRORS.get(form.get("To", "").removeprefix("whatsapp:")) or FROM_ERRORS.get(form.get("From", "").removeprefix("whatsapp:"))
+        if magic:
+            self._send(400, _error(magic, 400, f"magic number error {magic}"))
             return
         sid = "SM" + uuid.uuid4().hex
         with self.state.lock:
@@ -155,7 +155,7 @@ def running_fake_twilio() -> Iterator[FakeTwilio]:
     handler = type("BoundHandler", (Handler,), {"state": state})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    server.handle_error = lambda request, address: None  # type: ignore[method-assign]  # a client that timed out
+    server.handle_error = lambda request, address: None  # type: ignore[method-assign,assignment]  # a client that timed out
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()

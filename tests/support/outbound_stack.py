@@ -29,14 +29,10 @@ def sandbox_requests(stack: RunningStack, reset: bool = False) -> list[dict[str,
     return received
 
 
-def _form_of(entry: Any) -> dict[str, Any]:
-    """A received request's form fields, whether listed bare or wrapped with its metadata."""
-    if isinstance(entry, dict):
-        for wrapper in ("form", "params", "data"):
-            if isinstance(entry.get(wrapper), dict):
-                return dict(entry[wrapper])
-        return dict(entry)
-    return {}
+def _form_of(entry: dict[str, Any]) -> dict[str, Any]:
+    """A received request's form fields: the sandbox lists each field's values; one is unwrapped."""
+    form: dict[str, list[str]] = entry["form"]
+    return {name: values[0] if len(values) == 1 else values for name, values in form.items()}
 
 
 def sandbox_fault(stack: RunningStack, status: int, count: int, retry_after: int | None = None) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from carrier_core.logs import JsonFormatter
 from carrier_core.models import FailedMessageModel, IdempotencyModel, MessageModel
+from carrier_core.status.machine import MessageStatus, rule_of
 from tests.support.outbound import CUSTOMER, SENDER, STATUS_URL, Outbound, opt_out, outbound, stored, twilio  # noqa: F401
 
 SERVICE_SID = "MG" + "c" * 32
@@ -32,7 +33,7 @@ def test_accepted_send_is_202_written_once_with_the_twilio_sid(outbound: Outboun
     assert message["media"] == [{"url": "https://example.com/a.jpg", "content_type": None, "stored_url": None, "size": None}]
     assert [h["status"] for h in message["history"]] == ["queued"]
     item = stored(message["sid"])
-    assert item is not None and item.body == "Your order shipped €5 {ok}" and item.status_rank == 1
+    assert item is not None and item.body == "Your order shipped €5 {ok}" and item.status_rank == rule_of(MessageStatus.QUEUED).rank
     assert body_of(outbound.get(message["sid"])) == message
     (form,) = outbound.twilio.forms()
     assert form["StatusCallback"] == STATUS_URL
@@ -209,19 +210,22 @@ def test_when_even_the_store_fails_the_caller_gets_503(outbound: Outbound) -> No
     assert body_of(response)["error"]["retryable"] is True
 
 
+DELIVERED_RANK = rule_of(MessageStatus.DELIVERED).rank
+
+
 def test_a_status_callback_that_beat_the_write_keeps_its_status(outbound: Outbound) -> None:
     store = outbound_store()
     request_module = outbound_request()
     twilio_client = __import__("chalicelib.twilio_client", fromlist=["Accepted"])
     sid = "SM" + "d" * 32
     # What the status service stores for an unknown SID: a later status, no body.
-    MessageModel(sid, direction="outbound", status="delivered", status_rank=5, created_at="2026-01-01T00:00:00.000Z",
+    MessageModel(sid, direction="outbound", status="delivered", status_rank=DELIVERED_RANK, created_at="2026-01-01T00:00:00.000Z",
                  updated_at="2026-01-01T00:00:01.000Z", history=[{"status": "delivered", "at": "2026-01-01T00:00:01.000Z"}]).save()
     request = request_module.OutboundRequest.from_json(json.dumps({"to": CUSTOMER, "body": "late write"}).encode(), outbound.settings())
     item = store.accepted_item(request, twilio_client.Accepted(sid, "queued", None), outbound.settings())
     store.write_accepted(item)
     merged = MessageModel.get(sid)
-    assert (merged.status, merged.status_rank, merged.body, merged.from_number) == ("delivered", 5, "late write", SENDER)
+    assert (merged.status, merged.status_rank, merged.body, merged.from_number) == ("delivered", DELIVERED_RANK, "late write", SENDER)
     assert [h.status for h in merged.history] == ["delivered", "queued"]
     assert merged.created_at == "2026-01-01T00:00:00.000Z"
 

@@ -15,7 +15,7 @@ FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 
 
-def check_size(headers: Mapping[str, str], raw_body: bytes | None) -> None:
+def check_size(headers: Mapping[str, str], raw_body: bytes | str | None) -> None:
     """Raise PayloadTooLarge when the declared or actual body exceeds MAX_BODY_BYTES."""
     declared = headers.get("content-length", "")
     size = len(raw_body or b"")

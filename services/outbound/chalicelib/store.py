@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
 from typing import Any
 
 from pynamodb.exceptions import GetError, PutError, UpdateError
@@ -22,6 +23,8 @@ from carrier_core.models import (
     utc_now,
 )
 from carrier_core.settings import Settings
+from carrier_core.status.machine import UNKNOWN_RANK, known_status, rule_of
+from carrier_core.status.store import StatusReport, record_status
 
 from chalicelib.request import OutboundRequest
 from chalicelib.twilio_client import Accepted, TwilioCallFailed
@@ -33,10 +36,6 @@ log = logging.getLogger(__name__)
 RETRY_PREFIX = "RQ"
 RETRYING, SENT, DEAD, REJECTED = "retrying", "sent", "dead", "rejected"
 
-# Ranks of the statuses Twilio answers a create with. They must be the status machine's
-# ranks, and no higher: a callback that beat this write keeps its (later) status, and a
-# lower rank here only ever lets a callback move the status on.
-CREATE_RANKS = {"accepted": 1, "scheduled": 1, "queued": 1}
 
 
 def opted_out_error(request: OutboundRequest) -> RecipientOptedOut:
@@ -76,7 +75,7 @@ def accepted_item(request: OutboundRequest, accepted: Accepted, settings: Settin
         to_number=request.to,
         body=request.body,
         status=accepted.status,
-        status_rank=CREATE_RANKS.get(accepted.status, 1),
+        status_rank=rank_of(accepted.status),
         media=[MediaItem(url=url) for url in request.media_urls],
         num_segments=segments.count,
         encoding=segments.encoding.value,
@@ -89,57 +88,33 @@ def accepted_item(request: OutboundRequest, accepted: Accepted, settings: Settin
     )
 
 
-def accepted_update(item: MessageModel, with_status: bool) -> tuple[list[Action], Condition | None]:
-    """The UpdateItem that merges an accepted send into whatever a status callback stored first.
-
-    Twilio may call the status service before this write lands, and that callback creates
-    the item (direction outbound). So this is an update, never a put: it sets what only
-    we know (body, sender, segments), keeps the first created_at, appends to the history,
-    and sets the status only when `with_status`, under the condition returned.
-    """
-    m = MessageModel
-    known: list[tuple[Any, Any]] = [
-        (m.channel, item.channel),
-        (m.from_number, item.from_number),
-        (m.to_number, item.to_number),
-        (m.body, item.body),
-        (m.num_segments, item.num_segments),
-        (m.encoding, item.encoding),
-        (m.account_sid, item.account_sid),
-        (m.messaging_service_sid, item.messaging_service_sid),
-    ]
-    # A None is left out rather than set: setting it would REMOVE what a callback stored.
-    actions: list[Action] = [m.direction.set("outbound")]
-    actions += [attr.set(value) for attr, value in known if value is not None]
-    actions += [
-        m.media.set(item.media or []),
-        m.created_at.set(m.created_at | item.created_at),
-        m.updated_at.set(item.updated_at),
-        m.expires_at.set(m.expires_at | item.expires_at),
-        m.history.set((m.history | []).append(item.history or [])),
-    ]
-    if not with_status:
-        return actions, None
-    actions += [m.status.set(item.status), m.status_rank.set(item.status_rank)]
-    # New item: nothing stored yet for this SID, the usual case.
-    # Lower rank: a stored status before ours (never one a callback moved further on).
-    condition = m.sid.does_not_exist() | (m.status_rank < item.status_rank)
-    return actions, condition
+def rank_of(status: str) -> int:
+    known = known_status(status)
+    return rule_of(known).rank if known is not None else UNKNOWN_RANK
 
 
 def write_accepted(item: MessageModel) -> MessageModel:
-    """Write the accepted message in one UpdateItem; a second only when a callback won the race."""
-    actions, condition = accepted_update(item, with_status=True)
-    try:
-        item.update(actions=actions, condition=condition)
-    except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise StorageUnavailable() from exc
-        actions, _ = accepted_update(item, with_status=False)
-        try:
-            item.update(actions=actions)
-        except UpdateError as again:
-            raise StorageUnavailable() from again
+    """Record the accepted send through the status machine's own write.
+
+    Twilio may call the status service before this write lands, and that callback creates
+    the item. `record_status` merges either way round: one UpdateItem when our status is
+    further than what is stored, a second (history only) when a callback won the race; the
+    fields only we know (body, sender, segments) are set in both.
+    """
+    fields = {
+        "channel": item.channel,
+        "from_number": item.from_number,
+        "to_number": item.to_number,
+        "body": item.body,
+        "media": item.media or [],
+        "num_segments": item.num_segments,
+        "encoding": item.encoding,
+        "account_sid": item.account_sid,
+        "messaging_service_sid": item.messaging_service_sid,
+    }
+    assert item.expires_at is not None, "accepted_item always sets it"
+    report = StatusReport(item.status, datetime.fromisoformat(item.created_at), source="outbound")
+    record_status(item.sid, report, item.expires_at, fields, authoritative=True)
     return item
 
 

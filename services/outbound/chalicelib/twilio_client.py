@@ -36,7 +36,7 @@ CONNECT_TIMEOUT = 3.05
 READ_TIMEOUT = 10.0
 
 
-class KeepingHttpClient(HttpClient):
+class KeepingHttpClient(HttpClient):  # type: ignore[misc]  # the SDK ships no type hints
     """A pooled, non-retrying HttpClient that keeps each response's headers readable."""
 
     def __init__(self, timeout: tuple[float, float] | None = None, pool_size: int = 16) -> None:
@@ -52,8 +52,8 @@ class KeepingHttpClient(HttpClient):
         self,
         method: str,
         url: str,
-        params: dict[str, object] | None = None,
-        data: dict[str, object] | None = None,
+        params: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         auth: tuple[str, str] | None = None,
         timeout: float | None = None,
