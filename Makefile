@@ -42,3 +42,5 @@ test: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache
+
+include infra/infra.mk
