@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from carrier_core.settings import REQUIRED_URLS
+
 from tests.infra.hcl import ENVS, INFRA, MODULES, ROOT, SERVICES, STAGES, app_routes, local_values, named, resources, unquote_keys
 
 SERVICE = MODULES / "service"
@@ -137,6 +139,27 @@ def test_no_token_in_plain_environment() -> None:
             assert not tokens & set(body.get("environment", {})), root
     rule = named(SERVICE, "variable")["environment"]["validation"][0]["condition"]
     assert all(t in rule for t in tokens)
+
+
+def test_no_local_only_setting_in_deployed_environment() -> None:
+    """The emulator endpoint, the sandbox URL and Lambda's reserved names stay out."""
+    local_only = {"DYNAMODB_ENDPOINT", "TWILIO_API_BASE_URL", "AWS_REGION", "AWS_DEFAULT_REGION"}
+    assert not local_only & module_environment_names()
+    for root in ENVS.glob("*/*"):
+        for body in named(root, "module").values():
+            assert not local_only & set(body.get("environment", {})), root
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("service", SERVICES)
+def test_required_urls_are_set(stage: str, service: str) -> None:
+    """settings.REQUIRED_URLS: the URL each service refuses to start without."""
+    given = set(named(ENVS / stage / service, "module")["service"]["environment"])
+    webhook = LOCALS["webhooks"].get(service)
+    if webhook is not None:
+        given.add(webhook["variable"])
+        assert webhook["path"] == f"/twilio/{service}"
+    assert set(REQUIRED_URLS[service]) <= given
 
 
 @pytest.mark.parametrize("stage", STAGES)

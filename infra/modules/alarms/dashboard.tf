@@ -37,7 +37,6 @@ locals {
         metrics = [[{
           expression = "SEARCH('Namespace=\"${local.namespace}\" MetricName=\"${name}\" stage=\"${var.stage}\"', '${name == "FailedMessagesBacklog" ? "Maximum" : "Sum"}', 300)"
           id         = "m${i}"
-          label      = ""
         }]]
       }
     }

@@ -2,7 +2,6 @@
 # libs/carrier_core/carrier_core/models.py; tests/infra compare the two.
 
 data "aws_caller_identity" "current" {}
-data "aws_region" "current" {}
 
 locals {
   prefix = "omni-twilio-${var.stage}"
