@@ -44,62 +44,61 @@ locals {
 
   carrier_rows = ceil(length(local.carrier_metrics) / 3) * 6
 
+  aws_widget_specs = [
+    {
+      title = "API requests and errors"
+      stat  = "Sum"
+      metrics = flatten([for api in var.api_names : [
+        ["AWS/ApiGateway", "Count", "ApiName", api, "Stage", var.stage],
+        ["AWS/ApiGateway", "4XXError", "ApiName", api, "Stage", var.stage],
+        ["AWS/ApiGateway", "5XXError", "ApiName", api, "Stage", var.stage],
+      ]])
+    },
+    {
+      title   = "API latency p99 (ms)"
+      stat    = "p99"
+      metrics = [for api in var.api_names : ["AWS/ApiGateway", "Latency", "ApiName", api, "Stage", var.stage]]
+    },
+    {
+      title = "Lambda errors and throttles"
+      stat  = "Sum"
+      metrics = flatten([for fn in var.function_names : [
+        ["AWS/Lambda", "Errors", "FunctionName", fn],
+        ["AWS/Lambda", "Throttles", "FunctionName", fn],
+      ]])
+    },
+    {
+      title   = "Lambda duration p99 (ms)"
+      stat    = "p99"
+      metrics = [for fn in var.function_names : ["AWS/Lambda", "Duration", "FunctionName", fn]]
+    },
+    {
+      title = "DynamoDB throttle events"
+      stat  = "Sum"
+      metrics = flatten([for table in var.table_names : [
+        ["AWS/DynamoDB", "ReadThrottleEvents", "TableName", table],
+        ["AWS/DynamoDB", "WriteThrottleEvents", "TableName", table],
+      ]])
+    },
+    {
+      title = "DynamoDB consumed capacity"
+      stat  = "Sum"
+      metrics = flatten([for table in var.table_names : [
+        ["AWS/DynamoDB", "ConsumedReadCapacityUnits", "TableName", table],
+        ["AWS/DynamoDB", "ConsumedWriteCapacityUnits", "TableName", table],
+      ]])
+    },
+  ]
+
   aws_widgets = [
-    {
-      type = "metric", x = 0, y = local.carrier_rows, width = 8, height = 6
-      properties = {
-        title = "API requests and errors", region = local.region, period = 300, stat = "Sum"
-        metrics = flatten([for api in var.api_names : [
-          ["AWS/ApiGateway", "Count", "ApiName", api, "Stage", var.stage],
-          ["AWS/ApiGateway", "4XXError", "ApiName", api, "Stage", var.stage],
-          ["AWS/ApiGateway", "5XXError", "ApiName", api, "Stage", var.stage],
-        ]])
-      }
-    },
-    {
-      type = "metric", x = 8, y = local.carrier_rows, width = 8, height = 6
-      properties = {
-        title = "API latency p99 (ms)", region = local.region, period = 300, stat = "p99"
-        metrics = [for api in var.api_names : ["AWS/ApiGateway", "Latency", "ApiName", api, "Stage", var.stage]]
-      }
-    },
-    {
-      type = "metric", x = 16, y = local.carrier_rows, width = 8, height = 6
-      properties = {
-        title = "Lambda errors and throttles", region = local.region, period = 300, stat = "Sum"
-        metrics = flatten([for fn in var.function_names : [
-          ["AWS/Lambda", "Errors", "FunctionName", fn],
-          ["AWS/Lambda", "Throttles", "FunctionName", fn],
-        ]])
-      }
-    },
-    {
-      type = "metric", x = 0, y = local.carrier_rows + 6, width = 8, height = 6
-      properties = {
-        title = "Lambda duration p99 (ms)", region = local.region, period = 300, stat = "p99"
-        metrics = [for fn in var.function_names : ["AWS/Lambda", "Duration", "FunctionName", fn]]
-      }
-    },
-    {
-      type = "metric", x = 8, y = local.carrier_rows + 6, width = 8, height = 6
-      properties = {
-        title = "DynamoDB throttle events", region = local.region, period = 300, stat = "Sum"
-        metrics = flatten([for table in var.table_names : [
-          ["AWS/DynamoDB", "ReadThrottleEvents", "TableName", table],
-          ["AWS/DynamoDB", "WriteThrottleEvents", "TableName", table],
-        ]])
-      }
-    },
-    {
-      type = "metric", x = 16, y = local.carrier_rows + 6, width = 8, height = 6
-      properties = {
-        title = "DynamoDB consumed capacity", region = local.region, period = 300, stat = "Sum"
-        metrics = flatten([for table in var.table_names : [
-          ["AWS/DynamoDB", "ConsumedReadCapacityUnits", "TableName", table],
-          ["AWS/DynamoDB", "ConsumedWriteCapacityUnits", "TableName", table],
-        ]])
-      }
-    },
+    for i, w in local.aws_widget_specs : {
+      type       = "metric"
+      x          = (i % 3) * 8
+      y          = local.carrier_rows + floor(i / 3) * 6
+      width      = 8
+      height     = 6
+      properties = { title = w.title, region = local.region, period = 300, stat = w.stat, metrics = w.metrics }
+    }
   ]
 }
 

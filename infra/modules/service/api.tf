@@ -20,7 +20,7 @@ locals {
           parameters = [
             for p in regexall("{([^}]+)}", path) : { name = p[0], in = "path", required = true, schema = { type = "string" } }
           ]
-          responses                       = {}
+          responses                         = {}
           "x-amazon-apigateway-integration" = local.integration
         },
         var.authorization == "AWS_IAM" ? { security = [{ sigv4 = [] }] } : {},
