@@ -1,4 +1,4 @@
-"""`make package-<svc>` zips: reproducible, small, and holding what the service runs."""
+"""`make package-<svc>` zips: reproducible, small, and holding the handlers Terraform names."""
 from __future__ import annotations
 
 import hashlib
@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("inbound", "status", "outbound")
+from tests.infra.hcl import ENVS, MODULES, ROOT, SERVICES, local_values, named, top_level_names
 
 # DESIGN.md, "Performance and size targets".
 SIZE_LIMITS = {"inbound": 3 * 2**20, "status": 3 * 2**20, "outbound": 15 * 2**20}
@@ -33,6 +32,18 @@ def zips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tf_handlers(service: str) -> set[str]:
+    """Every handler a root of any stage gives this service's functions."""
+    handlers = {local_values(MODULES / "service")["api_handler"]}
+    for root in ENVS.glob(f"*/{service}"):
+        schedules = named(root, "module")["service"].get("schedules", {})
+        handlers |= {s["handler"] for s in schedules.values()}
+    return handlers
+
+
+CASES = sorted((svc, h) for svc in SERVICES for h in tf_handlers(svc))
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -72,3 +83,10 @@ def test_contents(service: str, zips: dict[str, Path]) -> None:
     assert zf.read("app.py") == (ROOT / "services" / service / "app.py").read_bytes()
     for name in chalicelib:
         assert zf.read(name) == (ROOT / "services" / service / name).read_bytes()
+
+
+@pytest.mark.parametrize(("service", "handler"), CASES, ids=[f"{s}-{h}" for s, h in CASES])
+def test_handler_named_in_terraform_is_in_the_zip(service: str, handler: str, zips: dict[str, Path]) -> None:
+    module, attribute = handler.rsplit(".", 1)
+    source = zipfile.ZipFile(zips[service]).read(f"{module.replace('.', '/')}.py").decode()
+    assert attribute in top_level_names(source), f"{service}: {handler} is not defined at the top of {module}.py"
