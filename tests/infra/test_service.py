@@ -202,3 +202,62 @@ def test_stage_has_access_logs_xray_and_throttling() -> None:
         group = api[("aws_cloudwatch_log_group", name)]
         assert group["retention_in_days"] == "${var.log_retention_days}"
         assert group["kms_key_id"] == "${var.logs_kms_key_arn}"
+
+
+# PynamoDB calls and the DynamoDB action each one needs.
+PYNAMODB_CALLS = {
+    "save": "dynamodb:PutItem",
+    "update": "dynamodb:UpdateItem",
+    "get": "dynamodb:GetItem",
+    "delete": "dynamodb:DeleteItem",
+    "query": "dynamodb:Query",
+    "count": "dynamodb:Query",
+    "scan": "dynamodb:Scan",
+    "batch_get": "dynamodb:BatchGetItem",
+    "batch_write": "dynamodb:BatchWriteItem",
+    "condition_check": "dynamodb:ConditionCheckItem",
+    "describe_table": "dynamodb:DescribeTable",
+}
+
+
+def service_sources(service: str) -> list[ast.Module]:
+    """The service's app.py and chalicelib, and every carrier_core module they reach."""
+    core = ROOT / "libs/carrier_core"
+    todo = [ROOT / "services" / service / "app.py", *(ROOT / "services" / service / "chalicelib").rglob("*.py")]
+    seen: dict[str, ast.Module] = {}
+    while todo:
+        path = todo.pop()
+        if str(path) in seen or not path.is_file():
+            continue
+        tree = seen[str(path)] = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("carrier_core"):
+                todo.append(core / (node.module.replace(".", "/") + ".py"))
+                todo.extend(core / node.module.replace(".", "/") / f"{a.name}.py" for a in node.names)
+    return list(seen.values())
+
+
+def actions_called(service: str) -> set[str]:
+    actions = set()
+    for tree in service_sources(service):
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            name, receiver = node.func.attr, node.func.value
+            if name not in PYNAMODB_CALLS:
+                continue
+            if name == "update" and not any(k.arg == "actions" for k in node.keywords):
+                continue  # dict.update, not Model.update(actions=...)
+            if name == "get" and not (isinstance(receiver, ast.Name) and receiver.id.endswith("Model")):
+                continue  # dict.get, not Model.get(hash_key)
+            actions.add(PYNAMODB_CALLS[name])
+    return actions
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_dynamodb_call_in_the_code_is_granted(service: str) -> None:
+    """A PynamoDB call added to a service without its IAM action fails here, not in AWS."""
+    called = actions_called(service)
+    granted = set().union(*TABLE_ACTIONS[service].values())
+    assert "dynamodb:DescribeTable" in called  # the health check: the scan sees carrier_core
+    assert called <= granted, f"{service} calls {called - granted} without a grant in access.tf"
