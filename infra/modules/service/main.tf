@@ -26,7 +26,7 @@ locals {
   access = {
     for key, actions in local.table_actions[var.name] : key => {
       actions  = actions
-      resource = length(split("/index/", key)) == 2 ? "${local.table_arns[split("/index/", key)[0]]}/index/${split("/index/", key)[1]}" : local.table_arns[key]
+      resource = "${local.table_arns[split("/index/", key)[0]]}${trimprefix(key, split("/index/", key)[0])}"
     }
   }
 
