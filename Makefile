@@ -51,7 +51,9 @@ test: typecheck $(NODE_STAMP)
 	$(BIN)/python -m pytest tests
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache build
 
 bench: install
 	$(BIN)/python -m bench.run
+
+include infra/infra.mk

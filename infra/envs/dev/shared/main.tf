@@ -1,0 +1,70 @@
+terraform {
+  required_version = ">= 1.6"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.40, < 7.0"
+    }
+  }
+
+  # Bucket, region and lock table come from backend.hcl (`terraform init -backend-config=backend.hcl`);
+  # the key is this root's own, so each root plans and locks alone.
+  backend "s3" {
+    key     = "omni-twilio/dev/shared.tfstate"
+    encrypt = true
+  }
+}
+
+provider "aws" {
+  region              = var.region
+  allowed_account_ids = [var.aws_account_id]
+
+  default_tags {
+    tags = {
+      project = "omni-twilio"
+      stage   = "dev"
+      root    = "shared"
+    }
+  }
+}
+
+# The stage's shared pieces, applied before any service: keys, tables, alarms, dashboard.
+# Service roots find these by name (alias/omni-twilio-dev-*, omni-twilio-dev-*),
+# so no root reads another's state.
+
+locals {
+  stage    = "dev"
+  prefix   = "omni-twilio-${local.stage}"
+  services = ["inbound", "status", "outbound"]
+}
+
+module "platform" {
+  source                    = "../../../modules/platform"
+  stage                     = local.stage
+  manage_apigateway_account = var.manage_apigateway_account
+}
+
+module "tables" {
+  source              = "../../../modules/tables"
+  stage               = local.stage
+  deletion_protection = false
+}
+
+module "alarms" {
+  source = "../../../modules/alarms"
+  stage  = local.stage
+
+  # Names the service module gives (modules/service: omni-twilio-<stage>-<service>, and
+  # -<schedule key> for scheduled functions); tests/infra check they agree.
+  api_names                = [for s in local.services : "${local.prefix}-${s}"]
+  function_names           = concat([for s in local.services : "${local.prefix}-${s}"], ["${local.prefix}-outbound-retry-failed"])
+  scheduled_function_names = ["${local.prefix}-outbound-retry-failed"]
+  table_names = [
+    module.tables.messages_table.name,
+    module.tables.failed_messages_table.name,
+    module.tables.optouts_table.name,
+    module.tables.idempotency_table.name,
+  ]
+  alarm_emails = var.alarm_emails
+}

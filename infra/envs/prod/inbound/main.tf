@@ -1,0 +1,85 @@
+terraform {
+  required_version = ">= 1.6"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.40, < 7.0"
+    }
+  }
+
+  # Bucket, region and lock table come from backend.hcl (`terraform init -backend-config=backend.hcl`);
+  # the key is this root's own, so each root plans and locks alone.
+  backend "s3" {
+    key     = "omni-twilio/prod/inbound.tfstate"
+    encrypt = true
+  }
+}
+
+provider "aws" {
+  region              = var.region
+  allowed_account_ids = [var.aws_account_id]
+
+  default_tags {
+    tags = {
+      project = "omni-twilio"
+      stage   = "prod"
+      root    = "inbound"
+    }
+  }
+}
+
+# The inbound service of prod: `make deploy-inbound STAGE=prod` plans and applies this root
+# only. The shared root of the stage must be applied first.
+
+locals {
+  stage  = "prod"
+  prefix = "omni-twilio-${local.stage}"
+}
+
+data "aws_kms_alias" "tables" {
+  name = "alias/${local.prefix}-tables"
+}
+
+data "aws_kms_alias" "secrets" {
+  name = "alias/${local.prefix}-secrets"
+}
+
+data "aws_kms_alias" "logs" {
+  name = "alias/${local.prefix}-logs"
+}
+
+module "service" {
+  source = "../../../modules/service"
+  name   = "inbound"
+  stage  = local.stage
+
+  zip_path             = var.zip_path
+  memory_size          = 512
+  timeout              = 10
+  reserved_concurrency = 100
+  log_retention_days   = 365
+  logs_kms_key_arn     = data.aws_kms_alias.logs.target_key_arn
+
+  tables = {
+    messages        = "${local.prefix}-messages"
+    failed_messages = "${local.prefix}-failed-messages"
+    optouts         = "${local.prefix}-optouts"
+    idempotency     = "${local.prefix}-idempotency"
+  }
+  tables_kms_key_arn = data.aws_kms_alias.tables.target_key_arn
+
+  auth_token_parameter           = "/omni-twilio/${local.stage}/twilio-auth-token"
+  secondary_auth_token_parameter = var.rotating_auth_token ? "/omni-twilio/${local.stage}/twilio-auth-token-secondary" : null
+  secrets_kms_key_arn            = data.aws_kms_alias.secrets.target_key_arn
+
+  environment = {
+    TWILIO_ACCOUNT_SID     = var.twilio_account_sid
+    MESSAGE_RETENTION_DAYS = "400"
+  }
+
+  authorization        = "NONE"
+  public_base_url      = var.public_base_url
+  throttle_rate_limit  = 200
+  throttle_burst_limit = 400
+}

@@ -1,0 +1,100 @@
+terraform {
+  required_version = ">= 1.6"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.40, < 7.0"
+    }
+  }
+
+  # Bucket, region and lock table come from backend.hcl (`terraform init -backend-config=backend.hcl`);
+  # the key is this root's own, so each root plans and locks alone.
+  backend "s3" {
+    key     = "omni-twilio/prod/outbound.tfstate"
+    encrypt = true
+  }
+}
+
+provider "aws" {
+  region              = var.region
+  allowed_account_ids = [var.aws_account_id]
+
+  default_tags {
+    tags = {
+      project = "omni-twilio"
+      stage   = "prod"
+      root    = "outbound"
+    }
+  }
+}
+
+# The outbound service of prod: `make deploy-outbound STAGE=prod` plans and applies this root
+# only. The shared root of the stage must be applied first.
+
+locals {
+  stage              = "prod"
+  prefix             = "omni-twilio-${local.stage}"
+  status_base_url    = var.status_public_base_url != null ? var.status_public_base_url : "https://${data.aws_api_gateway_rest_api.status[0].id}.execute-api.${var.region}.amazonaws.com/${local.stage}"
+  status_webhook_url = "${local.status_base_url}/twilio/status"
+}
+
+data "aws_kms_alias" "tables" {
+  name = "alias/${local.prefix}-tables"
+}
+
+data "aws_kms_alias" "secrets" {
+  name = "alias/${local.prefix}-secrets"
+}
+
+data "aws_kms_alias" "logs" {
+  name = "alias/${local.prefix}-logs"
+}
+
+# Outbound hands Twilio the status service's URL as StatusCallback: deploy status first.
+data "aws_api_gateway_rest_api" "status" {
+  count = var.status_public_base_url == null ? 1 : 0
+  name  = "${local.prefix}-status"
+}
+
+module "service" {
+  source = "../../../modules/service"
+  name   = "outbound"
+  stage  = local.stage
+
+  zip_path             = var.zip_path
+  memory_size          = 1024
+  timeout              = 20
+  reserved_concurrency = 100
+  log_retention_days   = 365
+  logs_kms_key_arn     = data.aws_kms_alias.logs.target_key_arn
+
+  # The retry worker: `@app.schedule` function retry_failed in services/outbound/app.py.
+  schedules = {
+    retry_failed = { handler = "app.retry_failed", schedule_expression = "rate(1 minute)" }
+  }
+
+  tables = {
+    messages        = "${local.prefix}-messages"
+    failed_messages = "${local.prefix}-failed-messages"
+    optouts         = "${local.prefix}-optouts"
+    idempotency     = "${local.prefix}-idempotency"
+  }
+  tables_kms_key_arn = data.aws_kms_alias.tables.target_key_arn
+
+  auth_token_parameter           = "/omni-twilio/${local.stage}/twilio-auth-token"
+  secondary_auth_token_parameter = var.rotating_auth_token ? "/omni-twilio/${local.stage}/twilio-auth-token-secondary" : null
+  secrets_kms_key_arn            = data.aws_kms_alias.secrets.target_key_arn
+
+  environment = {
+    TWILIO_ACCOUNT_SID         = var.twilio_account_sid
+    TWILIO_DEFAULT_FROM_NUMBER = var.twilio_default_from_number
+    STATUS_WEBHOOK_URL         = local.status_webhook_url
+    MESSAGE_RETENTION_DAYS     = "400"
+  }
+
+  authorization        = "AWS_IAM"
+  public_base_url      = var.public_base_url
+  throttle_rate_limit  = 200
+  throttle_burst_limit = 400
+}

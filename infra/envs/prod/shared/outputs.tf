@@ -1,0 +1,19 @@
+output "messages_table" {
+  description = "Messages table name, ARN and stream ARN (the workflow engine reads the stream)."
+  value       = module.tables.messages_table
+}
+
+output "secrets_kms_alias" {
+  description = "Key alias to use when writing the auth token parameters."
+  value       = module.platform.secrets_kms_alias
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic of the stage's alarms."
+  value       = module.alarms.topic_arn
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard of the stage."
+  value       = module.alarms.dashboard_name
+}

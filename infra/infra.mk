@@ -1,0 +1,52 @@
+# Packaging, deployment and static checks of infra/. Included from the Makefile.
+#
+#   make package-<svc>                 build build/<svc>.zip and print its size
+#   make deploy-<svc>  STAGE=dev|prod  package, then terraform init/plan/apply infra/envs/STAGE/<svc>
+#   make deploy-shared STAGE=dev|prod  keys, tables, alarms and dashboard of the stage (apply first)
+#   make checkov                       checkov over infra/ (part of `make test`)
+
+CHECKOV_VENV  := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+PACKAGE_TARGETS := $(addprefix package-,$(SERVICES))
+DEPLOY_TARGETS  := $(addprefix deploy-,$(SERVICES))
+TF_ROOT = infra/envs/$(STAGE)
+
+.PHONY: checkov deploy-preflight deploy-shared $(PACKAGE_TARGETS) $(DEPLOY_TARGETS)
+
+# `make test` runs checkov too (a prerequisite added here keeps the Makefile's rule intact).
+test: checkov
+
+$(CHECKOV_STAMP): infra/requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r infra/requirements-checkov.txt
+	touch $@
+
+# --skip-download: no call to the vendor's API, only the checks shipped with the pinned version.
+checkov: $(CHECKOV_STAMP)
+	$(CHECKOV_VENV)/bin/checkov --directory infra --framework terraform --quiet --compact --skip-download
+
+$(PACKAGE_TARGETS): package-%: install
+	$(BIN)/python infra/package.py $*
+
+# Stops before building or touching anything when terraform, the stage or AWS credentials
+# are missing, with a message that says which.
+deploy-preflight:
+	@test -d "$(TF_ROOT)" || { echo "deploy: no stage '$(STAGE)': use STAGE=$$(ls infra/envs | paste -sd '|' -)" >&2; exit 2; }
+	@command -v terraform >/dev/null 2>&1 || { echo "deploy: terraform is not on PATH: install Terraform >= 1.6 (https://developer.hashicorp.com/terraform/install)" >&2; exit 2; }
+	@$(MAKE) --no-print-directory install >/dev/null
+	@$(BIN)/python infra/check_aws.py
+
+# init with the stage's backend.hcl, plan to a file, apply exactly that plan.
+define terraform_apply
+	terraform -chdir=$(TF_ROOT)/$(1) init -input=false -backend-config=backend.hcl
+	terraform -chdir=$(TF_ROOT)/$(1) plan -input=false $(2) -out=$(CURDIR)/build/$(STAGE)-$(1).tfplan
+	terraform -chdir=$(TF_ROOT)/$(1) apply -input=false $(CURDIR)/build/$(STAGE)-$(1).tfplan
+endef
+
+deploy-shared: deploy-preflight
+	@mkdir -p build
+	$(call terraform_apply,shared,)
+
+$(DEPLOY_TARGETS): deploy-%: deploy-preflight
+	$(MAKE) --no-print-directory package-$*
+	$(call terraform_apply,$*,-var zip_path=$(CURDIR)/build/$*.zip)

@@ -1,0 +1,58 @@
+# What each service's code does, in one place: the DynamoDB actions it calls per table
+# and the routes its Chalice app serves. The role and the API are built from these.
+#
+# These lists must change together with the code and with TABLE_ACTIONS in
+# tests/infra/test_service.py, which compares them; a route added to an app.py without
+# a line here fails the same tests.
+
+locals {
+  # Key: a table of var.tables, or "<table>/index/<index name>" for a secondary index.
+  # A TransactWriteItems call is authorised per item by that item's action (PutItem).
+  table_actions = {
+    inbound = {
+      # store.py: one conditional put, or a transaction of puts for a STOP/START;
+      # health.py: DescribeTable.
+      messages = ["dynamodb:DescribeTable", "dynamodb:PutItem"]
+      optouts  = ["dynamodb:DescribeTable", "dynamodb:PutItem"]
+    }
+    status = {
+      # one conditional UpdateItem per callback (an unknown SID is an upsert).
+      messages = ["dynamodb:DescribeTable", "dynamodb:UpdateItem"]
+    }
+    outbound = {
+      # store.py: the accepted message (UpdateItem via record_status), GET /messages;
+      # the failed-message store and the retry worker's claims; opt-out reads (a GetItem,
+      # or a BatchGetItem for a number and a messaging service); Idempotency-Key claims,
+      # released with a conditional DeleteItem when a send is refused for good.
+      messages                    = ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+      failed_messages             = ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+      "failed_messages/index/due" = ["dynamodb:Query"]
+      optouts                     = ["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:GetItem"]
+      idempotency                 = ["dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    }
+  }
+
+  # Chalice routes by exact resource path: Chalice finds a view by the API Gateway
+  # resource path, so a catch-all {proxy+} resource would reach no view.
+  routes = {
+    inbound = [
+      { method = "POST", path = "/twilio/inbound" },
+      { method = "GET", path = "/health" },
+    ]
+    status = [
+      { method = "POST", path = "/twilio/status" },
+      { method = "GET", path = "/health" },
+    ]
+    outbound = [
+      { method = "POST", path = "/messages" },
+      { method = "GET", path = "/messages/{sid}" },
+      { method = "GET", path = "/health" },
+    ]
+  }
+
+  # The webhook a service serves and the setting that tells it the URL Twilio signs.
+  webhooks = {
+    inbound = { variable = "INBOUND_WEBHOOK_URL", path = "/twilio/inbound" }
+    status  = { variable = "STATUS_WEBHOOK_URL", path = "/twilio/status" }
+  }
+}

@@ -1,0 +1,187 @@
+# ---------------------------------------------------------------------------------------
+# Identity
+# ---------------------------------------------------------------------------------------
+
+variable "name" {
+  description = "Service: which app, routes and table actions (see access.tf)."
+  type        = string
+
+  validation {
+    condition     = contains(["inbound", "status", "outbound"], var.name)
+    error_message = "name must be one of: inbound, status, outbound."
+  }
+}
+
+variable "stage" {
+  description = "Deployed stage; names everything omni-twilio-<stage>-<name> and becomes the API stage."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "prod"], var.stage)
+    error_message = "stage must be one of: dev, prod."
+  }
+}
+
+# ---------------------------------------------------------------------------------------
+# Function
+# ---------------------------------------------------------------------------------------
+
+variable "zip_path" {
+  description = "Path of the zip built by `make package-<name>`."
+  type        = string
+}
+
+variable "memory_size" {
+  description = "Lambda memory in MB (CPU scales with it)."
+  type        = number
+
+  validation {
+    condition     = var.memory_size >= 128 && var.memory_size <= 10240
+    error_message = "memory_size must be between 128 and 10240."
+  }
+}
+
+variable "timeout" {
+  description = "Lambda timeout in seconds; API Gateway gives up after 29 s, Twilio after 15 s."
+  type        = number
+
+  validation {
+    condition     = var.timeout >= 1 && var.timeout <= 29
+    error_message = "timeout must be between 1 and 29 seconds."
+  }
+}
+
+variable "reserved_concurrency" {
+  description = "Concurrent executions reserved for (and capping) the API function; null leaves it unreserved."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.reserved_concurrency == null ? true : var.reserved_concurrency >= 0
+    error_message = "reserved_concurrency must be null or at least 0."
+  }
+}
+
+variable "schedules" {
+  description = "Scheduled functions from the same zip: key => handler (e.g. app.retry_failed: app.py, function retry_failed) and EventBridge schedule expression."
+  type = map(object({
+    handler             = string
+    schedule_expression = string
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for s in values(var.schedules) : can(regex("^(rate|cron)\\(.+\\)$", s.schedule_expression))])
+    error_message = "schedule_expression must be rate(...) or cron(...)."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Days the function and access logs are kept."
+  type        = number
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of CloudWatch's values: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653."
+  }
+}
+
+variable "logs_kms_key_arn" {
+  description = "KMS key that encrypts the log groups (platform module)."
+  type        = string
+}
+
+# ---------------------------------------------------------------------------------------
+# Settings (carrier_core/settings.py)
+# ---------------------------------------------------------------------------------------
+
+variable "tables" {
+  description = "Table names of the stage; the role may only touch the ones access.tf lists for this service."
+  type = object({
+    messages        = string
+    failed_messages = string
+    optouts         = string
+    idempotency     = string
+  })
+}
+
+variable "tables_kms_key_arn" {
+  description = "KMS key that encrypts the tables (tables module); DynamoDB uses it on the caller's behalf."
+  type        = string
+}
+
+variable "auth_token_parameter" {
+  description = "Name of the SSM SecureString parameter holding the Twilio auth token, read once per cold start."
+  type        = string
+
+  validation {
+    condition     = startswith(var.auth_token_parameter, "/")
+    error_message = "auth_token_parameter must be a full parameter name starting with /."
+  }
+}
+
+variable "secondary_auth_token_parameter" {
+  description = "Name of the SSM SecureString parameter holding the next auth token while it is rotated in; null outside a rotation."
+  type        = string
+  default     = null
+}
+
+variable "secrets_kms_key_arn" {
+  description = "KMS key that encrypts the auth token parameters (platform module)."
+  type        = string
+}
+
+variable "environment" {
+  description = "Further settings: TWILIO_ACCOUNT_SID, TWILIO_DEFAULT_FROM_NUMBER, STATUS_WEBHOOK_URL (outbound), MESSAGE_RETENTION_DAYS. Never a token."
+  type        = map(string)
+
+  validation {
+    condition     = length(setintersection(keys(var.environment), ["TWILIO_AUTH_TOKEN", "TWILIO_AUTH_TOKEN_SECONDARY"])) == 0
+    error_message = "environment must not hold TWILIO_AUTH_TOKEN or TWILIO_AUTH_TOKEN_SECONDARY: deployed stages read tokens from SSM."
+  }
+}
+
+# ---------------------------------------------------------------------------------------
+# API
+# ---------------------------------------------------------------------------------------
+
+variable "authorization" {
+  description = "API authorization: AWS_IAM (SigV4-signed callers, the outbound API) or NONE (Twilio webhooks, which check X-Twilio-Signature)."
+  type        = string
+
+  validation {
+    condition     = contains(["NONE", "AWS_IAM"], var.authorization)
+    error_message = "authorization must be one of: NONE, AWS_IAM."
+  }
+}
+
+variable "public_base_url" {
+  description = "Base URL of a custom domain mapped to this API (no trailing slash); null uses the execute-api URL of the stage."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.public_base_url == null ? true : can(regex("^https://[^/]+(/[^/]+)*$", var.public_base_url))
+    error_message = "public_base_url must be an https URL without a trailing slash."
+  }
+}
+
+variable "throttle_rate_limit" {
+  description = "Steady requests per second the API stage admits before answering 429."
+  type        = number
+
+  validation {
+    condition     = var.throttle_rate_limit > 0
+    error_message = "throttle_rate_limit must be positive."
+  }
+}
+
+variable "throttle_burst_limit" {
+  description = "Requests the API stage admits in a burst above the steady rate."
+  type        = number
+
+  validation {
+    condition     = var.throttle_burst_limit > 0
+    error_message = "throttle_burst_limit must be positive."
+  }
+}

@@ -1,0 +1,171 @@
+# The carrier's three tables. Key schemas, the `due` index and the TTL attribute mirror
+# libs/carrier_core/carrier_core/models.py; tests/infra compare the two.
+
+data "aws_caller_identity" "current" {}
+
+locals {
+  prefix = "omni-twilio-${var.stage}"
+}
+
+# One customer managed key for the tables, their streams and backups: it lets the key
+# policy and CloudTrail say who reads the messages, which the AWS owned key cannot.
+resource "aws_kms_key" "this" {
+  description             = "${local.prefix} DynamoDB tables"
+  enable_key_rotation     = true
+  deletion_window_in_days = var.kms_deletion_window_days
+  policy                  = data.aws_iam_policy_document.key.json
+}
+
+resource "aws_kms_alias" "this" {
+  name          = "alias/${local.prefix}-tables"
+  target_key_id = aws_kms_key.this.key_id
+}
+
+data "aws_iam_policy_document" "key" {
+  #checkov:skip=CKV_AWS_109:A key policy's resource is the key it is attached to; AWS requires "*" here.
+  #checkov:skip=CKV_AWS_111:A key policy's resource is the key it is attached to; AWS requires "*" here.
+  #checkov:skip=CKV_AWS_356:A key policy's resource is the key it is attached to; AWS requires "*" here.
+  # Key policies must name the key as "*" (the key they are attached to). The account
+  # root statement delegates use to IAM, where each service role names this key's ARN.
+  statement {
+    sid       = "AccountAdministersThroughIam"
+    actions   = ["kms:*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:aws:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+}
+
+# Messages, inbound and outbound, keyed by Twilio's SID. The stream is the hand-off to
+# the workflow engine: the write that stores a message is the event.
+resource "aws_dynamodb_table" "messages" {
+  name                        = "${local.prefix}-messages"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "sid"
+  stream_enabled              = true
+  stream_view_type            = "NEW_AND_OLD_IMAGES"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "sid"
+    type = "S"
+  }
+
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.this.arn
+  }
+}
+
+# Outbound sends Twilio refused, with what it takes to retry. `due` is sparse: only
+# items waiting for a retry carry retry_state, so the worker's Query reads just those.
+resource "aws_dynamodb_table" "failed_messages" {
+  name                        = "${local.prefix}-failed-messages"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "id"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "id"
+    type = "S"
+  }
+
+  attribute {
+    name = "retry_state"
+    type = "S"
+  }
+
+  attribute {
+    name = "next_attempt_at"
+    type = "N"
+  }
+
+  global_secondary_index {
+    name            = "due"
+    hash_key        = "retry_state"
+    range_key       = "next_attempt_at"
+    projection_type = "ALL"
+  }
+
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.this.arn
+  }
+}
+
+# Opt-outs by customer number and business sender. No TTL: a STOP holds until a START.
+resource "aws_dynamodb_table" "optouts" {
+  name                        = "${local.prefix}-optouts"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "phone"
+  range_key                   = "sender"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "phone"
+    type = "S"
+  }
+
+  attribute {
+    name = "sender"
+    type = "S"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.this.arn
+  }
+}
+
+# Outbound Idempotency-Keys: one claim per key, kept for a day (TTL) so a retried request
+# within that window is answered with the message it already created.
+resource "aws_dynamodb_table" "idempotency" {
+  name                        = "${local.prefix}-idempotency"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "key"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "key"
+    type = "S"
+  }
+
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.this.arn
+  }
+}

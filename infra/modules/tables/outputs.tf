@@ -1,0 +1,42 @@
+output "messages_table" {
+  description = "Messages table: name, ARN and stream ARN (the workflow hand-off)."
+  value = {
+    name       = aws_dynamodb_table.messages.name
+    arn        = aws_dynamodb_table.messages.arn
+    stream_arn = aws_dynamodb_table.messages.stream_arn
+  }
+}
+
+output "failed_messages_table" {
+  description = "Failed-messages table: name and ARN."
+  value = {
+    name = aws_dynamodb_table.failed_messages.name
+    arn  = aws_dynamodb_table.failed_messages.arn
+  }
+}
+
+output "optouts_table" {
+  description = "Opt-outs table: name and ARN."
+  value = {
+    name = aws_dynamodb_table.optouts.name
+    arn  = aws_dynamodb_table.optouts.arn
+  }
+}
+
+output "idempotency_table" {
+  description = "Idempotency-Key table: name and ARN."
+  value = {
+    name = aws_dynamodb_table.idempotency.name
+    arn  = aws_dynamodb_table.idempotency.arn
+  }
+}
+
+output "kms_key_arn" {
+  description = "ARN of the key that encrypts the tables; service roles need it to read and write."
+  value       = aws_kms_key.this.arn
+}
+
+output "kms_alias" {
+  description = "Alias of the tables' key, which service roots look up by name."
+  value       = aws_kms_alias.this.name
+}

@@ -1,0 +1,176 @@
+"""Build one service's Lambda zip, byte for byte the same from the same inputs.
+
+    python infra/package.py inbound [--out build/inbound.zip]
+
+The zip holds the Chalice app (app.py, chalicelib/), Chalice's runtime half
+(chalice/__init__.py and chalice/app.py, as `chalice package` vendors them), the
+carrier_core package from this checkout, and the service's requirements installed
+for the Lambda platform (CPython 3.12 on arm64). What the Lambda Python runtime
+already ships (boto3, botocore and their dependencies) is left out.
+
+Why not `chalice package`: it imports the app to find its routes (our apps read
+their settings at import), re-downloads on every run, and writes zips whose bytes
+change with file times; this builder needs neither the app's settings nor a clock.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import inspect
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ("inbound", "status", "outbound")
+
+# Lambda target: keep in step with `runtime` and `architectures` in infra/modules/service.
+PYTHON_VERSION = "3.12"
+PLATFORM = "manylinux2014_aarch64"
+
+# Distributions the python3.12 Lambda runtime already provides. botocore pins urllib3,
+# jmespath and dateutil (which needs six); bundling our own copies would add ~25 MB for
+# code the runtime loads anyway. Names are normalised (lowercase, '-' for '_').
+RUNTIME_PROVIDED = frozenset(
+    {"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six"}
+)
+
+# Fixed zip entry time: the earliest a zip can hold, so the bytes never depend on a clock.
+EPOCH = (1980, 1, 1, 0, 0, 0)
+SKIP_DIRS = frozenset({"__pycache__", "tests", "test", "bin"})
+SKIP_SUFFIXES = (".pyc", ".pyo", ".pyi")
+# Install bookkeeping that names the build machine or is unused at run time.
+SKIP_DIST_FILES = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
+
+
+def normalise(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def requirements(service: str) -> list[str]:
+    """The service's pinned requirements plus carrier_core's declared dependencies."""
+    lines = (ROOT / "services" / service / "requirements.txt").read_text().splitlines()
+    reqs = [line.split("#", 1)[0].strip() for line in lines]
+    core = tomllib.loads((ROOT / "libs/carrier_core/pyproject.toml").read_text())
+    return [r for r in reqs if r] + list(core["project"]["dependencies"])
+
+
+def install(reqs: list[str], target: Path, cache: Path) -> None:
+    """pip-install wheels built for the Lambda platform into `target`."""
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "pip", "install", "--quiet", "--no-compile",
+            "--disable-pip-version-check", "--cache-dir", str(cache),
+            "--target", str(target), "--platform", PLATFORM, "--implementation", "cp",
+            "--python-version", PYTHON_VERSION, "--only-binary=:all:", *reqs,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout + result.stderr)
+        raise SystemExit(f"pip could not install {' '.join(reqs)} for {PLATFORM}")
+
+
+def drop_runtime_provided(target: Path) -> list[str]:
+    """Delete every file of the distributions the runtime ships; return their names."""
+    dropped = []
+    for dist_info in sorted(target.glob("*.dist-info")):
+        name = normalise(dist_info.name.removesuffix(".dist-info").split("-", 1)[0])
+        if name not in RUNTIME_PROVIDED:
+            continue
+        record = (dist_info / "RECORD").read_text().splitlines()
+        # RECORD also lists console scripts as ../../bin/...: only top-level names count.
+        paths = (Path(line.split(",", 1)[0]) for line in record if line)
+        tops = {path.parts[0] for path in paths if path.parts[0] != ".."}
+        for top in tops:
+            path = target / top
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+        dropped.append(name)
+    return dropped
+
+
+def keep(relative: Path) -> bool:
+    if any(part in SKIP_DIRS for part in relative.parts[:-1]):
+        return False
+    if relative.suffix in SKIP_SUFFIXES:
+        return False
+    in_dist_info = len(relative.parts) > 1 and relative.parts[0].endswith(".dist-info")
+    return not (in_dist_info and relative.name in SKIP_DIST_FILES)
+
+
+def tree(base: Path, prefix: str = "") -> Iterator[tuple[str, Path]]:
+    """(zip name, file) for every kept file under `base`."""
+    for path in base.rglob("*"):
+        relative = path.relative_to(base)
+        if path.is_file() and keep(relative):
+            yield prefix + relative.as_posix(), path
+
+
+def sources(service: str, deps: Path) -> dict[str, Path]:
+    """Every file of the zip by its name in the zip."""
+    import chalice
+    import chalice.app
+
+    svc = ROOT / "services" / service
+    files: dict[str, Path] = {
+        "chalice/__init__.py": Path(inspect.getfile(chalice)),
+        "chalice/app.py": Path(inspect.getfile(chalice.app)),
+        "app.py": svc / "app.py",
+    }
+    files.update(tree(deps))
+    if (svc / "chalicelib").is_dir():
+        files.update(tree(svc / "chalicelib", "chalicelib/"))
+    files.update(tree(ROOT / "libs/carrier_core/carrier_core", "carrier_core/"))
+    return files
+
+
+def write_zip(files: dict[str, Path], out: Path) -> None:
+    """Sorted entries, fixed times and modes: the same files give the same bytes."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_suffix(".zip.partial")
+    with zipfile.ZipFile(partial, "w") as zf:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = (0o100644 << 16)
+            info.create_system = 3  # unix, so the mode above is honoured
+            zf.writestr(info, files[name].read_bytes(), compresslevel=9)
+    partial.replace(out)
+
+
+def package(service: str, out: Path, cache: Path) -> Path:
+    if service not in SERVICES:
+        raise SystemExit(f"unknown service {service!r}: one of {', '.join(SERVICES)}")
+    with tempfile.TemporaryDirectory(prefix=f"package-{service}-") as tmp:
+        deps = Path(tmp) / "deps"
+        install(requirements(service), deps, cache)
+        drop_runtime_provided(deps)
+        write_zip(sources(service, deps), out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("service", choices=SERVICES)
+    parser.add_argument("--out", type=Path, help="zip path (default build/<service>.zip)")
+    parser.add_argument("--cache", type=Path, default=ROOT / "build" / "pip-cache")
+    args = parser.parse_args(argv)
+    out = package(args.service, args.out or ROOT / "build" / f"{args.service}.zip", args.cache)
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    size = out.stat().st_size
+    print(f"{out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}: "
+          f"{size} bytes ({size / 2**20:.2f} MiB) sha256 {digest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Read the Terraform under infra/ with python-hcl2, the way the tests need it."""
+from __future__ import annotations
+
+import ast
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import hcl2
+from hcl2 import SerializationOptions
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+MODULES = INFRA / "modules"
+ENVS = INFRA / "envs"
+SERVICES = ("inbound", "status", "outbound")
+STAGES = tuple(sorted(p.name for p in ENVS.iterdir() if p.is_dir()))
+ROOTS = tuple(sorted(p.parent for p in ENVS.glob("*/*/main.tf")))
+MODULE_DIRS = tuple(sorted(p for p in MODULES.iterdir() if p.is_dir()))
+
+_OPTIONS = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
+
+
+@cache
+def load_file(path: Path) -> dict[str, Any]:
+    with path.open() as f:
+        return hcl2.load(f, serialization_options=_OPTIONS)
+
+
+def load_dir(directory: Path) -> dict[str, list[Any]]:
+    """Every top-level block of a directory's .tf files, lists joined across files."""
+    merged: dict[str, list[Any]] = {}
+    for path in sorted(directory.glob("*.tf")):
+        for key, value in load_file(path).items():
+            merged.setdefault(key, []).extend(value)
+    return merged
+
+
+def resources(directory: Path, kind: str = "resource") -> dict[tuple[str, str], dict[str, Any]]:
+    """(type, name) -> body for every resource (or data source) of a directory."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for entry in load_dir(directory).get(kind, []):
+        for rtype, named in entry.items():
+            for name, body in named.items():
+                found[(rtype, name)] = body
+    return found
+
+
+def named(directory: Path, kind: str) -> dict[str, dict[str, Any]]:
+    """name -> body for `variable`, `output` or `module` blocks."""
+    found: dict[str, dict[str, Any]] = {}
+    for entry in load_dir(directory).get(kind, []):
+        found.update(entry)
+    return found
+
+
+def local_values(directory: Path) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for entry in load_dir(directory).get("locals", []):
+        values.update(entry)
+    return values
+
+
+def text(directory: Path) -> str:
+    return "\n".join(p.read_text() for p in sorted(directory.glob("*.tf")))
+
+
+def unquote_keys(value: Any) -> Any:
+    """HCL object keys that needed quotes ("a/b") keep them after parsing: drop them."""
+    if isinstance(value, dict):
+        return {k.strip('"'): unquote_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unquote_keys(v) for v in value]
+    return value
+
+
+def top_level_names(source: str) -> set[str]:
+    """Names a Lambda handler `app.<name>` can reach: top-level defs and assignments."""
+    tree = ast.parse(source)
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
+
+
+def app_routes(app_py: Path) -> set[tuple[str, str]]:
+    """(METHOD, path) of every @app.route in a Chalice app.py."""
+    routes: set[tuple[str, str]] = set()
+    for node in ast.walk(ast.parse(app_py.read_text())):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for deco in node.decorator_list:
+            if not (isinstance(deco, ast.Call) and isinstance(deco.func, ast.Attribute) and deco.func.attr == "route"):
+                continue
+            path = ast.literal_eval(deco.args[0])
+            if path.startswith("/_local/"):
+                continue  # registered only in the local stage (STAGE=local), never deployed
+            methods = ["GET"]
+            for kw in deco.keywords:
+                if kw.arg == "methods":
+                    methods = list(ast.literal_eval(kw.value))
+            routes.update((m.upper(), path) for m in methods)
+    return routes
+
+
+VAR_REF = re.compile(r"\bvar\.([A-Za-z_][A-Za-z0-9_-]*)")

@@ -1,0 +1,117 @@
+"""The tables in Terraform are the tables the PynamoDB models describe, with safe settings."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pynamodb.models import Model
+
+from carrier_core.models import FailedMessageModel, IdempotencyModel, MessageModel, OptOutModel
+from carrier_core.settings import Settings
+from tests.infra.hcl import ENVS, MODULES, STAGES, named, resources
+
+TABLES = resources(MODULES / "tables")
+# Terraform resource name -> model and the name suffix settings.py defaults to.
+MODELS: dict[str, tuple[type[Model], str]] = {
+    "messages": (MessageModel, "messages"),
+    "failed_messages": (FailedMessageModel, "failed-messages"),
+    "optouts": (OptOutModel, "optouts"),
+    "idempotency": (IdempotencyModel, "idempotency"),
+}
+
+
+def table(name: str) -> dict[str, Any]:
+    return TABLES[("aws_dynamodb_table", name)]
+
+
+def keys(schema: Any) -> dict[str, str]:
+    return {k["KeyType"]: k["AttributeName"] for k in schema}
+
+
+def tf_keys(body: dict[str, Any]) -> dict[str, str]:
+    found = {"HASH": body["hash_key"]}
+    if "range_key" in body:
+        found["RANGE"] = body["range_key"]
+    return found
+
+
+def test_every_model_has_a_table_and_no_more() -> None:
+    assert {name for kind, name in TABLES if kind == "aws_dynamodb_table"} == set(MODELS)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_name_matches_settings_default(name: str) -> None:
+    model, suffix = MODELS[name]
+    settings = Settings.from_env("inbound", {"STAGE": "dev", "TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t", "INBOUND_WEBHOOK_URL": "https://x"})
+    expected = {
+        "messages": settings.messages_table,
+        "failed_messages": settings.failed_messages_table,
+        "optouts": settings.optouts_table,
+        "idempotency": settings.idempotency_table,
+    }[name]
+    assert table(name)["name"].replace("${local.prefix}", "omni-twilio-dev") == expected == f"omni-twilio-dev-{suffix}"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_keys_and_attributes_match_model(name: str) -> None:
+    model, _ = MODELS[name]
+    schema = model._get_schema()
+    body = table(name)
+    assert tf_keys(body) == keys(schema["key_schema"])
+    tf_attrs = {a["name"]: a["type"] for a in body["attribute"]}
+    model_attrs = {a["AttributeName"]: a["AttributeType"] for a in schema["attribute_definitions"]}
+    assert tf_attrs == model_attrs
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_indexes_match_model(name: str) -> None:
+    model, _ = MODELS[name]
+    model_indexes = {
+        i["index_name"]: (keys(i["key_schema"]), i["projection"]["ProjectionType"])
+        for i in model._get_schema()["global_secondary_indexes"]
+    }
+    tf_indexes = {i["name"]: (tf_keys(i), i["projection_type"]) for i in table(name).get("global_secondary_index", [])}
+    assert tf_indexes == model_indexes
+    assert not table(name).get("local_secondary_index")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_ttl_matches_model(name: str) -> None:
+    model, _ = MODELS[name]
+    ttl = model._ttl_attribute()
+    blocks = table(name).get("ttl", [])
+    if ttl is None:
+        assert not blocks
+    else:
+        assert blocks == [{"attribute_name": ttl.attr_name, "enabled": True}]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_stream_matches_model(name: str) -> None:
+    model, _ = MODELS[name]
+    view = getattr(model.Meta, "stream_view_type", None)
+    body = table(name)
+    if view is None:
+        assert not body.get("stream_enabled")
+    else:
+        assert body["stream_enabled"] is True and body["stream_view_type"] == view == "NEW_AND_OLD_IMAGES"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_safe_settings(name: str) -> None:
+    body = table(name)
+    assert body["billing_mode"] == "PAY_PER_REQUEST" == MODELS[name][0].Meta.billing_mode
+    assert body["point_in_time_recovery"] == [{"enabled": True}]
+    assert body["server_side_encryption"] == [{"enabled": True, "kms_key_arn": "${aws_kms_key.this.arn}"}]
+    assert body["deletion_protection_enabled"] == "${var.deletion_protection}"
+
+
+def test_table_key_rotates() -> None:
+    key = TABLES[("aws_kms_key", "this")]
+    assert key["enable_key_rotation"] is True
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_deletion_protection_on_in_prod(stage: str) -> None:
+    tables = named(ENVS / stage / "shared", "module")["tables"]
+    assert tables["deletion_protection"] is (stage == "prod")

@@ -1,0 +1,158 @@
+"""Every Terraform file parses; modules and roots keep the layout STYLE.md asks for."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.infra.hcl import ENVS, INFRA, MODULE_DIRS, ROOTS, SERVICES, STAGES, VAR_REF, load_file, named, text
+
+ALL_TF = sorted(INFRA.rglob("*.tf"))
+
+
+def test_layout_has_every_root() -> None:
+    assert STAGES == ("dev", "prod")
+    expected = {ENVS / stage / root for stage in STAGES for root in ("shared", *SERVICES)}
+    assert set(ROOTS) == expected
+    assert {p.name for p in MODULE_DIRS} >= {"tables", "service", "alarms"}
+
+
+@pytest.mark.parametrize("path", ALL_TF, ids=lambda p: str(p.relative_to(INFRA)))
+def test_parses(path: Path) -> None:
+    assert load_file(path), f"{path} parsed to nothing"
+
+
+@pytest.mark.parametrize("module", MODULE_DIRS, ids=lambda p: p.name)
+def test_module_files(module: Path) -> None:
+    for name in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md"):
+        assert (module / name).is_file(), f"{module.name} lacks {name}"
+
+
+@pytest.mark.parametrize("directory", [*MODULE_DIRS, *ROOTS], ids=lambda p: str(p.relative_to(INFRA)))
+def test_versions_pinned(directory: Path) -> None:
+    blocks = [b for p in directory.glob("*.tf") for b in load_file(p).get("terraform", [])]
+    assert len(blocks) == 1
+    block = blocks[0]
+    assert block["required_version"] == ">= 1.6"
+    aws = block["required_providers"][0]["aws"]
+    assert aws["source"] == "hashicorp/aws"
+    assert re.match(r">= ?5\.\d+", aws["version"]), aws["version"]
+
+
+@pytest.mark.parametrize("directory", [*MODULE_DIRS, *ROOTS], ids=lambda p: str(p.relative_to(INFRA)))
+def test_variables_described_typed_and_used(directory: Path) -> None:
+    variables = named(directory, "variable")
+    elsewhere = "\n".join(p.read_text() for p in directory.glob("*.tf") if p.name != "variables.tf")
+    used = set(VAR_REF.findall(elsewhere))
+    for name, body in variables.items():
+        assert str(body.get("description", "")).strip(), f"{name} has no description"
+        assert "type" in body, f"{name} has no type"
+        assert name in used, f"{directory.name}: variable {name} is never used"
+    assert used <= set(variables), f"undeclared: {used - set(variables)}"
+
+
+@pytest.mark.parametrize("module", MODULE_DIRS, ids=lambda p: p.name)
+def test_stage_is_a_closed_set(module: Path) -> None:
+    stage = named(module, "variable")["stage"]
+    condition = stage["validation"][0]["condition"]
+    assert '"dev"' in condition and '"prod"' in condition
+    assert "dev, prod" in stage["validation"][0]["error_message"]
+
+
+@pytest.mark.parametrize("directory", [*MODULE_DIRS, *ROOTS], ids=lambda p: str(p.relative_to(INFRA)))
+def test_outputs_described(directory: Path) -> None:
+    outputs = named(directory, "output")
+    assert outputs, f"{directory} has no outputs"
+    for name, body in outputs.items():
+        assert str(body.get("description", "")).strip(), f"output {name} has no description"
+
+
+@pytest.mark.parametrize("root", ROOTS, ids=lambda p: str(p.relative_to(INFRA)))
+def test_roots_only_wire_modules(root: Path) -> None:
+    """STYLE.md: an env root wires modules and looks things up; it builds nothing itself."""
+    assert "resource" not in {k for p in root.glob("*.tf") for k in load_file(p)}
+    for name, body in named(root, "module").items():
+        assert (root / body["source"]).resolve().parent == (INFRA / "modules").resolve(), name
+
+
+@pytest.mark.parametrize("root", ROOTS, ids=lambda p: str(p.relative_to(INFRA)))
+def test_roots_own_state_key_and_backend_config(root: Path) -> None:
+    stage, name = root.parent.name, root.name
+    block = load_file(root / "main.tf")["terraform"][0]
+    s3 = block["backend"][0]["s3"]
+    assert s3["key"] == f"omni-twilio/{stage}/{name}.tfstate"
+    assert s3["encrypt"] is True
+    config = load_file(root / "backend.hcl")
+    assert set(config) == {"bucket", "region", "dynamodb_table"}
+    assert stage in config["bucket"] and stage in config["dynamodb_table"]
+    provider = load_file(root / "main.tf")["provider"][0]["aws"]
+    assert provider["allowed_account_ids"] == ["${var.aws_account_id}"]
+
+
+def test_state_keys_unique() -> None:
+    keys = [load_file(r / "main.tf")["terraform"][0]["backend"][0]["s3"]["key"] for r in ROOTS]
+    assert len(keys) == len(set(keys))
+
+
+@pytest.mark.parametrize("root", ROOTS, ids=lambda p: str(p.relative_to(INFRA)))
+def test_tfvars_set_declared_and_required_variables(root: Path) -> None:
+    variables = named(root, "variable")
+    values = load_file(root / "terraform.tfvars")
+    assert set(values) <= set(variables)
+    # zip_path comes from `make deploy-<svc>` on the command line.
+    required = {n for n, body in variables.items() if "default" not in body} - {"zip_path"}
+    assert required <= set(values), f"{root}: no value for {required - set(values)}"
+
+
+def test_every_checkov_skip_says_why() -> None:
+    skips = re.findall(r"#\s*checkov:skip=([^\n]*)", "\n".join(p.read_text() for p in ALL_TF))
+    assert skips, "expected the documented skips"
+    for skip in skips:
+        assert re.fullmatch(r"CKV2?_AWS_\d+:.{20,}", skip), f"skip without a reason: {skip}"
+
+
+def test_stage_roots_differ_only_by_stage_values() -> None:
+    """dev and prod roots are the same wiring: a change to one that misses the other fails."""
+    for root in ("shared", *SERVICES):
+        dev = text(ENVS / "dev" / root)
+        prod = text(ENVS / "prod" / root)
+        shape = re.compile(r"\b(dev|prod)\b|= (true|false|null|\d+)$", re.M)
+        assert shape.sub("X", dev) == shape.sub("X", prod), root
+
+
+def _code(directory: Path) -> str:
+    """The directory's Terraform without comments."""
+    return re.sub(r"(?m)^\s*#.*$", "", text(directory))
+
+
+@pytest.mark.parametrize("directory", [*MODULE_DIRS, *ROOTS], ids=lambda p: str(p.relative_to(INFRA)))
+def test_names_unique_and_references_resolve(directory: Path) -> None:
+    """What `terraform validate` would catch first: duplicates and dangling references."""
+    files = [load_file(p) for p in sorted(directory.glob("*.tf"))]
+    local_names = [k for f in files for block in f.get("locals", []) for k in block]
+    assert len(local_names) == len(set(local_names)), f"duplicate locals in {directory}"
+    for kind in ("resource", "data"):
+        declared = [(t, n) for f in files for e in f.get(kind, []) for t, named_ in e.items() for n in named_]
+        assert len(declared) == len(set(declared)), f"duplicate {kind} in {directory}"
+    code = _code(directory)
+    declared_resources = {(t, n) for f in files for e in f.get("resource", []) for t, named_ in e.items() for n in named_}
+    declared_data = {(t, n) for f in files for e in f.get("data", []) for t, named_ in e.items() for n in named_}
+    modules = {n for f in files for e in f.get("module", []) for n in e}
+    assert set(re.findall(r"\blocal\.(\w+)", code)) <= set(local_names)
+    assert set(re.findall(r"\bmodule\.(\w+)", code)) <= modules
+    assert set(re.findall(r"\bdata\.(aws_\w+)\.(\w+)", code)) <= declared_data
+    refs = set(re.findall(r"(?<![.\w])(aws_\w+)\.(\w+)", code))
+    assert refs <= declared_resources, f"dangling: {refs - declared_resources}"
+
+
+@pytest.mark.parametrize("root", ROOTS, ids=lambda p: str(p.relative_to(INFRA)))
+def test_module_arguments_are_module_variables(root: Path) -> None:
+    meta = {"source", "version", "providers", "depends_on", "count", "for_each"}
+    for name, body in named(root, "module").items():
+        module_dir = (root / body["source"]).resolve()
+        variables = named(module_dir, "variable")
+        given = set(body) - meta
+        assert given <= set(variables), f"{root}: unknown arguments {given - set(variables)}"
+        required = {v for v, b in variables.items() if "default" not in b}
+        assert required <= given, f"{root}: module {name} misses {required - given}"
