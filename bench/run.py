@@ -17,7 +17,7 @@ from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 from urllib.request import Request, urlopen
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,14 +113,14 @@ def emulator_requests(endpoint: str, reset: bool = False) -> dict[str, int]:
     return counts
 
 
-def inbound_event(url: str, pairs: list[tuple[str, str]], token: str) -> dict[str, Any]:
+def webhook_event(url: str, pairs: list[tuple[str, str]], token: str) -> dict[str, Any]:
     from twilio.request_validator import RequestValidator
 
     from tests.support.forms import MultiForm
 
     signature = RequestValidator(token).compute_signature(url, MultiForm(pairs))
     return {
-        "requestContext": {"httpMethod": "POST", "resourcePath": "/twilio/inbound", "path": "/twilio/inbound",
+        "requestContext": {"httpMethod": "POST", "resourcePath": urlsplit(url).path, "path": urlsplit(url).path,
                            "identity": {"sourceIp": "127.0.0.1"}, "requestId": str(uuid.uuid4())},
         "headers": {"content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature},
         "multiValueQueryStringParameters": None,
@@ -131,12 +131,12 @@ def inbound_event(url: str, pairs: list[tuple[str, str]], token: str) -> dict[st
     }
 
 
-def load_inbound(endpoint: str) -> Any:
+def load_service(service: str, endpoint: str) -> Any:
     os.environ.update(SERVICE_ENV, DYNAMODB_ENDPOINT=endpoint, STAGE="local")
     os.environ.pop("AWS_CHALICE_CLI_MODE", None)
     from tests.support.apps import load_app
 
-    return load_app("inbound")
+    return load_app(service)
 
 
 def p50(run: Callable[[int], None], count: int) -> float:
@@ -148,36 +148,48 @@ def p50(run: Callable[[int], None], count: int) -> float:
     return median_of(samples) * 1000
 
 
+def raw_put_of(client: Any, table: str) -> Callable[[int], None]:
+    """One raw conditional PutItem of a new item: the reference for a warm handler."""
+
+    def raw_put(i: int) -> None:
+        client.put_item(TableName=table, Item={"sid": {"S": "SM" + uuid.uuid4().hex}, "status": {"S": "x"}},
+                        ConditionExpression="attribute_not_exists(sid)")
+
+    return raw_put
+
+
+def compare_p50(handle: Callable[[int], None], reference: Callable[[int], None], count: int) -> tuple[float, float]:
+    """p50 of `handle` and of `reference`, interleaved in blocks of 50 so drift hits both."""
+    reference(0)
+    handler_ms, reference_ms = [], []
+    for block in range(0, count, 50):
+        handler_ms.append(p50(lambda i: handle(block + i), min(50, count - block)))
+        reference_ms.append(p50(reference, 50))
+    return median_of(handler_ms), median_of(reference_ms)
+
+
 def warm_inbound(endpoint: str, count: int = 300) -> list[Result]:
     """Warm p50 of the inbound handler vs one raw conditional PutItem, and requests per event."""
     import botocore.session
 
     from tests.support.forms import sms
 
-    module = load_inbound(endpoint)
+    module = load_service("inbound", endpoint)
     settings = module.runtime.settings
     url = settings.inbound_webhook_url
     token = settings.auth_token
-    events = [inbound_event(url, sms(), token) for _ in range(count)]
+    events = [webhook_event(url, sms(), token) for _ in range(count)]
     handler = module.app
-    handler(inbound_event(url, sms(), token), None)  # warm: connection pool, imports
+    handler(webhook_event(url, sms(), token), None)  # warm: connection pool, imports
     client = botocore.session.get_session().create_client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
 
-    def raw_put(i: int) -> None:
-        client.put_item(TableName=settings.messages_table, Item={"sid": {"S": "SM" + uuid.uuid4().hex}, "status": {"S": "x"}},
-                        ConditionExpression="attribute_not_exists(sid)")
+    raw_put = raw_put_of(client, settings.messages_table)
 
     def handle(i: int) -> None:
         response = handler(events[i], None)
         assert response["statusCode"] == 200, response
 
-    raw_put(0)
-    # Interleave in blocks so drift on a shared machine affects both series.
-    handler_ms, raw_ms = [], []
-    for block in range(0, count, 50):
-        handler_ms.append(p50(lambda i: handle(block + i), min(50, count - block)))
-        raw_ms.append(p50(raw_put, 50))
-    handler_p50, raw_p50 = median_of(handler_ms), median_of(raw_ms)
+    handler_p50, raw_p50 = compare_p50(handle, raw_put, count)
     ratio = handler_p50 / raw_p50
     results = [Result("warm inbound handler p50 (ms, vs raw PutItem)", handler_p50, raw_p50, "ms", f"ratio {ratio:.2f} <= 1.3", ratio <= 1.3)]
 
@@ -186,10 +198,106 @@ def warm_inbound(endpoint: str, count: int = 300) -> list[Result]:
     for form in (sms(), stop):
         for _ in range(2):  # first delivery, then a duplicate
             emulator_requests(endpoint, reset=True)
-            assert handler(inbound_event(url, form, token), None)["statusCode"] == 200
+            assert handler(webhook_event(url, form, token), None)["statusCode"] == 200
             counts.append(sum(emulator_requests(endpoint).values()))
     results.append(Result("DynamoDB requests per inbound webhook (max)", max(counts), None, "requests", "new, duplicate, STOP: 1", max(counts) == 1))
     return results
+
+
+def warm_status(endpoint: str, count: int = 300) -> list[Result]:
+    """Warm p50 of an in-order status callback (queued on a new SID) vs a raw PutItem."""
+    import botocore.session
+
+    from tests.support.callbacks import status_callback
+
+    module = load_service("status", endpoint)
+    settings = module.runtime.settings
+    url, token = settings.status_webhook_url, settings.auth_token
+    events = [webhook_event(url, status_callback("queued"), token) for _ in range(count)]
+    handler = module.app
+    handler(webhook_event(url, status_callback("queued"), token), None)
+    client = botocore.session.get_session().create_client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
+
+    def handle(i: int) -> None:
+        assert handler(events[i], None)["statusCode"] == 204
+
+    handler_p50, raw_p50 = compare_p50(handle, raw_put_of(client, settings.messages_table), count)
+    ratio = handler_p50 / raw_p50
+    sid = "SM" + uuid.uuid4().hex
+    counts = []
+    for status in ("queued", "sent", "delivered"):
+        emulator_requests(endpoint, reset=True)
+        assert handler(webhook_event(url, status_callback(status, sid=sid), token), None)["statusCode"] == 204
+        counts.append(sum(emulator_requests(endpoint).values()))
+    return [
+        Result("warm status callback p50 (ms, vs raw PutItem)", handler_p50, raw_p50, "ms", f"ratio {ratio:.2f} <= 1.3", ratio <= 1.3),
+        Result("DynamoDB requests per in-order callback (max)", max(counts), None, "requests", "queued, sent, delivered: 1", max(counts) == 1),
+    ]
+
+
+def zip_sizes() -> list[Result]:
+    """Build each deployment zip as `make package-<svc>` does and compare with its limit."""
+    limits = {"inbound": 3_000_000, "status": 3_000_000, "outbound": 15_000_000}
+    results = []
+    for service, limit in limits.items():
+        subprocess.run([PYTHON, str(ROOT / "infra" / "package.py"), service], check=True, stdout=subprocess.DEVNULL)
+        size = (ROOT / "build" / f"{service}.zip").stat().st_size / 1e6
+        results.append(Result(f"deployment zip {service} (MB)", size, limit / 1e6, "MB", f"<= {limit / 1e6:.0f} MB", size * 1e6 <= limit))
+    return results
+
+
+def outbound_throughput(sends: int = 240, threads: int = 8) -> list[Result]:
+    """Sends/s through POST /messages (validation, opt-out read, Twilio call, write) vs raw
+    Messages.json POSTs/s to the same sandbox, both from `threads` threads on the full stack."""
+    import base64
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    from carrier_core.settings import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
+    from devstack.stack import Layout, Stack
+
+    layout = Layout(PORT_BASE + 10)
+    stack = Stack(layout, output=open(os.devnull, "wb"))
+    local = threading.local()
+    auth = "Basic " + base64.b64encode(f"{LOCAL_ACCOUNT_SID}:{LOCAL_AUTH_TOKEN}".encode()).decode()
+    raw_url = layout.url("sandbox") + f"/2010-04-01/Accounts/{LOCAL_ACCOUNT_SID}/Messages.json"
+    send_url = layout.url("outbound") + "/messages"
+
+    def session() -> requests.Session:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        return local.session  # type: ignore[no-any-return]
+
+    def send(i: int) -> int:
+        body = json.dumps({"to": f"+1500555{1000 + i:04d}", "body": f"bench {i}"})
+        return session().post(send_url, data=body, headers={"Content-Type": "application/json"}, timeout=30).status_code
+
+    def raw(i: int) -> int:
+        form = {"To": f"+1500555{1000 + i:04d}", "From": "+15005550006", "Body": f"raw {i}"}
+        return session().post(raw_url, data=form, headers={"Authorization": auth}, timeout=30).status_code
+
+    def rate(run: Callable[[int], int], expected: int) -> float:
+        start = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            statuses = list(pool.map(run, range(sends)))
+        elapsed = time.perf_counter() - start
+        assert statuses == [expected] * sends, sorted(set(statuses))
+        return sends / elapsed
+
+    try:
+        stack.start()
+        rate(send, 202), rate(raw, 201)  # warm both paths
+        ours, reference = [], []
+        for _ in range(3):
+            ours.append(rate(send, 202))
+            reference.append(rate(raw, 201))
+    finally:
+        stack.stop()
+    ours_rate, raw_rate = median_of(ours), median_of(reference)
+    ratio = ours_rate / raw_rate
+    return [Result("outbound sends/s (vs raw POSTs/s to sandbox)", ours_rate, raw_rate, "per s", f"ratio {ratio:.2f} >= 0.8", ratio >= 0.8)]
 
 
 def main() -> int:
@@ -197,6 +305,9 @@ def main() -> int:
     results = [cold_init(service) for service in ("inbound", "status", "outbound")]
     with emulator() as endpoint, open(os.devnull, "w") as quiet, redirect_stdout(quiet):
         results += warm_inbound(endpoint)
+        results += warm_status(endpoint)
+    results += zip_sizes()
+    results += outbound_throughput()
     print(f"{'measure':<44} {'median':>10} {'reference':>10} {'unit':<8} {'target':<28} verdict")
     for result in results:
         print(result.line())

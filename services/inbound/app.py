@@ -1,8 +1,6 @@
 """Inbound service: Twilio's incoming-message webhook. Routes only: parse, call, render."""
 from __future__ import annotations
 
-from typing import Any
-
 from chalice import Chalice, Response
 
 from carrier_core.health import check_tables
@@ -10,7 +8,7 @@ from carrier_core.logs import append_keys
 from carrier_core.models import MessageModel, OptOutModel
 from carrier_core.runtime import Runtime
 from carrier_core.web import handles_errors
-from carrier_core.webhook import FORM, JSON, read_twilio_request
+from carrier_core.webhook import FORM, JSON, read_webhook
 
 from chalicelib.message import InboundMessage
 from chalicelib.store import store_inbound
@@ -21,27 +19,14 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 app = Chalice(app_name="omni-twilio-inbound")
 runtime = Runtime("inbound")
 runtime.start_unless_packaging()
-
-
-@app.middleware("http")
-def per_request(event: Any, get_response: Any) -> Response:
-    response: Response = runtime.around_request(event, get_response, Response)
-    return response
+runtime.attach(app, Response)
 
 
 @app.route("/twilio/inbound", methods=["POST"], content_types=[FORM, JSON])
 @handles_errors(Response)
 def inbound() -> Response:
-    request = app.current_request
     settings = runtime.settings
-    assert request is not None and settings.inbound_webhook_url is not None
-    form = read_twilio_request(
-        settings.auth_tokens,
-        settings.inbound_webhook_url,
-        request.headers,
-        (request.query_params or {}).items(),
-        request.raw_body,
-    )
+    form = read_webhook(app.current_request, settings.auth_tokens, settings.inbound_webhook_url)
     message = InboundMessage.from_form(form)
     append_keys(message_sid=message.message_sid)
     is_new = store_inbound(message, settings)

@@ -23,6 +23,7 @@ from chalicelib.worker import retry_due
 app = Chalice(app_name="omni-twilio-outbound")
 runtime = Runtime("outbound")
 runtime.start_unless_packaging()
+runtime.attach(app, Response)
 policy = RetryPolicy.from_env()
 
 
@@ -39,12 +40,6 @@ def time_left(context: Any, budget: float | None = None) -> Any:
         return min(remaining, budget - (time.monotonic() - started)) if budget is not None else remaining
 
     return left
-
-
-@app.middleware("http")
-def per_request(event: Any, get_response: Any) -> Response:
-    response: Response = runtime.around_request(event, get_response, Response)
-    return response
 
 
 @app.route("/messages", methods=["POST"], content_types=[JSON])

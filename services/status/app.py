@@ -1,15 +1,13 @@
 """Status service: Twilio's message status callbacks. Routes only: parse, call, render."""
 from __future__ import annotations
 
-from typing import Any
-
 from chalice import Chalice, Response
 
 from carrier_core.health import check_tables
 from carrier_core.models import MessageModel
 from carrier_core.runtime import Runtime
 from carrier_core.web import handles_errors
-from carrier_core.webhook import FORM, JSON, read_twilio_request
+from carrier_core.webhook import FORM, JSON, read_webhook
 
 from chalicelib.callback import StatusCallback
 from chalicelib.store import metrics_for, record_callback
@@ -17,27 +15,14 @@ from chalicelib.store import metrics_for, record_callback
 app = Chalice(app_name="omni-twilio-status")
 runtime = Runtime("status")
 runtime.start_unless_packaging()
-
-
-@app.middleware("http")
-def per_request(event: Any, get_response: Any) -> Response:
-    response: Response = runtime.around_request(event, get_response, Response)
-    return response
+runtime.attach(app, Response)
 
 
 @app.route("/twilio/status", methods=["POST"], content_types=[FORM, JSON])
 @handles_errors(Response)
 def status() -> Response:
-    request = app.current_request
     settings = runtime.settings
-    assert request is not None and settings.status_webhook_url is not None
-    form = read_twilio_request(
-        settings.auth_tokens,
-        settings.status_webhook_url,
-        request.headers,
-        (request.query_params or {}).items(),
-        request.raw_body,
-    )
+    form = read_webhook(app.current_request, settings.auth_tokens, settings.status_webhook_url)
     callback = StatusCallback.from_form(form)
     recorded = record_callback(callback, settings)
     for name, dimensions in metrics_for(callback, recorded):

@@ -54,6 +54,14 @@ class Runtime:
         settings = self.settings
         clear_keys(service=self.service, stage=settings.stage, request_id=request_id)
 
+    def attach(self, app: Any, response_cls: Callable[..., Any]) -> None:
+        """Register around_request as `app`'s HTTP middleware (a Chalice app, duck-typed)."""
+
+        def per_request(request: Any, get_response: Callable[[Any], Any]) -> Any:
+            return self.around_request(request, get_response, response_cls)
+
+        app.register_middleware(per_request, "http")
+
     def around_request(self, request: Any, get_response: Callable[[Any], Any], response_cls: Callable[..., Any]) -> Any:
         """HTTP middleware body: correlation keys in, framework errors out, metrics flushed."""
         context = getattr(request, "context", None) or {}

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from carrier_core.errors import MalformedBody, PayloadTooLarge, UnsupportedContentType
+from carrier_core.errors import ConfigurationError, MalformedBody, PayloadTooLarge, UnsupportedContentType
 from carrier_core.signature import FormPairs, validate_signature
 
 # Twilio's own webhook bodies are a few KiB; anything this large is not from Twilio.
@@ -72,3 +73,10 @@ def read_twilio_request(
         raw_body,
     )
     return params
+
+
+def read_webhook(request: Any, tokens: Iterable[str], public_url: str | None) -> FormPairs:
+    """read_twilio_request for a framework request with `headers`, `query_params`, `raw_body`."""
+    if request is None or not public_url:
+        raise ConfigurationError("no request, or no public URL configured for this webhook")
+    return read_twilio_request(tokens, public_url, request.headers, (request.query_params or {}).items(), request.raw_body)
