@@ -261,8 +261,11 @@ def outbound_throughput(sends: int = 240, threads: int = 8) -> list[Result]:
     layout = Layout(PORT_BASE + 10)
     stack = Stack(layout, output=open(os.devnull, "wb"))
     local = threading.local()
-    auth = "Basic " + base64.b64encode(f"{LOCAL_ACCOUNT_SID}:{LOCAL_AUTH_TOKEN}".encode()).decode()
-    raw_url = layout.url("sandbox") + f"/2010-04-01/Accounts/{LOCAL_ACCOUNT_SID}/Messages.json"
+    # The stack's children, the sandbox among them, read the credentials from this environment.
+    account = os.environ.get("TWILIO_ACCOUNT_SID", LOCAL_ACCOUNT_SID)
+    token = os.environ.get("TWILIO_AUTH_TOKEN", LOCAL_AUTH_TOKEN)
+    auth = "Basic " + base64.b64encode(f"{account}:{token}".encode()).decode()
+    raw_url = layout.url("sandbox") + f"/2010-04-01/Accounts/{account}/Messages.json"
     send_url = layout.url("outbound") + "/messages"
 
     def session() -> requests.Session:
@@ -302,15 +305,21 @@ def outbound_throughput(sends: int = 240, threads: int = 8) -> list[Result]:
 
 def main() -> int:
     sys.path.insert(0, str(ROOT))
-    results = [cold_init(service) for service in ("inbound", "status", "outbound")]
-    with emulator() as endpoint, open(os.devnull, "w") as quiet, redirect_stdout(quiet):
-        results += warm_inbound(endpoint)
-        results += warm_status(endpoint)
-    results += zip_sizes()
-    results += outbound_throughput()
-    print(f"{'measure':<44} {'median':>10} {'reference':>10} {'unit':<8} {'target':<28} verdict")
-    for result in results:
-        print(result.line())
+    print(f"{'measure':<44} {'median':>10} {'reference':>10} {'unit':<8} {'target':<28} verdict", flush=True)
+    results: list[Result] = []
+
+    def report(batch: list[Result]) -> None:
+        for result in batch:
+            print(result.line(), flush=True)
+        results.extend(batch)
+
+    report([cold_init(service) for service in ("inbound", "status", "outbound")])
+    with emulator() as endpoint:
+        with open(os.devnull, "w") as quiet, redirect_stdout(quiet):
+            warm = warm_inbound(endpoint) + warm_status(endpoint)
+        report(warm)
+    report(zip_sizes())
+    report(outbound_throughput())
     return 0 if all(r.ok for r in results) else 1
 
 
