@@ -1,11 +1,19 @@
 """Reading a Twilio webhook request: size, content type, form body and signature."""
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from carrier_core.errors import ConfigurationError, MalformedBody, PayloadTooLarge, UnsupportedContentType
+from carrier_core.errors import (
+    ConfigurationError,
+    InvalidField,
+    MalformedBody,
+    MissingField,
+    PayloadTooLarge,
+    UnsupportedContentType,
+)
 from carrier_core.signature import FormPairs, validate_signature
 
 # Twilio's own webhook bodies are a few KiB; anything this large is not from Twilio.
@@ -80,3 +88,27 @@ def read_webhook(request: Any, tokens: Iterable[str], public_url: str | None) ->
     if request is None or not public_url:
         raise ConfigurationError("no request, or no public URL configured for this webhook")
     return read_twilio_request(tokens, public_url, request.headers, (request.query_params or {}).items(), request.raw_body)
+
+
+# A Twilio message SID: two letters (SM, MM) and 32 hex digits.
+MESSAGE_SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
+
+
+def message_sid(form: Mapping[str, str]) -> str:
+    """The form's MessageSid, or its older spellings Twilio still sends beside it."""
+    sid = form.get("MessageSid") or form.get("SmsMessageSid") or form.get("SmsSid") or ""
+    if not sid:
+        raise MissingField("MessageSid is required")
+    if not MESSAGE_SID.match(sid):
+        raise InvalidField("MessageSid is not a Twilio message SID")
+    return sid
+
+
+def whole_number(form: Mapping[str, str], name: str) -> int | None:
+    """An optional non-negative integer field; InvalidField when it is something else."""
+    raw = form.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise InvalidField(f"{name} must be a whole number")
+    return int(raw)

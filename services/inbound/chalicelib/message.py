@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from carrier_core.errors import InvalidField, MediaMismatch, MissingField
 from carrier_core.optout import OptOutAction, match_keyword
+from carrier_core.webhook import message_sid, whole_number
 
-SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
 MAX_MEDIA = 10
 MEDIA_FIELD = re.compile(r"^Media(Url|ContentType)(\d+)$")
 GEO_FIELDS = ("FromCity", "FromState", "FromZip", "FromCountry", "ToCity", "ToState", "ToZip", "ToCountry")
@@ -52,11 +52,7 @@ class InboundMessage:
             if name in form:
                 raise InvalidField(f"{name} appears more than once")
             form[name] = value
-        sid = form.get("MessageSid") or form.get("SmsMessageSid") or ""
-        if not sid:
-            raise MissingField("MessageSid is required")
-        if not SID.match(sid):
-            raise InvalidField("MessageSid is not a Twilio message SID")
+        sid = message_sid(form)
         for name in ("From", "To"):
             if not form.get(name):
                 raise MissingField(f"{name} is required")
@@ -71,25 +67,16 @@ class InboundMessage:
             body=form.get("Body", ""),
             channel="whatsapp" if from_number.startswith("whatsapp:") else ("mms" if media else "sms"),
             media=media,
-            num_segments=_optional_int(form, "NumSegments"),
+            num_segments=whole_number(form, "NumSegments"),
             profile_name=form.get("ProfileName") or None,
             wa_id=form.get("WaId") or None,
             geo={name: form[name] for name in GEO_FIELDS if form.get(name)},
         )
 
 
-def _optional_int(form: dict[str, str], name: str) -> int | None:
-    raw = form.get(name, "")
-    if not raw:
-        return None
-    if not raw.isdigit():
-        raise InvalidField(f"{name} must be a whole number")
-    return int(raw)
-
-
 def _media(form: dict[str, str]) -> tuple[Media, ...]:
     """Media items 0..NumMedia-1; any missing or extra MediaUrlN is a mismatch."""
-    declared = _optional_int(form, "NumMedia") or 0
+    declared = whole_number(form, "NumMedia") or 0
     if declared > MAX_MEDIA:
         raise InvalidField(f"NumMedia must be at most {MAX_MEDIA}")
     indexes = {int(m.group(2)) for name in form if (m := MEDIA_FIELD.match(name))}

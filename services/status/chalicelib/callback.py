@@ -4,7 +4,6 @@ Field reference: https://www.twilio.com/docs/messaging/guides/track-outbound-mes
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,8 +12,8 @@ from typing import Any
 from carrier_core.errors import InvalidField, MissingField
 from carrier_core.status.machine import MessageStatus, known_status
 from carrier_core.status.store import StatusReport
+from carrier_core.webhook import message_sid, whole_number
 
-SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
 WHATSAPP = "whatsapp:"
 SOURCE = "callback"
 
@@ -53,19 +52,14 @@ class StatusCallback:
             if name in form and form[name] != value:
                 raise InvalidField(f"{name} appears more than once with different values")
             form[name] = value
-        # The Sms* names are the older spellings Twilio still sends beside the new ones.
-        sid = form.get("MessageSid") or form.get("SmsSid") or form.get("SmsMessageSid") or ""
-        if not sid:
-            raise MissingField("MessageSid is required")
-        if not SID.match(sid):
-            raise InvalidField("MessageSid is not a Twilio message SID")
+        sid = message_sid(form)
         status = (form.get("MessageStatus") or form.get("SmsStatus") or "").strip().lower()
         if not status:
             raise MissingField("MessageStatus is required")
         return cls(
             message_sid=sid,
             status=status,
-            error_code=_error_code(form.get("ErrorCode", "")),
+            error_code=whole_number(form, "ErrorCode"),
             account_sid=form.get("AccountSid") or None,
             messaging_service_sid=form.get("MessagingServiceSid") or None,
             from_number=form.get("From") or None,
@@ -94,12 +88,3 @@ class StatusCallback:
             "account_sid": self.account_sid,
             "messaging_service_sid": self.messaging_service_sid,
         }
-
-
-def _error_code(raw: str) -> int | None:
-    raw = raw.strip()
-    if not raw:
-        return None
-    if not raw.isdigit():
-        raise InvalidField("ErrorCode must be a whole number")
-    return int(raw)
