@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from carrier_core.errors import TWILIO_CODES
+from carrier_core.errors import from_twilio_code
 from carrier_core.models import HistoryEntry, MediaItem, MessageModel
 
 
@@ -30,10 +30,10 @@ def _history(entry: HistoryEntry) -> dict[str, Any]:
 def _error(error_code: int | None) -> dict[str, Any] | None:
     if error_code is None:
         return None
-    error_cls = TWILIO_CODES.get(error_code)
-    if error_cls is None:
-        return {"code": "twilio_error", "retryable": False}
-    return {"code": error_cls.code, "retryable": error_cls.retryable}
+    # The same mapping the API's errors use, so a code reads the same on a message and in
+    # an error body (an unmapped Twilio code is `twilio_rejected` in both).
+    error = from_twilio_code(error_code)
+    return {"code": error.code, "retryable": error.retryable}
 
 
 def render_message(item: MessageModel) -> dict[str, Any]:
