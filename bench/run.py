@@ -148,11 +148,14 @@ def p50(run: Callable[[int], None], count: int) -> float:
     return median_of(samples) * 1000
 
 
-def raw_put_of(client: Any, table: str) -> Callable[[int], None]:
-    """One raw conditional PutItem of a new item: the reference for a warm handler."""
+def raw_put_of(client: Any, table: str, item: dict[str, Any] | None = None) -> Callable[[int], None]:
+    """One raw conditional PutItem of a new item (`item`, low-level, with a fresh sid):
+    the reference for a warm handler. The emulator's cost grows with the item, so the
+    handler is compared with a put of the item it writes, when one is given."""
+    template = item or {"status": {"S": "x"}}
 
     def raw_put(i: int) -> None:
-        client.put_item(TableName=table, Item={"sid": {"S": "SM" + uuid.uuid4().hex}, "status": {"S": "x"}},
+        client.put_item(TableName=table, Item={**template, "sid": {"S": "SM" + uuid.uuid4().hex}},
                         ConditionExpression="attribute_not_exists(sid)")
 
     return raw_put
@@ -183,7 +186,11 @@ def warm_inbound(endpoint: str, count: int = 300) -> list[Result]:
     handler(webhook_event(url, sms(), token), None)  # warm: connection pool, imports
     client = botocore.session.get_session().create_client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
 
-    raw_put = raw_put_of(client, settings.messages_table)
+    from chalicelib.message import InboundMessage  # the module load_service imported
+    from chalicelib.store import build_item
+
+    stored = build_item(InboundMessage.from_form(sms()), settings).serialize()
+    raw_put = raw_put_of(client, settings.messages_table, stored)
 
     def handle(i: int) -> None:
         response = handler(events[i], None)
@@ -191,7 +198,7 @@ def warm_inbound(endpoint: str, count: int = 300) -> list[Result]:
 
     handler_p50, raw_p50 = compare_p50(handle, raw_put, count)
     ratio = handler_p50 / raw_p50
-    results = [Result("warm inbound handler p50 (ms, vs raw PutItem)", handler_p50, raw_p50, "ms", f"ratio {ratio:.2f} <= 1.3", ratio <= 1.3)]
+    results = [Result("warm inbound handler p50 (ms, vs raw PutItem of its item)", handler_p50, raw_p50, "ms", f"ratio {ratio:.2f} <= 1.3", ratio <= 1.3)]
 
     stop = sms(body="STOP")
     counts = []
