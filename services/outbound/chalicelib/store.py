@@ -62,26 +62,33 @@ def check_opt_out(request: OutboundRequest) -> None:
         raise opted_out_error(request)
 
 
+def request_fields(request: OutboundRequest) -> dict[str, Any]:
+    """The message attributes a send request determines, whatever became of it."""
+    segments = request.segments
+    return {
+        "direction": "outbound",
+        "channel": request.channel,
+        "from_number": request.from_number,
+        "to_number": request.to,
+        "body": request.body,
+        "media": [MediaItem(url=url) for url in request.media_urls],
+        "num_segments": segments.count,
+        "encoding": segments.encoding.value,
+        "messaging_service_sid": request.messaging_service_sid,
+    }
+
+
 def accepted_item(request: OutboundRequest, accepted: Accepted, settings: Settings) -> MessageModel:
     """The message as Twilio accepted it, in memory: the resource to render and the keys to write."""
     now = utc_now()
     at = iso(now)
-    segments = request.segments
     return MessageModel(
         accepted.sid,
-        direction="outbound",
-        channel=request.channel,
-        from_number=request.from_number,
-        to_number=request.to,
-        body=request.body,
+        **request_fields(request),
         status=accepted.status,
         status_rank=rank_of(accepted.status),
-        media=[MediaItem(url=url) for url in request.media_urls],
-        num_segments=segments.count,
-        encoding=segments.encoding.value,
         history=[HistoryEntry(status=accepted.status, at=at, source="outbound")],
         account_sid=accepted.account_sid or settings.account_sid,
-        messaging_service_sid=request.messaging_service_sid,
         created_at=at,
         updated_at=at,
         expires_at=expiry(settings, now),
@@ -162,24 +169,15 @@ def store_failed(
 def retrying_item(failed: FailedMessageModel) -> MessageModel:
     """A stored failed send as a message resource: our id, status retrying or failed."""
     request = OutboundRequest.from_dict(dict(failed.request.as_dict()))
-    segments = request.segments
     error = dict(failed.twilio_error.as_dict()) if failed.twilio_error is not None else {}
     code = error.get("code")
     return MessageModel(
         failed.id,
-        direction="outbound",
-        channel=request.channel,
-        from_number=request.from_number,
-        to_number=request.to,
-        body=request.body,
+        **request_fields(request),
         status=RETRYING if failed.state == RETRYING else "failed",
         status_rank=0,
         error_code=int(code) if code is not None else None,
-        media=[MediaItem(url=url) for url in request.media_urls],
-        num_segments=segments.count,
-        encoding=segments.encoding.value,
         history=[],
-        messaging_service_sid=request.messaging_service_sid,
         created_at=failed.created_at,
         updated_at=failed.updated_at,
     )
