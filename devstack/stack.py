@@ -1,7 +1,9 @@
-"""`make dev`: start the emulator, tables, services and sandbox; stop them all on exit.
+"""`make dev`: start DynamoDB Local, the tables, the services and the sandbox; keep them up.
 
 Every child runs in a session of its own so that stopping the stack can signal the whole
-process group, whatever the child started; nothing is left holding a port.
+process group, whatever the child started; nothing is left holding a port. A part that
+exits on its own is started again after a back-off that doubles up to a bound, and the
+stack stops only when told to (Ctrl-C or SIGTERM).
 """
 from __future__ import annotations
 
@@ -12,20 +14,24 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import IO
 from urllib.error import URLError
 from urllib.request import urlopen
 
-from devstack.emulator import STATS_PATH
+from devstack.dynamodb import HEALTH_PATH
+from devstack.logview import render_line
 from devstack.tables import create_tables
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
-BIN = Path(sys.executable).parent
+DATA_DIR = ROOT / ".dev"
+# A part that keeps dying is started again after 1, 2, 4, ... seconds, never more than this.
+MAX_BACKOFF = 30.0
+# A part that stayed up this long is healthy again: its next exit starts the back-off afresh.
+STABLE_AFTER = 60.0
 
 
 @dataclass(frozen=True)
@@ -41,29 +47,36 @@ class Part:
         return f"http://{HOST}:{self.port}"
 
 
-def chalice_part(name: str, port: int) -> Part:
-    # --no-autoreload: the reloader forks a worker that outlives its parent and keeps the port.
-    command = (str(BIN / "chalice"), "local", "--stage", "local", "--host", HOST, "--port", str(port), "--no-autoreload")
+def service_part(name: str, port: int) -> Part:
+    """One Chalice app, served as `chalice local --stage local` serves it (devstack/serve.py)."""
+    command = (sys.executable, "-m", "devstack.serve", name, "--host", HOST, "--port", str(port))
     return Part(name, port, command, cwd=ROOT / "services" / name)
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Where each part listens: five consecutive ports from `base` (8000 for `make dev`)."""
+    """Where each part listens: consecutive ports from `base` (8000 for `make dev`).
+
+    `data_dir` is where DynamoDB Local keeps its tables; None keeps them in memory (tests).
+    """
 
     base: int = 8000
+    data_dir: Path | None = None
 
     @property
-    def emulator(self) -> Part:
+    def dynamodb(self) -> Part:
         port = self.base
-        return Part("emulator", port, (sys.executable, "-m", "devstack.emulator", "--port", str(port)), health=STATS_PATH)
+        command = [sys.executable, "-m", "devstack.dynamodb", "--port", str(port)]
+        if self.data_dir is not None:
+            command += ["--data-dir", str(self.data_dir / "dynamodb")]
+        return Part("dynamodb", port, tuple(command), health=HEALTH_PATH)
 
     @property
     def services(self) -> tuple[Part, Part, Part]:
         return (
-            chalice_part("inbound", self.base + 1),
-            chalice_part("status", self.base + 2),
-            chalice_part("outbound", self.base + 3),
+            service_part("inbound", self.base + 1),
+            service_part("status", self.base + 2),
+            service_part("outbound", self.base + 3),
         )
 
     @property
@@ -73,7 +86,7 @@ class Layout:
 
     @property
     def parts(self) -> tuple[Part, ...]:
-        return (self.emulator, self.sandbox, *self.services)
+        return (self.dynamodb, self.sandbox, *self.services)
 
     def url(self, name: str) -> str:
         return next(p.url for p in self.parts if p.name == name)
@@ -82,7 +95,7 @@ class Layout:
         """The local stage's addresses. They live here, not in .chalice/config.json, so a
         second stack (the end-to-end tests) can run beside `make dev` on other ports."""
         return {
-            "DYNAMODB_ENDPOINT": self.url("emulator"),
+            "DYNAMODB_ENDPOINT": self.url("dynamodb"),
             "INBOUND_WEBHOOK_URL": self.url("inbound") + "/twilio/inbound",
             "STATUS_WEBHOOK_URL": self.url("status") + "/twilio/status",
             "TWILIO_API_BASE_URL": self.url("sandbox"),
@@ -124,12 +137,23 @@ def wait_healthy(part: Part, deadline: float) -> None:
 
 
 class Stack:
-    """The running parts, stopped together."""
+    """The running parts: started in order, restarted when one exits, stopped together."""
 
     def __init__(self, layout: Layout | None = None, output: IO[bytes] | None = None) -> None:
         self.layout = layout or Layout()
         self.output = output
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.restarts: dict[str, Restart] = {}
+
+    def say(self, text: str) -> None:
+        """A line from the stack itself, beside the parts' output."""
+        line = f"[stack] {text}\n"
+        if self.output is not None:
+            self.output.write(line.encode())
+            self.output.flush()
+        else:
+            sys.stdout.write(line)
+            sys.stdout.flush()
 
     def spawn(self, part: Part) -> None:
         proc = subprocess.Popen(
@@ -144,25 +168,52 @@ class Stack:
         if self.output is None:
             threading.Thread(target=_relay, args=(part.name, proc), daemon=True).start()
 
-    def start(self, timeout: float = 90) -> None:
+    def start(self, timeout: float = 120) -> None:
         parts = self.layout.parts
         busy = [p for p in parts if port_in_use(p.port)]
         if busy:
             names = ", ".join(f"{p.name} ({p.port})" for p in busy)
             raise RuntimeError(f"ports already in use: {names}; is another stack running?")
         deadline = time.monotonic() + timeout
-        emulator = self.layout.emulator
-        self.spawn(emulator)
-        wait_healthy(emulator, deadline)
-        create_tables(emulator.url)
+        dynamodb = self.layout.dynamodb
+        self.spawn(dynamodb)
+        wait_healthy(dynamodb, deadline)
+        create_tables(dynamodb.url)
         for part in parts:
-            if part.name != emulator.name:
+            if part.name != dynamodb.name:
                 self.spawn(part)
         for part in parts:
             wait_healthy(part, deadline)
+        now = time.monotonic()
+        self.restarts = {part.name: Restart(started=now) for part in parts}
 
     def exited(self) -> list[str]:
         return [name for name, proc in self.procs.items() if proc.poll() is not None]
+
+    def supervise(self) -> None:
+        """Start again each part that exited, once its back-off has passed; call it often."""
+        now = time.monotonic()
+        for part in self.layout.parts:
+            proc, restart = self.procs[part.name], self.restarts[part.name]
+            if proc.poll() is None:
+                continue
+            if restart.due is None:
+                delay = restart.schedule(now)
+                self.say(f"{part.name} exited with status {proc.returncode}; starting it again in {delay:g}s")
+            elif now >= restart.due:
+                restart.started, restart.due = now, None
+                _signal_group(proc, signal.SIGKILL)  # whatever the dead part left in its group
+                self.spawn(part)
+                if part.name == self.layout.dynamodb.name:
+                    # In memory, a restarted DynamoDB Local has no tables; on disk, this is a no-op.
+                    threading.Thread(target=self._recreate_tables, args=(part,), daemon=True).start()
+
+    def _recreate_tables(self, part: Part) -> None:
+        try:
+            wait_healthy(part, time.monotonic() + 120)
+            create_tables(part.url)
+        except Exception as exc:  # reported, and the next exit is supervised again
+            self.say(f"{part.name} came back without its tables: {type(exc).__name__}: {exc}")
 
     def stop(self) -> None:
         for proc in self.procs.values():
@@ -176,6 +227,22 @@ class Stack:
                 proc.wait()
 
 
+@dataclass
+class Restart:
+    """One part's restart state: when it last started and when it is due to start again."""
+
+    started: float
+    failures: int = 0
+    due: float | None = field(default=None)
+
+    def schedule(self, now: float) -> float:
+        """Book the next start after an exit at `now`; returns the delay in seconds."""
+        self.failures = 1 if now - self.started >= STABLE_AFTER else self.failures + 1
+        delay = min(MAX_BACKOFF, 2.0 ** (self.failures - 1))
+        self.due = now + delay
+        return delay
+
+
 def _signal_group(proc: subprocess.Popen[bytes], signum: int) -> None:
     try:
         os.killpg(proc.pid, signum)
@@ -187,7 +254,7 @@ def _relay(name: str, proc: subprocess.Popen[bytes]) -> None:
     """Copy a child's output to ours, each line prefixed with the part's name."""
     assert proc.stdout is not None
     for raw in proc.stdout:
-        sys.stdout.write(f"[{name}] {raw.decode('utf-8', 'replace')}")
+        sys.stdout.write(render_line(name, raw.decode("utf-8", "replace")))
         sys.stdout.flush()
 
 
@@ -200,8 +267,9 @@ def _raise_stopped(signum: int, frame: FrameType | None) -> None:
 
 
 def banner(layout: Layout) -> str:
+    kept = f"tables kept in {layout.data_dir}" if layout.data_dir else "tables in memory"
     rows = [
-        ("AWS emulator (moto)", layout.url("emulator")),
+        ("DynamoDB Local", layout.url("dynamodb") + f"  DynamoDB and its streams ({kept})"),
         ("inbound", layout.url("inbound") + "  POST /twilio/inbound, GET /health"),
         ("status", layout.url("status") + "  POST /twilio/status, GET /health"),
         ("outbound", layout.url("outbound") + "  POST /messages, GET /messages/{sid}, GET /health"),
@@ -213,7 +281,8 @@ def banner(layout: Layout) -> str:
 
 
 def main() -> int:
-    layout = Layout(int(os.environ.get("DEVSTACK_PORT_BASE", "8000")))
+    data_dir = Path(os.environ.get("DEVSTACK_DATA_DIR") or DATA_DIR)
+    layout = Layout(int(os.environ.get("DEVSTACK_PORT_BASE", "8000")), data_dir=data_dir)
     os.environ.update({k: v for k, v in child_env(layout).items() if k.startswith("AWS_")})
     signal.signal(signal.SIGTERM, _raise_stopped)
     signal.signal(signal.SIGINT, _raise_stopped)
@@ -221,10 +290,9 @@ def main() -> int:
     try:
         stack.start()
         print(banner(layout), flush=True)
-        while not stack.exited():
+        while True:
             time.sleep(0.5)
-        print(f"stopping: {', '.join(stack.exited())} exited", file=sys.stderr, flush=True)
-        return 1
+            stack.supervise()
     except Stopped:
         return 0
     except RuntimeError as exc:

@@ -99,15 +99,15 @@ def test_same_key_twice_is_one_sid_and_one_sandbox_request(stack: RunningStack) 
 
 def test_same_key_concurrently_is_one_sid_and_one_sandbox_request(stack: RunningStack) -> None:
     key = new_sid("K")
-    payload = {"to": CUSTOMER, "body": "sent once, asked eight times"}
+    payload = {"to": CUSTOMER, "body": "sent once, asked sixteen times"}
 
     def post(_: int) -> requests.Response:
         with requests.Session() as session:
             return post_message(stack, payload, key=key, session=session)
 
-    with ThreadPoolExecutor(8) as pool:
-        responses = list(pool.map(post, range(8)))
-    assert [r.status_code for r in responses] == [202] * 8
+    with ThreadPoolExecutor(16) as pool:
+        responses = list(pool.map(post, range(16)))
+    assert [r.status_code for r in responses] == [202] * 16
     assert len({r.json()["sid"] for r in responses}) == 1
     assert len(sandbox_requests(stack)) == 1
 

@@ -21,13 +21,8 @@ def stored(stack: RunningStack, sid: str) -> dict[str, Any] | None:
 
 
 def records_for(stack: RunningStack, sid: str) -> list[dict[str, Any]]:
-    """The stream records of `sid`, less the emulator's own extra one.
-
-    moto's UpdateItem creates a new item by first putting its bare key, which streams an
-    INSERT whose image is only the key, then streams the real INSERT; DynamoDB streams one.
-    """
-    records = [r for r in stack.stream_records() if r["dynamodb"]["Keys"]["sid"]["S"] == sid]
-    return [r for r in records if set(r["dynamodb"].get("NewImage", {"-": 1})) != {"sid"}]
+    """The stream records of `sid`, as DynamoDB Local streams them (one per change)."""
+    return [r for r in stack.stream_records() if r["dynamodb"]["Keys"]["sid"]["S"] == sid]
 
 
 def post(stack: RunningStack, pairs: Pairs) -> requests.Response:

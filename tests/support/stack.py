@@ -51,7 +51,7 @@ class RunningStack:
     def client(self, service: str) -> Any:
         return boto3.client(
             service,
-            endpoint_url=self.url("emulator"),
+            endpoint_url=self.url("dynamodb"),
             region_name="us-east-1",
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
@@ -60,7 +60,7 @@ class RunningStack:
     def table(self, name: str = "messages") -> Any:
         resource = boto3.resource(
             "dynamodb",
-            endpoint_url=self.url("emulator"),
+            endpoint_url=self.url("dynamodb"),
             region_name="us-east-1",
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
@@ -68,9 +68,9 @@ class RunningStack:
         return resource.Table(f"omni-twilio-local-{name}")
 
     def dynamodb_requests(self, reset: bool = False) -> dict[str, int]:
-        """What the emulator served, by X-Amz-Target; `reset` clears the count after reading."""
+        """What DynamoDB Local served (counted by its proxy), by X-Amz-Target; `reset` clears the count after reading."""
         method = self.http.delete if reset else self.http.get
-        counts: dict[str, int] = method(self.url("emulator", "/_devstack/requests"), timeout=10).json()
+        counts: dict[str, int] = method(self.url("dynamodb", "/_devstack/requests"), timeout=10).json()
         return counts
 
     def stream_records(self, table: str = "messages") -> list[dict[str, Any]]:

@@ -77,7 +77,7 @@ class Settings:
                 raise ConfigurationError(f"{name} is not set: the public URL Twilio uses")
         endpoint = env.get("DYNAMODB_ENDPOINT") or None
         if local and not endpoint:
-            raise ConfigurationError("DYNAMODB_ENDPOINT is not set: the local stage needs the emulator")
+            raise ConfigurationError("DYNAMODB_ENDPOINT is not set: the local stage needs DynamoDB Local")
         primary, secondary = _auth_tokens(env, local, read_secret or _read_ssm_parameter)
         prefix = f"omni-twilio-{stage}"
         return cls(

