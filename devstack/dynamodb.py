@@ -203,8 +203,8 @@ def _close(connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None)
         connection[1].close()
 
 
-async def run(port: int, data_dir: Path | None) -> int:
-    upstream_port = free_port()
+async def run(port: int, data_dir: Path | None, upstream_port: int | None = None) -> int:
+    upstream_port = upstream_port or free_port()
     jar = subprocess.Popen(java_command(upstream_port, data_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     proxy = CountingProxy(upstream_port)
     server = await asyncio.start_server(proxy.serve, HOST, port, backlog=512, limit=MAX_HEAD)
@@ -246,9 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="DynamoDB Local behind a request-counting proxy")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--data-dir", type=Path, default=None, help="persist here (default: in memory)")
+    parser.add_argument("--upstream-port", type=int, default=None, help="DynamoDB Local's own port (default: any free one)")
     args = parser.parse_args(argv)
     try:
-        return asyncio.run(run(args.port, args.data_dir))
+        return asyncio.run(run(args.port, args.data_dir, args.upstream_port))
     except DynamoDBLocalMissing as exc:
         print(f"dynamodb: {exc}", file=sys.stderr, flush=True)
         return 2

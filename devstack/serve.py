@@ -48,9 +48,9 @@ class QuietHandler(ChaliceRequestHandler):
         sys.stderr.write(f"{format % args}\n")
 
 
-def build_server(service: str, host: str, port: int, stage: str = "local") -> LocalDevServer:
-    """The service's app, loaded the way `chalice local --stage STAGE` loads it."""
-    factory = CLIFactory(project_dir=str(ROOT / "services" / service), environ=os.environ)
+def build_server(project_dir: Path, host: str, port: int, stage: str = "local") -> LocalDevServer:
+    """The Chalice app in `project_dir`, loaded the way `chalice local --stage STAGE` loads it."""
+    factory = CLIFactory(project_dir=str(project_dir), environ=os.environ)
     config = factory.create_config_obj(chalice_stage_name=stage)
     app = config.chalice_app
     validate_routes(app.routes)  # as `chalice local` does: what deploy would refuse fails here too
@@ -62,16 +62,17 @@ def build_server(service: str, host: str, port: int, stage: str = "local") -> Lo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("service", choices=("inbound", "status", "outbound"))
+    parser.add_argument("service", help="inbound, status or outbound; or any name with --project-dir")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--stage", default="local")
+    parser.add_argument("--project-dir", type=Path, default=None, help="a Chalice project other than services/SERVICE")
     args = parser.parse_args(argv)
     # As `chalice local` does: the root logger prints each record's message (ours are JSON).
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
     # PynamoDB announces at import that it found no global settings file: true, and noise.
     logging.getLogger("pynamodb").setLevel(logging.WARNING)
-    server = build_server(args.service, args.host, args.port, args.stage)
+    server = build_server(args.project_dir or ROOT / "services" / args.service, args.host, args.port, args.stage)
     server.serve_forever()
     return 0
 

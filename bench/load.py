@@ -1,0 +1,115 @@
+"""Throughput through the running stack, 16 callers, each against the same server kind bare.
+
+Inbound webhooks/s are compared with the same signed POSTs to a trivial route served the same
+way (bench/trivial: `chalice local`'s gateway and threaded server, no work): the ratio is what
+our handler costs on top of the server. Sends/s are compared with raw Messages.json POSTs to
+the sandbox that the sends go through, its status callbacks held back for both.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+
+from bench.local import HOST, PORT_BASE, ROOT, SERVICE_ENV, child, running, sandbox_auth, wait_for_url
+from bench.measure import Result, at_least, median
+
+CALLERS = 16
+THROUGHPUT_LIMIT = 0.5
+
+
+@contextmanager
+def stack(base: int) -> Iterator[Any]:
+    """The whole local stack (DynamoDB Local in memory) plus the trivial app on base + 8."""
+    from devstack.stack import Layout, Stack
+
+    os.environ.update(SERVICE_ENV)  # the stack's children, sandbox included, inherit these
+    layout = Layout(base)
+    with open("/dev/null", "wb") as quiet:
+        whole = Stack(layout, output=quiet)
+        trivial = child([sys.executable, "-m", "devstack.serve", "trivial", "--host", HOST, "--port", str(base + 8),
+                         "--project-dir", str(ROOT / "bench" / "trivial")], cwd=ROOT / "bench" / "trivial")
+        try:
+            with running(trivial):
+                whole.start()
+                wait_for_url(f"http://{HOST}:{base + 8}/health")
+                yield layout
+        finally:
+            whole.stop()
+
+
+def rate(run: Callable[[requests.Session, int], int], total: int, expected: int) -> float:
+    """Calls per second from CALLERS threads, each with its own keep-alive session."""
+    local = threading.local()
+
+    def call(i: int) -> int:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        return run(local.session, i)
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(CALLERS) as pool:
+        statuses = list(pool.map(call, range(total)))
+    elapsed = time.perf_counter() - began
+    assert statuses == [expected] * total, sorted(set(statuses))
+    return total / elapsed
+
+
+def compare_rates(ours: Callable[[requests.Session, int], int], ours_status: int, theirs: Callable[[requests.Session, int], int],
+                  theirs_status: int, total: int, rounds: int = 3) -> tuple[float, float]:
+    rate(ours, total // 4, ours_status), rate(theirs, total // 4, theirs_status)  # warm both
+    mine, reference = [], []
+    for _ in range(rounds):
+        mine.append(rate(ours, total, ours_status))
+        reference.append(rate(theirs, total, theirs_status))
+    return median(mine), median(reference)
+
+
+def throughput(total: int) -> list[Result]:
+    from tests.support.forms import encode, sign, sms
+
+    with stack(PORT_BASE + 20) as layout:
+        inbound_url = layout.url("inbound") + "/twilio/inbound"
+        trivial_url = f"http://{HOST}:{PORT_BASE + 28}/twilio/inbound"
+        token = SERVICE_ENV["TWILIO_AUTH_TOKEN"]
+        forms = [sms() for _ in range(8 * total)]
+        bodies = [(encode(form).encode(), sign(inbound_url, form, token)) for form in forms]
+        cursor = iter(range(len(bodies)))
+        lock = threading.Lock()
+
+        def post_to(url: str) -> Callable[[requests.Session, int], int]:
+            def post(session: requests.Session, _: int) -> int:
+                with lock:
+                    body, signature = bodies[next(cursor)]
+                headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature}
+                return session.post(url, data=body, headers=headers, timeout=30).status_code
+            return post
+
+        inbound, trivial = compare_rates(post_to(inbound_url), 200, post_to(trivial_url), 200, total)
+
+        send_url = layout.url("outbound") + "/messages"
+        account = SERVICE_ENV["TWILIO_ACCOUNT_SID"]
+        raw_url = layout.url("sandbox") + f"/2010-04-01/Accounts/{account}/Messages.json"
+        auth = {"Authorization": sandbox_auth()}
+
+        def send(session: requests.Session, i: int) -> int:
+            body = json.dumps({"to": f"+1500555{1000 + i % 8000:04d}", "body": f"bench {i}"})
+            return session.post(send_url, data=body, headers={"Content-Type": "application/json"}, timeout=30).status_code
+
+        def raw(session: requests.Session, i: int) -> int:
+            form = {"To": f"+1500555{1000 + i % 8000:04d}", "From": "+15005550006", "Body": f"raw {i}"}
+            return session.post(raw_url, data=form, headers=auth, timeout=30).status_code
+
+        sends, raws = compare_rates(send, 202, raw, 201, total)
+    return [
+        at_least(f"inbound webhooks/s, {CALLERS} callers, vs a trivial route", inbound, trivial, "per s", THROUGHPUT_LIMIT),
+        at_least(f"sends/s, {CALLERS} callers, vs raw POSTs to the sandbox", sends, raws, "per s", THROUGHPUT_LIMIT),
+    ]
