@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import requests
+from pathlib import Path
 
 from bench.local import HOST, PORT_BASE, ROOT, SERVICE_ENV, child, running, sandbox_auth, wait_for_url
 from bench.measure import Result, at_least, median
@@ -41,9 +42,48 @@ def stack(base: int) -> Iterator[Any]:
             with running(trivial):
                 whole.start()
                 wait_for_url(f"http://{HOST}:{base + 8}/health")
-                yield layout
+                yield layout, {**{name: proc.pid for name, proc in whole.procs.items()}, "trivial": trivial.pid}
         finally:
             whole.stop()
+
+
+def cpu_seconds(root: int) -> float:
+    """User plus system CPU time of `root` and every live process below it, from /proc."""
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+    tree, todo = {root}, [root]
+    while todo:
+        parent = todo.pop()
+        children = [pid for pid, fields in stats.items() if int(fields[1]) == parent]
+        tree.update(children)
+        todo.extend(children)
+    ticks = sum(int(stats[pid][11]) + int(stats[pid][12]) for pid in tree if pid in stats)  # utime + stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU used per call by each named process (and by this one, the callers) over a round."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.per_call: dict[str, list[float]] = {name: [] for name in (*pids, "callers")}
+
+    @contextmanager
+    def round(self, calls: int) -> Iterator[None]:
+        before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        mine = sum(os.times()[:2])  # this process alone: the callers, not the stack below it
+        yield
+        for name, pid in self.pids.items():
+            self.per_call[name].append((cpu_seconds(pid) - before[name]) * 1000 / calls)
+        self.per_call["callers"].append((sum(os.times()[:2]) - mine) * 1000 / calls)
+
+    def summary(self) -> str:
+        return ", ".join(f"{name} {median(values):.2f}" for name, values in self.per_call.items() if values)
 
 
 def rate(run: Callable[[requests.Session, int], int], total: int, expected: int) -> float:
@@ -64,19 +104,21 @@ def rate(run: Callable[[requests.Session, int], int], total: int, expected: int)
 
 
 def compare_rates(ours: Callable[[requests.Session, int], int], ours_status: int, theirs: Callable[[requests.Session, int], int],
-                  theirs_status: int, total: int, rounds: int = 3) -> tuple[float, float]:
+                  theirs_status: int, total: int, meters: tuple[CpuMeter, CpuMeter], rounds: int = 3) -> tuple[float, float]:
     rate(ours, total // 4, ours_status), rate(theirs, total // 4, theirs_status)  # warm both
     mine, reference = [], []
     for _ in range(rounds):
-        mine.append(rate(ours, total, ours_status))
-        reference.append(rate(theirs, total, theirs_status))
+        with meters[0].round(total):
+            mine.append(rate(ours, total, ours_status))
+        with meters[1].round(total):
+            reference.append(rate(theirs, total, theirs_status))
     return median(mine), median(reference)
 
 
 def throughput(total: int) -> list[Result]:
     from tests.support.forms import encode, sign, sms
 
-    with stack(PORT_BASE + 20) as layout:
+    with stack(PORT_BASE + 20) as (layout, pids):
         inbound_url = layout.url("inbound") + "/twilio/inbound"
         trivial_url = f"http://{HOST}:{PORT_BASE + 28}/twilio/inbound"
         token = SERVICE_ENV["TWILIO_AUTH_TOKEN"]
@@ -93,7 +135,8 @@ def throughput(total: int) -> list[Result]:
                 return session.post(url, data=body, headers=headers, timeout=30).status_code
             return post
 
-        inbound, trivial = compare_rates(post_to(inbound_url), 200, post_to(trivial_url), 200, total)
+        webhook_cpu = (CpuMeter({k: pids[k] for k in ("inbound", "dynamodb")}), CpuMeter({"trivial": pids["trivial"]}))
+        inbound, trivial = compare_rates(post_to(inbound_url), 200, post_to(trivial_url), 200, total, webhook_cpu)
 
         send_url = layout.url("outbound") + "/messages"
         account = SERVICE_ENV["TWILIO_ACCOUNT_SID"]
@@ -108,8 +151,16 @@ def throughput(total: int) -> list[Result]:
             form = {"To": f"+1500555{1000 + i % 8000:04d}", "From": "+15005550006", "Body": f"raw {i}"}
             return session.post(raw_url, data=form, headers=auth, timeout=30).status_code
 
-        sends, raws = compare_rates(send, 202, raw, 201, total)
+        send_cpu = (CpuMeter({k: pids[k] for k in ("outbound", "dynamodb", "sandbox")}), CpuMeter({"sandbox": pids["sandbox"]}))
+        sends, raws = compare_rates(send, 202, raw, 201, total, send_cpu)
     return [
         at_least(f"inbound webhooks/s, {CALLERS} callers, vs a trivial route", inbound, trivial, "per s", THROUGHPUT_LIMIT),
+        info(f"CPU ms per webhook: {webhook_cpu[0].summary()}; per trivial POST: {webhook_cpu[1].summary()}"),
         at_least(f"sends/s, {CALLERS} callers, vs raw POSTs to the sandbox", sends, raws, "per s", THROUGHPUT_LIMIT),
+        info(f"CPU ms per send: {send_cpu[0].summary()}; per raw POST: {send_cpu[1].summary()}"),
     ]
+
+
+def info(text: str) -> Result:
+    """A row that explains the one above it; it has no target of its own."""
+    return Result(text, 0.0, None, "-", "-", True)

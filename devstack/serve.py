@@ -34,6 +34,10 @@ class BurstServer(ThreadedHTTPServer):
 class QuietHandler(ChaliceRequestHandler):
     """chalice local's handler; logs `METHOD path status ms` once per request."""
 
+    # Headers and body leave in separate writes; with Nagle's algorithm on, a keep-alive
+    # client can wait for a delayed ACK between them.
+    disable_nagle_algorithm = True
+
     def handle_one_request(self) -> None:
         self._started = time.perf_counter()
         super().handle_one_request()
