@@ -1,6 +1,9 @@
 """Status service: Twilio's message status callbacks. Routes only: parse, call, render."""
 from __future__ import annotations
 
+import os
+from typing import Any
+
 from chalice import Chalice, Response
 
 from carrier_core.health import check_tables
@@ -10,6 +13,8 @@ from carrier_core.web import handles_errors
 from carrier_core.webhook import FORM, JSON, read_webhook
 
 from chalicelib.callback import StatusCallback
+from chalicelib.handoff import consumer as handoff_consumer
+from chalicelib.handoff import metrics_for as handoff_metrics
 from chalicelib.store import metrics_for, record_callback
 
 app = Chalice(app_name="omni-twilio-status")
@@ -35,3 +40,17 @@ def status() -> Response:
 @handles_errors(Response)
 def health() -> Response:
     return Response(body={"status": "ok", "tables": check_tables([MessageModel])}, status_code=200)
+
+
+# The workflow hand-off: Terraform maps the messages and optouts streams to this function
+# (infra/modules/service/handoff.tf); the ARN here only serves `chalice package`.
+@app.on_dynamodb_record(stream_arn=os.environ.get("MESSAGES_STREAM_ARN", "arn:aws:dynamodb:us-east-1:000000000000:table/omni-twilio-local-messages/stream/local"))
+def handoff(event: Any) -> dict[str, Any]:
+    runtime.begin_request(None)
+    try:
+        outcome = handoff_consumer(runtime.settings).handle(event.to_dict()["Records"])
+        for name, value, dimensions in handoff_metrics(outcome):
+            runtime.metrics.add(name, value, **dimensions)
+        return outcome.response()
+    finally:
+        runtime.metrics.flush()

@@ -22,6 +22,8 @@ locals {
     "RetryRescheduled",
     "RetryDead",
     "FailedMessagesBacklog",
+    "HandoffPublished",
+    "HandoffFailed",
   ]
 
   region = data.aws_region.current.name
