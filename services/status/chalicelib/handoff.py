@@ -5,7 +5,7 @@ from collections import Counter
 from functools import cache
 
 from carrier_core.handoff.consumer import BatchOutcome
-from carrier_core.handoff.handler import Handoff
+from carrier_core.handoff.handler import Handoff, HandoffConfig
 from carrier_core.settings import Settings
 
 Metric = tuple[str, float, dict[str, str]]
@@ -23,4 +23,4 @@ def metrics_for(outcome: BatchOutcome) -> list[Metric]:
 @cache
 def consumer(settings: Settings) -> Handoff:
     """One consumer per cold start; its EventBridge client is built on the first batch."""
-    return Handoff(settings)
+    return Handoff(HandoffConfig.from_settings(settings))

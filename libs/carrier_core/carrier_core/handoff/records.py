@@ -70,3 +70,16 @@ def table_of(stream_arn: str) -> str:
     """The table name in arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>."""
     _, _, rest = stream_arn.partition(":table/")
     return rest.split("/", 1)[0]
+
+
+def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    """A record from DynamoDB Streams' GetRecords in the shape Lambda delivers it.
+
+    GetRecords leaves out the stream's ARN and (through botocore) gives the creation time
+    as a datetime; Lambda's event carries the ARN and epoch seconds.
+    """
+    data = dict(record["dynamodb"])
+    created = data.get("ApproximateCreationDateTime")
+    if created is not None and hasattr(created, "timestamp"):
+        data["ApproximateCreationDateTime"] = created.timestamp()
+    return {**record, "dynamodb": data, "eventSourceARN": stream_arn}
