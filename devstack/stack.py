@@ -20,6 +20,7 @@ from typing import IO
 from urllib.error import URLError
 from urllib.request import urlopen
 
+from devstack import aws
 from devstack.emulator import STATS_PATH
 from devstack.tables import create_tables
 
@@ -49,9 +50,11 @@ def chalice_part(name: str, port: int) -> Part:
 
 @dataclass(frozen=True)
 class Layout:
-    """Where each part listens: five consecutive ports from `base` (8000 for `make dev`)."""
+    """Where each part listens: consecutive ports from `base` (8000 for `make dev`), and the
+    directory the stack keeps its state in (the stream poller's checkpoints)."""
 
     base: int = 8000
+    data_dir: Path = ROOT / ".dev"
 
     @property
     def emulator(self) -> Part:
@@ -72,8 +75,19 @@ class Layout:
         return Part("sandbox", port, (sys.executable, "-m", "devstack.sandbox", "--port", str(port)))
 
     @property
+    def aws(self) -> Part:
+        port = self.base + 5
+        return Part("aws", port, (sys.executable, "-m", "devstack.aws", "--port", str(port)), health=aws.HEALTH_PATH)
+
+    @property
+    def poller(self) -> Part:
+        # Listens only for its health check; its work is polling the emulator's streams.
+        port = self.base + 6
+        return Part("poller", port, (sys.executable, "-m", "devstack.poller", "--port", str(port), "--data-dir", str(self.data_dir)))
+
+    @property
     def parts(self) -> tuple[Part, ...]:
-        return (self.emulator, self.sandbox, *self.services)
+        return (self.emulator, self.aws, self.sandbox, *self.services, self.poller)
 
     def url(self, name: str) -> str:
         return next(p.url for p in self.parts if p.name == name)
@@ -86,6 +100,12 @@ class Layout:
             "INBOUND_WEBHOOK_URL": self.url("inbound") + "/twilio/inbound",
             "STATUS_WEBHOOK_URL": self.url("status") + "/twilio/status",
             "TWILIO_API_BASE_URL": self.url("sandbox"),
+            # botocore's per-service endpoints: streams from the DynamoDB emulator, the rest
+            # from the second moto server.
+            "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": self.url("emulator"),
+            "AWS_ENDPOINT_URL_EVENTBRIDGE": self.url("aws"),
+            "AWS_ENDPOINT_URL_SQS": self.url("aws"),
+            "AWS_ENDPOINT_URL_S3": self.url("aws"),
         }
 
 
@@ -130,6 +150,7 @@ class Stack:
         self.layout = layout or Layout()
         self.output = output
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.resources: aws.EventResources | None = None
 
     def spawn(self, part: Part) -> None:
         proc = subprocess.Popen(
@@ -151,15 +172,28 @@ class Stack:
             names = ", ".join(f"{p.name} ({p.port})" for p in busy)
             raise RuntimeError(f"ports already in use: {names}; is another stack running?")
         deadline = time.monotonic() + timeout
-        emulator = self.layout.emulator
+        emulator, events = self.layout.emulator, self.layout.aws
         self.spawn(emulator)
+        self.spawn(events)
         wait_healthy(emulator, deadline)
         create_tables(emulator.url)
+        wait_healthy(events, deadline)
+        self.resources = aws.create_event_resources(events.url)
+        self.layout.data_dir.mkdir(parents=True, exist_ok=True)
         for part in parts:
-            if part.name != emulator.name:
+            if part.name not in (emulator.name, events.name):
                 self.spawn(part)
         for part in parts:
             wait_healthy(part, deadline)
+
+    def restart(self, name: str, kill: bool = False, timeout: float = 30) -> None:
+        """Stop one part (SIGKILL when `kill`: no chance to finish what it was doing) and start it again."""
+        part = next(p for p in self.layout.parts if p.name == name)
+        proc = self.procs[name]
+        _signal_group(proc, signal.SIGKILL if kill else signal.SIGTERM)
+        proc.wait(timeout=10)
+        self.spawn(part)
+        wait_healthy(part, time.monotonic() + timeout)
 
     def exited(self) -> list[str]:
         return [name for name, proc in self.procs.items() if proc.poll() is not None]
@@ -199,28 +233,36 @@ def _raise_stopped(signum: int, frame: FrameType | None) -> None:
     raise Stopped(signal.Signals(signum).name)
 
 
-def banner(layout: Layout) -> str:
+def banner(layout: Layout, resources: aws.EventResources | None = None) -> str:
     rows = [
         ("AWS emulator (moto)", layout.url("emulator")),
+        ("EventBridge, SQS, S3 (moto)", layout.url("aws")),
         ("inbound", layout.url("inbound") + "  POST /twilio/inbound, GET /health"),
         ("status", layout.url("status") + "  POST /twilio/status, GET /health"),
         ("outbound", layout.url("outbound") + "  POST /messages, GET /messages/{sid}, GET /health"),
         ("Twilio sandbox", layout.url("sandbox") + "  /2010-04-01/Accounts/{AccountSid}/Messages.json"),
+        ("stream poller", f"checkpoints in {layout.data_dir / 'poller'}"),
     ]
+    if resources is not None:
+        rows += [
+            ("events queue", resources.events_queue_url + f"  (bus {aws.BUS}, source omni.twilio)"),
+            ("events DLQ", resources.dlq_url + "  (make replay-dlq STAGE=local)"),
+        ]
     width = max(len(name) for name, _ in rows)
     lines = [f"  {name.ljust(width)}  {where}" for name, where in rows]
     return "\nThe local stack is up:\n" + "\n".join(lines) + "\nCtrl-C stops everything.\n"
 
 
 def main() -> int:
-    layout = Layout(int(os.environ.get("DEVSTACK_PORT_BASE", "8000")))
+    data_dir = Path(os.environ.get("DEVSTACK_DATA_DIR") or ROOT / ".dev")
+    layout = Layout(int(os.environ.get("DEVSTACK_PORT_BASE", "8000")), data_dir)
     os.environ.update({k: v for k, v in child_env(layout).items() if k.startswith("AWS_")})
     signal.signal(signal.SIGTERM, _raise_stopped)
     signal.signal(signal.SIGINT, _raise_stopped)
     stack = Stack(layout)
     try:
         stack.start()
-        print(banner(layout), flush=True)
+        print(banner(layout, stack.resources), flush=True)
         while not stack.exited():
             time.sleep(0.5)
         print(f"stopping: {', '.join(stack.exited())} exited", file=sys.stderr, flush=True)

@@ -49,7 +49,7 @@ def test_stack_stops_every_child_and_frees_its_ports(signum: int, tmp_path: Path
     base = int(os.environ.get("E2E_PORT_BASE", "18000")) + 100
     layout = Layout(base)
     log = (tmp_path / "dev.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "devstack"], cwd=ROOT, env={**os.environ, "DEVSTACK_PORT_BASE": str(base)},
+    proc = subprocess.Popen([sys.executable, "-m", "devstack"], cwd=ROOT, env={**os.environ, "DEVSTACK_PORT_BASE": str(base), "DEVSTACK_DATA_DIR": str(tmp_path / "data")},
                             stdout=log, stderr=subprocess.STDOUT)
     try:
         def healthy() -> bool:
