@@ -89,6 +89,16 @@ locals {
       ]])
     },
     {
+      title   = "Stream hand-off iterator age (ms)"
+      stat    = "Maximum"
+      metrics = [for fn in var.stream_consumer_names : ["AWS/Lambda", "IteratorAge", "FunctionName", fn]]
+    },
+    {
+      title   = "Hand-off dead-letter queue depth"
+      stat    = "Maximum"
+      metrics = var.events_dlq_name == null ? [] : [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", var.events_dlq_name]]
+    },
+    {
       title = "DynamoDB consumed capacity"
       stat  = "Sum"
       metrics = flatten([for table in var.table_names : [
