@@ -13,8 +13,6 @@ from carrier_core.web import handles_errors
 from carrier_core.webhook import FORM, JSON, read_webhook
 
 from chalicelib.callback import StatusCallback
-from chalicelib.handoff import consumer as handoff_consumer
-from chalicelib.handoff import metrics_for as handoff_metrics
 from chalicelib.store import metrics_for, record_callback
 
 app = Chalice(app_name="omni-twilio-status")
@@ -46,10 +44,13 @@ def health() -> Response:
 # (infra/modules/service/handoff.tf); the ARN here only serves `chalice package`.
 @app.on_dynamodb_record(stream_arn=os.environ.get("MESSAGES_STREAM_ARN", "arn:aws:dynamodb:us-east-1:000000000000:table/omni-twilio-local-messages/stream/local"))
 def handoff(event: Any) -> dict[str, Any]:
+    # Imported here: the webhook's cold start (the same zip, another function) never pays for it.
+    from chalicelib.handoff import consumer, metrics_for
+
     runtime.begin_request(None)
     try:
-        outcome = handoff_consumer(runtime.settings).handle(event.to_dict()["Records"])
-        for name, value, dimensions in handoff_metrics(outcome):
+        outcome = consumer(runtime.settings).handle(event.to_dict()["Records"])
+        for name, value, dimensions in metrics_for(outcome):
             runtime.metrics.add(name, value, **dimensions)
         return outcome.response()
     finally:
