@@ -186,12 +186,15 @@ class Stack:
         for part in parts:
             wait_healthy(part, deadline)
 
-    def restart(self, name: str, kill: bool = False, timeout: float = 30) -> None:
-        """Stop one part (SIGKILL when `kill`: no chance to finish what it was doing) and start it again."""
-        part = next(p for p in self.layout.parts if p.name == name)
+    def stop_part(self, name: str, kill: bool = False) -> None:
+        """Stop one part; SIGKILL when `kill`, so it gets no chance to finish what it was doing."""
         proc = self.procs[name]
         _signal_group(proc, signal.SIGKILL if kill else signal.SIGTERM)
         proc.wait(timeout=10)
+
+    def start_part(self, name: str, timeout: float = 30) -> None:
+        """Start one part again (after stop_part) and wait until it is healthy."""
+        part = next(p for p in self.layout.parts if p.name == name)
         self.spawn(part)
         wait_healthy(part, time.monotonic() + timeout)
 

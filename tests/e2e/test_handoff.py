@@ -155,18 +155,22 @@ def replay_dlq(stack: RunningStack) -> dict[str, int]:
 
 
 def test_poller_killed_mid_batch_loses_nothing(stack: RunningStack, queue: Queue, faults: Path) -> None:
-    # Slow the bus so that the kill lands between two PutEvents calls of one batch.
-    faults.write_text(json.dumps({"delay_seconds": 0.4}))
+    stack.stack.stop_part("poller", kill=True)
     sids = [new_sid() for _ in range(30)]
     with ThreadPoolExecutor(4) as pool:
         assert set(pool.map(lambda sid: stack.post_webhook("inbound", sms(sid=sid)).status_code, sids)) == {200}
+    # One batch of 30 records, put in three calls; a slow bus lets the kill land after the
+    # first call and before the checkpoint.
+    faults.write_text(json.dumps({"delay_seconds": 0.5}))
+    stack.stack.start_part("poller")
     assert wait_for(lambda: any(queue.of_sid(sid) for sid in sids), timeout=20)
-    published_before_kill = sum(len(queue.of_sid(sid)) for sid in sids)
-    stack.stack.restart("poller", kill=True)
-    assert published_before_kill < len(sids), "the batch finished before the kill"
+    stack.stack.stop_part("poller", kill=True)
+    assert sum(len(queue.of_sid(sid)) for sid in sids) < len(sids), "the batch finished before the kill"
     faults.unlink()
+    stack.stack.start_part("poller")
     queue.settle(stack)
     by_sid = {sid: queue.of_sid(sid) for sid in sids}
     assert all(by_sid.values()), "an event was lost"
+    assert any(len(events) == 2 for events in by_sid.values()), "the unfinished batch was not published again"
     for events in by_sid.values():
         assert len({e["detail"]["event_id"] for e in events}) == 1  # a duplicate is the same event
