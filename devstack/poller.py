@@ -39,6 +39,7 @@ from carrier_core.logs import configure_logging
 BATCH_SIZE = 100
 MAX_RETRIES = 2
 IDLE_SECONDS = 0.3
+LAYOUT_SECONDS = 5.0
 
 
 class Checkpoints:
@@ -85,6 +86,16 @@ class Poller:
         self.attempts: dict[str, int] = {}
         self.dlq_url: str | None = None
         self.batches = 0
+        # Kept between passes so that an idle pass costs one GetRecords per open shard:
+        # the emulator serves DynamoDB requests one at a time, the services' among them.
+        self.iterators: dict[tuple[str, str], str] = {}
+        self.layout: list[tuple[str, list[dict[str, Any]]]] = []
+        self.layout_at = 0.0
+
+    def forget(self) -> None:
+        """Drop cached iterators and shards (after an error): the next pass starts from the checkpoints."""
+        self.iterators.clear()
+        self.layout_at = 0.0
 
     def stream_arns(self) -> list[str]:
         arns: list[str] = []
@@ -104,11 +115,17 @@ class Poller:
                 return shards
             start = {"ExclusiveStartShardId": last}
 
+    def streams_and_shards(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        """Every stream's shards, described again every few seconds (new shards, new streams)."""
+        if time.monotonic() - self.layout_at > LAYOUT_SECONDS:
+            self.layout = [(arn, self.shards(arn)) for arn in self.stream_arns()]
+            self.layout_at = time.monotonic()
+        return self.layout
+
     def poll_once(self) -> int:
         """One pass over every ready shard; returns how many records were handled."""
         handled = 0
-        for arn in self.stream_arns():
-            shards = self.shards(arn)
+        for arn, shards in self.streams_and_shards():
             known = {s["ShardId"] for s in shards}
             for shard in shards:
                 parent = shard.get("ParentShardId")
@@ -122,15 +139,22 @@ class Poller:
         state = self.checkpoints.shard(arn, shard["ShardId"])
         if state["done"]:
             return 0
-        where = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": state["sequence"]} if state["sequence"] else {"ShardIteratorType": "TRIM_HORIZON"}
-        iterator = self.streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], **where)["ShardIterator"]
+        key = (arn, shard["ShardId"])
+        iterator = self.iterators.pop(key, None)
+        if iterator is None:
+            where = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": state["sequence"]} if state["sequence"] else {"ShardIteratorType": "TRIM_HORIZON"}
+            iterator = self.streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], **where)["ShardIterator"]
         page = self.streams.get_records(ShardIterator=iterator, Limit=BATCH_SIZE)
         records = [lambda_record(r, arn) for r in page["Records"]]
-        closed = page.get("NextShardIterator") is None
+        following = page.get("NextShardIterator")
+        closed = following is None
         if not records:
             if closed:
                 state["done"] = True
                 self.checkpoints.save()
+                self.layout_at = 0.0  # a shard ended: its children may be listed now
+            else:
+                self.iterators[key] = following
             return 0
         self.batches += 1
         outcome = self.handoff.handle(records)
@@ -138,7 +162,10 @@ class Poller:
         if outcome.failed_sequence is None:
             state["sequence"] = sequences[-1]
             state["done"] = closed
+            if following is not None:
+                self.iterators[key] = following
         else:
+            # No iterator kept: the next pass starts again after the checkpoint.
             failed = sequences.index(outcome.failed_sequence)
             if failed:
                 state["sequence"] = sequences[failed - 1]
@@ -211,6 +238,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             handled = poller.poll_once()
         except Exception as exc:  # the emulator restarting, a table not there yet: try again
+            poller.forget()
             print(json.dumps({"level": "WARNING", "message": "poll failed", "error_type": type(exc).__name__}), flush=True)
             handled = 0
         if not handled:

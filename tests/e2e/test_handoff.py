@@ -107,6 +107,18 @@ def test_status_changes_of_a_send_are_published_once_each_in_order(stack: Runnin
     assert events[-1]["detail"]["body"] == "Your order shipped"
 
 
+def test_callback_for_an_unknown_sid_is_its_first_status_and_late_ones_are_none(stack: RunningStack, queue: Queue) -> None:
+    sid = new_sid()
+    for status in ["undelivered", "sent", "queued", "undelivered"]:
+        form = status_callback(status, sid=sid, error_code=30003 if status == "undelivered" else None)
+        assert stack.post_webhook("status", form).status_code == 204
+    queue.settle(stack)
+    [event] = queue.of_sid(sid)
+    detail = event["detail"]
+    assert (detail["previous_status"], detail["status"], detail["terminal"]) == (None, "undelivered", True)
+    assert detail["error"] == {"code": "carrier_unreachable", "twilio_code": 30003, "retryable": False}
+
+
 def test_stop_then_start_is_opted_out_then_opted_in(stack: RunningStack, queue: Queue) -> None:
     sender = f"+1415555{random.randrange(10000):04d}"
     for word in ["STOP", "STOP", "START"]:
