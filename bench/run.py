@@ -10,6 +10,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -265,7 +266,8 @@ def outbound_throughput(sends: int = 240, threads: int = 8) -> list[Result]:
     from carrier_core.settings import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
     from devstack.stack import Layout, Stack
 
-    layout = Layout(PORT_BASE + 10)
+    # A data dir of its own: the stream poller's checkpoints must not mix with `make dev`'s.
+    layout = Layout(PORT_BASE + 10, Path(tempfile.mkdtemp(prefix="bench-stack-")))
     stack = Stack(layout, output=open(os.devnull, "wb"))
     local = threading.local()
     # The stack's children, the sandbox among them, read the credentials from this environment.
