@@ -52,6 +52,11 @@ class Checkpoints:
     def shard(self, stream_arn: str, shard_id: str) -> dict[str, Any]:
         return self.data.setdefault(stream_arn, {}).setdefault(shard_id, {"sequence": None, "done": False})
 
+    def keep(self, stream_arns: set[str]) -> None:
+        """Forget the checkpoints of every stream not in `stream_arns`."""
+        for arn in set(self.data) - stream_arns:
+            del self.data[arn]
+
     def save(self) -> None:
         # Write then rename: a kill mid-write leaves the previous checkpoint, never half of one.
         tmp = self.path.with_suffix(".tmp")
@@ -120,6 +125,9 @@ class Poller:
         if time.monotonic() - self.layout_at > LAYOUT_SECONDS:
             self.layout = [(arn, self.shards(arn)) for arn in self.stream_arns()]
             self.layout_at = time.monotonic()
+            # Checkpoints of streams that no longer exist (an emulator that kept nothing
+            # across a restart makes new ones) only grow the file.
+            self.checkpoints.keep({arn for arn, _ in self.layout})
         return self.layout
 
     def poll_once(self) -> int:

@@ -87,9 +87,12 @@ def drain(p: Poller) -> None:
 def test_parent_shard_before_child_and_a_restart_resumes(tmp_path: Path) -> None:
     sids = [new_sid() for _ in range(5)]
     streams = FakeStreams([inbound(s, i) for i, s in enumerate(sids[:3], 1)], [inbound(s, i) for i, s in enumerate(sids[3:], 4)])
+    stale = ARN.replace("label", "a-stream-gone-with-its-emulator")
+    (tmp_path / "checkpoints.json").write_text(json.dumps({stale: {"shard": {"sequence": "1", "done": False}}}))
     bus = Bus()
     drain(poller(streams, bus, FakeSqs(), tmp_path))
     assert bus.published == sids
+    assert stale not in json.loads((tmp_path / "checkpoints.json").read_text())
     saved = json.loads((tmp_path / "checkpoints.json").read_text())[ARN]
     assert saved["parent"] == {"sequence": f"{3:021d}", "done": True}
     assert saved["child"]["done"] is False
