@@ -38,7 +38,8 @@ class FakeStreams:
 
     def get_shard_iterator(self, StreamArn: str, ShardId: str, ShardIteratorType: str, SequenceNumber: str | None = None) -> dict[str, Any]:
         records = self.records[ShardId]
-        start = 0 if ShardIteratorType == "TRIM_HORIZON" else next(i + 1 for i, r in enumerate(records) if r["dynamodb"]["SequenceNumber"] == SequenceNumber)
+        after = {"TRIM_HORIZON": None, "AT_SEQUENCE_NUMBER": 0, "AFTER_SEQUENCE_NUMBER": 1}[ShardIteratorType]
+        start = 0 if after is None else next(i + after for i, r in enumerate(records) if r["dynamodb"]["SequenceNumber"] == SequenceNumber)
         return {"ShardIterator": json.dumps([ShardId, start])}
 
     def get_records(self, ShardIterator: str, Limit: int) -> dict[str, Any]:
@@ -114,3 +115,47 @@ def test_a_record_failing_every_retry_goes_to_the_dlq_and_the_shard_moves_on(tmp
     info = message["DDBStreamBatchInfo"]
     assert (info["startSequenceNumber"], info["endSequenceNumber"], info["shardId"], info["streamArn"]) == (f"{2:021d}", f"{2:021d}", "parent", ARN)
     assert message["requestContext"]["approximateInvokeCount"] == MAX_RETRIES + 1
+
+
+class Trimmed(Exception):
+    pass
+
+
+class TrimmedStreams:
+    """A stream whose records are older than its 24 hours."""
+
+    class exceptions:  # noqa: N801 (botocore's shape)
+        TrimmedDataAccessException = Trimmed
+        ResourceNotFoundException = KeyError
+
+    def get_shard_iterator(self, **kwargs: Any) -> dict[str, Any]:
+        raise Trimmed()
+
+
+def test_replay_keeps_a_message_whose_records_left_the_stream_and_deletes_a_published_one() -> None:
+    import boto3
+    from moto import mock_aws
+
+    from carrier_core.handoff.replay import replay
+
+    sid = new_sid()
+    info = {"shardId": "parent", "startSequenceNumber": f"{1:021d}", "endSequenceNumber": f"{1:021d}", "streamArn": ARN}
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+
+        def queue_with_one_message(name: str) -> str:
+            url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
+            sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"DDBStreamBatchInfo": info}))
+            return url
+
+        def left(url: str) -> int:
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+            return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+        trimmed_url = queue_with_one_message("trimmed")
+        expired = replay(sqs, TrimmedStreams(), trimmed_url, Handoff(CONFIG, Bus()))
+        assert (expired.expired, expired.replayed, left(trimmed_url)) == (1, 0, 1)
+
+        url, bus = queue_with_one_message("dlq"), Bus()
+        done = replay(sqs, FakeStreams([inbound(sid, 1)], []), url, Handoff(CONFIG, bus))
+        assert (done.replayed, done.published, bus.published, left(url)) == (1, 1, [sid], 0)
