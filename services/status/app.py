@@ -47,7 +47,7 @@ def handoff(event: Any) -> dict[str, Any]:
     # Imported here: the webhook's cold start (the same zip, another function) never pays for it.
     from chalicelib.handoff import consumer, metrics_for
 
-    runtime.begin_request(None)
+    runtime.begin_request(getattr(event.context, "aws_request_id", None))
     try:
         outcome = consumer(runtime.settings).handle(event.to_dict()["Records"])
         for name, value, dimensions in metrics_for(outcome):

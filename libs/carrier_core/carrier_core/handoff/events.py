@@ -138,7 +138,7 @@ def optout_events(record: StreamRecord) -> list[Event]:
     was = (record.old or {}).get("opted_out")
     now = bool(new["opted_out"])
     # A START from a number never opted out changes no state: no event.
-    if was is None and not now or was is not None and bool(was) == now:
+    if (was is None and not now) or (was is not None and bool(was) == now):
         return []
     event_type = EventType.CONTACT_OPTED_OUT if now else EventType.CONTACT_OPTED_IN
     phone, sender = str(new["phone"]), str(new["sender"])
