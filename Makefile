@@ -10,13 +10,14 @@ SERVICES := inbound status outbound
 STAGE ?= dev
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install java dev dev-reset test test-unit test-e2e test-contract typecheck bench clean
+.PHONY: help install java dev dev-reset test test-unit test-e2e test-contract typecheck bench clean replay-dlq
 
 help:
-	@echo "make dev        run the whole stack locally (ports 8000-8004) until Ctrl-C"
+	@echo "make dev        run the whole stack locally (ports 8000-8006) until Ctrl-C"
 	@echo "make dev-reset  forget the local stack's data (.dev/)"
 	@echo "make test       install what is needed, then run every test suite"
 	@echo "make bench      measure the speed and size targets"
+	@echo "make replay-dlq STAGE=local|dev|prod   publish what the hand-off's dead-letter queue holds"
 
 $(STAMP): requirements-dev.txt libs/carrier_core/pyproject.toml $(wildcard services/*/requirements.txt)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -66,5 +67,10 @@ clean:
 
 bench: install
 	$(BIN)/python -m bench.run
+
+# The hand-off's DLQ: read each message's stream records back and publish them. Deployed
+# stages use the caller's AWS credentials; STAGE=local the stack of `make dev`.
+replay-dlq: install
+	$(BIN)/python -m $(if $(filter local,$(STAGE)),devstack.replay,carrier_core.handoff.replay --stage $(STAGE))
 
 include infra/infra.mk

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import sys
 import threading
 import time
@@ -33,8 +34,8 @@ def stack(base: int) -> Iterator[Any]:
     from devstack.stack import Layout, Stack
 
     os.environ.update(SERVICE_ENV)  # the stack's children, sandbox included, inherit these
-    layout = Layout(base)
-    with open("/dev/null", "wb") as quiet:
+    with tempfile.TemporaryDirectory() as data, open(os.devnull, "wb") as quiet:
+        layout = Layout(base, Path(data), dynamodb_in_memory=True)
         whole = Stack(layout, output=quiet)
         trivial = child([sys.executable, "-m", "devstack.serve", "trivial", "--host", HOST, "--port", str(base + 8),
                          "--project-dir", str(ROOT / "bench" / "trivial")], cwd=ROOT / "bench" / "trivial")

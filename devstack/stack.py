@@ -21,6 +21,7 @@ from typing import IO
 from urllib.error import URLError
 from urllib.request import urlopen
 
+from devstack import aws
 from devstack.dynamodb import HEALTH_PATH
 from devstack.logview import render_line
 from devstack.tables import create_tables
@@ -55,19 +56,20 @@ def service_part(name: str, port: int) -> Part:
 
 @dataclass(frozen=True)
 class Layout:
-    """Where each part listens: consecutive ports from `base` (8000 for `make dev`).
-
-    `data_dir` is where DynamoDB Local keeps its tables; None keeps them in memory (tests).
+    """Where each part listens: consecutive ports from `base` (8000 for `make dev`), and the
+    directory the stack keeps its state in: DynamoDB Local's tables and the stream poller's
+    checkpoints. `dynamodb_in_memory` keeps the tables in memory instead (the tests).
     """
 
     base: int = 8000
-    data_dir: Path | None = None
+    data_dir: Path = ROOT / ".dev"
+    dynamodb_in_memory: bool = False
 
     @property
     def dynamodb(self) -> Part:
         port = self.base
         command = [sys.executable, "-m", "devstack.dynamodb", "--port", str(port)]
-        if self.data_dir is not None:
+        if not self.dynamodb_in_memory:
             command += ["--data-dir", str(self.data_dir / "dynamodb")]
         return Part("dynamodb", port, tuple(command), health=HEALTH_PATH)
 
@@ -85,8 +87,19 @@ class Layout:
         return Part("sandbox", port, (sys.executable, "-m", "devstack.sandbox", "--port", str(port)))
 
     @property
+    def aws(self) -> Part:
+        port = self.base + 5
+        return Part("aws", port, (sys.executable, "-m", "devstack.aws", "--port", str(port)), health=aws.HEALTH_PATH)
+
+    @property
+    def poller(self) -> Part:
+        # Listens only for its health check; its work is polling DynamoDB Local's streams.
+        port = self.base + 6
+        return Part("poller", port, (sys.executable, "-m", "devstack.poller", "--port", str(port), "--data-dir", str(self.data_dir)))
+
+    @property
     def parts(self) -> tuple[Part, ...]:
-        return (self.dynamodb, self.sandbox, *self.services)
+        return (self.dynamodb, self.aws, self.sandbox, *self.services, self.poller)
 
     def url(self, name: str) -> str:
         return next(p.url for p in self.parts if p.name == name)
@@ -99,6 +112,12 @@ class Layout:
             "INBOUND_WEBHOOK_URL": self.url("inbound") + "/twilio/inbound",
             "STATUS_WEBHOOK_URL": self.url("status") + "/twilio/status",
             "TWILIO_API_BASE_URL": self.url("sandbox"),
+            # botocore's per-service endpoints: streams from DynamoDB Local, the rest
+            # from the second moto server.
+            "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": self.url("dynamodb"),
+            "AWS_ENDPOINT_URL_EVENTBRIDGE": self.url("aws"),
+            "AWS_ENDPOINT_URL_SQS": self.url("aws"),
+            "AWS_ENDPOINT_URL_S3": self.url("aws"),
         }
 
 
@@ -144,6 +163,7 @@ class Stack:
         self.output = output
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.restarts: dict[str, Restart] = {}
+        self.resources: aws.EventResources | None = None
 
     def say(self, text: str) -> None:
         """A line from the stack itself, beside the parts' output."""
@@ -175,17 +195,33 @@ class Stack:
             names = ", ".join(f"{p.name} ({p.port})" for p in busy)
             raise RuntimeError(f"ports already in use: {names}; is another stack running?")
         deadline = time.monotonic() + timeout
-        dynamodb = self.layout.dynamodb
+        dynamodb, events = self.layout.dynamodb, self.layout.aws
         self.spawn(dynamodb)
+        self.spawn(events)
         wait_healthy(dynamodb, deadline)
         create_tables(dynamodb.url)
+        wait_healthy(events, deadline)
+        self.resources = aws.create_event_resources(events.url)
+        self.layout.data_dir.mkdir(parents=True, exist_ok=True)
         for part in parts:
-            if part.name != dynamodb.name:
+            if part.name not in (dynamodb.name, events.name):
                 self.spawn(part)
         for part in parts:
             wait_healthy(part, deadline)
         now = time.monotonic()
         self.restarts = {part.name: Restart(started=now) for part in parts}
+
+    def stop_part(self, name: str, kill: bool = False) -> None:
+        """Stop one part; SIGKILL when `kill`, so it gets no chance to finish what it was doing."""
+        proc = self.procs[name]
+        _signal_group(proc, signal.SIGKILL if kill else signal.SIGTERM)
+        proc.wait(timeout=10)
+
+    def start_part(self, name: str, timeout: float = 30) -> None:
+        """Start one part again (after stop_part) and wait until it is healthy."""
+        part = next(p for p in self.layout.parts if p.name == name)
+        self.spawn(part)
+        wait_healthy(part, time.monotonic() + timeout)
 
     def exited(self) -> list[str]:
         return [name for name, proc in self.procs.items() if proc.poll() is not None]
@@ -204,16 +240,20 @@ class Stack:
                 restart.started, restart.due = now, None
                 _signal_group(proc, signal.SIGKILL)  # whatever the dead part left in its group
                 self.spawn(part)
-                if part.name == self.layout.dynamodb.name:
-                    # In memory, a restarted DynamoDB Local has no tables; on disk, this is a no-op.
-                    threading.Thread(target=self._recreate_tables, args=(part,), daemon=True).start()
+                if part.name in (self.layout.dynamodb.name, self.layout.aws.name):
+                    threading.Thread(target=self._recreate_resources, args=(part,), daemon=True).start()
 
-    def _recreate_tables(self, part: Part) -> None:
+    def _recreate_resources(self, part: Part) -> None:
+        """What a restarted part lost: moto keeps nothing across a restart, and DynamoDB Local
+        in memory neither; both creations are no-ops for what still exists."""
         try:
             wait_healthy(part, time.monotonic() + 120)
-            create_tables(part.url)
+            if part.name == self.layout.dynamodb.name:
+                create_tables(part.url)
+            else:
+                self.resources = aws.create_event_resources(part.url)
         except Exception as exc:  # reported, and the next exit is supervised again
-            self.say(f"{part.name} came back without its tables: {type(exc).__name__}: {exc}")
+            self.say(f"{part.name} came back without its resources: {type(exc).__name__}: {exc}")
 
     def stop(self) -> None:
         for proc in self.procs.values():
@@ -266,15 +306,22 @@ def _raise_stopped(signum: int, frame: FrameType | None) -> None:
     raise Stopped(signal.Signals(signum).name)
 
 
-def banner(layout: Layout) -> str:
-    kept = f"tables kept in {layout.data_dir}" if layout.data_dir else "tables in memory"
+def banner(layout: Layout, resources: aws.EventResources | None = None) -> str:
+    kept = "tables in memory" if layout.dynamodb_in_memory else f"tables kept in {layout.data_dir}"
     rows = [
         ("DynamoDB Local", layout.url("dynamodb") + f"  DynamoDB and its streams ({kept})"),
+        ("EventBridge, SQS, S3 (moto)", layout.url("aws")),
         ("inbound", layout.url("inbound") + "  POST /twilio/inbound, GET /health"),
         ("status", layout.url("status") + "  POST /twilio/status, GET /health"),
         ("outbound", layout.url("outbound") + "  POST /messages, GET /messages/{sid}, GET /health"),
         ("Twilio sandbox", layout.url("sandbox") + "  /2010-04-01/Accounts/{AccountSid}/Messages.json"),
+        ("stream poller", f"checkpoints in {layout.data_dir / 'poller'}"),
     ]
+    if resources is not None:
+        rows += [
+            ("events queue", resources.events_queue_url + f"  (bus {aws.BUS}, source omni.twilio)"),
+            ("events DLQ", resources.dlq_url + "  (make replay-dlq STAGE=local)"),
+        ]
     width = max(len(name) for name, _ in rows)
     lines = [f"  {name.ljust(width)}  {where}" for name, where in rows]
     return "\nThe local stack is up:\n" + "\n".join(lines) + "\nCtrl-C stops everything.\n"
@@ -282,14 +329,14 @@ def banner(layout: Layout) -> str:
 
 def main() -> int:
     data_dir = Path(os.environ.get("DEVSTACK_DATA_DIR") or DATA_DIR)
-    layout = Layout(int(os.environ.get("DEVSTACK_PORT_BASE", "8000")), data_dir=data_dir)
+    layout = Layout(int(os.environ.get("DEVSTACK_PORT_BASE", "8000")), data_dir)
     os.environ.update({k: v for k, v in child_env(layout).items() if k.startswith("AWS_")})
     signal.signal(signal.SIGTERM, _raise_stopped)
     signal.signal(signal.SIGINT, _raise_stopped)
     stack = Stack(layout)
     try:
         stack.start()
-        print(banner(layout), flush=True)
+        print(banner(layout, stack.resources), flush=True)
         while True:
             time.sleep(0.5)
             stack.supervise()

@@ -103,6 +103,7 @@ class Scheduler:
         self._order = itertools.count()
         self._cond = threading.Condition()
         self._stopped = False
+        self._pending = 0  # jobs booked and not yet finished
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="sandbox-lifecycle")
         self._thread = threading.Thread(target=self._run, name="sandbox-scheduler", daemon=True)
         self._thread.start()
@@ -110,7 +111,22 @@ class Scheduler:
     def at(self, due: float, job: Callable[[], None]) -> None:
         with self._cond:
             heapq.heappush(self._heap, (due, next(self._order), job))
+            self._pending += 1
             self._cond.notify()
+
+    @property
+    def pending(self) -> int:
+        """Jobs booked and not finished. A step books the next before it finishes, so this
+        is 0 only once every message has sent its last callback."""
+        with self._cond:
+            return self._pending
+
+    def _finish(self, job: Callable[[], None]) -> None:
+        try:
+            _logged(job)
+        finally:
+            with self._cond:
+                self._pending -= 1
 
     def _run(self) -> None:
         while True:
@@ -120,7 +136,7 @@ class Scheduler:
                 if self._stopped:
                     return
                 _, _, job = heapq.heappop(self._heap)
-            self._pool.submit(_logged, job)
+            self._pool.submit(self._finish, job)
 
     def stop(self) -> None:
         with self._cond:
@@ -215,6 +231,11 @@ class Lifecycle:
 
     def begin(self, message: Message) -> None:
         self._schedule(message, steps_for(message), 0)
+
+    @property
+    def pending(self) -> int:
+        """Status steps (each with its callback) still to come, over every message."""
+        return self._scheduler.pending
 
     def _schedule(self, message: Message, steps: list[Outcome], index: int) -> None:
         if index < len(steps):

@@ -226,6 +226,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, sandbox.request_log(clear=method == "DELETE"))
         elif path == "/_sandbox/callbacks" and method in ("GET", "DELETE"):
             self._send(200, sandbox.callbacks.records(clear=method == "DELETE"))
+        elif path == "/_sandbox/pending" and method == "GET":
+            self._send(200, {"steps": sandbox.lifecycle.pending})
         else:
             raise errors.not_found(path)
 

@@ -1,6 +1,9 @@
 """Status service: Twilio's message status callbacks. Routes only: parse, call, render."""
 from __future__ import annotations
 
+import os
+from typing import Any
+
 from chalice import Chalice, Response
 
 from carrier_core.health import check_tables
@@ -35,3 +38,20 @@ def status() -> Response:
 @handles_errors(Response)
 def health() -> Response:
     return Response(body={"status": "ok", "tables": check_tables([MessageModel])}, status_code=200)
+
+
+# The workflow hand-off: Terraform maps the messages and optouts streams to this function
+# (infra/modules/service/handoff.tf); the ARN here only serves `chalice package`.
+@app.on_dynamodb_record(stream_arn=os.environ.get("MESSAGES_STREAM_ARN", "arn:aws:dynamodb:us-east-1:000000000000:table/omni-twilio-local-messages/stream/local"))
+def handoff(event: Any) -> dict[str, Any]:
+    # Imported here: the webhook's cold start (the same zip, another function) never pays for it.
+    from chalicelib.handoff import consumer, metrics_for
+
+    runtime.begin_request(getattr(event.context, "aws_request_id", None))
+    try:
+        outcome = consumer(runtime.settings).handle(event.to_dict()["Records"])
+        for name, value, dimensions in metrics_for(outcome):
+            runtime.metrics.add(name, value, **dimensions)
+        return outcome.response()
+    finally:
+        runtime.metrics.flush()

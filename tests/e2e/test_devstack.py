@@ -111,12 +111,12 @@ def test_parts_come_back_after_dying_and_data_survives_restarts(tmp_path: Path) 
     try:
         first.wait_healthy()
         sid = store_inbound(first.layout, "kept across restarts")
-        # DynamoDB Local and the sandbox die unexpectedly: the stack starts them again.
-        for piece in ("devstack.dynamodb", "devstack.sandbox"):
+        # DynamoDB Local, moto and the sandbox die unexpectedly: the stack starts them again.
+        for piece in ("devstack.dynamodb", "devstack.aws", "devstack.sandbox"):
             os.kill(part_pid(first, piece), signal.SIGKILL)
         first.wait_healthy()
         assert wait_for(lambda: requests.get(first.layout.url("outbound") + f"/messages/{sid}", timeout=5).status_code == 200, timeout=30)
-        assert "dynamodb exited" in log_path.read_text() and "sandbox exited" in log_path.read_text()
+        assert all(f"{name} exited" in log_path.read_text() for name in ("dynamodb", "aws", "sandbox"))
         first.stop(signal.SIGINT)
     finally:
         first.close()

@@ -1,4 +1,4 @@
-"""The status callback webhook end to end: signed by RequestValidator, over HTTP, into the emulator."""
+"""The status callback webhook end to end: signed by RequestValidator, over HTTP, into DynamoDB Local."""
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -72,6 +72,7 @@ def test_every_alarm_notifies_the_topic() -> None:
 def test_alarmed_carrier_metrics_are_declared_or_expected() -> None:
     carrier = alarm_metric_names() - {
         "5XXError", "Latency", "Errors", "Throttles", "Invocations", "ReadThrottleEvents", "WriteThrottleEvents",
+        "IteratorAge", "ApproximateNumberOfMessagesVisible",
     }
     assert carrier <= set(LOCALS["carrier_metrics"])
     assert "WebhookRejected" in carrier
@@ -85,14 +86,16 @@ def test_shared_root_watches_what_the_service_roots_create(stage: str) -> None:
     expand = lambda s: s.replace("${local.prefix}", prefix)  # noqa: E731
     expected_functions = {f"{prefix}-{svc}" for svc in SERVICES}
     for svc in SERVICES:
-        schedules = named(ENVS / stage / svc, "module")["service"].get("schedules", {})
-        expected_functions |= {f"{prefix}-{svc}-{key.replace('_', '-')}" for key in schedules}
+        service = named(ENVS / stage / svc, "module")["service"]
+        expected_functions |= {f"{prefix}-{svc}-{key.replace('_', '-')}" for key in service.get("schedules", {})}
+        if service.get("handoff"):
+            expected_functions.add(f"{prefix}-{svc}-handoff")  # modules/service/handoff.tf
     listed = {expand(f) for f in re.findall(r'"(\$\{local\.prefix\}-[a-z-]+)"', alarms["function_names"])}
     api_functions = {f"{prefix}-{svc}" for svc in SERVICES}
     assert "for s in local.services" in alarms["function_names"]
     assert listed | api_functions == expected_functions
     scheduled = {expand(f) for f in alarms["scheduled_function_names"]}
-    assert scheduled == expected_functions - api_functions
+    assert scheduled == {f for f in expected_functions - api_functions if not f.endswith("-handoff")}
     assert set(local_values(ENVS / stage / "shared")["services"]) == set(SERVICES)
     service_main = (MODULES / "service" / "main.tf").read_text()
     assert 'prefix     = "omni-twilio-${var.stage}-${var.name}"' in service_main

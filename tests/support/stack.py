@@ -23,6 +23,7 @@ class RunningStack:
     layout: Layout
     log_path: Path
     http: requests.Session
+    stack: Stack
 
     def url(self, name: str, path: str = "") -> str:
         return self.layout.url(name) + path
@@ -71,7 +72,18 @@ class RunningStack:
         """What DynamoDB Local served (counted by its proxy), by X-Amz-Target; `reset` clears the count after reading."""
         method = self.http.delete if reset else self.http.get
         counts: dict[str, int] = method(self.url("dynamodb", "/_devstack/requests"), timeout=10).json()
-        return counts
+        # The stream poller reads the streams all along; those are not the services' requests.
+        return {target: n for target, n in counts.items() if not target.startswith("DynamoDBStreams")}
+
+    def aws_client(self, service: str) -> Any:
+        """A client of the stack's second moto server (EventBridge, SQS, S3)."""
+        return boto3.client(
+            service,
+            endpoint_url=self.url("aws"),
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
     def stream_records(self, table: str = "messages") -> list[dict[str, Any]]:
         """Every record on the table's stream, from the trim horizon of each shard."""
@@ -94,14 +106,14 @@ class RunningStack:
 
 def run_stack(tmp_dir: Path) -> Iterator[RunningStack]:
     """Start the whole stack on E2E_PORT_BASE (18000 by default, beside a `make dev`)."""
-    layout = Layout(int(os.environ.get("E2E_PORT_BASE", "18000")))
+    layout = Layout(int(os.environ.get("E2E_PORT_BASE", "18000")), tmp_dir / "data", dynamodb_in_memory=True)
     log_path = tmp_dir / "stack.log"
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
     with log_path.open("wb") as log:
         stack = Stack(layout, output=log)
         try:
             stack.start()
-            yield RunningStack(layout, log_path, requests.Session())
+            yield RunningStack(layout, log_path, requests.Session(), stack)
         finally:
             stack.stop()
 

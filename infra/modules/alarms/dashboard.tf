@@ -22,6 +22,8 @@ locals {
     "RetryRescheduled",
     "RetryDead",
     "FailedMessagesBacklog",
+    "HandoffPublished",
+    "HandoffFailed",
   ]
 
   region = data.aws_region.current.name
@@ -85,6 +87,16 @@ locals {
         ["AWS/DynamoDB", "ReadThrottleEvents", "TableName", table],
         ["AWS/DynamoDB", "WriteThrottleEvents", "TableName", table],
       ]])
+    },
+    {
+      title   = "Stream hand-off iterator age (ms)"
+      stat    = "Maximum"
+      metrics = [for fn in var.stream_consumer_names : ["AWS/Lambda", "IteratorAge", "FunctionName", fn]]
+    },
+    {
+      title   = "Hand-off dead-letter queue depth"
+      stat    = "Maximum"
+      metrics = var.events_dlq_name == null ? [] : [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", var.events_dlq_name]]
     },
     {
       title = "DynamoDB consumed capacity"

@@ -168,6 +168,44 @@ resource "aws_cloudwatch_metric_alarm" "schedule_stopped" {
 }
 
 # ---------------------------------------------------------------------------------------
+# The workflow hand-off: the stream consumer falling behind, and records it gave up on
+# ---------------------------------------------------------------------------------------
+
+resource "aws_cloudwatch_metric_alarm" "iterator_age" {
+  for_each            = toset(var.stream_consumer_names)
+  alarm_name          = "${each.value}-iterator-age"
+  alarm_description   = "${each.value} is more than ${var.iterator_age_threshold_ms / 1000} s behind its stream for 10 minutes: the workflow engine hears of messages late, and records older than 24 hours are lost."
+  namespace           = "AWS/Lambda"
+  metric_name         = "IteratorAge"
+  dimensions          = { FunctionName = each.value }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 2
+  threshold           = var.iterator_age_threshold_ms
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "events_dlq_depth" {
+  count               = var.events_dlq_name == null ? 0 : 1
+  alarm_name          = "${var.events_dlq_name}-depth"
+  alarm_description   = "Stream records failed every retry and wait in ${var.events_dlq_name}: fix the cause, then make replay-dlq STAGE=${var.stage} within 24 hours."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = var.events_dlq_name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+}
+
+# ---------------------------------------------------------------------------------------
 # Tables: any throttled read or write
 # ---------------------------------------------------------------------------------------
 

@@ -33,6 +33,18 @@ variable "table_names" {
   type        = list(string)
 }
 
+variable "stream_consumer_names" {
+  description = "Lambda functions reading a DynamoDB stream (the workflow hand-off) whose iterator age is watched."
+  type        = list(string)
+  default     = []
+}
+
+variable "events_dlq_name" {
+  description = "SQS dead-letter queue of the hand-off (omni-twilio-<stage>-events-dlq); any message raises the alarm. Null: none."
+  type        = string
+  default     = null
+}
+
 variable "webhook_services" {
   description = "Twilio-facing services whose signature rejections are watched (a surge means a token mismatch)."
   type        = list(string)
@@ -86,6 +98,17 @@ variable "delivery_failure_rate_threshold" {
   validation {
     condition     = var.delivery_failure_rate_threshold > 0 && var.delivery_failure_rate_threshold <= 100
     error_message = "delivery_failure_rate_threshold must be a percentage between 0 and 100."
+  }
+}
+
+variable "iterator_age_threshold_ms" {
+  description = "Age in milliseconds of the oldest stream record not yet handed off above which the alarm is raised (the workflow engine is that far behind; streams keep records 24 hours)."
+  type        = number
+  default     = 300000
+
+  validation {
+    condition     = var.iterator_age_threshold_ms > 0 && var.iterator_age_threshold_ms < 86400000
+    error_message = "iterator_age_threshold_ms must be between 0 and 86400000 (a stream's 24 hours)."
   }
 }
 

@@ -37,3 +37,8 @@ output "webhook_url" {
   description = "URL to configure in Twilio for the webhook this service serves; null for outbound."
   value       = local.own_webhook == null ? null : "${local.base_url}${local.own_webhook.path}"
 }
+
+output "handoff_function_name" {
+  description = "The hand-off consumer's function name; null when the service has none."
+  value       = length(aws_lambda_function.handoff) == 0 ? null : aws_lambda_function.handoff[0].function_name
+}

@@ -91,6 +91,44 @@ variable "logs_kms_key_arn" {
   type        = string
 }
 
+variable "handoff" {
+  description = "The workflow hand-off consumer (status service): its handler, the streams that feed it (key: a table of var.tables), the bus it publishes to, the DLQ of its event source mappings and their settings. Null: none."
+  type = object({
+    handler                            = string
+    timeout                            = number
+    stream_arns                        = map(string)
+    event_bus_name                     = string
+    event_bus_arn                      = string
+    dlq_arn                            = string
+    dlq_kms_key_arn                    = string
+    batch_size                         = number
+    maximum_batching_window_in_seconds = number
+    maximum_retry_attempts             = number
+    maximum_record_age_in_seconds      = number
+  })
+  default = null
+
+  validation {
+    condition     = var.handoff == null ? true : alltrue([for key in keys(var.handoff.stream_arns) : contains(["messages", "optouts"], key)])
+    error_message = "handoff.stream_arns keys must be among: messages, optouts."
+  }
+
+  validation {
+    condition     = var.handoff == null ? true : var.handoff.maximum_retry_attempts >= 0 && var.handoff.maximum_retry_attempts <= 10000
+    error_message = "handoff.maximum_retry_attempts must be between 0 and 10000."
+  }
+
+  validation {
+    condition     = var.handoff == null ? true : var.handoff.batch_size >= 1 && var.handoff.batch_size <= 10000
+    error_message = "handoff.batch_size must be between 1 and 10000."
+  }
+
+  validation {
+    condition     = var.handoff == null ? true : var.handoff.timeout >= 1 && var.handoff.timeout <= 900
+    error_message = "handoff.timeout must be between 1 and 900 seconds."
+  }
+}
+
 # ---------------------------------------------------------------------------------------
 # Settings (carrier_core/settings.py)
 # ---------------------------------------------------------------------------------------

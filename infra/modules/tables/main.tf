@@ -115,11 +115,14 @@ resource "aws_dynamodb_table" "failed_messages" {
 }
 
 # Opt-outs by customer number and business sender. No TTL: a STOP holds until a START.
+# The stream tells the workflow engine of each STOP and START (contact.opted_out/in).
 resource "aws_dynamodb_table" "optouts" {
   name                        = "${local.prefix}-optouts"
   billing_mode                = "PAY_PER_REQUEST"
   hash_key                    = "phone"
   range_key                   = "sender"
+  stream_enabled              = true
+  stream_view_type            = "NEW_AND_OLD_IMAGES"
   deletion_protection_enabled = var.deletion_protection
 
   attribute {

@@ -16,10 +16,11 @@ output "failed_messages_table" {
 }
 
 output "optouts_table" {
-  description = "Opt-outs table: name and ARN."
+  description = "Opt-outs table: name, ARN and stream ARN (contact.opted_out/in)."
   value = {
-    name = aws_dynamodb_table.optouts.name
-    arn  = aws_dynamodb_table.optouts.arn
+    name       = aws_dynamodb_table.optouts.name
+    arn        = aws_dynamodb_table.optouts.arn
+    stream_arn = aws_dynamodb_table.optouts.stream_arn
   }
 }
 

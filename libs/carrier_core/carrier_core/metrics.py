@@ -35,6 +35,8 @@ METRICS: dict[str, str] = {
     "RetryRescheduled": "stored failed sends the retry worker tried again without success and rescheduled",
     "RetryDead": "stored failed sends given up on: attempts exhausted or a permanent error",
     "FailedMessagesBacklog": "due failed sends the retry worker found waiting when it ran (one page, at most 25)",
+    "HandoffPublished": "events the stream consumer put on the bus (dimension event_type)",
+    "HandoffFailed": "stream batches stopped at a record that failed, to be retried (dimension error_code: the kind of failure)",
 }
 
 

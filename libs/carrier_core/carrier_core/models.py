@@ -122,10 +122,12 @@ class FailedMessageModel(Model):
 
 
 class OptOutModel(Model):
-    """Whether a customer's number may be messaged by a business sender."""
+    """Whether a customer's number may be messaged by a business sender. Its stream tells
+    the workflow engine of a STOP or START (carrier_core.handoff)."""
 
     class Meta:
         table_name = UNBOUND
+        stream_view_type = "NEW_AND_OLD_IMAGES"
         billing_mode = "PAY_PER_REQUEST"
 
     phone = UnicodeAttribute(hash_key=True)

@@ -46,6 +46,8 @@ class Settings:
     default_from_number: str | None = None
     message_retention_days: int = 400
     idempotency_table: str = ""
+    event_bus_name: str = ""
+    events_dlq_name: str = ""
 
     @property
     def auth_tokens(self) -> tuple[str, ...]:
@@ -97,6 +99,8 @@ class Settings:
             default_from_number=env.get("TWILIO_DEFAULT_FROM_NUMBER") or (LOCAL_DEFAULT_FROM if local else None),
             message_retention_days=_positive_int(env, "MESSAGE_RETENTION_DAYS", 400),
             idempotency_table=env.get("IDEMPOTENCY_TABLE") or f"{prefix}-idempotency",
+            event_bus_name=env.get("EVENT_BUS_NAME") or f"{prefix}-events",
+            events_dlq_name=env.get("EVENTS_DLQ_NAME") or f"{prefix}-events-dlq",
         )
 
 

@@ -17,3 +17,13 @@ output "dashboard_name" {
   description = "CloudWatch dashboard of the stage."
   value       = module.alarms.dashboard_name
 }
+
+output "event_bus" {
+  description = "The bus the workflow engine subscribes to (source omni.twilio)."
+  value       = module.events.bus
+}
+
+output "events_dlq" {
+  description = "The hand-off's dead-letter queue; replay with make replay-dlq."
+  value       = module.events.dlq
+}

@@ -49,6 +49,27 @@ data "aws_kms_alias" "logs" {
   name = "alias/${local.prefix}-logs"
 }
 
+# The hand-off's inputs and outputs, created by the shared root (modules/tables, modules/events).
+data "aws_dynamodb_table" "messages" {
+  name = "${local.prefix}-messages"
+}
+
+data "aws_dynamodb_table" "optouts" {
+  name = "${local.prefix}-optouts"
+}
+
+data "aws_cloudwatch_event_bus" "events" {
+  name = "${local.prefix}-events"
+}
+
+data "aws_sqs_queue" "events_dlq" {
+  name = "${local.prefix}-events-dlq"
+}
+
+data "aws_kms_alias" "events" {
+  name = "alias/${local.prefix}-events"
+}
+
 module "service" {
   source = "../../../modules/service"
   name   = "status"
@@ -76,6 +97,23 @@ module "service" {
   environment = {
     TWILIO_ACCOUNT_SID     = var.twilio_account_sid
     MESSAGE_RETENTION_DAYS = "400"
+  }
+
+  handoff = {
+    handler = "app.handoff"
+    timeout = 60
+    stream_arns = {
+      messages = data.aws_dynamodb_table.messages.stream_arn
+      optouts  = data.aws_dynamodb_table.optouts.stream_arn
+    }
+    event_bus_name                     = data.aws_cloudwatch_event_bus.events.name
+    event_bus_arn                      = data.aws_cloudwatch_event_bus.events.arn
+    dlq_arn                            = data.aws_sqs_queue.events_dlq.arn
+    dlq_kms_key_arn                    = data.aws_kms_alias.events.target_key_arn
+    batch_size                         = 100
+    maximum_batching_window_in_seconds = 1
+    maximum_retry_attempts             = 10
+    maximum_record_age_in_seconds      = 21600
   }
 
   authorization        = "NONE"

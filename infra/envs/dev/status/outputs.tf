@@ -12,3 +12,8 @@ output "webhook_url" {
   description = "The URL to configure in Twilio for this webhook."
   value       = module.service.webhook_url
 }
+
+output "handoff_function_name" {
+  description = "The stream consumer that publishes to the stage's event bus."
+  value       = module.service.handoff_function_name
+}

@@ -51,6 +51,11 @@ module "tables" {
   deletion_protection = true
 }
 
+module "events" {
+  source = "../../../modules/events"
+  stage  = local.stage
+}
+
 module "alarms" {
   source = "../../../modules/alarms"
   stage  = local.stage
@@ -58,7 +63,7 @@ module "alarms" {
   # Names the service module gives (modules/service: omni-twilio-<stage>-<service>, and
   # -<schedule key> for scheduled functions); tests/infra check they agree.
   api_names                = [for s in local.services : "${local.prefix}-${s}"]
-  function_names           = concat([for s in local.services : "${local.prefix}-${s}"], ["${local.prefix}-outbound-retry-failed"])
+  function_names           = concat([for s in local.services : "${local.prefix}-${s}"], ["${local.prefix}-outbound-retry-failed", "${local.prefix}-status-handoff"])
   scheduled_function_names = ["${local.prefix}-outbound-retry-failed"]
   table_names = [
     module.tables.messages_table.name,
@@ -66,5 +71,7 @@ module "alarms" {
     module.tables.optouts_table.name,
     module.tables.idempotency_table.name,
   ]
-  alarm_emails = var.alarm_emails
+  stream_consumer_names = ["${local.prefix}-status-handoff"]
+  events_dlq_name       = module.events.dlq.name
+  alarm_emails          = var.alarm_emails
 }

@@ -1,0 +1,75 @@
+"""The stack's other AWS services on a second moto server: EventBridge, SQS and S3.
+
+DynamoDB is AWS's DynamoDB Local (devstack.dynamodb); this server holds what the
+hand-off publishes to. `make dev` creates, idempotently, the bus, a rule that forwards
+every omni.twilio event to the queue the workflow engine would read, the dead-letter
+queue of the stream consumer, and the media bucket.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from typing import Any
+
+STAGE = "local"
+PREFIX = f"omni-twilio-{STAGE}"
+BUS = f"{PREFIX}-events"
+EVENTS_QUEUE = f"{PREFIX}-events"
+DLQ = f"{PREFIX}-events-dlq"
+MEDIA_BUCKET = f"{PREFIX}-media"
+RULE = f"{PREFIX}-events-to-queue"
+HEALTH_PATH = "/moto-api/"
+
+
+@dataclass(frozen=True)
+class EventResources:
+    """Where the local stage's events go."""
+
+    events_queue_url: str
+    dlq_url: str
+
+
+def client(service: str, endpoint: str) -> Any:
+    import boto3  # devstack runs with the development requirements installed
+
+    return boto3.client(
+        service, endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+
+
+def create_event_resources(endpoint: str) -> EventResources:
+    """Create the bus, the rule to the events queue, the DLQ and the media bucket; idempotent."""
+    sqs, events, s3 = client("sqs", endpoint), client("events", endpoint), client("s3", endpoint)
+    queue_url = sqs.create_queue(QueueName=EVENTS_QUEUE)["QueueUrl"]
+    # 14 days, the longest SQS keeps a message: an operator has that long to replay.
+    dlq_url = sqs.create_queue(QueueName=DLQ, Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    try:
+        events.create_event_bus(Name=BUS)
+    except events.exceptions.ResourceAlreadyExistsException:
+        pass
+    events.put_rule(Name=RULE, EventBusName=BUS, EventPattern=json.dumps({"source": ["omni.twilio"]}), State="ENABLED")
+    events.put_targets(Rule=RULE, EventBusName=BUS, Targets=[{"Id": "events-queue", "Arn": queue_arn}])
+    try:
+        s3.create_bucket(Bucket=MEDIA_BUCKET)
+    except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+        pass
+    return EventResources(queue_url, dlq_url)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from moto.moto_server.threaded_moto_server import MotoRequestHandler  # type: ignore[attr-defined]
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import run_simple
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8005)
+    args = parser.parse_args(argv)
+    app = DomainDispatcherApplication(create_backend_app)
+    run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    main()

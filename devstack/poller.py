@@ -1,0 +1,269 @@
+"""The local stand-in for Lambda's DynamoDB event source: poll the tables' streams and run
+the status service's hand-off consumer on each batch, as the deployed function does.
+
+Only the DynamoDB Streams API: ListStreams, DescribeStream, GetShardIterator
+(TRIM_HORIZON, AFTER_SEQUENCE_NUMBER) and GetRecords, so it runs against any emulator.
+Like the event source mapping it keeps a shard's records in order, retries a batch from
+the record the consumer reports failed, and after MAX_RETRIES sends that record's place
+(DDBStreamBatchInfo, the on-failure destination's format) to the DLQ and moves past it.
+
+Checkpoints (the last sequence number handled per shard, and which closed shards are
+finished) live in <data dir>/poller/checkpoints.json, written after every batch: a
+restarted poller resumes after the last batch it finished. A batch cut short by a kill is
+published again; its events carry the same event_id.
+
+For the end-to-end tests, <data dir>/poller/faults.json may name SIDs whose events the
+bus "refuses" (a stand-in for a poison record) and a delay before each PutEvents call.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from carrier_core.handoff.events import Event
+from carrier_core.handoff.handler import Handoff, HandoffConfig
+from carrier_core.handoff.publish import EventBridgePublisher, Publisher, events_client
+from carrier_core.handoff.records import lambda_record
+from carrier_core.logs import configure_logging
+
+BATCH_SIZE = 100
+MAX_RETRIES = 2
+IDLE_SECONDS = 0.3
+LAYOUT_SECONDS = 5.0
+
+
+class Checkpoints:
+    """Per stream and shard: the last sequence number handled, and whether a closed shard is done."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data: dict[str, dict[str, dict[str, Any]]] = json.loads(path.read_text()) if path.exists() else {}
+
+    def shard(self, stream_arn: str, shard_id: str) -> dict[str, Any]:
+        return self.data.setdefault(stream_arn, {}).setdefault(shard_id, {"sequence": None, "done": False})
+
+    def keep(self, stream_arns: set[str]) -> None:
+        """Forget the checkpoints of every stream not in `stream_arns`."""
+        for arn in set(self.data) - stream_arns:
+            del self.data[arn]
+
+    def save(self) -> None:
+        # Write then rename: a kill mid-write leaves the previous checkpoint, never half of one.
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=1, sort_keys=True))
+        os.replace(tmp, self.path)
+
+
+class FaultyBus:
+    """The real publisher, refusing the events of SIDs listed in faults.json (tests only)."""
+
+    def __init__(self, publish: Publisher, faults: Path) -> None:
+        self.inner = publish
+        self.faults = faults
+
+    def __call__(self, events: Sequence[Event]) -> list[str | None]:
+        faults = json.loads(self.faults.read_text()) if self.faults.exists() else {}
+        time.sleep(float(faults.get("delay_seconds", 0)))
+        refused = set(faults.get("refuse_sids", []))
+        results: list[str | None] = ["InjectedFault" if e.detail.get("sid") in refused else None for e in events]
+        passed = [e for e, r in zip(events, results) if r is None]
+        published = iter(self.inner(passed))
+        return [r if r is not None else next(published) for r in results]
+
+
+class Poller:
+    def __init__(self, handoff: Handoff, streams: Any, sqs: Any, checkpoints: Checkpoints, tables: Sequence[str]) -> None:
+        self.handoff = handoff
+        self.streams = streams
+        self.sqs = sqs
+        self.checkpoints = checkpoints
+        self.tables = tables
+        self.attempts: dict[str, int] = {}
+        self.dlq_url: str | None = None
+        self.batches = 0
+        # Kept between passes so that an idle pass costs one GetRecords per open shard:
+        # DynamoDB Local serves the streams beside the services' own requests.
+        self.iterators: dict[tuple[str, str], str] = {}
+        self.layout: list[tuple[str, list[dict[str, Any]]]] = []
+        self.layout_at = 0.0
+
+    def forget(self) -> None:
+        """Drop cached iterators and shards (after an error): the next pass starts from the checkpoints."""
+        self.iterators.clear()
+        self.layout_at = 0.0
+
+    def stream_arns(self) -> list[str]:
+        arns: list[str] = []
+        for table in self.tables:
+            listed = self.streams.list_streams(TableName=table).get("Streams", [])
+            arns.extend(s["StreamArn"] for s in listed)
+        return arns
+
+    def shards(self, stream_arn: str) -> list[dict[str, Any]]:
+        shards: list[dict[str, Any]] = []
+        start: dict[str, str] = {}
+        while True:
+            description = self.streams.describe_stream(StreamArn=stream_arn, **start)["StreamDescription"]
+            shards.extend(description.get("Shards", []))
+            last = description.get("LastEvaluatedShardId")
+            if not last:
+                return shards
+            start = {"ExclusiveStartShardId": last}
+
+    def streams_and_shards(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        """Every stream's shards, described again every few seconds (new shards, new streams)."""
+        if time.monotonic() - self.layout_at > LAYOUT_SECONDS:
+            self.layout = [(arn, self.shards(arn)) for arn in self.stream_arns()]
+            self.layout_at = time.monotonic()
+            # Checkpoints of streams that no longer exist (an emulator that kept nothing
+            # across a restart makes new ones) only grow the file.
+            self.checkpoints.keep({arn for arn, _ in self.layout})
+        return self.layout
+
+    def poll_once(self) -> int:
+        """One pass over every ready shard; returns how many records were handled."""
+        handled = 0
+        for arn, shards in self.streams_and_shards():
+            known = {s["ShardId"] for s in shards}
+            for shard in shards:
+                parent = shard.get("ParentShardId")
+                # A child shard waits until its parent is read to the end (order per key).
+                if parent is not None and parent in known and not self.checkpoints.shard(arn, str(parent))["done"]:
+                    continue
+                handled += self.poll_shard(arn, shard)
+        return handled
+
+    def poll_shard(self, arn: str, shard: dict[str, Any]) -> int:
+        state = self.checkpoints.shard(arn, shard["ShardId"])
+        if state["done"]:
+            return 0
+        key = (arn, shard["ShardId"])
+        iterator = self.iterators.pop(key, None)
+        if iterator is None:
+            iterator = self.iterator_after_checkpoint(arn, shard["ShardId"], state)
+        try:
+            page = self.streams.get_records(ShardIterator=iterator, Limit=BATCH_SIZE)
+        except self.streams.exceptions.TrimmedDataAccessException:
+            # DynamoDB Local fails a kept iterator that was taken while its shard was empty once
+            # the first record arrives (aws/aws-sdk-java#2923); one taken now, from the
+            # checkpoint, reads it. Where records really were trimmed, this fails again.
+            iterator = self.iterator_after_checkpoint(arn, shard["ShardId"], state)
+            page = self.streams.get_records(ShardIterator=iterator, Limit=BATCH_SIZE)
+        records = [lambda_record(r, arn) for r in page["Records"]]
+        following = page.get("NextShardIterator")
+        closed = following is None
+        if not records:
+            if closed:
+                state["done"] = True
+                self.checkpoints.save()
+                self.layout_at = 0.0  # a shard ended: its children may be listed now
+            else:
+                self.iterators[key] = following
+            return 0
+        self.batches += 1
+        outcome = self.handoff.handle(records)
+        sequences = [r["dynamodb"]["SequenceNumber"] for r in records]
+        if outcome.failed_sequence is None:
+            state["sequence"] = sequences[-1]
+            state["done"] = closed
+            if following is not None:
+                self.iterators[key] = following
+        else:
+            # No iterator kept: the next pass starts again after the checkpoint.
+            failed = sequences.index(outcome.failed_sequence)
+            if failed:
+                state["sequence"] = sequences[failed - 1]
+            tries = self.attempts[outcome.failed_sequence] = self.attempts.get(outcome.failed_sequence, 0) + 1
+            if tries > MAX_RETRIES:
+                self.send_to_dlq(arn, shard["ShardId"], records[failed], tries)
+                state["sequence"] = outcome.failed_sequence
+                del self.attempts[outcome.failed_sequence]
+        self.checkpoints.save()
+        return len(records)
+
+    def iterator_after_checkpoint(self, arn: str, shard_id: str, state: dict[str, Any]) -> str:
+        """An iterator at the first record after the shard's checkpoint (its start when none)."""
+        where = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": state["sequence"]} if state["sequence"] else {"ShardIteratorType": "TRIM_HORIZON"}
+        iterator: str = self.streams.get_shard_iterator(StreamArn=arn, ShardId=shard_id, **where)["ShardIterator"]
+        return iterator
+
+    def send_to_dlq(self, arn: str, shard_id: str, record: dict[str, Any], tries: int) -> None:
+        """What Lambda sends its on-failure destination when a record's retries run out."""
+        if self.dlq_url is None:
+            self.dlq_url = self.sqs.get_queue_url(QueueName=self.handoff.config.events_dlq_name)["QueueUrl"]
+        sequence = record["dynamodb"]["SequenceNumber"]
+        arrived = datetime.fromtimestamp(record["dynamodb"].get("ApproximateCreationDateTime", time.time()), timezone.utc).isoformat()
+        body = {
+            "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": "local:devstack-poller", "condition": "RetryAttemptsExhausted", "approximateInvokeCount": tries},
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": None},
+            "version": "1.0",
+            "timestamp": datetime.now(timezone.utc).isoformat(),
+            "DDBStreamBatchInfo": {
+                "shardId": shard_id,
+                "startSequenceNumber": sequence,
+                "endSequenceNumber": sequence,
+                "approximateArrivalOfFirstRecord": arrived,
+                "approximateArrivalOfLastRecord": arrived,
+                "batchSize": 1,
+                "streamArn": arn,
+            },
+        }
+        self.sqs.send_message(QueueUrl=self.dlq_url, MessageBody=json.dumps(body))
+
+
+class _Health(BaseHTTPRequestHandler):
+    poller: Poller
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        body = json.dumps({"status": "ok", "batches": self.poller.batches}).encode()
+        self.send_response(200 if self.path == "/health" else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    import boto3
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True, help="health endpoint")
+    parser.add_argument("--data-dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    config = HandoffConfig.for_stage("local", os.environ)
+    configure_logging("poller", "local")
+    directory = args.data_dir / "poller"
+    directory.mkdir(parents=True, exist_ok=True)
+    publish = FaultyBus(EventBridgePublisher(events_client(config.region), config.event_bus_name), directory / "faults.json")
+    # The streams endpoint is DynamoDB Local's (AWS_ENDPOINT_URL_DYNAMODB_STREAMS).
+    poller = Poller(Handoff(config, publish), boto3.client("dynamodbstreams"), boto3.client("sqs"), Checkpoints(directory / "checkpoints.json"), (config.messages_table, config.optouts_table))
+    _Health.poller = poller
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), _Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    while True:
+        try:
+            handled = poller.poll_once()
+        except Exception as exc:  # the emulator restarting, a table not there yet: try again
+            poller.forget()
+            print(json.dumps({"level": "WARNING", "message": "poll failed", "error_type": type(exc).__name__}), flush=True)
+            handled = 0
+        if not handled:
+            time.sleep(IDLE_SECONDS)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""Which events a stored change means, derived from the stream record alone.
+
+The messages table's stream carries every write (NEW_AND_OLD_IMAGES); a write is an event
+only when it changed what the workflow engine cares about:
+
+- message.received: an inbound message appeared. The inbound put is conditional, so a
+  redelivered webhook writes nothing and adds no record.
+- message.status_changed: the stored status rank rose. A late, repeated or out-of-order
+  callback only appends to the history (carrier_core.status.store), leaves the rank as it
+  was, and so is no event.
+- contact.opted_out / contact.opted_in: an opt-out record's `opted_out` flipped.
+
+An image without a status (some emulators write a key-only INSERT before the item an
+UpdateItem creates) has nothing to say and yields nothing. The event id hashes the change
+(what, which item, the status or state reached), never the record's sequence number, so
+the same change yields the same id whichever record, retry or replay carries it.
+"""
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from carrier_core.errors import from_twilio_code
+from carrier_core.handoff.records import Image, StreamRecord
+from carrier_core.status.machine import UNKNOWN_RANK, known_status, rank_of, rule_of
+
+SOURCE = "omni.twilio"
+# The `schema_version` of every detail; bump with a new file in schema/ (events.v<major>.json).
+SCHEMA_VERSION = "1.0"
+INBOUND = "inbound"
+
+_NAMESPACE = uuid.UUID("0b5c7d4e-2f1a-5d7e-9c3b-6a8f1e2d4c5b")
+
+
+class EventType(str, enum.Enum):
+    """The `detail-type` of each event the carrier publishes."""
+
+    MESSAGE_RECEIVED = "message.received"
+    MESSAGE_STATUS_CHANGED = "message.status_changed"
+    CONTACT_OPTED_OUT = "contact.opted_out"
+    CONTACT_OPTED_IN = "contact.opted_in"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event for the bus; `key` orders it (a message's SID, a contact's number and sender)."""
+
+    type: EventType
+    key: str
+    detail: dict[str, Any]
+
+    @property
+    def event_id(self) -> str:
+        return str(self.detail["event_id"])
+
+
+def event_id(event_type: EventType, key: str, change: str) -> str:
+    """The same stored change always gives the same id, so consumers can drop duplicates."""
+    return str(uuid.uuid5(_NAMESPACE, f"{event_type.value}|{key}|{change}"))
+
+
+def derive(record: StreamRecord, messages_table: str, optouts_table: str) -> list[Event]:
+    """The events one stream record means; [] for a write that changed nothing they carry."""
+    if record.table == optouts_table:
+        return optout_events(record)
+    if record.table == messages_table:
+        return message_events(record)
+    raise ValueError(f"record from an unexpected table {record.table!r}")
+
+
+def message_events(record: StreamRecord) -> list[Event]:
+    new, old = record.new, record.old or {}
+    if new is None or "status" not in new:
+        return []  # a REMOVE (TTL expiry) or a key-only image
+    if new.get("direction") == INBOUND:
+        if "status" in old:
+            return []  # the inbound item existed already; nothing writes it twice
+        return [_message_event(EventType.MESSAGE_RECEIVED, new, None)]
+    new_rank = _rank(new)
+    old_rank = _rank(old) if "status" in old else None
+    if old_rank is not None and new_rank <= old_rank:
+        return []  # history only: a late, repeated or unknown status
+    return [_message_event(EventType.MESSAGE_STATUS_CHANGED, new, old.get("status"))]
+
+
+def _rank(item: Image) -> int:
+    stored = item.get("status_rank")
+    if isinstance(stored, int):
+        return stored
+    rank = rank_of(str(item.get("status", "")))
+    return rank if rank is not None else UNKNOWN_RANK
+
+
+def _message_event(event_type: EventType, item: Image, previous: str | None) -> Event:
+    sid = str(item["sid"])
+    status = str(item["status"])
+    known = known_status(status)
+    error_code = item.get("error_code")
+    change = "" if event_type is EventType.MESSAGE_RECEIVED else status
+    detail = {
+        "schema_version": SCHEMA_VERSION,
+        "event_id": event_id(event_type, sid, change),
+        "sid": sid,
+        "direction": item.get("direction"),
+        "channel": item.get("channel"),
+        "from": item.get("from"),
+        "to": item.get("to"),
+        "body": item.get("body"),
+        "media": [_media(m) for m in item.get("media") or []],
+        "num_segments": item.get("num_segments"),
+        "messaging_service_sid": item.get("messaging_service_sid"),
+        "status": status,
+        "previous_status": previous,
+        "terminal": rule_of(known).terminal if known is not None else False,
+        "error": _error(error_code if isinstance(error_code, int) else None),
+        "occurred_at": item.get("updated_at") or item.get("created_at"),
+    }
+    return Event(event_type, sid, detail)
+
+
+def _media(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: item.get(key) for key in ("url", "content_type", "stored_url", "size")}
+
+
+def _error(twilio_code: int | None) -> dict[str, Any] | None:
+    if twilio_code is None:
+        return None
+    error = from_twilio_code(twilio_code)
+    return {"code": error.code, "twilio_code": twilio_code, "retryable": error.retryable}
+
+
+def optout_events(record: StreamRecord) -> list[Event]:
+    new = record.new
+    if new is None or "opted_out" not in new:
+        return []
+    was = (record.old or {}).get("opted_out")
+    now = bool(new["opted_out"])
+    # A START from a number never opted out changes no state: no event.
+    if (was is None and not now) or (was is not None and bool(was) == now):
+        return []
+    event_type = EventType.CONTACT_OPTED_OUT if now else EventType.CONTACT_OPTED_IN
+    phone, sender = str(new["phone"]), str(new["sender"])
+    key = f"{phone}|{sender}"
+    detail = {
+        "schema_version": SCHEMA_VERSION,
+        "event_id": event_id(event_type, key, str(new.get("message_sid"))),
+        "phone": phone,
+        "sender": sender,
+        "opted_out": now,
+        "keyword": new.get("keyword"),
+        "message_sid": new.get("message_sid"),
+        "occurred_at": new.get("updated_at"),
+    }
+    return [Event(event_type, key, detail)]

@@ -1,0 +1,61 @@
+"""The hand-off's schema and Lambda-shaped stream records, for unit and end-to-end tests."""
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from boto3.dynamodb.types import TypeSerializer
+
+import carrier_core.handoff
+
+SCHEMA_PATH = Path(carrier_core.handoff.__file__).parent / "schema" / "events.v1.json"
+MESSAGES_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/omni-twilio-dev-messages/stream/2026-11-24T00:00:00.000"
+OPTOUTS_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/omni-twilio-dev-optouts/stream/2026-11-24T00:00:00.000"
+
+_serializer = TypeSerializer()
+
+
+@cache
+def schema_validator() -> Any:
+    schema = json.loads(SCHEMA_PATH.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+def validate_event(event: dict[str, Any]) -> None:
+    """Raise jsonschema.ValidationError unless `event` (as a bus target receives it) fits the schema."""
+    schema_validator().validate(event)
+
+
+def typed(item: dict[str, Any] | None) -> dict[str, Any] | None:
+    if item is None:
+        return None
+    return {k: _serializer.serialize(v) for k, v in item.items()}
+
+
+def stream_record(
+    new: dict[str, Any] | None,
+    old: dict[str, Any] | None = None,
+    sequence: int = 1,
+    arn: str = MESSAGES_ARN,
+    keys: tuple[str, ...] = ("sid",),
+) -> dict[str, Any]:
+    """A record as Lambda's DynamoDB event source delivers it (NEW_AND_OLD_IMAGES)."""
+    image = new if new is not None else old
+    assert image is not None
+    name = "REMOVE" if new is None else ("MODIFY" if old is not None else "INSERT")
+    data: dict[str, Any] = {
+        "ApproximateCreationDateTime": 1764000000,
+        "Keys": typed({k: image[k] for k in keys}),
+        "SequenceNumber": f"{sequence:021d}",
+        "SizeBytes": 100,
+        "StreamViewType": "NEW_AND_OLD_IMAGES",
+    }
+    if new is not None:
+        data["NewImage"] = typed(new)
+    if old is not None:
+        data["OldImage"] = typed(old)
+    return {"eventID": f"e{sequence}", "eventName": name, "eventSource": "aws:dynamodb", "eventSourceARN": arn, "awsRegion": "us-east-1", "dynamodb": data}
