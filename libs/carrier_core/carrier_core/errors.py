@@ -124,6 +124,18 @@ class InvalidMediaUrl(CarrierError):
     code, http_status, retryable = "invalid_media_url", 400, False
 
 
+class ValueNotStorable(CarrierError):
+    """A value in the request is too large to be stored (a key over 2048 bytes, an item over 400 KB)."""
+
+    code, http_status, retryable = "value_not_storable", 400, False
+
+
+class InvalidMessageId(CarrierError):
+    """The message id is not an id this API ever issues (a Twilio SID or an RQ retry id)."""
+
+    code, http_status, retryable = "invalid_message_id", 400, False
+
+
 # ---- Twilio's answers about the message (mapped from Twilio error codes) ----
 
 

@@ -14,6 +14,7 @@ from carrier_core.errors import (
     RouteNotFound,
     UnsupportedContentType,
 )
+from carrier_core.storage import failure_kind
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,9 @@ def error_parts(exc: BaseException) -> tuple[int, dict[str, str], str]:
     if not isinstance(exc, CarrierError):
         log.error("unhandled error", extra={"error_type": type(exc).__name__}, exc_info=exc)
         exc = InternalError()
-    elif exc.http_status >= 500:
-        log.warning("request failed", extra={"error_code": exc.code, "cause": type(exc.__cause__).__name__})
+    elif exc.http_status >= 500 or exc.__cause__ is not None:
+        cause = failure_kind(exc.__cause__) if exc.__cause__ is not None else None
+        log.warning("request failed", extra={"error_code": exc.code, "cause": cause})
     return exc.http_status, dict(JSON_HEADERS), json.dumps(exc.to_body())
 
 

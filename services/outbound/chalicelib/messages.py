@@ -5,9 +5,10 @@ from typing import Any
 
 from pynamodb.exceptions import GetError
 
-from carrier_core.errors import MessageNotFound, StorageUnavailable
+from carrier_core.errors import MessageNotFound
 from carrier_core.models import FailedMessageModel, MessageModel
 from carrier_core.resource import render_message
+from carrier_core.storage import storage_error
 
 from chalicelib.store import RETRY_PREFIX, retrying_item
 
@@ -32,4 +33,4 @@ def _get(model: Any, key: str) -> Any:
     except model.DoesNotExist as exc:
         raise MessageNotFound(f"no message with sid {key}") from exc
     except GetError as exc:
-        raise StorageUnavailable() from exc
+        raise storage_error(exc) from exc

@@ -18,12 +18,11 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from carrier_core.errors import StorageUnavailable
 from carrier_core.models import HistoryEntry, MessageModel, iso
 from carrier_core.status.machine import UNKNOWN_RANK, MessageStatus, known_status, rule_of
+from carrier_core.storage import is_condition_failure, storage_error
 
 OUTBOUND = "outbound"
-CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 class Outcome(str, enum.Enum):
@@ -100,7 +99,7 @@ def record_status(
     `fields` are other MessageModel attributes (by Python name: from_number, body, ...)
     the reporter knows: set only where the item has none, unless `authoritative` (the
     outbound service, which knows what it sent). One UpdateItem when the status moves; a
-    second, history only, when it does not. Raises StorageUnavailable when DynamoDB fails.
+    second, history only, when it does not. Raises carrier_core.storage's error when DynamoDB fails.
     """
     item = MessageModel(sid)
     rank = report.rank
@@ -116,13 +115,13 @@ def record_status(
 
 
 def _update(item: MessageModel, actions: list[Action], condition: Condition) -> bool:
-    """Run one UpdateItem; False when its condition failed, StorageUnavailable on any other failure."""
+    """Run one UpdateItem; False when its condition failed, the classified storage error otherwise."""
     try:
         item.update(actions=actions, condition=condition)
     except UpdateError as exc:
-        if exc.cause_response_code == CONDITION_FAILED:
+        if is_condition_failure(exc):
             return False
-        raise StorageUnavailable() from exc
+        raise storage_error(exc) from exc
     return True
 
 
