@@ -46,6 +46,7 @@ class Settings:
     default_from_number: str | None = None
     message_retention_days: int = 400
     idempotency_table: str = ""
+    webhook_shared_key: str | None = field(default=None, repr=False)
 
     @property
     def auth_tokens(self) -> tuple[str, ...]:
@@ -53,6 +54,11 @@ class Settings:
         if self.secondary_auth_token:
             return (self.auth_token, self.secondary_auth_token)
         return (self.auth_token,)
+
+    @property
+    def webhook_shared_keys(self) -> tuple[str, ...]:
+        """The SharedKey secrets a webhook signed with X-Twilio-Webhooks-Signature-Settings may use."""
+        return (self.webhook_shared_key,) if self.webhook_shared_key else ()
 
     @property
     def is_local(self) -> bool:
@@ -97,6 +103,9 @@ class Settings:
             default_from_number=env.get("TWILIO_DEFAULT_FROM_NUMBER") or (LOCAL_DEFAULT_FROM if local else None),
             message_retention_days=_positive_int(env, "MESSAGE_RETENTION_DAYS", 400),
             idempotency_table=env.get("IDEMPOTENCY_TABLE") or f"{prefix}-idempotency",
+            webhook_shared_key=_optional_secret(
+                env, "TWILIO_WEBHOOK_SHARED_KEY", "TWILIO_WEBHOOK_SHARED_KEY_PARAMETER", read_secret or _read_ssm_parameter
+            ),
         )
 
 
@@ -134,6 +143,17 @@ def _auth_tokens(env: Mapping[str, str], local: bool, read_secret: SecretReader)
     if secondary is None and env.get("TWILIO_AUTH_TOKEN_SECONDARY_PARAMETER"):
         secondary = read_secret(env["TWILIO_AUTH_TOKEN_SECONDARY_PARAMETER"], region) or None
     return primary, secondary
+
+
+def _optional_secret(env: Mapping[str, str], name: str, parameter_name: str, read_secret: SecretReader) -> str | None:
+    """`name` from the environment, else the SSM parameter `parameter_name` names, else None."""
+    if env.get(name):
+        return env[name]
+    parameter = env.get(parameter_name)
+    if not parameter:
+        return None
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return read_secret(parameter, region) or None
 
 
 def _read_ssm_parameter(name: str, region: str) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from collections import Counter
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from carrier_core.errors import (
     ConfigurationError,
@@ -14,7 +15,7 @@ from carrier_core.errors import (
     PayloadTooLarge,
     UnsupportedContentType,
 )
-from carrier_core.signature import FormPairs, validate_signature
+from carrier_core.signature import FormPairs, signature_algorithm, validate_signature
 
 # Twilio's own webhook bodies are a few KiB; anything this large is not from Twilio.
 # chalice local enforces no limit and API Gateway's is 10 MB, so the app must.
@@ -47,15 +48,25 @@ def parse_form(content_type: str | None, raw_body: bytes | None) -> FormPairs:
 
 
 def signed_url(public_url: str, query: Iterable[tuple[str, str]] | None) -> str:
-    """The URL Twilio signed: the configured public URL plus the query string it called.
+    """The URL Twilio signed: the configured public URL, byte for byte, plus what Twilio added.
 
-    API Gateway hands us the query parsed, so it is re-encoded in the order received.
+    Twilio signs the URL as it was configured, query and all (`?a=1&a=2`, `?x=a%20b`,
+    `?flag`). API Gateway hands us the query parsed and decoded, so re-encoding it cannot
+    give those bytes back; the configured URL is the only faithful copy of its own query.
+    Only parameters beyond it (Twilio's `bodySHA256` on JSON webhooks, or whatever a
+    forger added) are appended, in the order received, so they are signed too.
     """
-    pairs = list(query or ())
-    if not pairs:
+    configured = Counter(parse_qsl(urlsplit(public_url).query, keep_blank_values=True))
+    extra: list[tuple[str, str]] = []
+    for pair in query or ():
+        if configured[pair] > 0:
+            configured[pair] -= 1
+        else:
+            extra.append(pair)
+    if not extra:
         return public_url
     separator = "&" if "?" in public_url else "?"
-    return public_url + separator + urlencode(pairs)
+    return public_url + separator + urlencode(extra, quote_via=quote)
 
 
 def read_twilio_request(
@@ -64,30 +75,48 @@ def read_twilio_request(
     headers: Mapping[str, str],
     query: Iterable[tuple[str, str]] | None,
     body: bytes | str | None,
+    shared_keys: Iterable[str] = (),
 ) -> FormPairs:
     """Check size and signature of a webhook and return its form; raises taxonomy errors.
 
     The size check runs first so an oversized body costs no HMAC; the signature is checked
-    before anything is parsed beyond the form itself.
+    before anything is parsed beyond the form itself. A request carrying
+    X-Twilio-Webhooks-Signature-Settings was signed with a SharedKey, so only `shared_keys`
+    may have made it; otherwise only the auth `tokens`.
     """
     raw_body = body.encode("utf-8") if isinstance(body, str) else body
     check_size(headers, raw_body)
     params = parse_form(headers.get("content-type"), raw_body)
+    settings_header = headers.get(SIGNATURE_SETTINGS)
     validate_signature(
-        tokens,
+        shared_keys if settings_header is not None else tokens,
         signed_url(public_url, query),
         params,
         headers.get("x-twilio-signature"),
         raw_body,
+        signature_algorithm(settings_header),
     )
     return params
 
 
-def read_webhook(request: Any, tokens: Iterable[str], public_url: str | None) -> FormPairs:
+SIGNATURE_SETTINGS = "x-twilio-webhooks-signature-settings"
+
+
+def query_pairs(query_params: Any) -> list[tuple[str, str]]:
+    """Every (name, value) of a framework's parsed query, repeated names included."""
+    if not query_params:
+        return []
+    getlist = getattr(query_params, "getlist", None)
+    if getlist is None:
+        return list(query_params.items())
+    return [(name, value) for name in query_params for value in getlist(name)]
+
+
+def read_webhook(request: Any, tokens: Iterable[str], public_url: str | None, shared_keys: Iterable[str] = ()) -> FormPairs:
     """read_twilio_request for a framework request with `headers`, `query_params`, `raw_body`."""
     if request is None or not public_url:
         raise ConfigurationError("no request, or no public URL configured for this webhook")
-    return read_twilio_request(tokens, public_url, request.headers, (request.query_params or {}).items(), request.raw_body)
+    return read_twilio_request(tokens, public_url, request.headers, query_pairs(request.query_params), request.raw_body, shared_keys)
 
 
 # A Twilio message SID: two letters (SM, MM) and 32 hex digits.
