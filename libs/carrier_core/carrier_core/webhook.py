@@ -128,16 +128,26 @@ def message_sid(form: Mapping[str, str]) -> str:
     sid = form.get("MessageSid") or form.get("SmsMessageSid") or form.get("SmsSid") or ""
     if not sid:
         raise MissingField("MessageSid is required")
-    if not MESSAGE_SID.match(sid):
+    if not MESSAGE_SID.fullmatch(sid):
         raise InvalidField("MessageSid is not a Twilio message SID")
     return sid
 
 
+# Twilio's counts and error codes are a few digits. The bound keeps int() away from its
+# 4,300-digit limit (ValueError), and DynamoDB numbers to 38 digits.
+MAX_WHOLE_NUMBER_DIGITS = 9
+ASCII_DIGITS = re.compile(r"^[0-9]+$")
+
+
 def whole_number(form: Mapping[str, str], name: str) -> int | None:
-    """An optional non-negative integer field; InvalidField when it is something else."""
+    """An optional non-negative integer field; InvalidField when it is something else.
+
+    Only ASCII digits: str.isdigit() also accepts "²" and "٣", which int() then refuses
+    or reads as a number Twilio never sent.
+    """
     raw = form.get(name, "").strip()
     if not raw:
         return None
-    if not raw.isdigit():
-        raise InvalidField(f"{name} must be a whole number")
+    if not ASCII_DIGITS.match(raw) or len(raw) > MAX_WHOLE_NUMBER_DIGITS:
+        raise InvalidField(f"{name} must be a whole number of at most {MAX_WHOLE_NUMBER_DIGITS} digits")
     return int(raw)
