@@ -5,10 +5,11 @@ from typing import Any
 
 from pynamodb.exceptions import GetError
 
-from carrier_core.errors import MessageNotFound
+from carrier_core.errors import InvalidMessageId, MessageNotFound
 from carrier_core.models import FailedMessageModel, MessageModel
 from carrier_core.resource import render_message
 from carrier_core.storage import storage_error
+from carrier_core.webhook import MESSAGE_SID
 
 from chalicelib.store import RETRY_PREFIX, retrying_item
 
@@ -18,7 +19,10 @@ def get_message(sid: str) -> dict[str, Any]:
 
     A retrying send's id reads the failed-messages table: `retrying` or `failed` while
     Twilio has not taken it, the message it became once the retry worker sent it.
+    The id's shape is checked first, so no read is spent on it and no error echoes it.
     """
+    if not MESSAGE_SID.fullmatch(sid):
+        raise InvalidMessageId("a message id is two capital letters and 32 hexadecimal digits (SM…, MM…, RQ…)")
     if sid.startswith(RETRY_PREFIX):
         failed = _get(FailedMessageModel, sid)
         if not failed.message_sid:
