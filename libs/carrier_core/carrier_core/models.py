@@ -73,6 +73,9 @@ class MessageModel(Model):
     num_segments = NumberAttribute(null=True)
     encoding = UnicodeAttribute(null=True)
     history = ListAttribute(of=HistoryEntry, null=True)
+    # How many entries between the first and the latest were dropped to keep the item
+    # small (carrier_core.status.store.trim_history).
+    history_dropped = NumberAttribute(null=True)
     # Ids of the status reports already in `history`: a redelivered callback finds its id
     # here and is not appended twice (carrier_core.status.store).
     event_ids = UnicodeSetAttribute(null=True)

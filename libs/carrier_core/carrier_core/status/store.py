@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
-from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.update import Action
 
 from carrier_core.models import HistoryEntry, MessageModel, iso
@@ -23,6 +23,17 @@ from carrier_core.status.machine import UNKNOWN_RANK, MessageStatus, known_statu
 from carrier_core.storage import is_condition_failure, storage_error
 
 OUTBOUND = "outbound"
+
+# DynamoDB refuses an item over 400 KB, and a message refused further callbacks at ~240 KB
+# once Twilio (or a loop) reported enough of them. Once the history passes HISTORY_TRIM_AT
+# entries it is cut back to the first and the latest HISTORY_KEEP - 1, the count of the rest
+# kept in `history_dropped`. A message's whole life is under ten callbacks, so 25 entries
+# lose nothing on an ordinary message; the gap between the two numbers means one extra
+# write every five callbacks past 30, never below. With each entry's free text capped at
+# MAX_DETAIL_CHARS an item stays under about 30 KB.
+HISTORY_KEEP = 25
+HISTORY_TRIM_AT = 30
+MAX_DETAIL_CHARS = 512
 
 
 class Outcome(str, enum.Enum):
@@ -71,9 +82,14 @@ class StatusReport:
             error_code=self.error_code,
             source=self.source,
             event_id=self.event_id,
-            raw_dlr_done_date=self.raw_dlr_done_date,
-            channel_status_message=self.channel_status_message,
+            raw_dlr_done_date=_capped(self.raw_dlr_done_date),
+            channel_status_message=_capped(self.channel_status_message),
         )
+
+
+def _capped(text: str | None) -> str | None:
+    """Free text as kept in the history: at most MAX_DETAIL_CHARS (the event id hashes it whole)."""
+    return text[:MAX_DETAIL_CHARS] if text is not None else None
 
 
 @dataclass(frozen=True)
@@ -107,11 +123,37 @@ def record_status(
     if rank is not None:
         requests += 1
         if _update(item, _advance_actions(report, rank, expires_at, fields, authoritative), _advance_condition(report, rank)):
-            return _recorded(Outcome.ADVANCED, item, requests)
+            return _recorded(Outcome.ADVANCED, item, requests + trim_history(item))
     requests += 1
     if _update(item, _append_actions(report, expires_at, fields, authoritative), _append_condition(report)):
-        return _recorded(Outcome.RECORDED, item, requests)
+        return _recorded(Outcome.RECORDED, item, requests + trim_history(item))
     return Recorded(Outcome.DUPLICATE, requests=requests)
+
+
+def trim_history(item: MessageModel) -> int:
+    """Cut a long history back to its first and latest entries; the requests it took (0 or 1).
+
+    `item` is the message as the write just returned it. The cut is conditioned on the
+    history still having that length, so a callback appended meanwhile is never lost: the
+    cut is skipped and the next write makes it. Event ids of dropped entries are forgotten
+    with them, so a redelivery older than the kept window can be recorded once more; the
+    status cannot regress, since the rank condition does not depend on the history.
+    """
+    history = list(item.history or [])
+    if len(history) <= HISTORY_TRIM_AT:
+        return 0
+    kept = [history[0], *history[len(history) - (HISTORY_KEEP - 1):]]
+    event_ids = {entry.event_id for entry in kept if entry.event_id}
+    M = MessageModel
+    actions: list[Action] = [
+        M.history.set(kept),
+        M.history_dropped.set((M.history_dropped | 0) + (len(history) - len(kept))),
+        M.event_ids.set(event_ids) if event_ids else M.event_ids.remove(),
+    ]
+    # False (the condition failed) means a concurrent write got there first and will trim.
+    unchanged: Condition = size(M.history) == len(history)  # type: ignore[no-untyped-call]  # PynamoDB leaves size() unannotated
+    _update(item, actions, unchanged)
+    return 1
 
 
 def _update(item: MessageModel, actions: list[Action], condition: Condition) -> bool:
