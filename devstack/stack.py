@@ -43,7 +43,8 @@ class Part:
 
 def chalice_part(name: str, port: int) -> Part:
     # --no-autoreload: the reloader forks a worker that outlives its parent and keeps the port.
-    command = (str(BIN / "chalice"), "local", "--stage", "local", "--host", HOST, "--port", str(port), "--no-autoreload")
+    # devstack.gateway is `chalice local` answering unknown paths as the deployed API does.
+    command = (sys.executable, "-m", "devstack.gateway", "local", "--stage", "local", "--host", HOST, "--port", str(port), "--no-autoreload")
     return Part(name, port, command, cwd=ROOT / "services" / name)
 
 
