@@ -50,6 +50,8 @@ CASES = [
     Case("retry-failed: at true", "POST", "/_local/retry-failed", '{"at": true}', 400, "invalid_field"),
     Case("retry-failed: at NaN", "POST", "/_local/retry-failed", '{"at": NaN}', 400, "invalid_field"),
     Case("retry-failed: at Infinity", "POST", "/_local/retry-failed", '{"at": 1e999}', 400, "invalid_field"),
+    Case("retry-failed: at 1e300", "POST", "/_local/retry-failed", '{"at": 1e300}', 400, "invalid_field"),
+    Case("retry-failed: at negative", "POST", "/_local/retry-failed", '{"at": -1}', 400, "invalid_field"),
     Case("retry-failed: unknown field", "POST", "/_local/retry-failed", '{"when": 1}', 400, "invalid_field"),
     Case("retry-failed: empty object", "POST", "/_local/retry-failed", "{}", 200),
     Case("retry-failed: no body", "POST", "/_local/retry-failed", None, 200),

@@ -8,6 +8,8 @@ from carrier_core.errors import InvalidField
 from chalicelib.request import parse_json_object
 
 FIELDS = frozenset({"at"})
+# Year 5138: far enough for any test, and an integer DynamoDB can compare (38 digits at most).
+MAX_AT = 10**11
 
 
 def retry_at(raw_body: str | bytes | None) -> float | None:
@@ -22,6 +24,6 @@ def retry_at(raw_body: str | bytes | None) -> float | None:
     if at is None:
         return None
     # bool is an int to Python; NaN and 1e999 parse as floats the worker cannot use.
-    if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at) or at < 0:
-        raise InvalidField("at must be a finite, non-negative number of epoch seconds")
+    if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at) or not 0 <= at <= MAX_AT:
+        raise InvalidField(f"at must be a number of epoch seconds from 0 to {MAX_AT}")
     return float(at)
