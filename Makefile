@@ -15,6 +15,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help:
 	@echo "make dev      run the whole stack locally (ports 8000-8004) until Ctrl-C"
 	@echo "make test     install what is needed, then run every test suite"
+	@echo "make audit    pip-audit the pinned requirements (needs network)"
 	@echo "make bench    measure the speed and size targets"
 
 $(STAMP): requirements-dev.txt libs/carrier_core/pyproject.toml $(wildcard services/*/requirements.txt)
