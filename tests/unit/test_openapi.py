@@ -1,9 +1,6 @@
 """services/outbound/openapi.yaml stays true: routes, request fields, resource and errors."""
 from __future__ import annotations
 
-import importlib
-import sys
-
 import pytest
 from hypothesis import given, settings
 from openapi_spec_validator import validate
@@ -13,6 +10,7 @@ from carrier_core.models import HistoryEntry, MediaItem, MessageModel
 from carrier_core.resource import render_message
 from tests.infra.hcl import ROOT, app_routes
 from tests.support.openapi import from_schema, schema, spec, validator
+from tests.support.outbound import outbound_module
 
 
 def test_it_is_a_valid_openapi_document() -> None:
@@ -25,12 +23,7 @@ def test_it_describes_every_route_of_the_app_and_no_other() -> None:
 
 
 def test_request_fields_are_the_ones_the_parser_accepts() -> None:
-    sys.path.insert(0, str(ROOT / "services" / "outbound"))
-    try:
-        request = importlib.import_module("chalicelib.request")
-    finally:
-        sys.path.pop(0)
-    assert set(schema("SendRequest")["properties"]) == set(request.FIELDS)
+    assert set(schema("SendRequest")["properties"]) == set(outbound_module("request").FIELDS)
 
 
 @pytest.mark.parametrize("error_cls", [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.CarrierError)])

@@ -35,7 +35,8 @@ def error_parts(exc: BaseException) -> tuple[int, dict[str, str], str]:
     if not isinstance(exc, CarrierError):
         log.error("unhandled error", extra={"error_type": type(exc).__name__}, exc_info=exc)
         exc = InternalError()
-    elif exc.http_status >= 500 or exc.__cause__ is not None:
+    elif exc.http_status >= 500:
+        # DynamoDB's error code or the innermost exception's class: what failed, never a value.
         cause = failure_kind(exc.__cause__) if exc.__cause__ is not None else None
         log.warning("request failed", extra={"error_code": exc.code, "cause": cause})
     return exc.http_status, dict(JSON_HEADERS), json.dumps(exc.to_body())

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
-from collections import Counter
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from carrier_core.errors import (
