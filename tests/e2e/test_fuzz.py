@@ -24,7 +24,7 @@ from tests.support.openapi import from_schema, response_schema, schema, validato
 from tests.support.stack import RunningStack
 
 # Small enough for make test (each example is one HTTP round trip through chalice local).
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=False)
+FUZZ = settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck), derandomize=False)
 ANSWER_SECONDS = 5.0
 ERROR_KEYS = {"code", "message", "twilio_code", "retryable"}
 

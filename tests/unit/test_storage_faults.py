@@ -61,13 +61,18 @@ def test_condition_failure_is_told_apart_from_faults() -> None:
     assert storage.response_code(PutError("failed", cause=ReadTimeoutError(endpoint_url="http://db"))) is None
 
 
+# Through the apps, one row per answer (the table above covers every kind): the timeout that
+# used to be a 500, an outage, and a value DynamoDB can never store.
+APP_FAULTS = [f for f in FAULTS if f.label in ("read timeout", "throttled", "key too large")]
+
+
 @pytest.fixture
 def harness() -> Iterator[InboundHarness]:
     with inbound_harness() as h:
         yield h
 
 
-@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.label)
+@pytest.mark.parametrize("fault", APP_FAULTS, ids=lambda f: f.label)
 def test_inbound_answers_each_fault_with_its_status(fault: Fault, harness: InboundHarness, monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(*args: object, **kwargs: object) -> None:
         raise PutError("failed", cause=fault.cause)
@@ -78,7 +83,7 @@ def test_inbound_answers_each_fault_with_its_status(fault: Fault, harness: Inbou
     assert (response.status_code, error["code"], error["retryable"]) == (fault.status, fault.code, fault.status == 503)
 
 
-@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.label)
+@pytest.mark.parametrize("fault", APP_FAULTS, ids=lambda f: f.label)
 def test_status_answers_each_fault_with_its_status(fault: Fault, monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(*args: object, **kwargs: object) -> None:
         raise UpdateError("failed", cause=fault.cause)
