@@ -188,6 +188,21 @@ def test_fuzz_local_worker(stack: RunningStack) -> None:
     run()
 
 
+def test_fuzz_paths_and_methods(stack: RunningStack) -> None:
+    """Any method on any path of any service: a route, a wrong method or no such endpoint."""
+    known = ["/health", "/twilio/inbound", "/twilio/status", "/messages", "/messages/SM" + "0" * 32, "/_local/retry-failed"]
+    segments = st.lists(nasty_text.map(lambda s: quote(s, safe="")), min_size=1, max_size=3).map(lambda parts: "/" + "/".join(parts))
+
+    @FUZZ
+    @given(st.sampled_from(["inbound", "status", "outbound"]), st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"]),
+           st.one_of(st.sampled_from(known), segments))
+    def run(service: str, method: str, path: str) -> None:
+        response, seconds = send(stack, method, service, path, b"{}", {"Content-Type": "application/json"})
+        check_answer(response, seconds)
+
+    run()
+
+
 def test_every_service_is_healthy_after_the_fuzz(stack: RunningStack) -> None:
     for service in ("inbound", "status", "outbound"):
         assert stack.http.get(stack.url(service, "/health"), timeout=10).status_code == 200
