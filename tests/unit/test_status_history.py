@@ -7,7 +7,11 @@ import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
+from typing import Any
+
 import pytest
+from botocore.exceptions import ReadTimeoutError
+from pynamodb.exceptions import UpdateError
 from chalice.test import Client
 
 from carrier_core.logs import JsonFormatter
@@ -61,6 +65,23 @@ def test_a_thousand_callbacks_at_one_sid_keep_the_item_small(table: None) -> Non
     # The kept entries are the latest, in order.
     numbers = [int((h.channel_status_message or "").split()[0]) for h in history[1:]]
     assert numbers == list(range(1000 - len(numbers), 1000))
+
+
+def test_a_failed_trim_keeps_the_report_and_raises_nothing(table: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    sid = new_sid()
+    for i in range(HISTORY_TRIM_AT):
+        record_status(sid, StatusReport(f"carrier_{i}", T0 + timedelta(seconds=i), "callback"), EXPIRES)
+    original = MessageModel.update
+
+    def refuse_trims(self: MessageModel, actions: list[Any], condition: Any = None) -> Any:
+        if any("history_dropped" in str(action) for action in actions):
+            raise UpdateError("failed", cause=ReadTimeoutError(endpoint_url="http://db"))
+        return original(self, actions=actions, condition=condition)
+
+    monkeypatch.setattr(MessageModel, "update", refuse_trims)
+    recorded = record_status(sid, StatusReport("carrier_last", T0 + timedelta(minutes=5), "callback"), EXPIRES)
+    assert (recorded.outcome, recorded.requests) == (Outcome.RECORDED, 2)
+    assert len(MessageModel.get(sid, consistent_read=True).history or []) == HISTORY_TRIM_AT + 1
 
 
 def test_short_histories_are_never_trimmed(table: None) -> None:

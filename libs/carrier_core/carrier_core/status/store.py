@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,9 +19,12 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.update import Action
 
+from carrier_core.errors import CarrierError
 from carrier_core.models import HistoryEntry, MessageModel, iso
 from carrier_core.status.machine import UNKNOWN_RANK, MessageStatus, known_status, rule_of
 from carrier_core.storage import is_condition_failure, storage_error
+
+log = logging.getLogger(__name__)
 
 OUTBOUND = "outbound"
 
@@ -150,9 +154,14 @@ def trim_history(item: MessageModel) -> int:
         M.history_dropped.set((M.history_dropped | 0) + (len(history) - len(kept))),
         M.event_ids.set(event_ids) if event_ids else M.event_ids.remove(),
     ]
-    # False (the condition failed) means a concurrent write got there first and will trim.
     unchanged: Condition = size(M.history) == len(history)  # type: ignore[no-untyped-call]  # PynamoDB leaves size() unannotated
-    _update(item, actions, unchanged)
+    try:
+        # False (the condition failed) means a concurrent write got there first and will trim.
+        _update(item, actions, unchanged)
+    except CarrierError as exc:
+        # The report is already stored; a failed cut is retried by the next write, so it
+        # must not turn into an error that makes Twilio send the callback again.
+        log.warning("history not trimmed", extra={"message_sid": item.sid, "error_code": exc.code})
     return 1
 
 
