@@ -97,10 +97,12 @@ def test_status_answers_each_fault_with_its_status(fault: Fault, monkeypatch: py
     assert (response.status_code, error["code"]) == (fault.status, fault.code)
 
 
-def test_stop_from_a_number_too_large_for_a_key_is_400_and_nothing_written(harness: InboundHarness) -> None:
-    """DynamoDB refuses a hash key over 2048 bytes on every try: Twilio must not retry it."""
-    huge = "+1" + "5" * 3000
-    response = harness.post(sms(body="STOP", From=huge))
+@pytest.mark.parametrize(("field", "size"), [("From", 3000), ("To", 1500)])
+def test_stop_with_a_number_too_large_for_a_key_is_400_and_nothing_written(harness: InboundHarness, field: str, size: int) -> None:
+    """DynamoDB refuses a hash key over 2048 bytes (From) or a range key over 1024 (To, the
+    sender) on every try: Twilio must not retry it."""
+    huge = "+1" + "5" * size
+    response = harness.post(sms(body="STOP", **{field: huge}))
     assert response.status_code == 400
     assert json.loads(response.body)["error"]["code"] == "value_not_storable"
     assert MessageModel.count() == 0 and OptOutModel.count() == 0
