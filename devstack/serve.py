@@ -2,7 +2,8 @@
 
 `chalice local` binds with http.server's default backlog of 5, so 32 callers that each open
 a new connection get resets. This runs the very same LocalGateway and request handler (the
-routing, event shape and error answers of `chalice local`), loaded with the stage's
+routing and event shape of `chalice local`; API Gateway's own answers in our error shape, see
+devstack/gateway.py), loaded with the stage's
 configuration exactly as `chalice local --stage local` loads it, on a server whose backlog
 holds a burst. It also writes one short line per request instead of http.server's
 date-stamped access log.
@@ -20,6 +21,8 @@ from typing import Any
 from chalice.cli.factory import CLIFactory
 from chalice.deploy.validate import validate_routes
 from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer, ThreadedHTTPServer
+
+from devstack import gateway
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKLOG = 1024
@@ -76,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
     # PynamoDB announces at import that it found no global settings file: true, and noise.
     logging.getLogger("pynamodb").setLevel(logging.WARNING)
+    gateway.install()  # unknown paths and methods answered as the deployed API answers them
     server = build_server(args.project_dir or ROOT / "services" / args.service, args.host, args.port, args.stage)
     server.serve_forever()
     return 0

@@ -14,6 +14,7 @@ from carrier_core.web import JSON_HEADERS, handles_errors
 from carrier_core.webhook import JSON, check_size
 
 from chalicelib.idempotency import check_key
+from chalicelib.local import retry_at
 from chalicelib.messages import get_message
 from chalicelib.request import OutboundRequest
 from chalicelib.retry import RetryPolicy
@@ -86,6 +87,6 @@ if os.environ.get("STAGE") == "local":
     def retry_failed_now() -> Response:
         request = app.current_request
         assert request is not None
-        at = (request.json_body or {}).get("at")
-        report = retry_due(runtime.settings, policy, runtime.metrics, time_left(app.lambda_context, 60), now=float(at) if at is not None else None)
+        at = retry_at(request.raw_body)
+        report = retry_due(runtime.settings, policy, runtime.metrics, time_left(app.lambda_context, 60), now=at)
         return Response(body=report.as_dict(), status_code=200)

@@ -25,7 +25,7 @@ runtime.attach(app, Response)
 @handles_errors(Response)
 def status() -> Response:
     settings = runtime.settings
-    form = read_webhook(app.current_request, settings.auth_tokens, settings.status_webhook_url)
+    form = read_webhook(app.current_request, settings.auth_tokens, settings.status_webhook_url, settings.webhook_shared_keys)
     callback = StatusCallback.from_form(form)
     recorded = record_callback(callback, settings)
     for name, dimensions in metrics_for(callback, recorded):

@@ -203,7 +203,7 @@ def test_help_changes_no_opt_out_state(stack: RunningStack) -> None:
 def test_one_dynamodb_request_per_webhook_duplicate_or_not(stack: RunningStack) -> None:
     form = sms()
     stop = sms(body="STOP", From="+15005551237")
-    stack.dynamodb_requests(reset=True)
+    stack.start_count()
     for payload in (form, form, stop, stop):
         assert stack.post_webhook("inbound", payload).status_code == 200
     counts = stack.dynamodb_requests(reset=True)

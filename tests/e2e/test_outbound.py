@@ -24,7 +24,7 @@ from tests.support.stack import RunningStack
     ],
 )
 def test_invalid_send_is_400_and_touches_nothing(stack: RunningStack, label: str, payload: Any, code: str) -> None:
-    stack.dynamodb_requests(reset=True)
+    stack.start_count()
     response = post_message(stack, payload)
     assert response.status_code == 400, label
     error = response.json()["error"]
@@ -36,7 +36,7 @@ def test_invalid_send_is_400_and_touches_nothing(stack: RunningStack, label: str
 def test_recipient_who_texted_stop_is_refused_with_21610(stack: RunningStack) -> None:
     customer = "+15005550321"
     assert stack.post_webhook("inbound", sms(body="STOP", From=customer)).status_code == 200
-    stack.dynamodb_requests(reset=True)
+    stack.start_count()
     response = post_message(stack, {"to": customer, "body": "Last chance: 20% off"})
     assert response.status_code == 403
     error = response.json()["error"]

@@ -14,7 +14,6 @@ import requests
 
 from tests.support.forms import new_sid
 from tests.support.outbound_stack import (
-    callbacks_settled,
     an_hour_from_now,
     clear_sandbox,
     post_message,
@@ -116,8 +115,7 @@ def test_same_key_concurrently_is_one_sid_and_one_sandbox_request(stack: Running
 def test_dynamodb_requests_per_send_two_without_a_key_four_with(stack: RunningStack) -> None:
     # A callback URL nobody serves, so the status service's writes do not mix into the count.
     quiet = {"to": CUSTOMER, "body": "counted", "status_callback": "http://127.0.0.1:9/nowhere"}
-    callbacks_settled(stack)
-    stack.dynamodb_requests(reset=True)
+    stack.start_count()
     assert post_message(stack, quiet).status_code == 202
     assert stack.dynamodb_requests(reset=True) == {"DynamoDB_20120810.GetItem": 1, "DynamoDB_20120810.UpdateItem": 1}
     assert post_message(stack, quiet, key=new_sid("K")).status_code == 202

@@ -162,7 +162,7 @@ def test_malformed_callback_is_400_with_a_stable_code(stack: RunningStack, label
 
 def test_one_dynamodb_request_per_in_order_callback(stack: RunningStack) -> None:
     sid = new_sid()
-    stack.dynamodb_requests(reset=True)
+    stack.start_count()
     for status in ("queued", "sent", "delivered"):
         post(stack, status_callback(status, sid=sid))
     in_order = stack.dynamodb_requests(reset=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 import requests
 
-from tests.support.stack import RunningStack, wait_for
+from tests.support.stack import RunningStack
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -33,16 +33,6 @@ def _form_of(entry: dict[str, Any]) -> dict[str, Any]:
     """A received request's form fields: the sandbox lists each field's values; one is unwrapped."""
     form: dict[str, list[str]] = entry["form"]
     return {name: values[0] if len(values) == 1 else values for name, values in form.items()}
-
-
-def callbacks_settled(stack: RunningStack) -> None:
-    """Wait until the sandbox has sent every status callback it has booked: the status
-    service's writes for earlier messages then no longer mix into a DynamoDB request count."""
-
-    def settled() -> bool:
-        return bool(stack.http.get(stack.url("sandbox", "/_sandbox/pending"), timeout=10).json()["steps"] == 0)
-
-    assert wait_for(settled, timeout=30), "the sandbox still had callbacks to send"
 
 
 def sandbox_fault(stack: RunningStack, status: int, count: int, retry_after: int | None = None) -> None:

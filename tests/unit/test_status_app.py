@@ -90,7 +90,10 @@ CASES = [
     Case("blank MessageStatus", replace(status_callback("sent"), MessageStatus=" ", SmsStatus=""), status=400, code="missing_field"),
     Case("two different MessageStatus", status_callback("sent") + [("MessageStatus", "delivered")], status=400, code="invalid_field"),
     Case("not a message SID", replace(status_callback("sent"), MessageSid="CA1", SmsSid="CA1"), status=400, code="invalid_field"),
+    Case("not a messaging service SID", replace(status_callback("sent"), MessagingServiceSid="MG1"), status=400, code="invalid_field"),
     Case("ErrorCode not a number", status_callback("failed", ErrorCode="30x"), status=400, code="invalid_field"),
+    Case("ErrorCode a superscript digit", status_callback("failed", ErrorCode="\u00b2"), status=400, code="invalid_field"),
+    Case("ErrorCode of 4,301 digits", status_callback("failed", ErrorCode="3" * 4301), status=400, code="invalid_field"),
 ]
 
 

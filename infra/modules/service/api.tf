@@ -28,10 +28,42 @@ locals {
     }
   }
 
+  # API Gateway answers some requests itself, before the function runs: an unknown path
+  # (MISSING_AUTHENTICATION_TOKEN, which is also what an unsigned call to a SigV4 route
+  # gets), throttling, a body over 10 MB, an integration timeout. Each of those gets the
+  # project's error body, with a code from carrier_core/errors.py, so every error from every
+  # endpoint has one shape. tests/infra/test_gateway_responses.py checks each code and status
+  # against the taxonomy; devstack/gateway.py gives `chalice local` the same answers.
+  gateway_errors = {
+    MISSING_AUTHENTICATION_TOKEN = { status = 404, code = "not_found", retryable = false, message = "No such endpoint, or the request is not signed as this API requires." }
+    RESOURCE_NOT_FOUND           = { status = 404, code = "not_found", retryable = false, message = "No such endpoint." }
+    ACCESS_DENIED                = { status = 403, code = "access_denied", retryable = false, message = "The caller is not allowed to call this endpoint." }
+    INVALID_SIGNATURE            = { status = 403, code = "access_denied", retryable = false, message = "The request's SigV4 signature does not match." }
+    EXPIRED_TOKEN                = { status = 403, code = "access_denied", retryable = false, message = "The request's credentials have expired." }
+    THROTTLED                    = { status = 429, code = "rate_limited", retryable = true, message = "Too many requests; slow down and retry." }
+    REQUEST_TOO_LARGE            = { status = 413, code = "payload_too_large", retryable = false, message = "The request body is larger than this endpoint accepts." }
+    UNSUPPORTED_MEDIA_TYPE       = { status = 415, code = "unsupported_content_type", retryable = false, message = "The request's Content-Type is not one this endpoint reads." }
+    INTEGRATION_TIMEOUT          = { status = 504, code = "gateway_timeout", retryable = true, message = "The service did not answer in time; the request may be retried." }
+    INTEGRATION_FAILURE          = { status = 502, code = "gateway_error", retryable = true, message = "The service could not be reached; the request may be retried." }
+    DEFAULT_4XX                  = { status = 400, code = "request_rejected", retryable = false, message = "The request was refused before it reached the service." }
+    DEFAULT_5XX                  = { status = 502, code = "gateway_error", retryable = true, message = "The service could not be reached; the request may be retried." }
+  }
+
+  gateway_responses = {
+    for type, e in local.gateway_errors : type => {
+      statusCode = e.status
+      responseTemplates = {
+        "application/json" = jsonencode({ error = { code = e.code, message = e.message, twilio_code = null, retryable = e.retryable } })
+      }
+    }
+  }
+
   openapi = jsonencode({
     openapi = "3.0.1"
     info    = { title = local.prefix, version = "1.0" }
     paths   = local.openapi_paths
+    # Part of the body, so a change to them redeploys the API like a route change does.
+    "x-amazon-apigateway-gateway-responses" = local.gateway_responses
     components = {
       securitySchemes = {
         sigv4 = {

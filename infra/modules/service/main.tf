@@ -30,7 +30,11 @@ locals {
     }
   }
 
-  token_parameters = compact([var.auth_token_parameter, var.secondary_auth_token_parameter == null ? "" : var.secondary_auth_token_parameter])
+  token_parameters = compact([
+    var.auth_token_parameter,
+    var.secondary_auth_token_parameter == null ? "" : var.secondary_auth_token_parameter,
+    var.webhook_shared_key_parameter == null ? "" : var.webhook_shared_key_parameter,
+  ])
 
   # The service's public base URL. Twilio signs the exact URL it is configured with, so
   # the function must know it: from the custom domain when there is one, otherwise the
@@ -52,6 +56,7 @@ locals {
       TWILIO_AUTH_TOKEN_PARAMETER = var.auth_token_parameter
     },
     var.secondary_auth_token_parameter == null ? {} : { TWILIO_AUTH_TOKEN_SECONDARY_PARAMETER = var.secondary_auth_token_parameter },
+    var.webhook_shared_key_parameter == null ? {} : { TWILIO_WEBHOOK_SHARED_KEY_PARAMETER = var.webhook_shared_key_parameter },
     local.own_webhook == null ? {} : { (local.own_webhook.variable) = "${local.base_url}${local.own_webhook.path}" },
   )
 }

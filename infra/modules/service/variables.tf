@@ -164,6 +164,12 @@ variable "secondary_auth_token_parameter" {
   default     = null
 }
 
+variable "webhook_shared_key_parameter" {
+  description = "Name of the SSM SecureString parameter holding the secret of the Twilio SharedKey that signs webhooks (X-Twilio-Webhooks-Signature-Settings); null when webhooks are signed with the auth token only."
+  type        = string
+  default     = null
+}
+
 variable "secrets_kms_key_arn" {
   description = "KMS key that encrypts the auth token parameters (platform module)."
   type        = string

@@ -100,6 +100,18 @@ class RouteNotFound(CarrierError):
     code, http_status, retryable = "not_found", 404, False
 
 
+class AccessDenied(CarrierError):
+    """The caller is not allowed to call this endpoint (API Gateway's SigV4 check)."""
+
+    code, http_status, retryable = "access_denied", 403, False
+
+
+class RequestRejected(CarrierError):
+    """The request was refused before it reached the service (API Gateway or the local server)."""
+
+    code, http_status, retryable = "request_rejected", 400, False
+
+
 class IdempotencyConflict(CarrierError):
     """The Idempotency-Key was already used with a different request."""
 
@@ -122,6 +134,18 @@ class InvalidMediaUrl(CarrierError):
     """A media URL is not an absolute https URL."""
 
     code, http_status, retryable = "invalid_media_url", 400, False
+
+
+class ValueNotStorable(CarrierError):
+    """A value in the request is too large to be stored (a key over 2048 bytes, an item over 400 KB)."""
+
+    code, http_status, retryable = "value_not_storable", 400, False
+
+
+class InvalidMessageId(CarrierError):
+    """The message id is not an id this API ever issues (a Twilio SID or an RQ retry id)."""
+
+    code, http_status, retryable = "invalid_message_id", 400, False
 
 
 # ---- Twilio's answers about the message (mapped from Twilio error codes) ----
@@ -248,6 +272,18 @@ class TwilioRejected(CarrierError):
     """Twilio rejected the request for a reason with no code of its own here."""
 
     code, http_status, retryable = "twilio_rejected", 400, False
+
+
+class GatewayError(CarrierError):
+    """The service could not be reached; the request may be retried."""
+
+    code, http_status, retryable = "gateway_error", 502, True
+
+
+class GatewayTimeout(CarrierError):
+    """The service did not answer in time; the request may be retried."""
+
+    code, http_status, retryable = "gateway_timeout", 504, True
 
 
 class StorageUnavailable(CarrierError):

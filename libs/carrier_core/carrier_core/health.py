@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pynamodb.models import Model
 
 from carrier_core.errors import StorageUnavailable
+from carrier_core.storage import failure_kind
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,7 @@ def check_tables(models: Iterable[type[Model]]) -> dict[str, str]:
         try:
             status = model.describe_table().get("TableStatus", "UNKNOWN")
         except Exception as exc:  # any failure means the table cannot be used
-            log.warning("health check failed", extra={"table": name, "error_type": type(exc).__name__})
+            log.warning("health check failed", extra={"table": name, "error_type": failure_kind(exc)})
             raise StorageUnavailable(f"table {name} cannot be reached") from exc
         seen[name] = str(status)
     return seen

@@ -17,6 +17,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from carrier_core.settings import Settings
+from carrier_core.storage import CONNECT_TIMEOUT_SECONDS, MAX_RETRY_ATTEMPTS, READ_TIMEOUT_SECONDS
 
 UNBOUND = "unbound-call-bind_models-first"
 
@@ -72,6 +73,9 @@ class MessageModel(Model):
     num_segments = NumberAttribute(null=True)
     encoding = UnicodeAttribute(null=True)
     history = ListAttribute(of=HistoryEntry, null=True)
+    # How many entries between the first and the latest were dropped to keep the item
+    # small (carrier_core.status.store.trim_history).
+    history_dropped = NumberAttribute(null=True)
     # Ids of the status reports already in `history`: a redelivered callback finds its id
     # here and is not appended twice (carrier_core.status.store).
     event_ids = UnicodeSetAttribute(null=True)
@@ -170,10 +174,11 @@ def bind_models(settings: Settings) -> None:
         meta.table_name = name
         meta.region = settings.region
         meta.host = settings.dynamodb_endpoint
-        # Twilio gives up on a webhook after 15 s: fail fast and let it retry instead.
-        meta.connect_timeout_seconds = 2
-        meta.read_timeout_seconds = 5
-        meta.max_retry_attempts = 2
+        # Twilio gives up on a webhook after 15 s: fail fast and let it retry instead
+        # (the budget is worked out in carrier_core.storage).
+        meta.connect_timeout_seconds = CONNECT_TIMEOUT_SECONDS
+        meta.read_timeout_seconds = READ_TIMEOUT_SECONDS
+        meta.max_retry_attempts = MAX_RETRY_ATTEMPTS
         model._connection = None  # drop a connection bound to earlier settings
 
 

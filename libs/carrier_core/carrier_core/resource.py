@@ -57,6 +57,7 @@ def render_message(item: MessageModel) -> dict[str, Any]:
         "wa_id": item.wa_id,
         "geo": dict(item.geo.as_dict()) if item.geo is not None else {},
         "history": [_history(h) for h in item.history or []],
+        "history_dropped": int(item.history_dropped or 0),
         "created_at": item.created_at,
         "updated_at": item.updated_at,
     }

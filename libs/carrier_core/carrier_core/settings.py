@@ -48,6 +48,7 @@ class Settings:
     idempotency_table: str = ""
     event_bus_name: str = ""
     events_dlq_name: str = ""
+    webhook_shared_key: str | None = field(default=None, repr=False)
 
     @property
     def auth_tokens(self) -> tuple[str, ...]:
@@ -55,6 +56,11 @@ class Settings:
         if self.secondary_auth_token:
             return (self.auth_token, self.secondary_auth_token)
         return (self.auth_token,)
+
+    @property
+    def webhook_shared_keys(self) -> tuple[str, ...]:
+        """The SharedKey secrets a webhook signed with X-Twilio-Webhooks-Signature-Settings may use."""
+        return (self.webhook_shared_key,) if self.webhook_shared_key else ()
 
     @property
     def is_local(self) -> bool:
@@ -101,6 +107,9 @@ class Settings:
             idempotency_table=env.get("IDEMPOTENCY_TABLE") or f"{prefix}-idempotency",
             event_bus_name=env.get("EVENT_BUS_NAME") or f"{prefix}-events",
             events_dlq_name=env.get("EVENTS_DLQ_NAME") or f"{prefix}-events-dlq",
+            webhook_shared_key=_optional_secret(
+                env, "TWILIO_WEBHOOK_SHARED_KEY", "TWILIO_WEBHOOK_SHARED_KEY_PARAMETER", read_secret or _read_ssm_parameter
+            ),
         )
 
 
@@ -138,6 +147,17 @@ def _auth_tokens(env: Mapping[str, str], local: bool, read_secret: SecretReader)
     if secondary is None and env.get("TWILIO_AUTH_TOKEN_SECONDARY_PARAMETER"):
         secondary = read_secret(env["TWILIO_AUTH_TOKEN_SECONDARY_PARAMETER"], region) or None
     return primary, secondary
+
+
+def _optional_secret(env: Mapping[str, str], name: str, parameter_name: str, read_secret: SecretReader) -> str | None:
+    """`name` from the environment, else the SSM parameter `parameter_name` names, else None."""
+    if env.get(name):
+        return env[name]
+    parameter = env.get(parameter_name)
+    if not parameter:
+        return None
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return read_secret(parameter, region) or None
 
 
 def _read_ssm_parameter(name: str, region: str) -> str:

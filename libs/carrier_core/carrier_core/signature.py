@@ -1,7 +1,10 @@
 """Twilio webhook signatures (X-Twilio-Signature), without the Twilio SDK.
 
 The algorithm is Twilio's https://www.twilio.com/docs/usage/security#validating-requests:
-HMAC-SHA1 over the full URL followed by each POST parameter name and value, names sorted.
+HMAC-SHA1 over the full URL followed by each POST parameter name and value, names sorted,
+keyed with the auth token. A webhook signed with a SharedKey instead carries
+X-Twilio-Webhooks-Signature-Settings (`key=<id>,algorithm=HMAC_SHA256`): the same payload,
+keyed with the SharedKey's secret, hashed with the algorithm it names.
 It must agree with twilio.request_validator.RequestValidator to the byte, which the tests
 prove with that class as the oracle; keeping the SDK out of inbound and status saves most of
 their package size and cold start.
@@ -18,15 +21,31 @@ from carrier_core.errors import InvalidSignature
 
 FormPairs = Sequence[tuple[str, str]]
 
+HMAC_SHA1 = "HMAC_SHA1"
+HMAC_SHA256 = "HMAC_SHA256"
+HASHES = {HMAC_SHA1: hashlib.sha1, HMAC_SHA256: hashlib.sha256}
 
-def compute_signature(token: str, url: str, params: FormPairs) -> str:
+
+def signature_algorithm(settings_header: str | None) -> str:
+    """The algorithm X-Twilio-Webhooks-Signature-Settings names; HMAC_SHA1 when it names none.
+
+    Parsed as RequestValidator's get_signature_algorithm does: comma-separated `name=value`.
+    """
+    for part in (settings_header or "").split(","):
+        name, separator, value = part.partition("=")
+        if separator and name.strip() == "algorithm" and value.strip():
+            return value.strip().upper()
+    return HMAC_SHA1
+
+
+def compute_signature(token: str, url: str, params: FormPairs, algorithm: str = HMAC_SHA1) -> str:
     """The signature Twilio sends for `params` posted to `url` and signed with `token`."""
     values: dict[str, set[str]] = {}
     for name, value in params:
         values.setdefault(name, set()).add(value)
     # RequestValidator sorts names and values, each once: a repeated identical pair counts once.
     payload = url + "".join(name + value for name in sorted(values) for value in sorted(values[name]))
-    digest = hmac.new(token.encode("utf-8"), payload.encode("utf-8"), hashlib.sha1).digest()
+    digest = hmac.new(token.encode("utf-8"), payload.encode("utf-8"), HASHES[algorithm]).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
@@ -55,6 +74,7 @@ def validate_signature(
     params: FormPairs,
     signature: str | None,
     raw_body: bytes | None = None,
+    algorithm: str = HMAC_SHA1,
 ) -> None:
     """Raise InvalidSignature unless `signature` was made by one of `tokens`.
 
@@ -64,6 +84,8 @@ def validate_signature(
     """
     if not signature:
         raise InvalidSignature("X-Twilio-Signature header is missing")
+    if algorithm not in HASHES:
+        raise InvalidSignature(f"signature algorithm is not one of {', '.join(HASHES)}")
     query = parse_qs(urlsplit(url).query)
     if "bodySHA256" in query:
         body_hash = hashlib.sha256(raw_body or b"").hexdigest()
@@ -75,6 +97,6 @@ def validate_signature(
     for token in tokens:
         for candidate in url_variants(url):
             # Every combination is computed, so timing does not reveal which token matched.
-            matched |= hmac.compare_digest(compute_signature(token, candidate, params).encode("ascii"), expected)
+            matched |= hmac.compare_digest(compute_signature(token, candidate, params, algorithm).encode("ascii"), expected)
     if not matched:
         raise InvalidSignature("X-Twilio-Signature does not match the request")

@@ -14,6 +14,7 @@ from carrier_core.errors import (
     RouteNotFound,
     UnsupportedContentType,
 )
+from carrier_core.storage import failure_kind
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,9 @@ def error_parts(exc: BaseException) -> tuple[int, dict[str, str], str]:
         log.error("unhandled error", extra={"error_type": type(exc).__name__}, exc_info=exc)
         exc = InternalError()
     elif exc.http_status >= 500:
-        log.warning("request failed", extra={"error_code": exc.code, "cause": type(exc.__cause__).__name__})
+        # DynamoDB's error code or the innermost exception's class: what failed, never a value.
+        cause = failure_kind(exc.__cause__) if exc.__cause__ is not None else None
+        log.warning("request failed", extra={"error_code": exc.code, "cause": cause})
     return exc.http_status, dict(JSON_HEADERS), json.dumps(exc.to_body())
 
 

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from carrier_core.errors import (
     ConfigurationError,
@@ -14,7 +15,7 @@ from carrier_core.errors import (
     PayloadTooLarge,
     UnsupportedContentType,
 )
-from carrier_core.signature import FormPairs, validate_signature
+from carrier_core.signature import FormPairs, signature_algorithm, validate_signature
 
 # Twilio's own webhook bodies are a few KiB; anything this large is not from Twilio.
 # chalice local enforces no limit and API Gateway's is 10 MB, so the app must.
@@ -47,15 +48,25 @@ def parse_form(content_type: str | None, raw_body: bytes | None) -> FormPairs:
 
 
 def signed_url(public_url: str, query: Iterable[tuple[str, str]] | None) -> str:
-    """The URL Twilio signed: the configured public URL plus the query string it called.
+    """The URL Twilio signed: the configured public URL, byte for byte, plus what Twilio added.
 
-    API Gateway hands us the query parsed, so it is re-encoded in the order received.
+    Twilio signs the URL as it was configured, query and all (`?a=1&a=2`, `?x=a%20b`,
+    `?flag`). API Gateway hands us the query parsed and decoded, so re-encoding it cannot
+    give those bytes back; the configured URL is the only faithful copy of its own query.
+    Only parameters beyond it (Twilio's `bodySHA256` on JSON webhooks, or whatever a
+    forger added) are appended, in the order received, so they are signed too.
     """
-    pairs = list(query or ())
-    if not pairs:
+    configured = Counter(parse_qsl(urlsplit(public_url).query, keep_blank_values=True))
+    extra: list[tuple[str, str]] = []
+    for pair in query or ():
+        if configured[pair] > 0:
+            configured[pair] -= 1
+        else:
+            extra.append(pair)
+    if not extra:
         return public_url
     separator = "&" if "?" in public_url else "?"
-    return public_url + separator + urlencode(pairs)
+    return public_url + separator + urlencode(extra, quote_via=quote)
 
 
 def read_twilio_request(
@@ -64,34 +75,52 @@ def read_twilio_request(
     headers: Mapping[str, str],
     query: Iterable[tuple[str, str]] | None,
     body: bytes | str | None,
+    shared_keys: Iterable[str] = (),
 ) -> FormPairs:
     """Check size and signature of a webhook and return its form; raises taxonomy errors.
 
     The size check runs first so an oversized body costs no HMAC; the signature is checked
-    before anything is parsed beyond the form itself.
+    before anything is parsed beyond the form itself. A request carrying
+    X-Twilio-Webhooks-Signature-Settings was signed with a SharedKey, so only `shared_keys`
+    may have made it; otherwise only the auth `tokens`.
     """
     raw_body = body.encode("utf-8") if isinstance(body, str) else body
     check_size(headers, raw_body)
     params = parse_form(headers.get("content-type"), raw_body)
+    settings_header = headers.get(SIGNATURE_SETTINGS)
     validate_signature(
-        tokens,
+        shared_keys if settings_header is not None else tokens,
         signed_url(public_url, query),
         params,
         headers.get("x-twilio-signature"),
         raw_body,
+        signature_algorithm(settings_header),
     )
     return params
 
 
-def read_webhook(request: Any, tokens: Iterable[str], public_url: str | None) -> FormPairs:
+SIGNATURE_SETTINGS = "x-twilio-webhooks-signature-settings"
+
+
+def query_pairs(query_params: Any) -> list[tuple[str, str]]:
+    """Every (name, value) of a framework's parsed query, repeated names included."""
+    if not query_params:
+        return []
+    getlist = getattr(query_params, "getlist", None)
+    if getlist is None:
+        return list(query_params.items())
+    return [(name, value) for name in query_params for value in getlist(name)]
+
+
+def read_webhook(request: Any, tokens: Iterable[str], public_url: str | None, shared_keys: Iterable[str] = ()) -> FormPairs:
     """read_twilio_request for a framework request with `headers`, `query_params`, `raw_body`."""
     if request is None or not public_url:
         raise ConfigurationError("no request, or no public URL configured for this webhook")
-    return read_twilio_request(tokens, public_url, request.headers, (request.query_params or {}).items(), request.raw_body)
+    return read_twilio_request(tokens, public_url, request.headers, query_pairs(request.query_params), request.raw_body, shared_keys)
 
 
-# A Twilio message SID: two letters (SM, MM) and 32 hex digits.
-MESSAGE_SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
+# A Twilio message SID: SM (or MM for media) and 32 hex digits, as Twilio's spec has it.
+MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
 
 
 def message_sid(form: Mapping[str, str]) -> str:
@@ -99,16 +128,41 @@ def message_sid(form: Mapping[str, str]) -> str:
     sid = form.get("MessageSid") or form.get("SmsMessageSid") or form.get("SmsSid") or ""
     if not sid:
         raise MissingField("MessageSid is required")
-    if not MESSAGE_SID.match(sid):
+    if not MESSAGE_SID.fullmatch(sid):
         raise InvalidField("MessageSid is not a Twilio message SID")
     return sid
 
 
+# A Messaging Service SID: MG and 32 hex digits.
+MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+
+
+def messaging_service_sid(form: Mapping[str, str]) -> str | None:
+    """The form's MessagingServiceSid when it has one; InvalidField when it is not one.
+
+    It keys opt-outs and reaches the workflow engine, so what Twilio never sends stops here.
+    """
+    sid = form.get("MessagingServiceSid") or None
+    if sid is not None and not MESSAGING_SERVICE_SID.fullmatch(sid):
+        raise InvalidField("MessagingServiceSid is not a Twilio Messaging Service SID")
+    return sid
+
+
+# Twilio's counts and error codes are a few digits. The bound keeps int() away from its
+# 4,300-digit limit (ValueError), and DynamoDB numbers to 38 digits.
+MAX_WHOLE_NUMBER_DIGITS = 9
+ASCII_DIGITS = re.compile(r"^[0-9]+$")
+
+
 def whole_number(form: Mapping[str, str], name: str) -> int | None:
-    """An optional non-negative integer field; InvalidField when it is something else."""
+    """An optional non-negative integer field; InvalidField when it is something else.
+
+    Only ASCII digits: str.isdigit() also accepts "²" and "٣", which int() then refuses
+    or reads as a number Twilio never sent.
+    """
     raw = form.get(name, "").strip()
     if not raw:
         return None
-    if not raw.isdigit():
-        raise InvalidField(f"{name} must be a whole number")
+    if not ASCII_DIGITS.match(raw) or len(raw) > MAX_WHOLE_NUMBER_DIGITS:
+        raise InvalidField(f"{name} must be a whole number of at most {MAX_WHOLE_NUMBER_DIGITS} digits")
     return int(raw)

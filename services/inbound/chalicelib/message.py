@@ -7,13 +7,17 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
-from carrier_core.errors import InvalidField, MediaMismatch, MissingField
+from carrier_core.errors import InvalidField, InvalidMediaUrl, MediaMismatch, MissingField
 from carrier_core.optout import OptOutAction, match_keyword
-from carrier_core.webhook import message_sid, whole_number
+from carrier_core.webhook import message_sid, messaging_service_sid, whole_number
 
 MAX_MEDIA = 10
+# Any digits, so that MediaUrl٣ or MediaUrl<4,301 digits> is seen as a media field (and
+# refused as a mismatch) rather than ignored; the index is read without int().
 MEDIA_FIELD = re.compile(r"^Media(Url|ContentType)(\d+)$")
+MEDIA_SCHEMES = ("https", "http")
 GEO_FIELDS = ("FromCity", "FromState", "FromZip", "FromCountry", "ToCity", "ToState", "ToZip", "ToCountry")
 
 
@@ -61,7 +65,7 @@ class InboundMessage:
         return cls(
             message_sid=sid,
             account_sid=form.get("AccountSid") or None,
-            messaging_service_sid=form.get("MessagingServiceSid") or None,
+            messaging_service_sid=messaging_service_sid(form),
             from_number=from_number,
             to_number=form["To"],
             body=form.get("Body", ""),
@@ -79,11 +83,28 @@ def _media(form: dict[str, str]) -> tuple[Media, ...]:
     declared = whole_number(form, "NumMedia") or 0
     if declared > MAX_MEDIA:
         raise InvalidField(f"NumMedia must be at most {MAX_MEDIA}")
-    indexes = {int(m.group(2)) for name in form if (m := MEDIA_FIELD.match(name))}
-    extra = sorted(i for i in indexes if i >= declared)
+    expected = {str(i) for i in range(declared)}
+    extra = sorted(name for name in form if (m := MEDIA_FIELD.match(name)) and m.group(2) not in expected)
     if extra:
-        raise MediaMismatch(f"NumMedia is {declared} but media field {extra[0]} is present")
+        raise MediaMismatch(f"NumMedia is {declared} but {extra[0][:40]} is present")
     missing = [i for i in range(declared) if not form.get(f"MediaUrl{i}")]
     if missing:
         raise MediaMismatch(f"NumMedia is {declared} but MediaUrl{missing[0]} is missing")
-    return tuple(Media(form[f"MediaUrl{i}"], form.get(f"MediaContentType{i}") or None) for i in range(declared))
+    return tuple(Media(_media_url(form, i), form.get(f"MediaContentType{i}") or None) for i in range(declared))
+
+
+def _media_url(form: dict[str, str], index: int) -> str:
+    """MediaUrlN when it is an absolute http(s) URL: nothing else is ever fetched or stored.
+
+    Twilio serves media over https; a javascript:, data: or file:// URL is not from Twilio,
+    and the media re-host must never be handed one.
+    """
+    url = form[f"MediaUrl{index}"]
+    try:
+        parts = urlsplit(url)
+        acceptable = parts.scheme.lower() in MEDIA_SCHEMES and bool(parts.hostname)
+    except ValueError:  # an unparseable netloc such as "https://[::1"
+        acceptable = False
+    if not acceptable:
+        raise InvalidMediaUrl(f"MediaUrl{index} must be an absolute http(s) URL")
+    return url

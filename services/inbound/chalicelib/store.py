@@ -6,11 +6,11 @@ import logging
 from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from carrier_core.errors import StorageUnavailable
 from carrier_core.logs import mask_phone
 from carrier_core.models import HistoryEntry, MediaItem, MessageModel, OptOutModel, expiry, iso, utc_now
 from carrier_core.optout import OptOutAction
 from carrier_core.settings import Settings
+from carrier_core.storage import REASON_CONDITION_FAILED, cancellation_codes, is_condition_failure, storage_error
 
 from chalicelib.message import InboundMessage
 
@@ -91,16 +91,17 @@ def store_inbound(message: InboundMessage, settings: Settings) -> bool:
         else:
             item.save(condition=first_delivery)
     except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if is_condition_failure(exc):
             log.info("inbound duplicate ignored")
             return False
-        raise StorageUnavailable() from exc
+        raise storage_error(exc) from exc
     except TransactWriteError as exc:
-        reasons = exc.cancellation_reasons if exc.cause_response_code == "TransactionCanceledException" else []
-        if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+        # The message put is the transaction's first item: its condition alone failing
+        # means a duplicate; any other reason is a fault.
+        if cancellation_codes(exc)[:1] == [REASON_CONDITION_FAILED]:
             log.info("inbound duplicate ignored")
             return False
-        raise StorageUnavailable() from exc
+        raise storage_error(exc) from exc
     log.info("inbound stored", extra={"channel": message.channel, "num_media": len(message.media)})
     if optouts:
         log.info("opt-out recorded", extra={"from": mask_phone(message.from_number), "opted_out": optouts[0].opted_out})

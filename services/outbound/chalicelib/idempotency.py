@@ -24,8 +24,9 @@ from dataclasses import dataclass
 
 from pynamodb.exceptions import DeleteError, GetError, PutError, UpdateError
 
-from carrier_core.errors import IdempotencyConflict, IdempotencyInProgress, InvalidField, StorageUnavailable
+from carrier_core.errors import IdempotencyConflict, IdempotencyInProgress, InvalidField
 from carrier_core.models import IdempotencyModel, iso, utc_now
+from carrier_core.storage import is_condition_failure, storage_error
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +70,9 @@ def try_claim(claim: Claim, now: float) -> bool:
     try:
         record.save(condition=condition)
     except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if is_condition_failure(exc):
             return False
-        raise StorageUnavailable() from exc
+        raise storage_error(exc) from exc
     return True
 
 
@@ -81,7 +82,7 @@ def read_claim(key: str) -> IdempotencyModel | None:
     except IdempotencyModel.DoesNotExist:
         return None
     except GetError as exc:
-        raise StorageUnavailable() from exc
+        raise storage_error(exc) from exc
 
 
 def acquire(

@@ -1,15 +1,19 @@
 """Reading stored messages for the public API."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pynamodb.exceptions import GetError
 
-from carrier_core.errors import MessageNotFound, StorageUnavailable
+from carrier_core.errors import InvalidMessageId, MessageNotFound
 from carrier_core.models import FailedMessageModel, MessageModel
 from carrier_core.resource import render_message
-
+from carrier_core.storage import storage_error
 from chalicelib.store import RETRY_PREFIX, retrying_item
+
+# What GET /messages/{id} reads: a Twilio message SID, or the RQ… id of a send being retried.
+MESSAGE_ID = re.compile(r"^(SM|MM|RQ)[0-9a-fA-F]{32}$")
 
 
 def get_message(sid: str) -> dict[str, Any]:
@@ -17,7 +21,10 @@ def get_message(sid: str) -> dict[str, Any]:
 
     A retrying send's id reads the failed-messages table: `retrying` or `failed` while
     Twilio has not taken it, the message it became once the retry worker sent it.
+    The id's shape is checked first, so no read is spent on it and no error echoes it.
     """
+    if not MESSAGE_ID.fullmatch(sid):
+        raise InvalidMessageId("a message id is SM, MM or RQ and 32 hexadecimal digits")
     if sid.startswith(RETRY_PREFIX):
         failed = _get(FailedMessageModel, sid)
         if not failed.message_sid:
@@ -32,4 +39,4 @@ def _get(model: Any, key: str) -> Any:
     except model.DoesNotExist as exc:
         raise MessageNotFound(f"no message with sid {key}") from exc
     except GetError as exc:
-        raise StorageUnavailable() from exc
+        raise storage_error(exc) from exc

@@ -91,12 +91,7 @@ class OutboundRequest:
     @classmethod
     def from_json(cls, raw_body: str | bytes | None, settings: Settings) -> OutboundRequest:
         """Parse and check a JSON body; raises a taxonomy error naming the first bad field."""
-        try:
-            data = json.loads(raw_body or b"")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise MalformedBody("request body is not valid JSON") from exc
-        if not isinstance(data, dict):
-            raise MalformedBody("request body must be a JSON object")
+        data = parse_json_object(raw_body)
         unknown = sorted(set(data) - FIELDS)
         if unknown:
             raise InvalidField(f"unknown field {unknown[0]}; accepted: {', '.join(sorted(FIELDS))}")
@@ -122,6 +117,27 @@ class OutboundRequest:
             validity_period=_validity(data.get("validity_period")),
             max_price=_max_price(data.get("max_price")),
         )
+
+
+def parse_json_object(raw_body: str | bytes | None) -> dict[str, Any]:
+    """A JSON object from a request body; MalformedBody or InvalidField for anything else.
+
+    json.loads raises RecursionError on deep nesting (about 1,000 levels) and ValueError
+    on integers past 4,300 digits; and it happily returns lone surrogates ("\\ud800"),
+    which no UTF-8 encoder (DynamoDB's, Twilio's, our logs') accepts later. All three
+    are refused here, before any field is read.
+    """
+    try:
+        data = json.loads(raw_body or b"")
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise MalformedBody("request body is not valid JSON, or is nested too deeply") from exc
+    if not isinstance(data, dict):
+        raise MalformedBody("request body must be a JSON object")
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidField("request body holds a string that is not valid Unicode (a lone surrogate)") from exc
+    return data
 
 
 def _default_sender(settings: Settings, channel: str | None) -> str:

@@ -12,6 +12,7 @@ from carrier_core.logs import append_keys, mask_phone
 from carrier_core.metrics import Metrics
 from carrier_core.resource import render_message
 from carrier_core.settings import Settings
+from carrier_core.status.machine import loggable_status
 
 from chalicelib import idempotency
 from chalicelib.messages import get_message
@@ -80,7 +81,7 @@ def _call_twilio(
 
     accepted, attempts = call_with_retries(lambda: create_message(settings, request), policy, time_left, on_retry)
     append_keys(message_sid=accepted.sid)
-    log.info("twilio accepted", extra={"attempts": attempts, "status": accepted.status, "to": mask_phone(request.to)})
+    log.info("twilio accepted", extra={"attempts": attempts, "status": loggable_status(accepted.status), "to": mask_phone(request.to)})
     return accepted
 
 

@@ -10,7 +10,7 @@ from pynamodb.exceptions import GetError, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from carrier_core.errors import RecipientOptedOut, StorageUnavailable
+from carrier_core.errors import RecipientOptedOut
 from carrier_core.logs import mask_phone
 from carrier_core.models import (
     FailedMessageModel,
@@ -25,6 +25,7 @@ from carrier_core.models import (
 from carrier_core.settings import Settings
 from carrier_core.status.machine import UNKNOWN_RANK, known_status, rule_of
 from carrier_core.status.store import StatusReport, record_status
+from carrier_core.storage import storage_error
 
 from chalicelib.request import OutboundRequest
 from chalicelib.twilio_client import Accepted, TwilioCallFailed
@@ -56,7 +57,7 @@ def check_opt_out(request: OutboundRequest) -> None:
     except OptOutModel.DoesNotExist:
         return
     except GetError as exc:
-        raise StorageUnavailable() from exc
+        raise storage_error(exc) from exc
     if any(item.opted_out for item in items):
         log.info("recipient opted out", extra={"to": mask_phone(request.to)})
         raise opted_out_error(request)
@@ -158,7 +159,7 @@ def store_failed(
     try:
         item.save(condition=FailedMessageModel.id.does_not_exist())
     except PutError as exc:
-        raise StorageUnavailable("the failed send could not be stored") from exc
+        raise storage_error(exc) from exc
     log.warning(
         "send stored for retry" if retrying else "rejected send stored",
         extra={"retry_id": item.id, "attempts": attempts, "error_code": failure.error.code, "to": mask_phone(request.to)},

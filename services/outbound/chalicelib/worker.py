@@ -13,11 +13,12 @@ from typing import Any
 
 from pynamodb.exceptions import QueryError, UpdateError
 
-from carrier_core.errors import CarrierError, RecipientOptedOut, StorageUnavailable
+from carrier_core.errors import CarrierError, RecipientOptedOut
 from carrier_core.logs import append_keys
 from carrier_core.metrics import Metrics
 from carrier_core.models import FailedMessageModel, iso, utc_now
 from carrier_core.settings import Settings
+from carrier_core.storage import is_condition_failure, storage_error
 
 from chalicelib.request import OutboundRequest
 from chalicelib.retry import RetryPolicy, backoff
@@ -57,7 +58,7 @@ def retry_due(
     try:
         due = list(FailedMessageModel.due.query(PENDING, FailedMessageModel.next_attempt_at <= at, limit=BATCH))
     except QueryError as exc:
-        raise StorageUnavailable() from exc
+        raise storage_error(exc) from exc
     report.due = len(due)
     metrics.add("FailedMessagesBacklog", len(due))
     for item in due:
@@ -88,9 +89,9 @@ def claim(item: FailedMessageModel, at: int, policy: RetryPolicy) -> bool:
     try:
         item.update(actions=[m.claimed_until.set(at + policy.claim_seconds)], condition=condition)
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if is_condition_failure(exc):
             return False
-        raise StorageUnavailable() from exc
+        raise storage_error(exc) from exc
     return True
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from carrier_core.errors import InvalidField, MissingField
 from carrier_core.status.machine import MessageStatus, known_status
 from carrier_core.status.store import StatusReport
-from carrier_core.webhook import message_sid, whole_number
+from carrier_core.webhook import message_sid, messaging_service_sid, whole_number
 
 WHATSAPP = "whatsapp:"
 SOURCE = "callback"
@@ -61,7 +61,7 @@ class StatusCallback:
             status=status,
             error_code=whole_number(form, "ErrorCode"),
             account_sid=form.get("AccountSid") or None,
-            messaging_service_sid=form.get("MessagingServiceSid") or None,
+            messaging_service_sid=messaging_service_sid(form),
             from_number=form.get("From") or None,
             to_number=form.get("To") or None,
             raw_dlr_done_date=form.get("RawDlrDoneDate") or None,

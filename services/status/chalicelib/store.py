@@ -6,7 +6,7 @@ import logging
 from carrier_core.errors import TWILIO_CODES
 from carrier_core.models import expiry, utc_now
 from carrier_core.settings import Settings
-from carrier_core.status.machine import rule_of
+from carrier_core.status.machine import loggable_status, rule_of
 from carrier_core.status.store import Outcome, Recorded, record_status
 
 from chalicelib.callback import StatusCallback
@@ -24,8 +24,8 @@ def record_callback(callback: StatusCallback, settings: Settings) -> Recorded:
         "status callback recorded",
         extra={
             "message_sid": callback.message_sid,
-            "reported_status": callback.status if callback.known else "unknown",
-            "stored_status": recorded.status,
+            "reported_status": loggable_status(callback.status),
+            "stored_status": loggable_status(recorded.status),
             "outcome": recorded.outcome.value,
             "new_message": recorded.created,
             "error_code": callback.error_code,

@@ -95,6 +95,18 @@ def known_status(value: str) -> MessageStatus | None:
         return None
 
 
+def loggable_status(value: str | None) -> str | None:
+    """A status safe to log or use as a metric dimension: a known one, else "unknown".
+
+    A status arrives as free text from a form; one never seen before may hold anything (a
+    phone number reached the logs this way), so only the enum's own values are logged.
+    """
+    if value is None:
+        return None
+    known = known_status(value)
+    return known.value if known is not None else "unknown"
+
+
 def rule_of(status: MessageStatus) -> StatusRule:
     """The rule of a status; every member of MessageStatus has one."""
     return RULES[status]

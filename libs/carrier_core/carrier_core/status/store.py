@@ -9,21 +9,35 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
-from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.update import Action
 
-from carrier_core.errors import StorageUnavailable
+from carrier_core.errors import CarrierError
 from carrier_core.models import HistoryEntry, MessageModel, iso
 from carrier_core.status.machine import UNKNOWN_RANK, MessageStatus, known_status, rule_of
+from carrier_core.storage import is_condition_failure, storage_error
+
+log = logging.getLogger(__name__)
 
 OUTBOUND = "outbound"
-CONDITION_FAILED = "ConditionalCheckFailedException"
+
+# DynamoDB refuses an item over 400 KB, and a message refused further callbacks at ~240 KB
+# once Twilio (or a loop) reported enough of them. Once the history passes HISTORY_TRIM_AT
+# entries it is cut back to the first and the latest HISTORY_KEEP - 1, the count of the rest
+# kept in `history_dropped`. A message's whole life is under ten callbacks, so 25 entries
+# lose nothing on an ordinary message; the gap between the two numbers means one extra
+# write every five callbacks past 30, never below. With each entry's free text capped at
+# MAX_DETAIL_CHARS an item stays under about 30 KB.
+HISTORY_KEEP = 25
+HISTORY_TRIM_AT = 30
+MAX_DETAIL_CHARS = 512
 
 
 class Outcome(str, enum.Enum):
@@ -72,9 +86,14 @@ class StatusReport:
             error_code=self.error_code,
             source=self.source,
             event_id=self.event_id,
-            raw_dlr_done_date=self.raw_dlr_done_date,
-            channel_status_message=self.channel_status_message,
+            raw_dlr_done_date=_capped(self.raw_dlr_done_date),
+            channel_status_message=_capped(self.channel_status_message),
         )
+
+
+def _capped(text: str | None) -> str | None:
+    """Free text as kept in the history: at most MAX_DETAIL_CHARS (the event id hashes it whole)."""
+    return text[:MAX_DETAIL_CHARS] if text is not None else None
 
 
 @dataclass(frozen=True)
@@ -100,7 +119,7 @@ def record_status(
     `fields` are other MessageModel attributes (by Python name: from_number, body, ...)
     the reporter knows: set only where the item has none, unless `authoritative` (the
     outbound service, which knows what it sent). One UpdateItem when the status moves; a
-    second, history only, when it does not. Raises StorageUnavailable when DynamoDB fails.
+    second, history only, when it does not. Raises carrier_core.storage's error when DynamoDB fails.
     """
     item = MessageModel(sid)
     rank = report.rank
@@ -108,21 +127,52 @@ def record_status(
     if rank is not None:
         requests += 1
         if _update(item, _advance_actions(report, rank, expires_at, fields, authoritative), _advance_condition(report, rank)):
-            return _recorded(Outcome.ADVANCED, item, requests)
+            return _recorded(Outcome.ADVANCED, item, requests + trim_history(item))
     requests += 1
     if _update(item, _append_actions(report, expires_at, fields, authoritative), _append_condition(report)):
-        return _recorded(Outcome.RECORDED, item, requests)
+        return _recorded(Outcome.RECORDED, item, requests + trim_history(item))
     return Recorded(Outcome.DUPLICATE, requests=requests)
 
 
+def trim_history(item: MessageModel) -> int:
+    """Cut a long history back to its first and latest entries; the requests it took (0 or 1).
+
+    `item` is the message as the write just returned it. The cut is conditioned on the
+    history still having that length, so a callback appended meanwhile is never lost: the
+    cut is skipped and the next write makes it. Event ids of dropped entries are forgotten
+    with them, so a redelivery older than the kept window can be recorded once more; the
+    status cannot regress, since the rank condition does not depend on the history.
+    """
+    history = list(item.history or [])
+    if len(history) <= HISTORY_TRIM_AT:
+        return 0
+    kept = [history[0], *history[len(history) - (HISTORY_KEEP - 1):]]
+    event_ids = {entry.event_id for entry in kept if entry.event_id}
+    M = MessageModel
+    actions: list[Action] = [
+        M.history.set(kept),
+        M.history_dropped.set((M.history_dropped | 0) + (len(history) - len(kept))),
+        M.event_ids.set(event_ids) if event_ids else M.event_ids.remove(),
+    ]
+    unchanged: Condition = size(M.history) == len(history)  # type: ignore[no-untyped-call]  # PynamoDB leaves size() unannotated
+    try:
+        # False (the condition failed) means a concurrent write got there first and will trim.
+        _update(item, actions, unchanged)
+    except CarrierError as exc:
+        # The report is already stored; a failed cut is retried by the next write, so it
+        # must not turn into an error that makes Twilio send the callback again.
+        log.warning("history not trimmed", extra={"message_sid": item.sid, "error_code": exc.code})
+    return 1
+
+
 def _update(item: MessageModel, actions: list[Action], condition: Condition) -> bool:
-    """Run one UpdateItem; False when its condition failed, StorageUnavailable on any other failure."""
+    """Run one UpdateItem; False when its condition failed, the classified storage error otherwise."""
     try:
         item.update(actions=actions, condition=condition)
     except UpdateError as exc:
-        if exc.cause_response_code == CONDITION_FAILED:
+        if is_condition_failure(exc):
             return False
-        raise StorageUnavailable() from exc
+        raise storage_error(exc) from exc
     return True
 
 

@@ -1,0 +1,208 @@
+"""Fuzz every endpoint of the running stack: whatever arrives, the answer is a 2xx or a 4xx
+in the project's error shape, within 5 s, and every service is healthy afterwards.
+
+Webhook forms are signed with Twilio's RequestValidator (most of them), so the fuzz reaches
+the parsers behind the signature check. The outbound API's requests are drawn from its
+OpenAPI description (services/outbound/openapi.yaml), then mixed with JSON of every type and
+depth, and every answer is validated against the schema the description gives for it.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.support.callbacks import status_callback
+from tests.support.forms import encode, sign, sms
+from tests.support.openapi import from_schema, response_schema, schema, validator
+from tests.support.stack import RunningStack
+
+# Small enough for make test (each example is one HTTP round trip through chalice local).
+FUZZ = settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck), derandomize=False)
+ANSWER_SECONDS = 5.0
+ERROR_KEYS = {"code", "message", "twilio_code", "retryable"}
+
+# Text with what breaks parsers: NUL, controls, non-ASCII, astral characters, long runs.
+nasty_text = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["", "\x00", "\x00\x01\x7f", "²", "٣", "9" * 4301, "ẞ" * 300, "🚚" * 50, "javascript:alert(1)", "file:///etc/passwd"]),
+)
+TWILIO_NAMES = ["MessageSid", "SmsSid", "From", "To", "Body", "NumMedia", "NumSegments", "MediaUrl0", "MediaContentType0",
+                "MessageStatus", "ErrorCode", "AccountSid", "MessagingServiceSid", "ChannelStatusMessage", "RawDlrDoneDate"]
+field_name = st.one_of(st.sampled_from(TWILIO_NAMES), st.text(max_size=12), st.just("MediaUrl" + "7" * 4301), st.just("MediaUrl\u0663"))
+# What a count or an error code might be sent as: digits of every script, signs, spaces.
+numberish = st.one_of(
+    st.from_regex(r"\A[0-9]{1,12}\Z"),
+    st.sampled_from(["\u00b2", "\u0663", "1\u00b9", "\uff11", "9" * 4301, " 7 ", "-1", "1e3", "0x10", "\x00"]),
+)
+field_value = st.one_of(nasty_text, numberish)
+CONTENT_TYPES = [
+    "application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=utf-8", "application/json",
+    "text/plain", "multipart/form-data; boundary=x", None, "", "application/x-www-form-urlencoded\x00",
+]
+
+
+def check_answer(response: requests.Response, seconds: float) -> dict[str, Any] | None:
+    """2xx, or 4xx with the JSON error shape; never slower than ANSWER_SECONDS. The error, if any."""
+    assert seconds < ANSWER_SECONDS, f"answered in {seconds:.1f} s"
+    assert response.status_code < 500, response.text[:300]
+    if response.status_code < 400:
+        return None
+    assert response.headers.get("Content-Type", "").startswith("application/json"), response.headers
+    error = response.json()["error"]
+    assert set(error) == ERROR_KEYS and error["code"] and error["message"]
+    return dict(error)
+
+
+def send(stack: RunningStack, method: str, service: str, path: str, body: bytes | None, headers: dict[str, str]) -> tuple[requests.Response, float]:
+    started = time.monotonic()
+    response = stack.http.request(method, stack.url(service, path), data=body, headers=headers, timeout=ANSWER_SECONDS + 5)
+    return response, time.monotonic() - started
+
+
+@st.composite
+def webhook_requests(draw: Any, service: str) -> tuple[bytes, dict[str, str]]:
+    """A form near a real one (fields replaced, repeated, added) or raw bytes, mostly signed."""
+    base = sms() if service == "inbound" else status_callback(draw(st.sampled_from(["sent", "delivered", "failed", "x"])))
+    pairs = list(base)
+    mode = draw(st.sampled_from(["replace", "replace", "add", "repeat", "raw"]))
+    for _ in range(draw(st.integers(1, 3))):
+        if mode == "replace":  # one field of a real form changed: reaches the parser behind each check
+            name = draw(st.sampled_from(TWILIO_NAMES) | st.sampled_from(sorted({k for k, _ in pairs})))
+            pairs = [(k, v) for k, v in pairs if k != name] + [(name, draw(field_value))]
+        elif mode == "add":
+            pairs.append((draw(field_name), draw(field_value)))
+        elif mode == "repeat":  # the same name twice, with the same or another value
+            name, value = draw(st.sampled_from(pairs))
+            pairs.append((name, draw(st.one_of(st.just(value), field_value))))
+    url = f"{STACK_URLS[service]}/twilio/{service}"
+    raw = draw(st.sampled_from([b"\xff\xfe=\xc3\x28", b"a=%ff%fe", b"\x00"]) | st.binary(max_size=200)) if mode == "raw" else None
+    body = encode(pairs).encode() if raw is None else raw
+    headers: dict[str, str] = {}
+    content_type = CONTENT_TYPES[0] if draw(st.integers(0, 9)) > 0 else draw(st.sampled_from(CONTENT_TYPES))
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    if raw is None and draw(st.integers(0, 9)) > 0:
+        headers["X-Twilio-Signature"] = sign(url, pairs, LOCAL_TOKEN)
+    elif draw(st.booleans()):
+        headers["X-Twilio-Signature"] = draw(st.text(alphabet="abcdefABCDEF0123456789+/=", max_size=40))
+    return body, headers
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | nasty_text,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(nasty_text, children, max_size=4),
+    max_leaves=20,
+)
+
+
+@st.composite
+def send_bodies(draw: Any) -> bytes:
+    """A request the description calls valid, one with a field broken, any JSON, or raw bytes."""
+    valid = draw(from_schema(schema("SendRequest")))
+    choice = draw(st.integers(0, 6))
+    if choice == 0:
+        return json.dumps(valid).encode()
+    if choice == 1:
+        name = draw(st.sampled_from(sorted(schema("SendRequest")["properties"])))
+        return json.dumps({**valid, name: draw(json_values)}).encode()
+    if choice == 2:
+        return json.dumps(draw(json_values)).encode()
+    if choice == 3:
+        depth: int = draw(st.integers(1, 5000))
+        return ('{"to": "+15005550010", "body": ' + "[" * depth + "]" * depth + "}").encode()
+    if choice == 4:
+        text: str = draw(st.sampled_from(["\ud800", "a\udfffb", "\x00"]))
+        return json.dumps({**valid, "body": text}).encode("utf-8", "surrogatepass")
+    if choice == 5:  # repeated keys, which json.dumps never writes
+        name = draw(st.sampled_from(sorted(schema("SendRequest")["properties"])))
+        return (json.dumps(valid)[:-1] + ("," if valid else "") + f' "{name}": {json.dumps(draw(json_values))}, "{name}": null}}').encode()
+    raw: bytes = draw(st.binary(max_size=200))
+    return raw
+
+
+LOCAL_TOKEN = "local-sandbox-auth-token-0000000"
+STACK_URLS: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def stack_urls(stack: RunningStack) -> None:
+    STACK_URLS.update({name: stack.url(name) for name in ("inbound", "status", "outbound")})
+
+
+@pytest.mark.parametrize("service", ["inbound", "status"])
+def test_fuzz_webhooks(stack: RunningStack, service: str) -> None:
+    @FUZZ
+    @given(webhook_requests(service))
+    def run(request: tuple[bytes, dict[str, str]]) -> None:
+        body, headers = request
+        check_answer(*send(stack, "POST", service, f"/twilio/{service}", body, headers))
+
+    run()
+
+
+def test_fuzz_send(stack: RunningStack) -> None:
+    @FUZZ
+    @given(send_bodies(), st.sampled_from(["application/json"] * 8 + CONTENT_TYPES), st.one_of(st.none(), nasty_text))
+    def run(body: bytes, content_type: str | None, key: str | None) -> None:
+        headers = {"Content-Type": content_type} if content_type is not None else {}
+        if key is not None and key.isascii() and key.isprintable() and key.strip() == key:
+            headers["Idempotency-Key"] = key
+        response, seconds = send(stack, "POST", "outbound", "/messages", body, headers)
+        check_answer(response, seconds)
+        described = response_schema("/messages", "post", response.status_code)
+        assert described is not None, f"the description lists no {response.status_code} for POST /messages"
+        validator(described).validate(response.json())
+
+    run()
+
+
+def test_fuzz_read(stack: RunningStack) -> None:
+    @FUZZ
+    @given(st.one_of(from_schema(schema("MessageId")), nasty_text.filter(bool)))
+    def run(sid: str) -> None:
+        response, seconds = send(stack, "GET", "outbound", "/messages/" + quote(sid, safe=""), None, {})
+        error = check_answer(response, seconds)
+        if response.status_code == 404 and error is not None and error["code"] == "not_found":
+            return  # a quoted "/" or "." segment no route matches: the gateway's own 404
+        described = response_schema("/messages/{sid}", "get", response.status_code)
+        assert described is not None, f"the description lists no {response.status_code} for GET /messages/{{sid}}"
+        validator(described).validate(response.json())
+        assert len(response.content) < 2000 or response.status_code == 200  # no echo of a huge id
+
+    run()
+
+
+def test_fuzz_local_worker(stack: RunningStack) -> None:
+    @settings(FUZZ, max_examples=15)
+    @given(st.one_of(json_values.map(lambda v: json.dumps(v).encode()), st.binary(max_size=50)))
+    def run(body: bytes) -> None:
+        check_answer(*send(stack, "POST", "outbound", "/_local/retry-failed", body, {"Content-Type": "application/json"}))
+
+    run()
+
+
+def test_fuzz_paths_and_methods(stack: RunningStack) -> None:
+    """Any method on any path of any service: a route, a wrong method or no such endpoint."""
+    known = ["/health", "/twilio/inbound", "/twilio/status", "/messages", "/messages/SM" + "0" * 32, "/_local/retry-failed"]
+    segments = st.lists(nasty_text.map(lambda s: quote(s, safe="")), min_size=1, max_size=3).map(lambda parts: "/" + "/".join(parts))
+
+    @FUZZ
+    @given(st.sampled_from(["inbound", "status", "outbound"]), st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"]),
+           st.one_of(st.sampled_from(known), segments))
+    def run(service: str, method: str, path: str) -> None:
+        response, seconds = send(stack, method, service, path, b"{}", {"Content-Type": "application/json"})
+        check_answer(response, seconds)
+
+    run()
+
+
+def test_every_service_is_healthy_after_the_fuzz(stack: RunningStack) -> None:
+    for service in ("inbound", "status", "outbound"):
+        assert stack.http.get(stack.url(service, "/health"), timeout=10).status_code == 200
