@@ -144,3 +144,17 @@ def test_metrics_flush_emf_once_and_refuse_undeclared() -> None:
     assert stored["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["channel", "service", "stage"], ["service", "stage"]]
     with pytest.raises(ValueError, match="not declared"):
         metrics.add("SomethingNew")
+
+
+def test_a_timed_out_request_reads_as_no_answer_not_attribute_error() -> None:
+    from botocore.exceptions import ClientError, ReadTimeoutError
+    from pynamodb.exceptions import UpdateError
+
+    from carrier_core.storage import condition_failed, response_code
+
+    timeout = UpdateError("Failed to update item", ReadTimeoutError(endpoint_url="http://127.0.0.1:8000"))
+    with pytest.raises(AttributeError):
+        timeout.cause_response_code  # PynamoDB 6.1's own property: what the helper guards against
+    assert (response_code(timeout), condition_failed(timeout)) == (None, False)
+    refused = UpdateError("x", ClientError({"Error": {"Code": "ConditionalCheckFailedException", "Message": "no"}}, "UpdateItem"))
+    assert (response_code(refused), condition_failed(refused)) == ("ConditionalCheckFailedException", True)

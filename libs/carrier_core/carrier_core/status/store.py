@@ -21,9 +21,9 @@ from pynamodb.expressions.update import Action
 from carrier_core.errors import StorageUnavailable
 from carrier_core.models import HistoryEntry, MessageModel, iso
 from carrier_core.status.machine import UNKNOWN_RANK, MessageStatus, known_status, rule_of
+from carrier_core.storage import condition_failed
 
 OUTBOUND = "outbound"
-CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 class Outcome(str, enum.Enum):
@@ -120,7 +120,7 @@ def _update(item: MessageModel, actions: list[Action], condition: Condition) -> 
     try:
         item.update(actions=actions, condition=condition)
     except UpdateError as exc:
-        if exc.cause_response_code == CONDITION_FAILED:
+        if condition_failed(exc):
             return False
         raise StorageUnavailable() from exc
     return True
