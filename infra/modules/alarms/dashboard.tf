@@ -22,6 +22,9 @@ locals {
     "RetryRescheduled",
     "RetryDead",
     "FailedMessagesBacklog",
+    "OutboundReconciled",
+    "OutboundUnstored",
+    "OptOutLearned",
   ]
 
   region = data.aws_region.current.name

@@ -35,6 +35,9 @@ METRICS: dict[str, str] = {
     "RetryRescheduled": "stored failed sends the retry worker tried again without success and rescheduled",
     "RetryDead": "stored failed sends given up on: attempts exhausted or a permanent error",
     "FailedMessagesBacklog": "due failed sends the retry worker found waiting when it ran (one page, at most 25)",
+    "OutboundReconciled": "sends whose answer was lost (5xx, read timeout) found at Twilio by listing and adopted, not sent again",
+    "OutboundUnstored": "sends Twilio accepted whose message write failed; answered with the SID, the callbacks fill the item in",
+    "OptOutLearned": "recipients recorded as opted out because Twilio answered 21610 (on a send or in a status callback)",
 }
 
 

@@ -135,9 +135,15 @@ def store_failed(
     attempts: int,
     next_attempt_at: float | None,
     settings: Settings,
+    since: datetime | None = None,
+    maybe_created: bool = False,
 ) -> FailedMessageModel:
     """Keep a send Twilio did not take: due for the retry worker at `next_attempt_at`, or,
-    when that is None, kept as `rejected` for the record (it never enters the due index)."""
+    when that is None, kept as `rejected` for the record (it never enters the due index).
+
+    `since` is when the first attempt began and `maybe_created` whether one may have
+    reached Twilio unanswered: the worker then searches from `since` before sending.
+    """
     now = utc_now()
     at = iso(now)
     retrying = next_attempt_at is not None
@@ -151,6 +157,8 @@ def store_failed(
         retry_state="pending" if retrying else None,
         next_attempt_at=int(next_attempt_at) if next_attempt_at is not None else None,
         state=RETRYING if retrying else REJECTED,
+        first_attempt_at=iso(since or now),
+        maybe_created=maybe_created or None,
         created_at=at,
         updated_at=at,
         expires_at=expiry(settings, now),
