@@ -24,12 +24,13 @@ TABLE_ACTIONS: dict[str, dict[str, set[str]]] = {
     },
     "status": {
         "messages": {"dynamodb:UpdateItem", "dynamodb:DescribeTable"},
+        "optouts": {"dynamodb:PutItem"},
     },
     "outbound": {
         "messages": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DescribeTable"},
         "failed_messages": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DescribeTable"},
         "failed_messages/index/due": {"dynamodb:Query"},
-        "optouts": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:DescribeTable"},
+        "optouts": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:DescribeTable"},
         "idempotency": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable"},
     },
 }
