@@ -266,18 +266,18 @@ class Handler(BaseHTTPRequestHandler):
             self.sandbox.check_account(account, path)
             fault = self.sandbox.faults.take()
             if fault is not None and not fault.after_create:
-                time.sleep(fault.delay)
                 assert fault.error is not None  # a fault without a status always creates
                 raise fault.error
             body = self.sandbox.create_message(form)
             created = body["sid"]
-            if fault is not None:
-                time.sleep(fault.delay)
-                if fault.error is not None:
-                    raise fault.error
+            if fault is not None and fault.error is not None:
+                raise fault.error
         except TwilioApiError as exc:
             status, body, headers = exc.status, exc.body(), exc.headers
+        # Logged as soon as it is decided, so the log shows a held answer at once.
         self.sandbox.record(path, form, status, body, user, created)
+        if fault is not None:
+            time.sleep(fault.delay)
         try:
             self._send(status, body, headers)
         except OSError:
