@@ -15,6 +15,9 @@ STAGES = ("local", "dev", "prod")
 LOCAL_ACCOUNT_SID = "AC00000000000000000000000000000000"
 LOCAL_AUTH_TOKEN = "local-sandbox-auth-token-0000000"
 LOCAL_DEFAULT_FROM = "+15005550006"
+# The local stack's REST API key (devstack sets it; the sandbox accepts it).
+LOCAL_API_KEY_SID = "SK00000000000000000000000000000000"
+LOCAL_API_KEY_SECRET = "local-sandbox-api-key-secret-000"
 
 # What each service must be told: the public URL Twilio signs for the webhook it serves,
 # and, for outbound, the status URL it hands Twilio.
