@@ -76,7 +76,8 @@ def test_api_key_is_used_for_rest_and_its_secret_read_from_ssm() -> None:
     assert settings.rest_credentials == (KEY_SID, "secret-of:/omni-twilio/prod/twilio-api-key-secret")
     assert settings.auth_tokens == ("secret-of:/omni-twilio/prod/twilio-auth-token",)
     assert "secret-of" not in repr(settings)
-    without = Settings.from_env("inbound", DEPLOYED, read_secret=read_secret)
+    # Every deployed outbound stage names the parameter; without a key SID it is not read.
+    without = Settings.from_env("inbound", {**DEPLOYED, "TWILIO_API_KEY_SECRET_PARAMETER": "/p", "TWILIO_API_KEY_SID": ""}, read_secret=read_secret)
     assert without.rest_credentials == (DEPLOYED["TWILIO_ACCOUNT_SID"], "secret-of:/omni-twilio/prod/twilio-auth-token")
 
 

@@ -153,7 +153,9 @@ def _api_key(env: Mapping[str, str], read_secret: SecretReader) -> tuple[str | N
     secret = env.get("TWILIO_API_KEY_SECRET") or None
     parameter = env.get("TWILIO_API_KEY_SECRET_PARAMETER") or None
     if sid is None:
-        if secret or parameter:
+        # The parameter's name alone is deployment wiring (every deployed outbound stage
+        # names it); the SID switches the key on, and only then is the secret read.
+        if secret:
             raise ConfigurationError("TWILIO_API_KEY_SECRET is set but TWILIO_API_KEY_SID is not")
         return None, None
     if not API_KEY_SID.match(sid):
