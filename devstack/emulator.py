@@ -3,7 +3,7 @@
 The count (GET /_devstack/requests, DELETE to reset) lets the end-to-end tests and the
 benchmarks prove how many DynamoDB requests an event costs, from outside the services.
 POST /_devstack/faults `{"target": "UpdateItem", "table": name, "count": N, "delay": s}`
-holds the next N such requests for `delay` seconds and then answers a 500 without
+holds the next N such requests naming that table (a transaction: in any item) for `delay` seconds and then answers a 500 without
 applying them, so a client with a shorter read timeout sees DynamoDB time out (DELETE
 clears it); it is how the end-to-end tests make a write fail after Twilio accepted.
 """
@@ -75,7 +75,7 @@ class CountingApp:
             fault = self.fault
             if fault is None or not target.endswith("." + fault["target"]):
                 return None
-            if json.loads(body or b"{}").get("TableName") != fault["table"]:
+            if fault["table"] not in _table_names(json.loads(body or b"{}")):
                 return None
             fault["count"] -= 1
             if fault["count"] <= 0:
@@ -102,6 +102,16 @@ class CountingApp:
                 self.counts.clear()
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
+
+
+def _table_names(value: Any) -> set[str]:
+    """Every TableName in a request: one for an item request, one per item of a transaction."""
+    if isinstance(value, dict):
+        names = {str(value["TableName"])} if "TableName" in value else set()
+        return names.union(*(_table_names(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_table_names(v) for v in value))
+    return set()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -52,7 +52,7 @@ def create_message() -> Response:
     message = OutboundRequest.from_json(request.raw_body, runtime.settings)
     left = time_left(app.lambda_context, policy.budget_seconds)
     guard = guard_for(check_key(request.headers.get("idempotency-key")), message.fingerprint(), left, lambda sid: replayed(sid, message, runtime.settings))
-    outcome = guard.run(lambda: send_message(message, runtime.settings, policy, left))
+    outcome = guard.run(lambda ledger: send_message(message, runtime.settings, policy, left, ledger))
     emit(metrics_for(outcome))
     if outcome.error is not None:
         raise outcome.error

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -116,15 +117,18 @@ def test_the_worker_sends_when_its_search_finds_nothing(outbound: Outbound, monk
 
 
 def _time_out_message_writes(outbound: Outbound) -> None:
-    """Every UpdateItem on the messages table times out, as botocore reports it."""
+    """Every write to the messages table (alone or in a transaction) times out, as botocore reports it."""
     table = MessageModel.Meta.table_name
 
     def timeout(request: Any, **_: Any) -> None:
         if f'"{table}"' in (request.body.decode() if isinstance(request.body, bytes) else str(request.body)):
             raise ReadTimeoutError(endpoint_url=request.url)
 
-    events = MessageModel._get_connection().connection.client.meta.events
-    events.register_first("before-send.dynamodb.UpdateItem", timeout)
+    # Each model has a client of its own; a transaction goes through one of them.
+    for model in (MessageModel, OptOutModel, IdempotencyModel):
+        events = model._get_connection().connection.client.meta.events
+        for operation in ("UpdateItem", "TransactWriteItems"):
+            events.register_first(f"before-send.dynamodb.{operation}", timeout)
 
 
 def test_a_message_write_that_times_out_after_twilio_accepted_is_still_a_202(outbound: Outbound) -> None:
@@ -205,3 +209,40 @@ def test_the_seed_variable_names_start_the_service(outbound: Outbound, monkeypat
     monkeypatch.setenv("STATUS_WEBHOOK_URL", "https://elsewhere.example.com/twilio/status")
     with pytest.raises(Exception, match="TWILIO_STATUS_CALLBACK_URL and STATUS_WEBHOOK_URL"):
         load_app("outbound")
+
+
+def count_dynamodb_requests() -> Counter[str]:
+    """DynamoDB API calls from now on, by operation, over every model's client."""
+    calls: Counter[str] = Counter()
+
+    def count(event_name: str, **_: Any) -> None:
+        calls[event_name.rsplit(".", 1)[-1]] += 1
+
+    for model in (MessageModel, OptOutModel, IdempotencyModel, FailedMessageModel):
+        model._get_connection().connection.client.meta.events.register("before-parameter-build.dynamodb", count)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [(None, {"GetItem": 1, "UpdateItem": 1}), ("counted-1", {"TransactWriteItems": 2})],
+    ids=["no key", "with key"],
+)
+def test_a_send_costs_two_dynamodb_requests_with_or_without_a_key(outbound: Outbound, key: str | None, expected: dict[str, int]) -> None:
+    calls = count_dynamodb_requests()
+    response = outbound.post({"to": CUSTOMER, "body": "counted"}, key=key)
+    assert response.status_code == 202
+    assert dict(calls) == expected
+    assert stored(body_of(response)["sid"]) is not None
+    if key is not None:
+        claim = IdempotencyModel.get(key)
+        assert (claim.state, claim.message_sid, claim.locked_until) == ("done", body_of(response)["sid"], None)
+
+
+def test_a_keyed_send_to_an_opted_out_recipient_claims_nothing(outbound: Outbound) -> None:
+    OptOutModel(CUSTOMER, SENDER, opted_out=True, keyword="STOP", message_sid="SM" + "0" * 32, updated_at="2026-01-01T00:00:00.000Z").save()
+    calls = count_dynamodb_requests()
+    response = outbound.post({"to": CUSTOMER, "body": "promo"}, key="opted-out-1")
+    assert response.status_code == 403 and body_of(response)["error"]["code"] == "recipient_opted_out"
+    assert dict(calls) == {"TransactWriteItems": 1}
+    assert list(IdempotencyModel.scan()) == [] and outbound.twilio.requests == []

@@ -9,16 +9,14 @@ The claim is a lease (`locked_until`): a request that dies between claim and com
 does not block its key forever; after the lease a retry takes the key over and sends,
 which may send twice if the dead request had reached Twilio. That is the one window left.
 
-The send never sees the key: `guard_for` wraps it the way AWS Lambda Powertools'
-idempotency handler wraps a function (claim, run, then complete or release), and a
-request without a key gets a guard that only runs it.
-
-Claim and completion are single-item writes, not transactions, so a keyed send costs four
-DynamoDB requests (opt-out read, claim, message write, completion) against DESIGN's two.
-Folding the opt-out check into the claim (ConditionCheck + Put) and the completion into
-the message write (Update + Update) would make it two; that waits for the local stack's
-move to DynamoDB Local, whose transactions are atomic: moto cancels a transaction by
-restoring whole-table snapshots, which under concurrency once erased a winning claim.
+The send never sees the key: KeyGuard wraps it the way AWS Lambda Powertools' idempotency
+handler wraps a function (claim, run, then complete or release), and a request without a
+key gets NoKey, which only runs it. To keep a keyed send at DESIGN's two DynamoDB
+requests, the guard hands the send two companions (store.Companion) rather than writing
+alone: the claim rides in the opt-out check (ConditionChecks + the claim's Put in one
+TransactWriteItems) and the completion in the message write (its Update + the claim's
+Update). A send that ends otherwise (refused, stored for retry, write failed) is completed
+or released by the guard on its own afterwards.
 """
 from __future__ import annotations
 
@@ -30,12 +28,16 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from pynamodb.exceptions import GetError, PutError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
 
 from carrier_core.errors import IdempotencyConflict, IdempotencyInProgress, InvalidField, StorageUnavailable
 from carrier_core.models import IdempotencyModel, iso, utc_now
 from carrier_core.storage import condition_failed
 
 from chalicelib.outcome import SendOutcome
+from chalicelib.store import Companion, CompanionRefused
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +64,8 @@ class Claim:
     request_hash: str
 
 
-def try_claim(claim: Claim, now: float) -> bool:
-    """True when this request now holds the key; False when another request holds it."""
-    record = IdempotencyModel(
+def _claim_record(claim: Claim, now: float) -> IdempotencyModel:
+    return IdempotencyModel(
         claim.key,
         request_hash=claim.request_hash,
         state=IN_PROGRESS,
@@ -72,17 +73,22 @@ def try_claim(claim: Claim, now: float) -> bool:
         created_at=iso(utc_now()),
         expires_at=timedelta(seconds=KEEP_SECONDS),
     )
+
+
+def _claim_condition(claim: Claim, now: float) -> Condition:
     m = IdempotencyModel
     # New key: never used, or expired by TTL.
     # Abandoned claim: the same request's earlier try died holding the lease past its end.
-    condition = m.key.does_not_exist() | ((m.state == IN_PROGRESS) & (m.locked_until < int(now)) & (m.request_hash == claim.request_hash))
-    try:
-        record.save(condition=condition)
-    except PutError as exc:
-        if condition_failed(exc):
-            return False
-        raise StorageUnavailable() from exc
-    return True
+    condition: Condition = m.key.does_not_exist() | (
+        (m.state == IN_PROGRESS) & (m.locked_until < int(now)) & (m.request_hash == claim.request_hash)
+    )
+    return condition
+
+
+def _completion(claim: Claim, message_sid: str) -> tuple[list[Action], Condition]:
+    m = IdempotencyModel
+    condition: Condition = m.request_hash == claim.request_hash
+    return [m.state.set(DONE), m.message_sid.set(message_sid), m.locked_until.remove()], condition
 
 
 def read_claim(key: str) -> IdempotencyModel | None:
@@ -94,31 +100,19 @@ def read_claim(key: str) -> IdempotencyModel | None:
         raise StorageUnavailable() from exc
 
 
-def acquire(
-    claim: Claim,
-    time_left: Callable[[], float],
-    now: Callable[[], float] = time.time,
-    sleep: Callable[[float], None] = time.sleep,
-) -> str | None:
-    """None when this request must send; the SID of the message to answer with otherwise.
-
-    Raises IdempotencyConflict when the key was used for another request, and
-    IdempotencyInProgress when the holder is still working as our time runs out.
-    """
-    delay = 0.05
-    while True:
-        if try_claim(claim, now()):
-            return None
-        existing = read_claim(claim.key)
-        if existing is not None and existing.request_hash != claim.request_hash:
-            raise IdempotencyConflict("this Idempotency-Key was used with a different request")
-        if existing is not None and existing.state == DONE and existing.message_sid:
-            return str(existing.message_sid)
-        # Still held: wait for the holder. Released or abandoned: claim it on the next turn.
-        if time_left() < delay + 1:
-            raise IdempotencyInProgress()
-        sleep(delay)
-        delay = min(delay * 2, 0.5)
+def settle_taken(claim: Claim, time_left: Callable[[], float], wait: float) -> str | None:
+    """Someone holds the key: the SID to answer with when its request finished, None to try
+    again after `wait`. Raises IdempotencyConflict when the key was used for another
+    request, IdempotencyInProgress when the holder is still working as our time runs out."""
+    existing = read_claim(claim.key)
+    if existing is not None and existing.request_hash != claim.request_hash:
+        raise IdempotencyConflict("this Idempotency-Key was used with a different request")
+    if existing is not None and existing.state == DONE and existing.message_sid:
+        return str(existing.message_sid)
+    # Still held: wait for the holder. Released or abandoned: claim it on the next turn.
+    if time_left() < wait + 1:
+        raise IdempotencyInProgress()
+    return None
 
 
 def complete(claim: Claim, message_sid: str) -> None:
@@ -127,12 +121,9 @@ def complete(claim: Claim, message_sid: str) -> None:
     Runs after Twilio accepted, so it never raises: the caller gets its SID either way.
     Caught broadly because PynamoDB 6.1 turns a botocore read timeout into AttributeError.
     """
-    m = IdempotencyModel
+    actions, condition = _completion(claim, message_sid)
     try:
-        IdempotencyModel(claim.key).update(
-            actions=[m.state.set(DONE), m.message_sid.set(message_sid), m.locked_until.remove()],
-            condition=m.request_hash == claim.request_hash,
-        )
+        IdempotencyModel(claim.key).update(actions=actions, condition=condition)
     except Exception as exc:  # noqa: BLE001 - see the docstring
         log.error("idempotency claim not completed", extra={"error_type": type(exc).__name__, "message_sid": message_sid})
 
@@ -146,47 +137,112 @@ def release(claim: Claim) -> None:
         log.warning("idempotency claim not released", extra={"error_type": type(exc).__name__})
 
 
+class Ledger(Protocol):
+    """What a send asks of its guard at its two writes: a companion to fold in, or None."""
+
+    def claim(self) -> Companion | None: ...
+
+    def completion(self, message_sid: str) -> Companion | None: ...
+
+
+Send = Callable[[Ledger], SendOutcome]
+
+
 class Guard(Protocol):
     """Runs a send at most once per key; see guard_for."""
 
-    def run(self, send: Callable[[], SendOutcome]) -> SendOutcome: ...
+    def run(self, send: Send) -> SendOutcome: ...
 
 
 class NoKey:
     """The guard of a request without an Idempotency-Key: it just sends."""
 
-    def run(self, send: Callable[[], SendOutcome]) -> SendOutcome:
-        return send()
+    def claim(self) -> Companion | None:
+        return None
+
+    def completion(self, message_sid: str) -> Companion | None:
+        return None
+
+    def run(self, send: Send) -> SendOutcome:
+        return send(self)
 
 
-@dataclass(frozen=True)
+NO_KEY = NoKey()
+
+
+class _Write:
+    """One companion write of the guard's record, and whether it landed."""
+
+    def __init__(self, add: Callable[[TransactWrite], None]) -> None:
+        self._add = add
+        self.done = False
+
+    def add_to(self, tx: TransactWrite) -> None:
+        self._add(tx)
+
+    def landed(self) -> None:
+        self.done = True
+
+
 class KeyGuard:
     """Claim the key, run the send, then complete the claim with what the send kept (a
     message or a retrying send) or release it when the send kept nothing.
 
-    `replay` renders the answer for a key an earlier request completed.
+    `replay` renders the answer for a key an earlier request completed. One guard serves
+    one request.
     """
 
-    claim: Claim
-    time_left: Callable[[], float]
-    replay: Callable[[str], SendOutcome]
+    def __init__(self, claim: Claim, time_left: Callable[[], float], replay: Callable[[str], SendOutcome],
+                 now: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._claim = claim
+        self._time_left = time_left
+        self._replay = replay
+        self._now = now
+        self._sleep = sleep
+        self._claimed: _Write | None = None
+        self._completed: _Write | None = None
 
-    def run(self, send: Callable[[], SendOutcome]) -> SendOutcome:
-        replay_sid = acquire(self.claim, self.time_left)
-        if replay_sid is not None:
-            return self.replay(replay_sid)
-        try:
-            outcome = send()
-        except BaseException:
-            # Only failures before Twilio accepted reach here (the send returns, never
-            # raises, after that), so the same request may be tried again.
-            release(self.claim)
-            raise
-        if outcome.sid is not None:
-            complete(self.claim, outcome.sid)
-        else:
-            release(self.claim)
-        return outcome
+    def claim(self) -> Companion | None:
+        at = self._now()
+        record, condition = _claim_record(self._claim, at), _claim_condition(self._claim, at)
+        self._claimed = _Write(lambda tx: tx.save(record, condition=condition))
+        return self._claimed
+
+    def completion(self, message_sid: str) -> Companion | None:
+        actions, condition = _completion(self._claim, message_sid)
+        self._completed = _Write(lambda tx: tx.update(IdempotencyModel(self._claim.key), actions, condition=condition))
+        return self._completed
+
+    @property
+    def holds_key(self) -> bool:
+        return self._claimed is not None and self._claimed.done
+
+    def run(self, send: Send) -> SendOutcome:
+        wait = 0.05
+        while True:
+            self._claimed = self._completed = None
+            try:
+                outcome = send(self)
+            except CompanionRefused:
+                # Another request holds the key (its claim failed ours): nothing was written.
+                replay_sid = settle_taken(self._claim, self._time_left, wait)
+                if replay_sid is not None:
+                    return self._replay(replay_sid)
+                self._sleep(wait)
+                wait = min(wait * 2, 0.5)
+                continue
+            except BaseException:
+                # Only failures before Twilio accepted reach here (the send returns, never
+                # raises, after that), so the same request may be tried again.
+                if self.holds_key:
+                    release(self._claim)
+                raise
+            if outcome.sid is not None:
+                if self._completed is None or not self._completed.done:
+                    complete(self._claim, outcome.sid)
+            elif self.holds_key:
+                release(self._claim)
+            return outcome
 
 
 def guard_for(key: str | None, fingerprint: str, time_left: Callable[[], float], replay: Callable[[str], SendOutcome]) -> Guard:

@@ -20,6 +20,7 @@ from carrier_core.optout import TWILIO_OPTED_OUT, record_twilio_opt_out
 from carrier_core.resource import render_message
 from carrier_core.settings import Settings
 
+from chalicelib.idempotency import NO_KEY, Ledger
 from chalicelib.outcome import Kind, SendOutcome
 from chalicelib.request import OutboundRequest
 from chalicelib.retry import RetriesExhausted, RetryPolicy, backoff, call_with_retries
@@ -70,15 +71,17 @@ def deliver(
     time_left: Callable[[], float],
     since: datetime,
     maybe_created: bool = False,
+    ledger: Ledger = NO_KEY,
 ) -> Delivery:
     """Send `request` unless its recipient opted out; never raises once Twilio accepted.
 
     `since`: when the first attempt at this send began, where a search for a message an
     earlier attempt may have created starts. `maybe_created`: an earlier run left that
-    doubt (the worker), so the search comes before any new attempt.
+    doubt (the worker), so the search comes before any new attempt. `ledger`: the guard's
+    writes to fold into the opt-out check and the message write (none without a key).
     """
     try:
-        check_opt_out(request)
+        check_opt_out(request, ledger.claim())
     except RecipientOptedOut as refused:
         return Refused(refused, None)
     retried: list[str] = []
@@ -102,11 +105,11 @@ def deliver(
         return Refused(failure.error, failure, opt_out_learned=_learn_opt_out(request, failure))
     append_keys(message_sid=accepted.sid)
     log.info("twilio accepted", extra={"attempts": attempts, "status": accepted.status, "adopted": accepted.adopted, "to": mask_phone(request.to)})
-    item, stored = _record(request, accepted, settings)
+    item, stored = _record(request, accepted, settings, ledger)
     return Sent(item, attempts, accepted.adopted, stored, tuple(retried))
 
 
-def _record(request: OutboundRequest, accepted: Accepted, settings: Settings) -> tuple[MessageModel, bool]:
+def _record(request: OutboundRequest, accepted: Accepted, settings: Settings, ledger: Ledger) -> tuple[MessageModel, bool]:
     """Write the accepted message; (item, whether it was stored).
 
     Twilio has it now, so no failure here may become an error the caller would retry
@@ -116,7 +119,7 @@ def _record(request: OutboundRequest, accepted: Accepted, settings: Settings) ->
     """
     item = accepted_item(request, accepted, settings)
     try:
-        write_accepted(item)
+        write_accepted(item, ledger.completion(accepted.sid))
     except Exception as exc:  # noqa: BLE001 - see above: anything here is after Twilio accepted
         code = exc.code if isinstance(exc, CarrierError) else type(exc).__name__
         log.error("accepted message not stored", extra={"message_sid": accepted.sid, "error_code": code})
@@ -137,10 +140,12 @@ def _learn_opt_out(request: OutboundRequest, failure: TwilioCallFailed) -> bool:
     return True
 
 
-def send_message(request: OutboundRequest, settings: Settings, policy: RetryPolicy, time_left: Callable[[], float]) -> SendOutcome:
+def send_message(
+    request: OutboundRequest, settings: Settings, policy: RetryPolicy, time_left: Callable[[], float], ledger: Ledger = NO_KEY
+) -> SendOutcome:
     """The API's send: the accepted message, a refusal, or a send stored for the worker."""
     since = datetime.now(timezone.utc)
-    delivery = deliver(request, settings, policy, time_left, since)
+    delivery = deliver(request, settings, policy, time_left, since, ledger=ledger)
     if isinstance(delivery, Sent):
         return SendOutcome(
             Kind.SENT,
