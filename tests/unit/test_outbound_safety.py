@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ReadTimeoutError
 
 from carrier_core.models import FailedMessageModel, IdempotencyModel, MessageModel, OptOutModel
-from tests.support.fake_twilio import API_KEYS, AUTH_TOKEN, FakeTwilio
+from tests.support.fake_twilio import API_KEYS, AUTH_TOKEN
 from tests.support.outbound import CUSTOMER, SENDER, Outbound, outbound, stored, twilio  # noqa: F401
 
 

@@ -27,14 +27,13 @@ from datetime import timedelta
 from dataclasses import dataclass
 from typing import Protocol
 
-from pynamodb.exceptions import GetError, PutError
+from pynamodb.exceptions import GetError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from carrier_core.errors import IdempotencyConflict, IdempotencyInProgress, InvalidField, StorageUnavailable
 from carrier_core.models import IdempotencyModel, iso, utc_now
-from carrier_core.storage import condition_failed
 
 from chalicelib.outcome import SendOutcome
 from chalicelib.store import Companion, CompanionRefused
