@@ -19,7 +19,7 @@ from chalicelib.outcome import Kind, Metric, metrics_for
 from chalicelib.request import OutboundRequest
 from chalicelib.retry import RetryPolicy
 from chalicelib.send import send_message
-from chalicelib.worker import retry_due
+from chalicelib.worker import WorkerReport, retry_due
 
 app = Chalice(app_name="omni-twilio-outbound")
 runtime = Runtime("outbound")
@@ -65,6 +65,11 @@ def emit(metrics: list[Metric]) -> None:
         runtime.metrics.add(name, 1, **dimensions)
 
 
+def emit_report(report: WorkerReport) -> None:
+    runtime.metrics.add("FailedMessagesBacklog", report.due)
+    emit(report.metrics)
+
+
 @app.route("/messages/{sid}", methods=["GET"])
 @handles_errors(Response)
 def read_message(sid: str) -> Response:
@@ -83,7 +88,7 @@ def retry_failed(event: Any) -> dict[str, object]:
     runtime.begin_request(getattr(event.context, "aws_request_id", None))
     try:
         report = retry_due(runtime.settings, policy, time_left(event.context))
-        emit(report.metrics)
+        emit_report(report)
         return report.as_dict()
     finally:
         runtime.metrics.flush()
@@ -100,5 +105,5 @@ if os.environ.get("STAGE") == "local":
         assert request is not None
         at = (request.json_body or {}).get("at")
         report = retry_due(runtime.settings, policy, time_left(app.lambda_context, 60), now=float(at) if at is not None else None)
-        emit(report.metrics)
+        emit_report(report)
         return Response(body=report.as_dict(), status_code=200)

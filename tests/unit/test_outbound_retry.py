@@ -1,6 +1,7 @@
 """Backoff with full jitter and Retry-After, and the retry worker's claim, send and give-up."""
 from __future__ import annotations
 
+import io
 import json
 import random
 import time
@@ -210,8 +211,12 @@ def test_scheduled_handler_stops_when_the_lambda_time_is_short(outbound: Outboun
     FailedMessageModel(retry_id).update(actions=[FailedMessageModel.next_attempt_at.set(int(time.time()) - 1)])
     event = outbound.client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={}, resources=[])
     # chalice.test gives the function a 3 s context: too short for one more Twilio call.
+    flushed = io.StringIO()
+    outbound.app.runtime.metrics._stream = flushed
     response = outbound.client.lambda_.invoke("retry_failed", event)
     assert response.payload == {"due": 1, "sent": [], "rescheduled": [], "dead": [], "skipped": []}
+    (line,) = [json.loads(text) for text in flushed.getvalue().splitlines()]
+    assert line["FailedMessagesBacklog"] == 1
     assert outbound.twilio.requests == []
     assert run_worker(outbound)["sent"] == [retry_id]
 

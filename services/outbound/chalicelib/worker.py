@@ -35,7 +35,8 @@ BATCH = 25
 
 @dataclass
 class WorkerReport:
-    """What one run did, by failed-message id, and the metrics it counts (the app emits them)."""
+    """What one run did, by failed-message id, and the metrics its sends count (the app emits
+    them, with the backlog: `due`)."""
 
     due: int = 0
     sent: list[str] = field(default_factory=list)
@@ -62,7 +63,6 @@ def retry_due(
     except QueryError as exc:
         raise StorageUnavailable() from exc
     report.due = len(due)
-    report.metrics.append(("FailedMessagesBacklog", {}))
     for item in due:
         # A search may come before the attempt: room for two Twilio calls.
         if time_left() < 2 * policy.attempt_seconds + policy.reserve_seconds:
