@@ -247,6 +247,13 @@ def find_message(settings: Settings, request: OutboundRequest, since: datetime) 
         raise _rest_failure(exc, http.last_response()) from exc
     except requests.RequestException as exc:
         raise _transport_failure(exc) from exc
+    except Exception as exc:  # noqa: BLE001 - e.g. the SDK's TwilioException for a page it cannot read
+        # Whatever went wrong, the search proved nothing: the doubt stands, never an error
+        # that would make the caller send again.
+        response = http.last_response()
+        status = response.status_code if response is not None else None
+        log.warning("twilio search failed", extra={"error_type": type(exc).__name__, "http_status": status})
+        raise TwilioCallFailed(TwilioUnavailable(f"Twilio's message list could not be read: {type(exc).__name__}"), status, maybe_created=True) from exc
     raise TwilioCallFailed(TwilioUnavailable("Twilio's message list did not end within the pages searched"), None, maybe_created=True)
 
 
