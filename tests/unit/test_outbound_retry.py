@@ -252,5 +252,5 @@ def _transports() -> list[Transport]:
 @pytest.mark.parametrize("case", _transports(), ids=lambda c: c.label)
 def test_only_a_connection_never_made_is_certain_to_have_created_nothing(case: Transport) -> None:
     client = outbound_module("twilio_client")
-    failure = client._transport_failure(case.error)
+    failure = client.transport_failure(case.error)
     assert (failure.transient, failure.maybe_created, failure.http_status) == (True, case.maybe_created, None)

@@ -25,7 +25,8 @@ from chalicelib.outcome import Kind, SendOutcome
 from chalicelib.request import OutboundRequest
 from chalicelib.retry import RetriesExhausted, RetryPolicy, backoff, call_with_retries
 from chalicelib.store import accepted_item, check_opt_out, retrying_item, store_failed, write_accepted
-from chalicelib.twilio_client import Accepted, TwilioCallFailed, create_message, find_message
+from chalicelib.search import find_message
+from chalicelib.twilio_client import Accepted, TwilioCallFailed, create_message
 
 log = logging.getLogger(__name__)
 

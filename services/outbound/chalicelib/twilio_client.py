@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -175,13 +175,13 @@ def create_message(settings: Settings, request: OutboundRequest) -> Accepted:
     try:
         instance = client.api.v2010.accounts(settings.account_sid).messages.create(**_params(request))
     except TwilioRestException as exc:
-        raise _rest_failure(exc, http.last_response()) from exc
+        raise rest_failure(exc, http.last_response()) from exc
     except requests.RequestException as exc:
-        raise _transport_failure(exc) from exc
+        raise transport_failure(exc) from exc
     return Accepted(sid=str(instance.sid), status=str(instance.status or "queued"), account_sid=instance.account_sid)
 
 
-def _transport_failure(exc: requests.RequestException) -> TwilioCallFailed:
+def transport_failure(exc: requests.RequestException) -> TwilioCallFailed:
     """No answer from Twilio. Only a failure to connect proves the request was never sent.
 
     A refused connection, a connect timeout, a failed name lookup or TLS handshake all end
@@ -209,65 +209,6 @@ def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
     return False
 
 
-# Clocks differ and Twilio stamps a message when it stores it, not when we asked: the
-# search starts this long before our first attempt. Wider finds a slow create; narrower
-# risks less adopting an identical message another request sent just before.
-RECONCILE_SKEW = timedelta(seconds=60)
-# Enough pages for any sane number of messages to one recipient in the window; a search
-# that does not end within them cannot rule a message out.
-RECONCILE_MAX_PAGES = 5
-RECONCILE_PAGE_SIZE = 50
-
-
-def find_message(settings: Settings, request: OutboundRequest, since: datetime) -> Accepted | None:
-    """The message Twilio created for `request` since `since`, if an earlier attempt did.
-
-    Lists Messages to the recipient (from the sender when the request names one) sent since
-    shortly before `since`, newest first, and matches on what the request fixes: body,
-    number of media, messaging service. Raises TwilioCallFailed when the search cannot be
-    completed, because then nothing is proven either way.
-    """
-    client, http = get_client(settings)
-    start = since - RECONCILE_SKEW
-    filters: dict[str, Any] = {"to": request.to, "date_sent_after": start}
-    if request.from_number:
-        filters["from_"] = request.from_number
-    messages = client.api.v2010.accounts(settings.account_sid).messages
-    try:
-        page = messages.page(page_size=RECONCILE_PAGE_SIZE, **filters)
-        for _ in range(RECONCILE_MAX_PAGES):
-            for instance in page:
-                if _matches(instance, request, start):
-                    log.info("twilio message found", extra={"message_sid": instance.sid})
-                    return Accepted(sid=str(instance.sid), status=str(instance.status or "queued"), account_sid=instance.account_sid, adopted=True)
-            page = page.next_page()
-            if page is None:
-                return None
-    except TwilioRestException as exc:
-        raise _rest_failure(exc, http.last_response()) from exc
-    except requests.RequestException as exc:
-        raise _transport_failure(exc) from exc
-    except Exception as exc:  # noqa: BLE001 - e.g. the SDK's TwilioException for a page it cannot read
-        # Whatever went wrong, the search proved nothing: the doubt stands, never an error
-        # that would make the caller send again.
-        response = http.last_response()
-        status = response.status_code if response is not None else None
-        log.warning("twilio search failed", extra={"error_type": type(exc).__name__, "http_status": status})
-        raise TwilioCallFailed(TwilioUnavailable(f"Twilio's message list could not be read: {type(exc).__name__}"), status, maybe_created=True) from exc
-    raise TwilioCallFailed(TwilioUnavailable("Twilio's message list did not end within the pages searched"), None, maybe_created=True)
-
-
-def _matches(instance: Any, request: OutboundRequest, start: datetime) -> bool:
-    created = instance.date_created
-    return (
-        (instance.direction or "").startswith("outbound")
-        and (instance.body or "") == (request.body or "")
-        and int(instance.num_media or 0) == len(request.media_urls)
-        and (request.messaging_service_sid is None or instance.messaging_service_sid == request.messaging_service_sid)
-        and (created is None or created >= start)
-    )
-
-
 def _params(request: OutboundRequest) -> dict[str, Any]:
     params: dict[str, Any] = {"to": request.to, "status_callback": request.status_callback}
     optional = {
@@ -282,7 +223,7 @@ def _params(request: OutboundRequest) -> dict[str, Any]:
     return params
 
 
-def _rest_failure(exc: TwilioRestException, response: Response | None) -> TwilioCallFailed:
+def rest_failure(exc: TwilioRestException, response: Response | None) -> TwilioCallFailed:
     status = int(exc.status)
     headers: Mapping[str, str] = (response.headers if response is not None and response.status_code == status else None) or {}
     retry_after = parse_retry_after(_header(headers, "Retry-After"))
