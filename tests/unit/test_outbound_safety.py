@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from botocore.exceptions import ReadTimeoutError
 
-from carrier_core.models import FailedMessageModel, IdempotencyModel, MessageModel, OptOutModel
+from carrier_core.models import FailedMessageModel, IdempotencyModel, MessageModel, OptOutModel, iso
 from tests.support.fake_twilio import API_KEYS, AUTH_TOKEN
 from tests.support.outbound import CUSTOMER, SENDER, Outbound, outbound, stored, twilio  # noqa: F401
 
@@ -246,3 +248,37 @@ def test_a_keyed_send_to_an_opted_out_recipient_claims_nothing(outbound: Outboun
     assert response.status_code == 403 and body_of(response)["error"]["code"] == "recipient_opted_out"
     assert dict(calls) == {"TransactWriteItems": 1}
     assert list(IdempotencyModel.scan()) == [] and outbound.twilio.requests == []
+
+
+def _abandon(outbound: Outbound, key: str, payload: dict[str, Any]) -> None:
+    """Leave `key` claimed as a request that died 30 s ago, its lease run out, would."""
+    request = __import__("chalicelib.request", fromlist=["OutboundRequest"]).OutboundRequest
+    fingerprint = request.from_json(json.dumps(payload).encode(), outbound.settings()).fingerprint()
+    IdempotencyModel(key, request_hash=fingerprint, state="in_progress", locked_until=int(time.time()) - 1,
+                     created_at=iso(datetime.now(timezone.utc) - timedelta(seconds=30))).save()
+
+
+@pytest.mark.parametrize("sent_before_dying", [True, False], ids=["it had sent", "it had not"])
+def test_a_key_abandoned_by_a_dead_request_is_taken_over_with_a_search(outbound: Outbound, sent_before_dying: bool) -> None:
+    payload = {"to": CUSTOMER, "body": "the dead request's message"}
+    if sent_before_dying:  # what reached Twilio before the request died
+        assert outbound.post(payload).status_code == 202
+    _abandon(outbound, "dead-1", payload)
+    response = outbound.post(payload, key="dead-1")
+    assert response.status_code == 202
+    assert len(outbound.twilio.lists) == 1  # searched before sending
+    (created,) = outbound.twilio.created
+    assert body_of(response)["sid"] == created["sid"]
+    assert len(outbound.twilio.requests) == 1
+    claim = IdempotencyModel.get("dead-1")
+    assert (claim.state, claim.message_sid) == ("done", created["sid"])
+
+
+def test_a_live_claim_is_waited_for_not_taken_over(outbound: Outbound, monkeypatch: pytest.MonkeyPatch) -> None:
+    payload = {"to": CUSTOMER, "body": "still being sent"}
+    _abandon(outbound, "live-1", payload)
+    IdempotencyModel("live-1").update(actions=[IdempotencyModel.locked_until.set(int(time.time()) + 60)])
+    monkeypatch.setattr(outbound.app, "policy", replace(outbound.app.policy, budget_seconds=2.5))
+    response = outbound.post(payload, key="live-1")
+    assert (response.status_code, body_of(response)["error"]["code"]) == (409, "idempotency_in_progress")
+    assert outbound.twilio.requests == [] and outbound.twilio.lists == []

@@ -6,8 +6,10 @@ with the message's SID and answers with that message. A get-then-put would let b
 racers see "no claim" and both send; the condition makes DynamoDB pick exactly one.
 
 The claim is a lease (`locked_until`): a request that dies between claim and completion
-does not block its key forever; after the lease a retry takes the key over and sends,
-which may send twice if the dead request had reached Twilio. That is the one window left.
+does not block its key forever; after the lease a retry with the same request takes the
+key over. The dead request may have reached Twilio, so the taker does not send blindly: it
+searches Twilio for the message first (search.py), from when the dead claim was made, and
+adopts what it finds.
 
 The send never sees the key: KeyGuard wraps it the way AWS Lambda Powertools' idempotency
 handler wraps a function (claim, run, then complete or release), and a request without a
@@ -23,7 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -64,6 +66,7 @@ class Claim:
 
 
 def _claim_record(claim: Claim, now: float) -> IdempotencyModel:
+    # A takeover writes a new record: a new lease and created_at, the same key and request.
     return IdempotencyModel(
         claim.key,
         request_hash=claim.request_hash,
@@ -74,14 +77,18 @@ def _claim_record(claim: Claim, now: float) -> IdempotencyModel:
     )
 
 
-def _claim_condition(claim: Claim, now: float) -> Condition:
+def _claim_condition(claim: Claim, abandoned: IdempotencyModel | None) -> Condition:
     m = IdempotencyModel
-    # New key: never used, or expired by TTL.
-    # Abandoned claim: the same request's earlier try died holding the lease past its end.
-    condition: Condition = m.key.does_not_exist() | (
-        (m.state == IN_PROGRESS) & (m.locked_until < int(now)) & (m.request_hash == claim.request_hash)
+    if abandoned is None:
+        # New key: never used, or expired by TTL.
+        fresh: Condition = m.key.does_not_exist()
+        return fresh
+    # Taking over a claim seen abandoned (the same request's try died holding it past its
+    # lease): only while it is still that very claim, so of two takers one wins.
+    takeover: Condition = (
+        (m.state == IN_PROGRESS) & (m.locked_until == abandoned.locked_until) & (m.request_hash == claim.request_hash)
     )
-    return condition
+    return takeover
 
 
 def _completion(claim: Claim, message_sid: str) -> tuple[list[Action], Condition]:
@@ -99,19 +106,31 @@ def read_claim(key: str) -> IdempotencyModel | None:
         raise StorageUnavailable() from exc
 
 
-def settle_taken(claim: Claim, time_left: Callable[[], float], wait: float) -> str | None:
-    """Someone holds the key: the SID to answer with when its request finished, None to try
-    again after `wait`. Raises IdempotencyConflict when the key was used for another
-    request, IdempotencyInProgress when the holder is still working as our time runs out."""
+@dataclass(frozen=True)
+class Taken:
+    """What the holder of a key left: a SID to replay, or a claim abandoned past its lease."""
+
+    replay_sid: str | None = None
+    abandoned: IdempotencyModel | None = None
+
+
+def settle_taken(claim: Claim, now: float, time_left: Callable[[], float], wait: float) -> Taken:
+    """Someone holds the key: what to do about it (an empty Taken: wait and try again).
+
+    Raises IdempotencyConflict when the key was used for another request, and
+    IdempotencyInProgress when the holder is still working as our time runs out.
+    """
     existing = read_claim(claim.key)
     if existing is not None and existing.request_hash != claim.request_hash:
         raise IdempotencyConflict("this Idempotency-Key was used with a different request")
     if existing is not None and existing.state == DONE and existing.message_sid:
-        return str(existing.message_sid)
-    # Still held: wait for the holder. Released or abandoned: claim it on the next turn.
+        return Taken(replay_sid=str(existing.message_sid))
+    if existing is not None and existing.state == IN_PROGRESS and int(existing.locked_until or 0) < int(now):
+        return Taken(abandoned=existing)
+    # Still held: wait for the holder. Released meanwhile: claim it on the next turn.
     if time_left() < wait + 1:
         raise IdempotencyInProgress()
-    return None
+    return Taken()
 
 
 def complete(claim: Claim, message_sid: str) -> None:
@@ -137,11 +156,14 @@ def release(claim: Claim) -> None:
 
 
 class Ledger(Protocol):
-    """What a send asks of its guard at its two writes: a companion to fold in, or None."""
+    """What a send asks of its guard at its two writes: a companion to fold in, or None;
+    and since when an earlier request with this key may have sent it (None: it cannot have)."""
 
     def claim(self) -> Companion | None: ...
 
     def completion(self, message_sid: str) -> Companion | None: ...
+
+    def maybe_sent_since(self) -> datetime | None: ...
 
 
 Send = Callable[[Ledger], SendOutcome]
@@ -160,6 +182,9 @@ class NoKey:
         return None
 
     def completion(self, message_sid: str) -> Companion | None:
+        return None
+
+    def maybe_sent_since(self) -> datetime | None:
         return None
 
     def run(self, send: Send) -> SendOutcome:
@@ -200,12 +225,17 @@ class KeyGuard:
         self._sleep = sleep
         self._claimed: _Write | None = None
         self._completed: _Write | None = None
+        self._abandoned: IdempotencyModel | None = None
 
     def claim(self) -> Companion | None:
-        at = self._now()
-        record, condition = _claim_record(self._claim, at), _claim_condition(self._claim, at)
+        record, condition = _claim_record(self._claim, self._now()), _claim_condition(self._claim, self._abandoned)
         self._claimed = _Write(lambda tx: tx.save(record, condition=condition))
         return self._claimed
+
+    def maybe_sent_since(self) -> datetime | None:
+        if self._abandoned is None:
+            return None
+        return datetime.fromisoformat(self._abandoned.created_at.replace("Z", "+00:00"))
 
     def completion(self, message_sid: str) -> Companion | None:
         actions, condition = _completion(self._claim, message_sid)
@@ -224,11 +254,13 @@ class KeyGuard:
                 outcome = send(self)
             except CompanionRefused:
                 # Another request holds the key (its claim failed ours): nothing was written.
-                replay_sid = settle_taken(self._claim, self._time_left, wait)
-                if replay_sid is not None:
-                    return self._replay(replay_sid)
-                self._sleep(wait)
-                wait = min(wait * 2, 0.5)
+                taken = settle_taken(self._claim, self._now(), self._time_left, wait)
+                if taken.replay_sid is not None:
+                    return self._replay(taken.replay_sid)
+                self._abandoned = taken.abandoned
+                if taken.abandoned is None:
+                    self._sleep(wait)
+                    wait = min(wait * 2, 0.5)
                 continue
             except BaseException:
                 # Only failures before Twilio accepted reach here (the send returns, never

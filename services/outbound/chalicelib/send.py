@@ -85,6 +85,10 @@ def deliver(
         check_opt_out(request, ledger.claim())
     except RecipientOptedOut as refused:
         return Refused(refused, None)
+    earlier = ledger.maybe_sent_since()
+    if earlier is not None:
+        # This key's earlier request died after claiming it: it may have reached Twilio.
+        since, maybe_created = min(since, earlier), True
     retried: list[str] = []
 
     def on_retry(failure: TwilioCallFailed, delay: float) -> None:
