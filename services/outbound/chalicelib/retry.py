@@ -108,6 +108,7 @@ def call_with_retries(
         found = _search(find, None, 0)
         if found is not None:
             return found, 0
+        doubt = False
     while True:
         attempts += 1
         try:
