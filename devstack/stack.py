@@ -21,6 +21,7 @@ from typing import IO
 from urllib.error import URLError
 from urllib.request import urlopen
 
+from carrier_core.settings import LOCAL_API_KEY_SECRET, LOCAL_API_KEY_SID
 from devstack import aws
 from devstack.dynamodb import HEALTH_PATH
 from devstack.logview import render_line
@@ -134,6 +135,10 @@ def child_env(layout: Layout) -> dict[str, str]:
     )
     env.pop("AWS_SESSION_TOKEN", None)
     env.pop("AWS_PROFILE", None)
+    # REST calls use an API key, as Twilio advises and deployed stages can; the sandbox
+    # accepts the same key. Your own pair in the environment wins, as for the auth token.
+    if not env.get("TWILIO_API_KEY_SID"):
+        env.update(TWILIO_API_KEY_SID=LOCAL_API_KEY_SID, TWILIO_API_KEY_SECRET=LOCAL_API_KEY_SECRET)
     return env
 
 

@@ -47,6 +47,9 @@ OUTCOMES: dict[str, Outcome] = {
     "+15005550013": Outcome("undelivered", 30005, "Unknown destination handset"),
     "+15005550014": Outcome("undelivered", 30006, "Landline or unreachable carrier"),
     "+15005550015": Outcome("undelivered", 30007, "Message filtered"),
+    # Accepted, then refused because the recipient opted out at Twilio (as a STOP sent to
+    # another of the account's numbers in a messaging service can make it).
+    "+15005550016": Outcome("failed", 21610, "Attempt to send to unsubscribed recipient"),
 }
 
 # Per segment, US long code; the price is only there so `price` is real-shaped once sent.

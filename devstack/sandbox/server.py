@@ -8,6 +8,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections import deque
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -19,6 +20,8 @@ from carrier_core.settings import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
 from devstack.sandbox import errors
 from devstack.sandbox.errors import TwilioApiError
 from devstack.sandbox.lifecycle import CallbackSender, Lifecycle
+from devstack.sandbox.faults import Fault, Faults
+from devstack.sandbox.listing import MessageList
 from devstack.sandbox.messages import API_VERSION, CreateMessage, Message, create
 
 MESSAGES = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages\.json$")
@@ -31,55 +34,13 @@ LOG_LIMIT = 100_000
 Form = dict[str, list[str]]
 
 
-class Faults:
-    """The next `count` creates answer `status` instead (count -1: until cleared)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._fault: dict[str, Any] | None = None
-
-    def set(self, spec: Mapping[str, Any]) -> dict[str, Any]:
-        status, count, retry_after = spec.get("status"), spec.get("count", 1), spec.get("retry_after")
-        if status not in (429, 500, 502, 503) or not isinstance(count, int) or count == 0 or count < -1:
-            raise ValueError("expected {\"status\": 429|500|502|503, \"count\": N or -1, \"retry_after\": seconds}")
-        if retry_after is not None and (not isinstance(retry_after, int) or retry_after < 0):
-            raise ValueError("retry_after must be a whole number of seconds")
-        with self._lock:
-            self._fault = {"status": status, "count": count, "retry_after": retry_after}
-            return dict(self._fault)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._fault = None
-
-    def current(self) -> dict[str, Any] | None:
-        with self._lock:
-            return dict(self._fault) if self._fault else None
-
-    def take(self) -> TwilioApiError | None:
-        """The error this request answers with, if a fault is armed; counts it down."""
-        with self._lock:
-            fault = self._fault
-            if fault is None:
-                return None
-            if fault["count"] > 0:
-                fault["count"] -= 1
-                if fault["count"] == 0:
-                    self._fault = None
-        if fault["status"] == 429:
-            return errors.too_many_requests(fault["retry_after"])
-        error = errors.server_error(fault["status"])
-        if fault["retry_after"] is not None:
-            error.headers["Retry-After"] = str(fault["retry_after"])
-        return error
-
-
 class Sandbox:
     """State shared by every request: credentials, messages, faults, the logs."""
 
-    def __init__(self, account_sid: str, auth_token: str, callback_delay: float) -> None:
+    def __init__(self, account_sid: str, auth_token: str, callback_delay: float, api_keys: Mapping[str, str] | None = None) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
+        self.api_keys = dict(api_keys or {})
         self.lock = threading.Lock()
         self.messages: dict[str, Message] = {}
         self.requests: deque[dict[str, Any]] = deque(maxlen=LOG_LIMIT)
@@ -94,19 +55,24 @@ class Sandbox:
             account_sid=env.get("TWILIO_ACCOUNT_SID") or LOCAL_ACCOUNT_SID,
             auth_token=env.get("TWILIO_AUTH_TOKEN") or LOCAL_AUTH_TOKEN,
             callback_delay=float(env.get("SANDBOX_CALLBACK_DELAY") or DEFAULT_CALLBACK_DELAY),
+            api_keys=_api_keys(env),
         )
 
-    def authenticate(self, header: str | None) -> None:
-        """Basic auth with the account SID and auth token, or Twilio's 20003."""
+    def authenticate(self, header: str | None) -> str:
+        """Basic auth with the account SID and auth token or a configured API key (SK...
+        and its secret), as Twilio accepts either; else Twilio's 20003. Answers who
+        authenticated: the account SID or the key's SID, never a secret."""
         scheme, _, encoded = (header or "").partition(" ")
         try:
             user, _, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise errors.authenticate() from None
-        ok = hmac.compare_digest(user.encode(), self.account_sid.encode())
-        ok &= hmac.compare_digest(password.encode(), self.auth_token.encode())
+        secret = self.auth_token if user == self.account_sid else self.api_keys.get(user)
+        # Compared even for an unknown user, so the answer takes as long either way.
+        ok = hmac.compare_digest(password.encode(), (secret or self.auth_token).encode()) and secret is not None
         if scheme.lower() != "basic" or not ok:
             raise errors.authenticate()
+        return user
 
     def check_account(self, account: str, path: str) -> None:
         # Twilio authenticates first, then answers another account's path as not found.
@@ -130,14 +96,23 @@ class Sandbox:
                 raise errors.not_found(path)
             return message.resource()
 
-    def record(self, path: str, form: Form, status: int, body: Mapping[str, Any]) -> None:
+    def list_messages(self, path: str, query: Form) -> dict[str, Any]:
+        """One page of Twilio's Messages list, newest first, filtered as Twilio filters."""
+        listing = MessageList.from_query(query)
+        with self.lock:
+            found = [m.resource() for m in sorted(self.messages.values(), key=_newest_first) if listing.admits(m)]
+        return listing.page(path, found)
+
+    def record(self, path: str, form: Form, status: int, body: Mapping[str, Any], auth_user: str | None = None, created: str | None = None) -> None:
         entry = {
             "time": datetime.now(timezone.utc).isoformat(),
             "path": path,
             "form": form,
             "status": status,
-            "sid": body.get("sid") if status == 201 else None,
+            # A fault after a create answers an error, yet the message exists.
+            "sid": body.get("sid") if status == 201 else created,
             "error_code": body.get("code") if status >= 400 else None,
+            "auth_user": auth_user,
         }
         with self.lock:
             self.requests.append(entry)
@@ -151,6 +126,16 @@ class Sandbox:
 
     def close(self) -> None:
         self.lifecycle.stop()
+
+
+def _newest_first(message: Message) -> tuple[float, str]:
+    return (-message.date_created.timestamp(), message.sid)
+
+
+def _api_keys(env: Mapping[str, str]) -> dict[str, str]:
+    """The API key the stack's services are configured with, if any: the sandbox accepts it."""
+    sid, secret = env.get("TWILIO_API_KEY_SID"), env.get("TWILIO_API_KEY_SECRET")
+    return {sid: secret} if sid and secret else {}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -181,6 +166,13 @@ class Handler(BaseHTTPRequestHandler):
                 self._control(method, path, raw)
             elif method == "POST" and (match := MESSAGES.match(path)):
                 self._create(match["account"], path, raw)
+            elif method == "GET" and (match := MESSAGES.match(path)):
+                self.sandbox.authenticate(self.headers.get("Authorization"))
+                self.sandbox.check_account(match["account"], path)
+                query: Form = {}
+                for name, value in parse_qsl(urlsplit(self.path).query, keep_blank_values=True):
+                    query.setdefault(name, []).append(value)
+                self._send(200, self.sandbox.list_messages(path, query))
             elif method == "GET" and (match := MESSAGE.match(path)):
                 self.sandbox.authenticate(self.headers.get("Authorization"))
                 self.sandbox.check_account(match["account"], path)
@@ -195,17 +187,30 @@ class Handler(BaseHTTPRequestHandler):
         for name, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
             form.setdefault(name, []).append(value)
         status, body, headers = 201, {}, {}
+        user: str | None = None
+        created: str | None = None
+        fault: Fault | None = None
         try:
-            self.sandbox.authenticate(self.headers.get("Authorization"))
+            user = self.sandbox.authenticate(self.headers.get("Authorization"))
             self.sandbox.check_account(account, path)
             fault = self.sandbox.faults.take()
-            if fault is not None:
-                raise fault
+            if fault is not None and not fault.after_create:
+                assert fault.error is not None  # a fault without a status always creates
+                raise fault.error
             body = self.sandbox.create_message(form)
+            created = body["sid"]
+            if fault is not None and fault.error is not None:
+                raise fault.error
         except TwilioApiError as exc:
             status, body, headers = exc.status, exc.body(), exc.headers
-        self.sandbox.record(path, form, status, body)
-        self._send(status, body, headers)
+        # Logged as soon as it is decided, so the log shows a held answer at once.
+        self.sandbox.record(path, form, status, body, user, created)
+        if fault is not None:
+            time.sleep(fault.delay)
+        try:
+            self._send(status, body, headers)
+        except OSError:
+            pass  # the client gave up waiting (a delay fault): the message exists all the same
 
     def _control(self, method: str, path: str, raw: bytes) -> None:
         sandbox = self.sandbox

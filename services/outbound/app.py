@@ -13,13 +13,14 @@ from carrier_core.runtime import Runtime
 from carrier_core.web import JSON_HEADERS, handles_errors
 from carrier_core.webhook import JSON, check_size
 
-from chalicelib.idempotency import check_key
+from chalicelib.idempotency import check_key, guard_for
 from chalicelib.local import retry_at
-from chalicelib.messages import get_message
+from chalicelib.messages import get_message, replayed
+from chalicelib.outcome import Kind, Metric, metrics_for
 from chalicelib.request import OutboundRequest
 from chalicelib.retry import RetryPolicy
 from chalicelib.send import send_message
-from chalicelib.worker import retry_due
+from chalicelib.worker import WorkerReport, retry_due
 
 app = Chalice(app_name="omni-twilio-outbound")
 runtime = Runtime("outbound")
@@ -50,10 +51,24 @@ def create_message() -> Response:
     assert request is not None
     check_size(request.headers, request.raw_body)
     message = OutboundRequest.from_json(request.raw_body, runtime.settings)
-    key = check_key(request.headers.get("idempotency-key"))
-    result = send_message(message, key, runtime.settings, policy, runtime.metrics, time_left(app.lambda_context, policy.budget_seconds))
-    headers: dict[str, str | list[str]] = {**JSON_HEADERS, **({"Idempotent-Replayed": "true"} if result.replayed else {})}
-    return Response(body=result.resource, headers=headers, status_code=202)
+    left = time_left(app.lambda_context, policy.budget_seconds)
+    guard = guard_for(check_key(request.headers.get("idempotency-key")), message.fingerprint(), left, lambda sid: replayed(sid, message, runtime.settings))
+    outcome = guard.run(lambda ledger: send_message(message, runtime.settings, policy, left, ledger))
+    emit(metrics_for(outcome))
+    if outcome.error is not None:
+        raise outcome.error
+    replay = {"Idempotent-Replayed": "true"} if outcome.kind is Kind.REPLAYED else {}
+    return Response(body=outcome.resource, headers={**JSON_HEADERS, **replay}, status_code=202)
+
+
+def emit(metrics: list[Metric]) -> None:
+    for name, dimensions in metrics:
+        runtime.metrics.add(name, 1, **dimensions)
+
+
+def emit_report(report: WorkerReport) -> None:
+    runtime.metrics.add("FailedMessagesBacklog", report.due)
+    emit(report.metrics)
 
 
 @app.route("/messages/{sid}", methods=["GET"])
@@ -73,7 +88,9 @@ def health() -> Response:
 def retry_failed(event: Any) -> dict[str, object]:
     runtime.begin_request(getattr(event.context, "aws_request_id", None))
     try:
-        return retry_due(runtime.settings, policy, runtime.metrics, time_left(event.context)).as_dict()
+        report = retry_due(runtime.settings, policy, time_left(event.context))
+        emit_report(report)
+        return report.as_dict()
     finally:
         runtime.metrics.flush()
 
@@ -88,5 +105,6 @@ if os.environ.get("STAGE") == "local":
         request = app.current_request
         assert request is not None
         at = retry_at(request.raw_body)
-        report = retry_due(runtime.settings, policy, runtime.metrics, time_left(app.lambda_context, 60), now=at)
+        report = retry_due(runtime.settings, policy, time_left(app.lambda_context, 60), now=at)
+        emit_report(report)
         return Response(body=report.as_dict(), status_code=200)

@@ -24,12 +24,13 @@ TABLE_ACTIONS: dict[str, dict[str, set[str]]] = {
     },
     "status": {
         "messages": {"dynamodb:UpdateItem", "dynamodb:DescribeTable"},
+        "optouts": {"dynamodb:PutItem"},
     },
     "outbound": {
         "messages": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DescribeTable"},
         "failed_messages": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DescribeTable"},
         "failed_messages/index/due": {"dynamodb:Query"},
-        "optouts": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:DescribeTable"},
+        "optouts": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:PutItem", "dynamodb:DescribeTable"},
         "idempotency": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable"},
     },
 }
@@ -139,7 +140,7 @@ def test_environment_names_are_settings_names() -> None:
 
 
 def test_no_token_in_plain_environment() -> None:
-    tokens = {"TWILIO_AUTH_TOKEN", "TWILIO_AUTH_TOKEN_SECONDARY"}
+    tokens = {"TWILIO_AUTH_TOKEN", "TWILIO_AUTH_TOKEN_SECONDARY", "TWILIO_API_KEY_SECRET"}
     assert not tokens & module_environment_names()
     for root in ENVS.glob("*/*"):
         for body in named(root, "module").values():
@@ -180,6 +181,18 @@ def test_root_wiring(stage: str, service: str) -> None:
     assert required <= set(module["environment"])
     config = ROOT / "services" / service / ".chalice" / "config.json"
     assert f'"/omni-twilio/{stage}/twilio-auth-token"' in config.read_text()
+    # Only outbound calls Twilio's REST API: the API key's secret is its alone.
+    key_parameter = "/omni-twilio/${local.stage}/twilio-api-key-secret"
+    assert module.get("api_key_secret_parameter") == (key_parameter if service == "outbound" else None)
+    assert (f'"/omni-twilio/{stage}/twilio-api-key-secret"' in config.read_text()) == (service == "outbound")
+    if service == "outbound":
+        assert module["environment"]["TWILIO_API_KEY_SID"] == "${var.twilio_api_key_sid}"
+
+
+def test_the_api_key_secret_is_read_like_the_auth_token() -> None:
+    """Its parameter is in the service's environment and in the ssm:GetParameter grant."""
+    assert "var.api_key_secret_parameter" in LOCALS["token_parameters"]
+    assert "TWILIO_API_KEY_SECRET_PARAMETER" in LOCALS["environment"]
 
 
 def test_outbound_api_is_iam_authorised_in_the_openapi_document() -> None:

@@ -20,7 +20,6 @@ OUTBOUND_SENDS: dict[str, dict[str, Any]] = {
     "media only": {"to": CUSTOMER, "from_": SENDER, "media_url": ["https://example.com/a.jpg"]},
     "status callback": {"to": CUSTOMER, "from_": SENDER, "body": "Tracked", "status_callback": "https://status.example.com/twilio/status"},
     "validity period": {"to": CUSTOMER, "from_": SENDER, "body": "Expires", "validity_period": 600},
-    "max price": {"to": CUSTOMER, "from_": SENDER, "body": "Capped", "max_price": 0.05},
     "unicode body": {"to": CUSTOMER, "from_": SENDER, "body": "Grüße 👍"},
     "whatsapp": {"to": "whatsapp:" + CUSTOMER, "from_": "whatsapp:" + SENDER, "body": "Hola"},
 }

@@ -67,6 +67,50 @@ def test_secondary_token_joins_primary() -> None:
     assert Settings.from_env("inbound", env, read_secret=read_secret).auth_tokens == ("secret-of:/omni-twilio/prod/twilio-auth-token", "secret-of:/old")
 
 
+KEY_SID = "SK" + "a" * 32
+
+
+def test_api_key_is_used_for_rest_and_its_secret_read_from_ssm() -> None:
+    env = {**DEPLOYED, "TWILIO_API_KEY_SID": KEY_SID, "TWILIO_API_KEY_SECRET_PARAMETER": "/omni-twilio/prod/twilio-api-key-secret"}
+    settings = Settings.from_env("outbound", {**env, "STATUS_WEBHOOK_URL": "https://sms.example.com/twilio/status"}, read_secret=read_secret)
+    assert settings.rest_credentials == (KEY_SID, "secret-of:/omni-twilio/prod/twilio-api-key-secret")
+    assert settings.auth_tokens == ("secret-of:/omni-twilio/prod/twilio-auth-token",)
+    assert "secret-of" not in repr(settings)
+    # Every deployed outbound stage names the parameter; without a key SID it is not read.
+    without = Settings.from_env("inbound", {**DEPLOYED, "TWILIO_API_KEY_SECRET_PARAMETER": "/p", "TWILIO_API_KEY_SID": ""}, read_secret=read_secret)
+    assert without.rest_credentials == (DEPLOYED["TWILIO_ACCOUNT_SID"], "secret-of:/omni-twilio/prod/twilio-auth-token")
+
+
+@pytest.mark.parametrize(("extra", "named"), [
+    ({"TWILIO_API_KEY_SID": KEY_SID}, "TWILIO_API_KEY_SECRET"),
+    ({"TWILIO_API_KEY_SECRET": "s"}, "TWILIO_API_KEY_SID"),
+    ({"TWILIO_API_KEY_SID": "AC" + "a" * 32, "TWILIO_API_KEY_SECRET": "s"}, "SK followed by 32"),
+    ({"TWILIO_MESSAGING_SERVICE_SID": "MG123"}, "TWILIO_MESSAGING_SERVICE_SID"),
+    ({"TWILIO_INBOUND_WEBHOOK_URL": "https://other.example.com/in"}, "TWILIO_INBOUND_WEBHOOK_URL and INBOUND_WEBHOOK_URL"),
+    ({"TWILIO_STATUS_CALLBACK_URL": "https://a.example.com/s", "STATUS_WEBHOOK_URL": "https://b.example.com/s"},
+     "TWILIO_STATUS_CALLBACK_URL and STATUS_WEBHOOK_URL"),
+])
+def test_inconsistent_twilio_settings_fail_at_start_naming_them(extra: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigurationError, match=named):
+        Settings.from_env("inbound", {**DEPLOYED, **extra}, read_secret=read_secret)
+
+
+def test_the_seed_names_are_aliases() -> None:
+    env = {k: v for k, v in DEPLOYED.items() if k != "INBOUND_WEBHOOK_URL"}
+    seed = {
+        "TWILIO_INBOUND_WEBHOOK_URL": "https://sms.example.com/twilio/inbound",
+        "TWILIO_STATUS_CALLBACK_URL": "https://sms.example.com/twilio/status",
+        "TWILIO_MESSAGING_SERVICE_SID": "MG" + "b" * 32,
+        "TWILIO_DEFAULT_FROM_NUMBER": "+15005550006",
+    }
+    settings = Settings.from_env("outbound", {**env, **seed}, read_secret=read_secret)
+    assert (settings.inbound_webhook_url, settings.status_webhook_url) == (seed["TWILIO_INBOUND_WEBHOOK_URL"], seed["TWILIO_STATUS_CALLBACK_URL"])
+    assert (settings.default_messaging_service_sid, settings.default_from_number) == ("MG" + "b" * 32, "+15005550006")
+    # The same value under both names is no conflict.
+    same = Settings.from_env("inbound", {**DEPLOYED, "TWILIO_INBOUND_WEBHOOK_URL": DEPLOYED["INBOUND_WEBHOOK_URL"]}, read_secret=read_secret)
+    assert same.inbound_webhook_url == DEPLOYED["INBOUND_WEBHOOK_URL"]
+
+
 def test_error_codes_are_unique_and_bodies_complete() -> None:
     classes = [cls for cls in vars(__import__("carrier_core.errors", fromlist=["x"])).values() if isinstance(cls, type) and issubclass(cls, CarrierError) and cls is not CarrierError]
     codes = [cls.code for cls in classes]
@@ -99,10 +143,14 @@ def test_twilio_codes_map_into_the_taxonomy(twilio_code: int, code: str, retryab
     ("StopAll", ("STOPALL", OptOutAction.STOP)),
     ("cancel", ("CANCEL", OptOutAction.STOP)),
     ("end", ("END", OptOutAction.STOP)),
+    ("revoke", ("REVOKE", OptOutAction.STOP)),
+    ("OptOut", ("OPTOUT", OptOutAction.STOP)),
     ("start", ("START", OptOutAction.START)),
     ("Unstop", ("UNSTOP", OptOutAction.START)),
     ("yes", ("YES", OptOutAction.START)),
     ("HELP", ("HELP", OptOutAction.HELP)),
+    ("info", ("INFO", OptOutAction.HELP)),
+    ("opt out", None),
     ("please stop texting me", None),
     ("", None),
     (None, None),
@@ -144,3 +192,17 @@ def test_metrics_flush_emf_once_and_refuse_undeclared() -> None:
     assert stored["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["channel", "service", "stage"], ["service", "stage"]]
     with pytest.raises(ValueError, match="not declared"):
         metrics.add("SomethingNew")
+
+
+def test_a_timed_out_request_reads_as_no_answer_not_attribute_error() -> None:
+    from botocore.exceptions import ClientError, ReadTimeoutError
+    from pynamodb.exceptions import UpdateError
+
+    from carrier_core.storage import is_condition_failure, response_code
+
+    timeout = UpdateError("Failed to update item", ReadTimeoutError(endpoint_url="http://127.0.0.1:8000"))
+    with pytest.raises(AttributeError):
+        timeout.cause_response_code  # PynamoDB 6.1's own property: what the helper guards against
+    assert (response_code(timeout), is_condition_failure(timeout)) == (None, False)
+    refused = UpdateError("x", ClientError({"Error": {"Code": "ConditionalCheckFailedException", "Message": "no"}}, "UpdateItem"))
+    assert (response_code(refused), is_condition_failure(refused)) == ("ConditionalCheckFailedException", True)

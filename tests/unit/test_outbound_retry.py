@@ -1,6 +1,7 @@
 """Backoff with full jitter and Retry-After, and the retry worker's claim, send and give-up."""
 from __future__ import annotations
 
+import io
 import json
 import random
 import time
@@ -18,7 +19,13 @@ TwilioCallFailed = retry.TwilioCallFailed
 
 
 def transient(retry_after: float | None = None) -> Any:
-    return TwilioCallFailed(TwilioUnavailable("down"), 500, retry_after)
+    """A failure that created nothing for certain (a connection never made)."""
+    return TwilioCallFailed(TwilioUnavailable("down"), None, retry_after)
+
+
+def lost() -> Any:
+    """A 500: Twilio may have created the message."""
+    return TwilioCallFailed(TwilioUnavailable("down", twilio_code=20500), 500, maybe_created=True)
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,10 @@ class Script:
     attempts: int
     min_slept: float = 0.0
     time_left: float = 20.0
+    found: tuple[Any, ...] = ()  # what each search finds: a value, None, or an exception to raise
+    searches: int = 0
+    doubt: bool = False  # exhausted with the doubt passed on
+    earlier: bool = False  # an earlier run left the doubt (maybe_created=True)
 
 
 SCRIPTS = [
@@ -39,6 +50,15 @@ SCRIPTS = [
     Script("attempts run out", [transient()] * 10, "exhausted", 4),
     Script("retry-after longer than the time left", [transient(retry_after=30), "SM1"], "exhausted", 1),
     Script("no time for another call", [transient(), "SM1"], "exhausted", 1, time_left=10.0),
+    Script("429 is retried without a search", [TwilioCallFailed(RateLimited("slow"), 429), "SM1"], "ok", 2),
+    Script("500, then the search finds it", [lost(), "SM2"], "found", 1, found=("SMfound",), searches=1),
+    Script("500, nothing found, then sent", [lost(), "SM1"], "ok", 2, found=(None,), searches=1),
+    Script("500 on every attempt: searched after each", [lost()] * 4, "exhausted", 4, found=(None,) * 4, searches=4, doubt=True),
+    Script("500 and the search fails: no blind retry", [lost(), "SM1"], "exhausted", 1, found=(lost(),), searches=1, doubt=True),
+    Script("500 with no time to search", [lost(), "SM1"], "exhausted", 1, time_left=10.0, doubt=True),
+    Script("an earlier doubt: searched first, found", ["SM2"], "found", 0, found=("SMfound",), searches=1, earlier=True),
+    Script("an earlier doubt, nothing found: a 429 is then retried without another search",
+           [TwilioCallFailed(RateLimited("slow"), 429), "SM1"], "ok", 2, found=(None,), searches=1, earlier=True),
 ]
 
 
@@ -53,9 +73,21 @@ def test_call_with_retries(script: Script) -> None:
             raise outcome
         return outcome
 
-    kwargs = dict(time_left=lambda: script.time_left, sleep=slept.append, rng=random.Random(7))
+    findings = iter(script.found)
+    searches: list[int] = []
+
+    def find() -> Any:
+        searches.append(1)
+        outcome = next(findings)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    kwargs = dict(time_left=lambda: script.time_left, sleep=slept.append, rng=random.Random(7), find=find, maybe_created=script.earlier)
     policy = retry.RetryPolicy()
-    if script.result == "ok":
+    if script.result == "found":
+        assert retry.call_with_retries(call, policy, **kwargs) == ("SMfound", script.attempts)
+    elif script.result == "ok":
         assert retry.call_with_retries(call, policy, **kwargs) == ("SM1", script.attempts)
     elif script.result == "permanent":
         with pytest.raises(TwilioCallFailed):
@@ -63,8 +95,10 @@ def test_call_with_retries(script: Script) -> None:
     else:
         with pytest.raises(retry.RetriesExhausted) as raised:
             retry.call_with_retries(call, policy, **kwargs)
-        assert raised.value.attempts == script.attempts
-    assert len(slept) == script.attempts - 1
+        assert (raised.value.attempts, raised.value.maybe_created) == (script.attempts, script.doubt)
+    assert len(searches) == script.searches
+    if not script.searches or script.earlier:
+        assert len(slept) == max(script.attempts - 1, 0)
     assert sum(slept) >= script.min_slept
 
 
@@ -98,9 +132,7 @@ def stored_retry(outbound: Outbound, body: str = "try again later") -> str:
 
 def run_worker(outbound: Outbound, at: float | None = None) -> dict[str, Any]:
     worker = __import__("chalicelib.worker", fromlist=["retry_due"])
-    report: dict[str, Any] = worker.retry_due(
-        outbound.settings(), outbound.app.policy, outbound.app.runtime.metrics, lambda: 60.0, now=at
-    ).as_dict()
+    report: dict[str, Any] = worker.retry_due(outbound.settings(), outbound.app.policy, lambda: 60.0, now=at).as_dict()
     return report
 
 
@@ -183,7 +215,46 @@ def test_scheduled_handler_stops_when_the_lambda_time_is_short(outbound: Outboun
     FailedMessageModel(retry_id).update(actions=[FailedMessageModel.next_attempt_at.set(int(time.time()) - 1)])
     event = outbound.client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={}, resources=[])
     # chalice.test gives the function a 3 s context: too short for one more Twilio call.
+    flushed = io.StringIO()
+    outbound.app.runtime.metrics._stream = flushed
     response = outbound.client.lambda_.invoke("retry_failed", event)
     assert response.payload == {"due": 1, "sent": [], "rescheduled": [], "dead": [], "skipped": []}
+    (line,) = [json.loads(text) for text in flushed.getvalue().splitlines()]
+    assert line["FailedMessagesBacklog"] == 1
     assert outbound.twilio.requests == []
     assert run_worker(outbound)["sent"] == [retry_id]
+
+
+@dataclass(frozen=True)
+class Transport:
+    label: str
+    error: Exception
+    maybe_created: bool
+
+
+def _refused() -> Exception:
+    import requests
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+    reason = NewConnectionError(None, "Connection refused")  # type: ignore[arg-type]
+    return requests.ConnectionError(MaxRetryError(None, "/", reason))  # type: ignore[arg-type]
+
+
+def _transports() -> list[Transport]:
+    import requests
+    from urllib3.exceptions import ProtocolError
+
+    return [
+        Transport("connection refused", _refused(), False),
+        Transport("connect timeout", requests.ConnectTimeout("connect timed out"), False),
+        Transport("tls handshake", requests.exceptions.SSLError("bad handshake"), False),
+        Transport("read timeout", requests.ReadTimeout("read timed out"), True),
+        Transport("dropped mid-answer", requests.ConnectionError(ProtocolError("Connection aborted.", ConnectionResetError())), True),
+    ]
+
+
+@pytest.mark.parametrize("case", _transports(), ids=lambda c: c.label)
+def test_only_a_connection_never_made_is_certain_to_have_created_nothing(case: Transport) -> None:
+    client = outbound_module("twilio_client")
+    failure = client.transport_failure(case.error)
+    assert (failure.transient, failure.maybe_created, failure.http_status) == (True, case.maybe_created, None)

@@ -260,7 +260,7 @@ def test_fetch_of_a_failure_number_shows_its_error(api: Api) -> None:
 
 def test_429_fault_answers_next_n_with_retry_after_then_recovers(api: Api) -> None:
     armed = api.http.post(api.url("/_sandbox/faults"), json={"status": 429, "count": 2, "retry_after": 1})
-    assert armed.status_code == 200 and armed.json() == {"status": 429, "count": 2, "retry_after": 1}
+    assert armed.status_code == 200 and armed.json() == {"status": 429, "count": 2, "retry_after": 1, "after_create": False, "delay": 0}
     for _ in range(2):
         response = api.create(BASE)
         twilio_error(response, 429, 20429)
@@ -288,7 +288,10 @@ def test_fault_without_retry_after_has_no_header_and_bad_spec_is_400(api: Api) -
     response = api.create(BASE)
     twilio_error(response, 429, 20429)
     assert "Retry-After" not in response.headers
-    bad_specs: list[dict[str, Any]] = [{"status": 404, "count": 1}, {"status": 429, "count": 0}, {"status": 500, "count": "x"}, {"status": 429, "count": 1, "retry_after": -2}]
+    bad_specs: list[dict[str, Any]] = [
+        {"status": 404, "count": 1}, {"status": 429, "count": 0}, {"status": 500, "count": "x"}, {"status": 429, "count": 1, "retry_after": -2},
+        {"status": 429, "after_create": True}, {"count": 1}, {"status": 500, "delay": -1}, {"status": 500, "after_create": "yes"},
+    ]
     for bad in bad_specs:
         assert api.http.post(api.url("/_sandbox/faults"), json=bad).status_code == 400, bad
     assert api.http.get(api.url("/_sandbox/faults")).json() is None

@@ -79,6 +79,7 @@ FAILURES = [
     ("+15005550013", ["queued", "sent", "undelivered"], "30005"),
     ("+15005550014", ["queued", "sent", "undelivered"], "30006"),
     ("+15005550015", ["queued", "sent", "undelivered"], "30007"),
+    ("+15005550016", ["queued", "failed"], "21610"),
 ]
 
 

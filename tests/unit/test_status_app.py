@@ -176,3 +176,30 @@ def test_unreachable_dynamodb_is_503_so_twilio_retries(monkeypatch: pytest.Monke
     assert json.loads(response.body)["error"] == {
         "code": "storage_unavailable", "message": json.loads(response.body)["error"]["message"], "twilio_code": None, "retryable": True,
     }
+
+
+@pytest.mark.parametrize(
+    ("error_code", "service", "opted_out_of"),
+    [
+        (21610, None, {"+15005550006"}),
+        (21610, "MG" + "e" * 32, {"+15005550006", "MG" + "e" * 32}),
+        (30003, None, set()),
+    ],
+    ids=["21610", "21610 through a messaging service", "30003 is no opt-out"],
+)
+def test_a_21610_callback_records_the_opt_out(client: Client, error_code: int, service: str | None, opted_out_of: set[str]) -> None:
+    from carrier_core.models import OptOutModel
+    from tests.support.forms import BUSINESS, CUSTOMER
+
+    OptOutModel.create_table(wait=True, billing_mode="PAY_PER_REQUEST")
+    sid = new_sid()
+    form = status_callback("failed", sid=sid, error_code=error_code)
+    if service:
+        form = replace(form, MessagingServiceSid=service)
+    assert post(client, form).status_code == 204
+    assert post(client, form).status_code == 204  # a redelivery changes nothing
+    records = list(OptOutModel.scan())
+    assert {r.sender for r in records} == opted_out_of
+    assert all((r.phone, r.opted_out, r.source, r.message_sid) == (CUSTOMER, True, "twilio_21610", sid) for r in records)
+    assert stored_status(sid) == "failed"
+    assert BUSINESS in opted_out_of or not records

@@ -24,6 +24,9 @@ locals {
     "FailedMessagesBacklog",
     "HandoffPublished",
     "HandoffFailed",
+    "OutboundReconciled",
+    "OutboundUnstored",
+    "OptOutLearned",
   ]
 
   region = data.aws_region.current.name

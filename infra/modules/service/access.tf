@@ -16,18 +16,22 @@ locals {
       optouts  = ["dynamodb:DescribeTable", "dynamodb:PutItem"]
     }
     status = {
-      # one conditional UpdateItem per callback (an unknown SID is an upsert).
+      # one conditional UpdateItem per callback (an unknown SID is an upsert); a callback
+      # with Twilio's 21610 also puts the recipient's opt-out.
       messages = ["dynamodb:DescribeTable", "dynamodb:UpdateItem"]
+      optouts  = ["dynamodb:PutItem"]
     }
     outbound = {
       # store.py: the accepted message (UpdateItem via record_status), GET /messages;
       # the failed-message store and the retry worker's claims; opt-out reads (a GetItem,
-      # or a BatchGetItem for a number and a messaging service); Idempotency-Key claims,
-      # released with a conditional DeleteItem when a send is refused for good.
+      # or a BatchGetItem for a number and a messaging service, and a PutItem when Twilio
+      # answers 21610); Idempotency-Key claims, released with a conditional DeleteItem when
+      # a send is refused for good. A keyed send's two transactions: ConditionCheckItem on
+      # the opt-outs with the claim's PutItem, then the message's UpdateItem with the claim's.
       messages                    = ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
       failed_messages             = ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
       "failed_messages/index/due" = ["dynamodb:Query"]
-      optouts                     = ["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:GetItem"]
+      optouts                     = ["dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem"]
       idempotency                 = ["dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
     }
   }

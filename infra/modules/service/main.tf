@@ -34,6 +34,7 @@ locals {
     var.auth_token_parameter,
     var.secondary_auth_token_parameter == null ? "" : var.secondary_auth_token_parameter,
     var.webhook_shared_key_parameter == null ? "" : var.webhook_shared_key_parameter,
+    var.api_key_secret_parameter == null ? "" : var.api_key_secret_parameter,
   ])
 
   # The service's public base URL. Twilio signs the exact URL it is configured with, so
@@ -57,6 +58,7 @@ locals {
     },
     var.secondary_auth_token_parameter == null ? {} : { TWILIO_AUTH_TOKEN_SECONDARY_PARAMETER = var.secondary_auth_token_parameter },
     var.webhook_shared_key_parameter == null ? {} : { TWILIO_WEBHOOK_SHARED_KEY_PARAMETER = var.webhook_shared_key_parameter },
+    var.api_key_secret_parameter == null ? {} : { TWILIO_API_KEY_SECRET_PARAMETER = var.api_key_secret_parameter },
     local.own_webhook == null ? {} : { (local.own_webhook.variable) = "${local.base_url}${local.own_webhook.path}" },
   )
 }
@@ -162,7 +164,8 @@ data "aws_iam_policy_document" "this" {
     }
   }
 
-  # Settings read the auth token(s) once per cold start: GetParameter WithDecryption.
+  # Settings read the auth token(s), and outbound its API key secret, once per cold start:
+  # GetParameter WithDecryption.
   statement {
     sid       = "ReadAuthToken"
     actions   = ["ssm:GetParameter"]

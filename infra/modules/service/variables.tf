@@ -170,18 +170,29 @@ variable "webhook_shared_key_parameter" {
   default     = null
 }
 
+variable "api_key_secret_parameter" {
+  description = "Name of the SSM SecureString parameter holding the Twilio API key's secret (outbound REST calls), or null. The key is used only when TWILIO_API_KEY_SID is set in environment."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.api_key_secret_parameter == null ? true : startswith(var.api_key_secret_parameter, "/")
+    error_message = "api_key_secret_parameter must be a full parameter name starting with /."
+  }
+}
+
 variable "secrets_kms_key_arn" {
   description = "KMS key that encrypts the auth token parameters (platform module)."
   type        = string
 }
 
 variable "environment" {
-  description = "Further settings: TWILIO_ACCOUNT_SID, TWILIO_DEFAULT_FROM_NUMBER, STATUS_WEBHOOK_URL (outbound), MESSAGE_RETENTION_DAYS. Never a token."
+  description = "Further settings: TWILIO_ACCOUNT_SID, TWILIO_DEFAULT_FROM_NUMBER, STATUS_WEBHOOK_URL, TWILIO_API_KEY_SID (outbound), MESSAGE_RETENTION_DAYS. Never a token or secret."
   type        = map(string)
 
   validation {
-    condition     = length(setintersection(keys(var.environment), ["TWILIO_AUTH_TOKEN", "TWILIO_AUTH_TOKEN_SECONDARY"])) == 0
-    error_message = "environment must not hold TWILIO_AUTH_TOKEN or TWILIO_AUTH_TOKEN_SECONDARY: deployed stages read tokens from SSM."
+    condition     = length(setintersection(keys(var.environment), ["TWILIO_AUTH_TOKEN", "TWILIO_AUTH_TOKEN_SECONDARY", "TWILIO_API_KEY_SECRET"])) == 0
+    error_message = "environment must not hold TWILIO_AUTH_TOKEN, TWILIO_AUTH_TOKEN_SECONDARY or TWILIO_API_KEY_SECRET: deployed stages read secrets from SSM."
   }
 }
 

@@ -119,6 +119,10 @@ class FailedMessageModel(Model):
     state = UnicodeAttribute(default="pending")
     claimed_until = NumberAttribute(null=True)
     message_sid = UnicodeAttribute(null=True)
+    # When the first attempt began, and whether an attempt may have created the message
+    # unanswered (5xx, read timeout): the worker then searches Twilio from then before sending.
+    first_attempt_at = UnicodeAttribute(null=True)
+    maybe_created = BooleanAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     expires_at = TTLAttribute(null=True)
@@ -137,8 +141,11 @@ class OptOutModel(Model):
     phone = UnicodeAttribute(hash_key=True)
     sender = UnicodeAttribute(range_key=True)
     opted_out = BooleanAttribute()
-    keyword = UnicodeAttribute()
-    message_sid = UnicodeAttribute()
+    # The inbound message's keyword and SID; both empty when Twilio's 21610 told us instead.
+    keyword = UnicodeAttribute(null=True)
+    message_sid = UnicodeAttribute(null=True)
+    # Who recorded it: null for a keyword, `twilio_21610` for Twilio's refusal.
+    source = UnicodeAttribute(null=True)
     updated_at = UnicodeAttribute()
 
 

@@ -1,10 +1,25 @@
-"""Opt-out keywords: what a customer texts to stop, restart or ask for help.
+"""Opt-outs: the keywords a customer texts, and the record of who may not be messaged.
 
-Twilio's default keyword set: https://help.twilio.com/articles/223134027
+Twilio's default keyword set, one table for every action:
+https://help.twilio.com/articles/223134027
 """
 from __future__ import annotations
 
 import enum
+import logging
+from collections.abc import Iterable
+
+from pynamodb.exceptions import PutError
+
+from carrier_core.storage import storage_error
+from carrier_core.logs import mask_phone
+from carrier_core.models import OptOutModel, iso, utc_now
+
+log = logging.getLogger(__name__)
+
+# What Twilio's error 21610 ("Attempt to send to unsubscribed recipient") records.
+TWILIO_OPTED_OUT = 21610
+REFUSAL_SOURCE = "twilio_21610"
 
 
 class OptOutAction(str, enum.Enum):
@@ -16,10 +31,12 @@ class OptOutAction(str, enum.Enum):
 
 
 KEYWORDS: dict[str, OptOutAction] = {
-    **{word: OptOutAction.STOP for word in ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT")},
+    **{
+        word: OptOutAction.STOP
+        for word in ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT")
+    },
     **{word: OptOutAction.START for word in ("START", "UNSTOP", "YES")},
-    "HELP": OptOutAction.HELP,
-    "INFO": OptOutAction.HELP,
+    **{word: OptOutAction.HELP for word in ("HELP", "INFO")},
 }
 
 
@@ -30,3 +47,29 @@ def match_keyword(body: str | None) -> tuple[str, OptOutAction] | None:
     word = body.strip().strip(".!").upper()
     action = KEYWORDS.get(word)
     return (word, action) if action else None
+
+
+def record_twilio_opt_out(phone: str, senders: Iterable[str], message_sid: str | None = None) -> None:
+    """Record that Twilio refused `phone` for each of `senders` with 21610.
+
+    Twilio only answers 21610 when the recipient opted out at Twilio (a STOP we may never
+    have seen, sent before this carrier existed or to another webhook), so our own table
+    learns it and the next send is refused before it reaches Twilio. An unconditional put:
+    Twilio's word is the newest state there is. A later START through the inbound webhook
+    lifts it, as Twilio does.
+    """
+    at = iso(utc_now())
+    try:
+        for sender in dict.fromkeys(s for s in senders if s):
+            OptOutModel(
+                phone,
+                sender,
+                opted_out=True,
+                keyword=None,
+                message_sid=message_sid,
+                source=REFUSAL_SOURCE,
+                updated_at=at,
+            ).save()
+    except PutError as exc:
+        raise storage_error(exc) from exc
+    log.info("opt-out recorded from twilio", extra={"to": mask_phone(phone), "twilio_code": TWILIO_OPTED_OUT})

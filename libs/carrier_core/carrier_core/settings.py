@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -14,6 +15,9 @@ STAGES = ("local", "dev", "prod")
 LOCAL_ACCOUNT_SID = "AC00000000000000000000000000000000"
 LOCAL_AUTH_TOKEN = "local-sandbox-auth-token-0000000"
 LOCAL_DEFAULT_FROM = "+15005550006"
+# The local stack's REST API key (devstack sets it; the sandbox accepts it).
+LOCAL_API_KEY_SID = "SK00000000000000000000000000000000"
+LOCAL_API_KEY_SECRET = "local-sandbox-api-key-secret-000"
 
 # What each service must be told: the public URL Twilio signs for the webhook it serves,
 # and, for outbound, the status URL it hands Twilio.
@@ -24,6 +28,15 @@ REQUIRED_URLS: dict[str, tuple[str, ...]] = {
 }
 
 SecretReader = Callable[[str, str], str]
+
+# Names the first version of this service documented, still read: alias -> canonical name.
+# Setting both to different values is refused at start, naming both.
+ALIASES: dict[str, str] = {
+    "TWILIO_INBOUND_WEBHOOK_URL": "INBOUND_WEBHOOK_URL",
+    "TWILIO_STATUS_CALLBACK_URL": "STATUS_WEBHOOK_URL",
+}
+API_KEY_SID = re.compile(r"^SK[0-9a-fA-F]{32}$")
+MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,16 @@ class Settings:
     event_bus_name: str = ""
     events_dlq_name: str = ""
     webhook_shared_key: str | None = field(default=None, repr=False)
+    api_key_sid: str | None = None
+    api_key_secret: str | None = field(default=None, repr=False)
+    default_messaging_service_sid: str | None = None
+
+    @property
+    def rest_credentials(self) -> tuple[str, str]:
+        """Who REST calls authenticate as: the API key when one is set, else the account."""
+        if self.api_key_sid and self.api_key_secret:
+            return (self.api_key_sid, self.api_key_secret)
+        return (self.account_sid, self.auth_token)
 
     @property
     def auth_tokens(self) -> tuple[str, ...]:
@@ -74,7 +97,7 @@ class Settings:
         read_secret: SecretReader | None = None,
     ) -> Settings:
         """Read the settings of `service`; a missing required one raises ConfigurationError."""
-        env = os.environ if environ is None else environ
+        env = _resolve_aliases(os.environ if environ is None else environ)
         stage = _required(env, "STAGE")
         if stage not in STAGES:
             raise ConfigurationError(f"STAGE must be one of {', '.join(STAGES)}, not {stage!r}")
@@ -86,7 +109,12 @@ class Settings:
         endpoint = env.get("DYNAMODB_ENDPOINT") or None
         if local and not endpoint:
             raise ConfigurationError("DYNAMODB_ENDPOINT is not set: the local stage needs DynamoDB Local")
-        primary, secondary = _auth_tokens(env, local, read_secret or _read_ssm_parameter)
+        reader = read_secret or _read_ssm_parameter
+        primary, secondary = _auth_tokens(env, local, reader)
+        api_key_sid, api_key_secret = _api_key(env, reader)
+        service_sid = env.get("TWILIO_MESSAGING_SERVICE_SID") or None
+        if service_sid is not None and not MESSAGING_SERVICE_SID.match(service_sid):
+            raise ConfigurationError("TWILIO_MESSAGING_SERVICE_SID must be MG followed by 32 hexadecimal digits")
         prefix = f"omni-twilio-{stage}"
         return cls(
             service=service,
@@ -107,10 +135,48 @@ class Settings:
             idempotency_table=env.get("IDEMPOTENCY_TABLE") or f"{prefix}-idempotency",
             event_bus_name=env.get("EVENT_BUS_NAME") or f"{prefix}-events",
             events_dlq_name=env.get("EVENTS_DLQ_NAME") or f"{prefix}-events-dlq",
-            webhook_shared_key=_optional_secret(
-                env, "TWILIO_WEBHOOK_SHARED_KEY", "TWILIO_WEBHOOK_SHARED_KEY_PARAMETER", read_secret or _read_ssm_parameter
-            ),
+            webhook_shared_key=_optional_secret(env, "TWILIO_WEBHOOK_SHARED_KEY", "TWILIO_WEBHOOK_SHARED_KEY_PARAMETER", reader),
+            api_key_sid=api_key_sid,
+            api_key_secret=api_key_secret,
+            default_messaging_service_sid=service_sid,
         )
+
+
+def _resolve_aliases(env: Mapping[str, str]) -> Mapping[str, str]:
+    """`env` with each alias copied to its canonical name; a conflicting pair raises."""
+    resolved = dict(env)
+    for alias, canonical in ALIASES.items():
+        alias_value, canonical_value = env.get(alias) or None, env.get(canonical) or None
+        if alias_value and canonical_value and alias_value != canonical_value:
+            raise ConfigurationError(f"{alias} and {canonical} are both set, to different values; set one of them")
+        if alias_value and not canonical_value:
+            resolved[canonical] = alias_value
+    return resolved
+
+
+def _api_key(env: Mapping[str, str], read_secret: SecretReader) -> tuple[str | None, str | None]:
+    """The REST API key: TWILIO_API_KEY_SID with its secret from the environment or SSM.
+
+    Both or neither: a key without its secret (or the reverse) is a mistake worth failing
+    the start for, not a silent fall back to the auth token.
+    """
+    sid = env.get("TWILIO_API_KEY_SID") or None
+    secret = env.get("TWILIO_API_KEY_SECRET") or None
+    parameter = env.get("TWILIO_API_KEY_SECRET_PARAMETER") or None
+    if sid is None:
+        # The parameter's name alone is deployment wiring (every deployed outbound stage
+        # names it); the SID switches the key on, and only then is the secret read.
+        if secret:
+            raise ConfigurationError("TWILIO_API_KEY_SECRET is set but TWILIO_API_KEY_SID is not")
+        return None, None
+    if not API_KEY_SID.match(sid):
+        raise ConfigurationError("TWILIO_API_KEY_SID must be SK followed by 32 hexadecimal digits")
+    if secret is None and parameter:
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+        secret = read_secret(parameter, region) or None
+    if secret is None:
+        raise ConfigurationError("TWILIO_API_KEY_SID is set but neither TWILIO_API_KEY_SECRET nor TWILIO_API_KEY_SECRET_PARAMETER is")
+    return sid, secret
 
 
 def _required(env: Mapping[str, str], name: str) -> str:

@@ -15,6 +15,7 @@ from carrier_core.errors import (
     PayloadTooLarge,
     UnsupportedContentType,
 )
+from carrier_core.settings import MESSAGING_SERVICE_SID
 from carrier_core.signature import FormPairs, signature_algorithm, validate_signature
 
 # Twilio's own webhook bodies are a few KiB; anything this large is not from Twilio.
@@ -131,10 +132,6 @@ def message_sid(form: Mapping[str, str]) -> str:
     if not MESSAGE_SID.fullmatch(sid):
         raise InvalidField("MessageSid is not a Twilio message SID")
     return sid
-
-
-# A Messaging Service SID: MG and 32 hex digits.
-MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
 
 
 def messaging_service_sid(form: Mapping[str, str]) -> str | None:

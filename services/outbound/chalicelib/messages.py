@@ -9,8 +9,13 @@ from pynamodb.exceptions import GetError
 from carrier_core.errors import InvalidMessageId, MessageNotFound
 from carrier_core.models import FailedMessageModel, MessageModel
 from carrier_core.resource import render_message
+from carrier_core.settings import Settings
 from carrier_core.storage import storage_error
-from chalicelib.store import RETRY_PREFIX, retrying_item
+
+from chalicelib.outcome import Kind, SendOutcome
+from chalicelib.request import OutboundRequest
+from chalicelib.store import RETRY_PREFIX, accepted_item, retrying_item
+from chalicelib.twilio_client import Accepted
 
 # What GET /messages/{id} reads: a Twilio message SID, or the RQ… id of a send being retried.
 MESSAGE_ID = re.compile(r"^(SM|MM|RQ)[0-9a-fA-F]{32}$")
@@ -40,3 +45,18 @@ def _get(model: Any, key: str) -> Any:
         raise MessageNotFound(f"no message with sid {key}") from exc
     except GetError as exc:
         raise storage_error(exc) from exc
+
+
+def replayed(sid: str, request: OutboundRequest, settings: Settings) -> SendOutcome:
+    """The answer to a request whose Idempotency-Key an earlier request completed with `sid`.
+
+    When Twilio accepted that send but its write failed and no status callback has created
+    the item yet, the answer is rendered from this request, the same one by the key's
+    fingerprint: the caller holds the SID either way, and is never told to send again.
+    """
+    try:
+        return SendOutcome(Kind.REPLAYED, get_message(sid))
+    except MessageNotFound:
+        if sid.startswith(RETRY_PREFIX):
+            raise
+        return SendOutcome(Kind.REPLAYED, render_message(accepted_item(request, Accepted(sid, "queued", None), settings)))

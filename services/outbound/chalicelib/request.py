@@ -99,7 +99,11 @@ class OutboundRequest:
         service = _messaging_service(data.get("messaging_service_sid"))
         sender = data.get("from")
         if sender is None and service is None:
-            sender = _default_sender(settings, to.channel)
+            # The configured Messaging Service first: it picks a sender and applies the
+            # account's opt-out and compliance rules; else the configured number.
+            service = settings.default_messaging_service_sid
+            if service is None:
+                sender = _default_sender(settings, to.channel)
         from_number = str(parse_address(sender, "from", InvalidSender)) if sender is not None else None
         if from_number is not None and (from_number.startswith("whatsapp:") != (to.channel == "whatsapp")):
             raise InvalidField("to and from must both be WhatsApp addresses or neither")
@@ -212,6 +216,8 @@ def _validity(value: object) -> int | None:
 
 
 def _max_price(value: object) -> float | None:
+    """Still checked and kept with the request for compatibility; never sent to Twilio,
+    which has ignored MaxPrice since 2024-06-03."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1000:

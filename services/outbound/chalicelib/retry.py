@@ -66,12 +66,18 @@ def backoff(attempt: int, base: float, cap: float, rng: random.Random | None = N
 
 
 class RetriesExhausted(Exception):
-    """Every attempt the time allowed failed transiently; `last` is the final failure."""
+    """Every attempt the time allowed failed transiently; `last` is the final failure.
 
-    def __init__(self, last: TwilioCallFailed, attempts: int) -> None:
+    `maybe_created`: some attempt may have created the message (a 5xx or an answer lost
+    after sending) and no search has ruled that out yet, so whoever tries next must
+    search before sending.
+    """
+
+    def __init__(self, last: TwilioCallFailed, attempts: int, maybe_created: bool = False) -> None:
         super().__init__(last.error.message)
         self.last = last
         self.attempts = attempts
+        self.maybe_created = maybe_created
 
 
 def call_with_retries(
@@ -81,9 +87,28 @@ def call_with_retries(
     on_retry: Callable[[TwilioCallFailed, float], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
+    find: Callable[[], T | None] | None = None,
+    maybe_created: bool = False,
 ) -> tuple[T, int]:
-    """The call's result and the attempts it took; a permanent failure is raised at once."""
+    """The call's result and the attempts it took; a permanent failure is raised at once.
+
+    Only a failure that certainly created nothing (429, a connection never made) is tried
+    again as is. After one that may have created the message (5xx, read timeout), `find`
+    runs before the next attempt: what it finds is the result; only when it finds nothing
+    is the call made again. A failed search ends the retries, the doubt unresolved.
+    `maybe_created` says an earlier run left that doubt, so `find` runs before the first call.
+    """
     attempts = 0
+    doubt = maybe_created
+    # Once any attempt may have created the message, a later search is the only proof it
+    # did not (a create still in flight at Twilio shows up later), so the doubt is passed
+    # on with the failure even after an in-request search found nothing.
+    ever_doubted = doubt
+    if doubt:
+        found = _search(find, None, 0)
+        if found is not None:
+            return found, 0
+        doubt = False
     while True:
         attempts += 1
         try:
@@ -91,9 +116,34 @@ def call_with_retries(
         except TwilioCallFailed as failure:
             if not failure.transient:
                 raise
+            doubt = doubt or failure.maybe_created
+            ever_doubted = ever_doubted or doubt
             delay = max(backoff(attempts - 1, policy.base_delay, policy.max_delay, rng), failure.retry_after or 0.0)
+            if doubt:
+                # Search even after the last attempt: finding the message answers the caller
+                # with its SID instead of a retrying send.
+                if delay + policy.attempt_seconds > time_left() - policy.reserve_seconds:
+                    raise RetriesExhausted(failure, attempts, ever_doubted) from failure
+                sleep(delay)  # the wait also gives a slow create time to show in the list
+                found = _search(find, failure, attempts)
+                if found is not None:
+                    return found, attempts
+                doubt = False  # searched after every attempt so far: nothing left to doubt
+                delay = 0.0
             if attempts >= policy.max_attempts or delay + policy.attempt_seconds > time_left() - policy.reserve_seconds:
-                raise RetriesExhausted(failure, attempts) from failure
+                raise RetriesExhausted(failure, attempts, ever_doubted) from failure
             if on_retry is not None:
                 on_retry(failure, delay)
             sleep(delay)
+
+
+def _search(find: Callable[[], T | None] | None, last: TwilioCallFailed | None, attempts: int) -> T | None:
+    """What `find` finds; no `find` or a failed search leaves the doubt, ending the retries."""
+    if find is None:
+        if last is None:
+            raise ValueError("maybe_created needs a find() to resolve it")
+        raise RetriesExhausted(last, attempts, True)
+    try:
+        return find()
+    except TwilioCallFailed as failure:
+        raise RetriesExhausted(last or failure, attempts, True) from failure

@@ -1,103 +1,171 @@
-"""Sending a message: opt-out, idempotency, Twilio with retries, then one write of the result."""
+"""Sending a message: one core (`deliver`) for the API and the retry worker.
+
+deliver: opt-out check -> Twilio, retried only where that cannot send twice -> one write.
+The API turns what it returns into a SendOutcome (send_message); the worker into the
+failed send's next state. Neither sees an Idempotency-Key: that is the guard around the
+API's call (idempotency.py).
+"""
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime, timezone
 
 from carrier_core.errors import CarrierError, RecipientOptedOut
 from carrier_core.logs import append_keys, mask_phone
-from carrier_core.metrics import Metrics
+from carrier_core.models import MessageModel
+from carrier_core.optout import TWILIO_OPTED_OUT, record_twilio_opt_out
 from carrier_core.resource import render_message
 from carrier_core.settings import Settings
 from carrier_core.status.machine import loggable_status
 
-from chalicelib import idempotency
-from chalicelib.messages import get_message
+from chalicelib.idempotency import NO_KEY, Ledger
+from chalicelib.outcome import Kind, SendOutcome
 from chalicelib.request import OutboundRequest
 from chalicelib.retry import RetriesExhausted, RetryPolicy, backoff, call_with_retries
 from chalicelib.store import accepted_item, check_opt_out, retrying_item, store_failed, write_accepted
+from chalicelib.search import find_message
 from chalicelib.twilio_client import Accepted, TwilioCallFailed, create_message
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class SendResult:
-    """The message resource to answer with, and whether an earlier request produced it."""
+class Sent:
+    """Twilio has the message. From here on nothing may turn into an error."""
 
-    resource: dict[str, Any]
-    replayed: bool = False
+    item: MessageModel
+    attempts: int
+    adopted: bool
+    stored: bool
+    retried: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Refused for good: by our opt-out table (`failure` None) or by Twilio."""
+
+    error: CarrierError
+    failure: TwilioCallFailed | None
+    opt_out_learned: bool = False
+
+
+@dataclass(frozen=True)
+class Unsent:
+    """Every attempt the time allowed failed transiently; `maybe_created` when one may have
+    reached Twilio and no search ruled it out since."""
+
+    failure: TwilioCallFailed
+    attempts: int
+    maybe_created: bool
+    retried: tuple[str, ...]
+
+
+Delivery = Sent | Refused | Unsent
+
+
+def deliver(
+    request: OutboundRequest,
+    settings: Settings,
+    policy: RetryPolicy,
+    time_left: Callable[[], float],
+    since: datetime,
+    maybe_created: bool = False,
+    ledger: Ledger = NO_KEY,
+) -> Delivery:
+    """Send `request` unless its recipient opted out; never raises once Twilio accepted.
+
+    `since`: when the first attempt at this send began, where a search for a message an
+    earlier attempt may have created starts. `maybe_created`: an earlier run left that
+    doubt (the worker), so the search comes before any new attempt. `ledger`: the guard's
+    writes to fold into the opt-out check and the message write (none without a key).
+    """
+    try:
+        check_opt_out(request, ledger.claim())
+    except RecipientOptedOut as refused:
+        return Refused(refused, None)
+    earlier = ledger.maybe_sent_since()
+    if earlier is not None:
+        # This key's earlier request died after claiming it: it may have reached Twilio.
+        since, maybe_created = min(since, earlier), True
+    retried: list[str] = []
+
+    def on_retry(failure: TwilioCallFailed, delay: float) -> None:
+        retried.append(failure.error.code)
+        log.info("retrying twilio", extra={"error_code": failure.error.code, "delay_seconds": round(delay, 3), "maybe_created": failure.maybe_created})
+
+    try:
+        accepted, attempts = call_with_retries(
+            lambda: create_message(settings, request),
+            policy,
+            time_left,
+            on_retry,
+            find=lambda: find_message(settings, request, since),
+            maybe_created=maybe_created,
+        )
+    except RetriesExhausted as exhausted:
+        return Unsent(exhausted.last, exhausted.attempts, exhausted.maybe_created, tuple(retried))
+    except TwilioCallFailed as failure:
+        return Refused(failure.error, failure, opt_out_learned=_learn_opt_out(request, failure))
+    append_keys(message_sid=accepted.sid)
+    log.info("twilio accepted", extra={"attempts": attempts, "status": loggable_status(accepted.status), "adopted": accepted.adopted, "to": mask_phone(request.to)})
+    item, stored = _record(request, accepted, settings, ledger)
+    return Sent(item, attempts, accepted.adopted, stored, tuple(retried))
+
+
+def _record(request: OutboundRequest, accepted: Accepted, settings: Settings, ledger: Ledger) -> tuple[MessageModel, bool]:
+    """Write the accepted message; (item, whether it was stored).
+
+    Twilio has it now, so no failure here may become an error the caller would retry
+    (sending it twice): the status callbacks still create the item, and the caller gets the
+    message as Twilio accepted it. Caught broadly on purpose: PynamoDB 6.1 answers a
+    botocore ReadTimeoutError with an AttributeError rather than its own exception.
+    """
+    item = accepted_item(request, accepted, settings)
+    try:
+        write_accepted(item, ledger.completion(accepted.sid))
+    except Exception as exc:  # noqa: BLE001 - see above: anything here is after Twilio accepted
+        code = exc.code if isinstance(exc, CarrierError) else type(exc).__name__
+        log.error("accepted message not stored", extra={"message_sid": accepted.sid, "error_code": code})
+        return item, False
+    return item, True
+
+
+def _learn_opt_out(request: OutboundRequest, failure: TwilioCallFailed) -> bool:
+    """On Twilio's 21610, record the opt-out so the next send stops here; True if recorded."""
+    if failure.error.twilio_code != TWILIO_OPTED_OUT:
+        return False
+    try:
+        record_twilio_opt_out(request.to, request.senders)
+    except CarrierError as exc:
+        # The caller's 403 stands either way; Twilio will refuse the next send too.
+        log.warning("opt-out not recorded", extra={"error_code": exc.code})
+        return False
+    return True
 
 
 def send_message(
-    request: OutboundRequest,
-    key: str | None,
-    settings: Settings,
-    policy: RetryPolicy,
-    metrics: Metrics,
-    time_left: Callable[[], float],
-) -> SendResult:
-    """Send once; answer with the accepted message, or a `retrying` one stored for the worker."""
-    claim = idempotency.Claim(key, request.fingerprint()) if key else None
-    if claim is not None:
-        replay_sid = idempotency.acquire(claim, time_left)
-        if replay_sid is not None:
-            metrics.add("OutboundReplayed")
-            return SendResult(get_message(replay_sid), replayed=True)
-    try:
-        check_opt_out(request)
-    except Exception as exc:
-        if claim is not None:
-            idempotency.release(claim)
-        if isinstance(exc, RecipientOptedOut):
-            metrics.add("OutboundRejected", error_code=exc.code)
-        raise
-    try:
-        accepted = _call_twilio(request, settings, policy, metrics, time_left)
-    except RetriesExhausted as exhausted:
-        return _stored_for_retry(request, claim, exhausted, settings, policy, metrics)
-    except TwilioCallFailed as failure:
-        if claim is not None:
-            idempotency.release(claim)
-        metrics.add("OutboundRejected", error_code=failure.error.code)
-        _keep_rejected(request, failure, settings)
-        raise failure.error from failure
-    except Exception:
-        if claim is not None:
-            idempotency.release(claim)
-        raise
-    return SendResult(render_message(_record(request, accepted, claim, settings, metrics)))
-
-
-def _call_twilio(
-    request: OutboundRequest, settings: Settings, policy: RetryPolicy, metrics: Metrics, time_left: Callable[[], float]
-) -> Accepted:
-    def on_retry(failure: TwilioCallFailed, delay: float) -> None:
-        metrics.add("TwilioRetried", error_code=failure.error.code)
-        log.info("retrying twilio", extra={"error_code": failure.error.code, "delay_seconds": round(delay, 3)})
-
-    accepted, attempts = call_with_retries(lambda: create_message(settings, request), policy, time_left, on_retry)
-    append_keys(message_sid=accepted.sid)
-    log.info("twilio accepted", extra={"attempts": attempts, "status": loggable_status(accepted.status), "to": mask_phone(request.to)})
-    return accepted
-
-
-def _record(request: OutboundRequest, accepted: Accepted, claim: idempotency.Claim | None, settings: Settings, metrics: Metrics) -> Any:
-    """Write the accepted message. Twilio has it now, so a failed write must not become an
-    error the caller would retry (sending it twice): the status callbacks still create the
-    item, and the caller gets the message as Twilio accepted it."""
-    item = accepted_item(request, accepted, settings)
-    metrics.add("OutboundAccepted", channel=request.channel)
-    try:
-        item = write_accepted(item)
-    except CarrierError as exc:
-        log.error("accepted message not stored", extra={"message_sid": accepted.sid, "error_code": exc.code})
-    if claim is not None:
-        idempotency.complete(claim, accepted.sid)  # even unstored: a replay must not send it again
-    return item
+    request: OutboundRequest, settings: Settings, policy: RetryPolicy, time_left: Callable[[], float], ledger: Ledger = NO_KEY
+) -> SendOutcome:
+    """The API's send: the accepted message, a refusal, or a send stored for the worker."""
+    since = datetime.now(timezone.utc)
+    delivery = deliver(request, settings, policy, time_left, since, ledger=ledger)
+    if isinstance(delivery, Sent):
+        return SendOutcome(
+            Kind.SENT,
+            render_message(delivery.item),
+            channel=request.channel,
+            retried=delivery.retried,
+            adopted=delivery.adopted,
+            stored=delivery.stored,
+        )
+    if isinstance(delivery, Refused):
+        if delivery.failure is not None:
+            _keep_rejected(request, delivery.failure, settings)
+        return SendOutcome(Kind.REFUSED, error=delivery.error, opt_out_learned=delivery.opt_out_learned)
+    return _stored_for_retry(request, delivery, since, settings, policy)
 
 
 def _keep_rejected(request: OutboundRequest, failure: TwilioCallFailed, settings: Settings) -> None:
@@ -108,24 +176,9 @@ def _keep_rejected(request: OutboundRequest, failure: TwilioCallFailed, settings
         log.warning("rejected send not stored", extra={"error_code": exc.code})
 
 
-def _stored_for_retry(
-    request: OutboundRequest,
-    claim: idempotency.Claim | None,
-    exhausted: RetriesExhausted,
-    settings: Settings,
-    policy: RetryPolicy,
-    metrics: Metrics,
-) -> SendResult:
+def _stored_for_retry(request: OutboundRequest, unsent: Unsent, since: datetime, settings: Settings, policy: RetryPolicy) -> SendOutcome:
     """Hand the send to the retry worker; a store failure is a 503, never a silent loss."""
-    failure = exhausted.last
+    failure = unsent.failure
     wait = max(failure.retry_after or 0.0, backoff(0, policy.worker_base_delay, policy.worker_max_delay))
-    try:
-        failed = store_failed(request, failure, exhausted.attempts, time.time() + wait, settings)
-    except CarrierError:
-        if claim is not None:
-            idempotency.release(claim)
-        raise
-    if claim is not None:
-        idempotency.complete(claim, failed.id)
-    metrics.add("OutboundRetrying")
-    return SendResult(render_message(retrying_item(failed)))
+    failed = store_failed(request, failure, unsent.attempts, time.time() + wait, settings, since=since, maybe_created=unsent.maybe_created)
+    return SendOutcome(Kind.RETRYING, render_message(retrying_item(failed)), retried=unsent.retried)

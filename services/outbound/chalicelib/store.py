@@ -4,11 +4,10 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from pynamodb.exceptions import GetError, PutError, UpdateError
-from pynamodb.expressions.condition import Condition
-from pynamodb.expressions.update import Action
+from pynamodb.exceptions import GetError, PutError, TransactWriteError
+from pynamodb.transactions import TransactWrite
 
 from carrier_core.errors import RecipientOptedOut
 from carrier_core.logs import mask_phone
@@ -24,8 +23,8 @@ from carrier_core.models import (
 )
 from carrier_core.settings import Settings
 from carrier_core.status.machine import UNKNOWN_RANK, known_status, rule_of
-from carrier_core.status.store import StatusReport, record_status
-from carrier_core.storage import storage_error
+from carrier_core.status.store import StatusReport, planned_updates, record_status
+from carrier_core.storage import response_code, storage_error
 
 from chalicelib.request import OutboundRequest
 from chalicelib.twilio_client import Accepted, TwilioCallFailed
@@ -39,15 +38,49 @@ RETRYING, SENT, DEAD, REJECTED = "retrying", "sent", "dead", "rejected"
 
 
 
+class Companion(Protocol):
+    """Another item's write that must land in the same transaction as one of ours (an
+    Idempotency-Key's claim with the opt-out check, its completion with the message)."""
+
+    def add_to(self, tx: TransactWrite) -> None:
+        """Add the write to `tx`, last."""
+
+    def landed(self) -> None:
+        """Called once the transaction holding it committed."""
+
+
+class CompanionRefused(Exception):
+    """The companion's own condition failed, so nothing was written."""
+
+
 def opted_out_error(request: OutboundRequest) -> RecipientOptedOut:
     return RecipientOptedOut("the recipient replied STOP to this sender", twilio_code=21610)
 
 
-def check_opt_out(request: OutboundRequest) -> None:
+def _transaction() -> TransactWrite:
+    return TransactWrite(connection=OptOutModel._get_connection().connection)
+
+
+def _failed_conditions(exc: TransactWriteError) -> list[bool] | None:
+    """Per item, whether its condition cancelled the transaction; None when it was not
+    cancelled by conditions (a timeout, a throttle: nothing is known)."""
+    if response_code(exc) != "TransactionCanceledException":
+        return None
+    reasons = exc.cancellation_reasons or []
+    return [reason is not None and reason.code == "ConditionalCheckFailed" for reason in reasons]
+
+
+def check_opt_out(request: OutboundRequest, companion: Companion | None = None) -> None:
     """Raise RecipientOptedOut when the recipient opted out of any sender of this request.
 
-    One read: a GetItem for one sender, a BatchGetItem for a number and a service.
+    One request. Alone: a GetItem for one sender, a BatchGetItem for a number and a
+    service. With a companion: one TransactWriteItems of a ConditionCheck per sender and
+    the companion's write, which lands only if no opt-out stands; CompanionRefused when
+    the companion's own condition failed.
     """
+    if companion is not None:
+        _check_with(request, companion)
+        return
     keys = [(request.to, sender) for sender in request.senders]
     try:
         if len(keys) == 1:
@@ -61,6 +94,26 @@ def check_opt_out(request: OutboundRequest) -> None:
     if any(item.opted_out for item in items):
         log.info("recipient opted out", extra={"to": mask_phone(request.to)})
         raise opted_out_error(request)
+
+
+def _check_with(request: OutboundRequest, companion: Companion) -> None:
+    m = OptOutModel
+    try:
+        with _transaction() as tx:
+            for sender in request.senders:
+                # No record, or one that a START turned off: this sender may message them.
+                tx.condition_check(OptOutModel, request.to, sender, condition=m.phone.does_not_exist() | (m.opted_out == False))  # noqa: E712
+            companion.add_to(tx)  # PynamoDB sends condition checks first, then puts and updates
+    except TransactWriteError as exc:
+        failed = _failed_conditions(exc)
+        checks = len(request.senders)
+        if failed is not None and any(failed[checks:]):
+            raise CompanionRefused() from exc
+        if failed is not None and any(failed[:checks]):
+            log.info("recipient opted out", extra={"to": mask_phone(request.to)})
+            raise opted_out_error(request) from exc
+        raise storage_error(exc) from exc
+    companion.landed()
 
 
 def request_fields(request: OutboundRequest) -> dict[str, Any]:
@@ -101,13 +154,15 @@ def rank_of(status: str) -> int:
     return rule_of(known).rank if known is not None else UNKNOWN_RANK
 
 
-def write_accepted(item: MessageModel) -> MessageModel:
+def write_accepted(item: MessageModel, companion: Companion | None = None) -> MessageModel:
     """Record the accepted send through the status machine's own write.
 
     Twilio may call the status service before this write lands, and that callback creates
     the item. `record_status` merges either way round: one UpdateItem when our status is
     further than what is stored, a second (history only) when a callback won the race; the
-    fields only we know (body, sender, segments) are set in both.
+    fields only we know (body, sender, segments) are set in both. With a companion, each of
+    those updates is a TransactWriteItems with the companion's write, so the happy path is
+    still one request.
     """
     fields = {
         "channel": item.channel,
@@ -122,8 +177,22 @@ def write_accepted(item: MessageModel) -> MessageModel:
     }
     assert item.expires_at is not None, "accepted_item always sets it"
     report = StatusReport(item.status, datetime.fromisoformat(item.created_at), source="outbound")
-    record_status(item.sid, report, item.expires_at, fields, authoritative=True)
-    return item
+    if companion is None:
+        record_status(item.sid, report, item.expires_at, fields, authoritative=True)
+        return item
+    for actions, condition in planned_updates(report, item.expires_at, fields, authoritative=True):
+        try:
+            with _transaction() as tx:
+                tx.update(MessageModel(item.sid), actions, condition=condition)
+                companion.add_to(tx)
+        except TransactWriteError as exc:
+            failed = _failed_conditions(exc)
+            if failed is not None and failed[:1] == [True] and not any(failed[1:]):
+                continue  # the message's own condition: try the next way of writing it
+            raise storage_error(exc) from exc
+        companion.landed()
+        return item
+    return item  # already recorded: the companion is left for its owner to write alone
 
 
 def new_retry_id() -> str:
@@ -136,9 +205,15 @@ def store_failed(
     attempts: int,
     next_attempt_at: float | None,
     settings: Settings,
+    since: datetime | None = None,
+    maybe_created: bool = False,
 ) -> FailedMessageModel:
     """Keep a send Twilio did not take: due for the retry worker at `next_attempt_at`, or,
-    when that is None, kept as `rejected` for the record (it never enters the due index)."""
+    when that is None, kept as `rejected` for the record (it never enters the due index).
+
+    `since` is when the first attempt began and `maybe_created` whether one may have
+    reached Twilio unanswered: the worker then searches from `since` before sending.
+    """
     now = utc_now()
     at = iso(now)
     retrying = next_attempt_at is not None
@@ -152,6 +227,8 @@ def store_failed(
         retry_state="pending" if retrying else None,
         next_attempt_at=int(next_attempt_at) if next_attempt_at is not None else None,
         state=RETRYING if retrying else REJECTED,
+        first_attempt_at=iso(since or now),
+        maybe_created=maybe_created or None,
         created_at=at,
         updated_at=at,
         expires_at=expiry(settings, now),

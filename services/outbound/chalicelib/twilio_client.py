@@ -18,6 +18,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
 from twilio.base.exceptions import TwilioRestException
 from twilio.http import HttpClient
 from twilio.http.response import Response
@@ -88,16 +89,21 @@ class Accepted:
     sid: str
     status: str
     account_sid: str | None
+    # Found by listing after an attempt whose answer was lost, rather than answered to us.
+    adopted: bool = False
 
 
 class TwilioCallFailed(Exception):
     """One call to Twilio failed; `error` says how, `retry_after` when Twilio asked for a pause."""
 
-    def __init__(self, error: CarrierError, http_status: int | None, retry_after: float | None = None) -> None:
+    def __init__(
+        self, error: CarrierError, http_status: int | None, retry_after: float | None = None, maybe_created: bool = False
+    ) -> None:
         super().__init__(error.message)
         self.error = error
         self.http_status = http_status
         self.retry_after = retry_after
+        self.maybe_created = maybe_created
 
     @property
     def transient(self) -> bool:
@@ -112,6 +118,7 @@ class TwilioCallFailed(Exception):
             "category": self.error.code,
             "message": self.error.message,
             "retry_after": self.retry_after,
+            "maybe_created": self.maybe_created,
         }
 
 
@@ -143,10 +150,15 @@ def build_client(settings: Settings, http: KeepingHttpClient) -> Client:
     The SDK rewrites every request's host from TWILIO_EDGE / TWILIO_REGION (get_hostname),
     which would turn 127.0.0.1 into nonsense and send a deployed stage somewhere we did not
     configure; an explicit environment without them and cleared attributes rule that out.
+
+    With an API key configured, REST calls authenticate as the key (Twilio's advice: a key
+    can be revoked alone); the auth token is then only used to check webhook signatures.
     """
+    username, password = settings.rest_credentials
     client = Client(
-        settings.account_sid,
-        settings.auth_token,
+        username,
+        password,
+        account_sid=settings.account_sid,
         http_client=http,
         environment={"TWILIO_EDGE": "", "TWILIO_REGION": ""},
     )
@@ -163,11 +175,38 @@ def create_message(settings: Settings, request: OutboundRequest) -> Accepted:
     try:
         instance = client.api.v2010.accounts(settings.account_sid).messages.create(**_params(request))
     except TwilioRestException as exc:
-        raise _rest_failure(exc, http.last_response()) from exc
+        raise rest_failure(exc, http.last_response()) from exc
     except requests.RequestException as exc:
-        log.warning("twilio unreachable", extra={"error_type": type(exc).__name__})
-        raise TwilioCallFailed(TwilioUnavailable(f"Twilio did not answer: {type(exc).__name__}"), None) from exc
+        raise transport_failure(exc) from exc
     return Accepted(sid=str(instance.sid), status=str(instance.status or "queued"), account_sid=instance.account_sid)
+
+
+def transport_failure(exc: requests.RequestException) -> TwilioCallFailed:
+    """No answer from Twilio. Only a failure to connect proves the request was never sent.
+
+    A refused connection, a connect timeout, a failed name lookup or TLS handshake all end
+    before the first byte of the POST leaves; a read timeout or a connection dropped
+    mid-answer may come after Twilio created the message.
+    """
+    unsent = isinstance(exc, (requests.ConnectTimeout, requests.exceptions.SSLError)) or _caused_by(exc, NewConnectionError)
+    log.warning("twilio unreachable", extra={"error_type": type(exc).__name__, "maybe_created": not unsent})
+    return TwilioCallFailed(TwilioUnavailable(f"Twilio did not answer: {type(exc).__name__}"), None, maybe_created=not unsent)
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """True when `kind` is anywhere in the chain requests and urllib3 wrap a failure in."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kind):
+            return True
+        pending += [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        pending += [arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)]
+    return False
 
 
 def _params(request: OutboundRequest) -> dict[str, Any]:
@@ -178,13 +217,13 @@ def _params(request: OutboundRequest) -> dict[str, Any]:
         "body": request.body,
         "media_url": list(request.media_urls) or None,
         "validity_period": request.validity_period,
-        "max_price": request.max_price,
+        # max_price is not sent: Twilio has ignored MaxPrice since 2024-06-03.
     }
     params.update({name: value for name, value in optional.items() if value is not None})
     return params
 
 
-def _rest_failure(exc: TwilioRestException, response: Response | None) -> TwilioCallFailed:
+def rest_failure(exc: TwilioRestException, response: Response | None) -> TwilioCallFailed:
     status = int(exc.status)
     headers: Mapping[str, str] = (response.headers if response is not None and response.status_code == status else None) or {}
     retry_after = parse_retry_after(_header(headers, "Retry-After"))
@@ -193,11 +232,12 @@ def _rest_failure(exc: TwilioRestException, response: Response | None) -> Twilio
     if status == 429:
         error: CarrierError = RateLimited(message, twilio_code=code or 20429)
     elif status >= 500:
+        # Twilio's 20500: the request may have been processed. Never retried blindly.
         error = TwilioUnavailable(message, twilio_code=code)
     else:
         error = from_twilio_code(code, message) if code is not None else TwilioRejected(message)
     log.info("twilio refused", extra={"http_status": status, "twilio_code": code, "error_code": error.code})
-    return TwilioCallFailed(error, status, retry_after)
+    return TwilioCallFailed(error, status, retry_after, maybe_created=status >= 500)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

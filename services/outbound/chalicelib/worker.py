@@ -8,22 +8,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from pynamodb.exceptions import QueryError, UpdateError
 
-from carrier_core.errors import CarrierError, RecipientOptedOut
+from carrier_core.errors import CarrierError
 from carrier_core.logs import append_keys
-from carrier_core.metrics import Metrics
 from carrier_core.models import FailedMessageModel, iso, utc_now
 from carrier_core.settings import Settings
 from carrier_core.storage import is_condition_failure, storage_error
 
+from chalicelib.outcome import Kind, Metric, SendOutcome, metrics_for
 from chalicelib.request import OutboundRequest
 from chalicelib.retry import RetryPolicy, backoff
-from chalicelib.store import DEAD, SENT, accepted_item, check_opt_out, write_accepted
-from chalicelib.twilio_client import TwilioCallFailed, create_message
+from chalicelib.send import Refused, Sent, deliver
+from chalicelib.store import DEAD, SENT
+from chalicelib.twilio_client import TwilioCallFailed
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +35,15 @@ BATCH = 25
 
 @dataclass
 class WorkerReport:
-    """What one run did, by failed-message id."""
+    """What one run did, by failed-message id, and the metrics its sends count (the app emits
+    them, with the backlog: `due`)."""
 
     due: int = 0
     sent: list[str] = field(default_factory=list)
     rescheduled: list[str] = field(default_factory=list)
     dead: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    metrics: list[Metric] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         return {"due": self.due, "sent": self.sent, "rescheduled": self.rescheduled, "dead": self.dead, "skipped": self.skipped}
@@ -48,7 +52,6 @@ class WorkerReport:
 def retry_due(
     settings: Settings,
     policy: RetryPolicy,
-    metrics: Metrics,
     time_left: Callable[[], float],
     now: float | None = None,
 ) -> WorkerReport:
@@ -60,17 +63,18 @@ def retry_due(
     except QueryError as exc:
         raise storage_error(exc) from exc
     report.due = len(due)
-    metrics.add("FailedMessagesBacklog", len(due))
     for item in due:
-        if time_left() < policy.attempt_seconds + policy.reserve_seconds:
+        # A search may come before the attempt: room for two Twilio calls.
+        if time_left() < 2 * policy.attempt_seconds + policy.reserve_seconds:
             break
         if not claim(item, at, policy):
             report.skipped.append(item.id)
             continue
         append_keys(retry_id=item.id)
-        outcome = retry_one(item, at, settings, policy)
-        getattr(report, outcome).append(item.id)
-        metrics.add({"sent": "RetrySent", "rescheduled": "RetryRescheduled", "dead": "RetryDead"}[outcome])
+        state, metrics = retry_one(item, at, settings, policy, time_left)
+        getattr(report, state).append(item.id)
+        report.metrics += metrics
+        report.metrics.append(({"sent": "RetrySent", "rescheduled": "RetryRescheduled", "dead": "RetryDead"}[state], {}))
     return report
 
 
@@ -95,29 +99,45 @@ def claim(item: FailedMessageModel, at: int, policy: RetryPolicy) -> bool:
     return True
 
 
-def retry_one(item: FailedMessageModel, at: int, settings: Settings, policy: RetryPolicy) -> str:
-    """Send a claimed item once; 'sent', 'rescheduled' or 'dead'."""
+def retry_one(
+    item: FailedMessageModel, at: int, settings: Settings, policy: RetryPolicy, time_left: Callable[[], float]
+) -> tuple[str, list[Metric]]:
+    """Send a claimed item once, through the API's own core; 'sent', 'rescheduled' or 'dead'.
+
+    When an earlier attempt may have created the message, the core first searches Twilio
+    for it and adopts what it finds: the worker never sends blindly after a 5xx or a
+    lost answer either.
+    """
     request = OutboundRequest.from_dict(dict(item.request.as_dict()))
-    attempts = int(item.attempts) + 1
-    try:
-        check_opt_out(request)
-        accepted = create_message(settings, request)
-    except RecipientOptedOut as refused:
-        _finish(item, at, DEAD, attempts, error={"code": refused.twilio_code, "category": refused.code, "message": refused.message})
-        return "dead"
-    except TwilioCallFailed as failure:
-        if failure.transient and attempts < policy.worker_max_attempts:
-            wait = max(backoff(attempts - 1, policy.worker_base_delay, policy.worker_max_delay), failure.retry_after or 0.0)
-            _reschedule(item, at, attempts, int(time.time() + wait), failure)
-            return "rescheduled"
-        _finish(item, at, DEAD, attempts, error=failure.describe())
-        return "dead"
-    try:
-        write_accepted(accepted_item(request, accepted, settings))
-    except CarrierError as exc:
-        log.error("accepted message not stored", extra={"message_sid": accepted.sid, "error_code": exc.code})
-    _finish(item, at, SENT, attempts, message_sid=accepted.sid)
-    return "sent"
+    since = _first_attempt(item)
+    delivery = deliver(request, settings, replace(policy, max_attempts=1), time_left, since, maybe_created=bool(item.maybe_created))
+    attempts = int(item.attempts)
+    if isinstance(delivery, Sent):
+        outcome = SendOutcome(Kind.SENT, channel=request.channel, adopted=delivery.adopted, stored=delivery.stored)
+        _finish(item, at, SENT, attempts + delivery.attempts, message_sid=delivery.item.sid)
+        return "sent", metrics_for(outcome)
+    if isinstance(delivery, Refused):
+        error = delivery.failure.describe() if delivery.failure is not None else _describe(delivery.error)
+        _finish(item, at, DEAD, attempts + (1 if delivery.failure is not None else 0), error=error)
+        return "dead", metrics_for(SendOutcome(Kind.REFUSED, error=delivery.error, opt_out_learned=delivery.opt_out_learned))
+    attempts += delivery.attempts
+    failure = delivery.failure
+    if attempts < policy.worker_max_attempts:
+        wait = max(backoff(attempts - 1, policy.worker_base_delay, policy.worker_max_delay), failure.retry_after or 0.0)
+        _reschedule(item, at, attempts, int(time.time() + wait), failure, delivery.maybe_created)
+        return "rescheduled", []
+    _finish(item, at, DEAD, attempts, error=failure.describe())
+    return "dead", []
+
+
+def _first_attempt(item: FailedMessageModel) -> datetime:
+    """When the send was first tried: stored since the search needs it; else the item's age."""
+    stamp = item.first_attempt_at or item.created_at
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def _describe(error: CarrierError) -> dict[str, object]:
+    return {"code": error.twilio_code, "category": error.code, "message": error.message}
 
 
 def _finish(
@@ -146,9 +166,10 @@ def _finish(
     log.info("failed send finished", extra={"state": state, "attempts": attempts, "message_sid": message_sid})
 
 
-def _reschedule(item: FailedMessageModel, at: int, attempts: int, next_at: int, failure: TwilioCallFailed) -> None:
+def _reschedule(item: FailedMessageModel, at: int, attempts: int, next_at: int, failure: TwilioCallFailed, maybe_created: bool) -> None:
     m = FailedMessageModel
     actions = [
+        m.maybe_created.set(True) if maybe_created else m.maybe_created.remove(),
         m.attempts.set(attempts),
         m.next_attempt_at.set(next_at),
         m.twilio_error.set(failure.describe()),
@@ -165,5 +186,5 @@ def _update_claimed(item: FailedMessageModel, actions: list[Any]) -> None:
     m = FailedMessageModel
     try:
         item.update(actions=actions, condition=m.claimed_until == item.claimed_until)
-    except UpdateError as exc:
+    except Exception as exc:  # noqa: BLE001 - may follow Twilio's acceptance; PynamoDB 6.1 raises AttributeError on timeouts
         log.error("failed send not updated", extra={"retry_id": item.id, "error_type": type(exc).__name__})

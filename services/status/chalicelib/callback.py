@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from carrier_core.errors import InvalidField, MissingField
+from carrier_core.optout import TWILIO_OPTED_OUT
 from carrier_core.status.machine import MessageStatus, known_status
 from carrier_core.status.store import StatusReport
 from carrier_core.webhook import message_sid, messaging_service_sid, whole_number
@@ -43,6 +44,16 @@ class StatusCallback:
         if (self.from_number or "").startswith(WHATSAPP) or (self.to_number or "").startswith(WHATSAPP):
             return "whatsapp"
         return "mms" if self.message_sid.startswith("MM") else "sms"
+
+    @property
+    def opted_out(self) -> bool:
+        """Twilio refused the message because the recipient opted out (21610)."""
+        return self.error_code == TWILIO_OPTED_OUT
+
+    @property
+    def senders(self) -> tuple[str, ...]:
+        """The business senders the recipient opted out of: the number and/or the service."""
+        return tuple(s for s in (self.from_number, self.messaging_service_sid) if s)
 
     @classmethod
     def from_form(cls, pairs: Sequence[tuple[str, str]]) -> StatusCallback:

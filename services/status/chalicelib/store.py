@@ -5,6 +5,7 @@ import logging
 
 from carrier_core.errors import TWILIO_CODES
 from carrier_core.models import expiry, utc_now
+from carrier_core.optout import record_twilio_opt_out
 from carrier_core.settings import Settings
 from carrier_core.status.machine import loggable_status, rule_of
 from carrier_core.status.store import Outcome, Recorded, record_status
@@ -17,9 +18,17 @@ Metric = tuple[str, dict[str, str]]
 
 
 def record_callback(callback: StatusCallback, settings: Settings) -> Recorded:
-    """Add the callback to its message's history, moving the status when it is further."""
+    """Add the callback to its message's history, moving the status when it is further.
+
+    A 21610 (the recipient opted out at Twilio) is also recorded as an opt-out for the
+    sender, so the outbound service refuses the next send before it reaches Twilio. That
+    put is idempotent and runs on every delivery of such a callback, so a redelivery after
+    it failed (503, Twilio retries) still records it.
+    """
     now = utc_now()
     recorded = record_status(callback.message_sid, callback.report(now), expiry(settings, now), callback.fields())
+    if callback.opted_out and callback.to_number:
+        record_twilio_opt_out(callback.to_number, callback.senders, callback.message_sid)
     log.info(
         "status callback recorded",
         extra={
@@ -47,6 +56,8 @@ def metrics_for(callback: StatusCallback, recorded: Recorded) -> list[Metric]:
         metrics.append(("StatusOutOfOrder", {}))
     if recorded.created:
         metrics.append(("StatusUnknownSid", {}))
+    if callback.opted_out and callback.to_number:
+        metrics.append(("OptOutLearned", {}))
     if recorded.outcome is Outcome.ADVANCED and known is not None and rule_of(known).failure:
         error_cls = TWILIO_CODES.get(callback.error_code) if callback.error_code is not None else None
         metrics.append(("DeliveryFailed", {"error_code": error_cls.code if error_cls else "other"}))

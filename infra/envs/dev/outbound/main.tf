@@ -84,10 +84,13 @@ module "service" {
 
   auth_token_parameter           = "/omni-twilio/${local.stage}/twilio-auth-token"
   secondary_auth_token_parameter = var.rotating_auth_token ? "/omni-twilio/${local.stage}/twilio-auth-token-secondary" : null
-  secrets_kms_key_arn            = data.aws_kms_alias.secrets.target_key_arn
+  # REST calls authenticate with this key's secret once twilio_api_key_sid is set.
+  api_key_secret_parameter = "/omni-twilio/${local.stage}/twilio-api-key-secret"
+  secrets_kms_key_arn      = data.aws_kms_alias.secrets.target_key_arn
 
   environment = {
     TWILIO_ACCOUNT_SID         = var.twilio_account_sid
+    TWILIO_API_KEY_SID         = var.twilio_api_key_sid
     TWILIO_DEFAULT_FROM_NUMBER = var.twilio_default_from_number
     STATUS_WEBHOOK_URL         = local.status_webhook_url
     MESSAGE_RETENTION_DAYS     = "400"

@@ -23,6 +23,17 @@ variable "twilio_account_sid" {
   }
 }
 
+variable "twilio_api_key_sid" {
+  description = "Twilio API key SID (SK...) for REST calls, its secret in SSM at /omni-twilio/<stage>/twilio-api-key-secret; empty uses the auth token."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.twilio_api_key_sid == "" || can(regex("^SK[0-9a-fA-F]{32}$", var.twilio_api_key_sid))
+    error_message = "twilio_api_key_sid must be empty or SK followed by 32 hex digits."
+  }
+}
+
 variable "zip_path" {
   description = "The zip `make package-SERVICE` built; `make deploy-SERVICE` passes it."
   type        = string

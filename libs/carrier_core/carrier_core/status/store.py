@@ -165,6 +165,23 @@ def trim_history(item: MessageModel) -> int:
     return 1
 
 
+def planned_updates(
+    report: StatusReport,
+    expires_at: datetime,
+    fields: Mapping[str, Any] | None = None,
+    authoritative: bool = False,
+) -> list[tuple[list[Action], Condition]]:
+    """The conditional UpdateItems `record_status` tries, in order: advance (for a known
+    status), then history only. The first whose condition holds is the write; a caller
+    that must land it in a transaction with another item tries them the same way."""
+    rank = report.rank
+    plans: list[tuple[list[Action], Condition]] = []
+    if rank is not None:
+        plans.append((_advance_actions(report, rank, expires_at, fields, authoritative), _advance_condition(report, rank)))
+    plans.append((_append_actions(report, expires_at, fields, authoritative), _append_condition(report)))
+    return plans
+
+
 def _update(item: MessageModel, actions: list[Action], condition: Condition) -> bool:
     """Run one UpdateItem; False when its condition failed, the classified storage error otherwise."""
     try:

@@ -1,0 +1,60 @@
+"""What one POST /messages came to, and the metrics it counts (the app emits them)."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from carrier_core.errors import CarrierError
+
+Metric = tuple[str, dict[str, str]]
+
+
+class Kind(str, enum.Enum):
+    """How a send ended for the caller."""
+
+    SENT = "sent"  # Twilio has the message: 202 with its SID
+    RETRYING = "retrying"  # handed to the retry worker: 202 with our RQ id
+    REFUSED = "refused"  # refused here or by Twilio: the error's 4xx
+    REPLAYED = "replayed"  # an earlier request with the same Idempotency-Key answered it
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """The resource to answer with, or the error to raise, and what happened on the way."""
+
+    kind: Kind
+    resource: dict[str, Any] | None = None
+    error: CarrierError | None = None
+    channel: str | None = None
+    retried: tuple[str, ...] = ()  # the error code of each failed attempt that was tried again
+    adopted: bool = False  # found at Twilio after a lost answer rather than answered
+    stored: bool = True  # the message write succeeded (False: Twilio has it, the table not yet)
+    opt_out_learned: bool = False  # Twilio's 21610 was recorded in the opt-out table
+
+    @property
+    def sid(self) -> str | None:
+        """What an Idempotency-Key's replays answer with: the message, or the retrying send."""
+        if self.kind in (Kind.SENT, Kind.RETRYING) and self.resource is not None:
+            return str(self.resource["sid"])
+        return None
+
+
+def metrics_for(outcome: SendOutcome) -> list[Metric]:
+    """The metrics one send counts; dimensions are closed sets, never a SID or number."""
+    metrics: list[Metric] = [("TwilioRetried", {"error_code": code}) for code in outcome.retried]
+    if outcome.kind is Kind.SENT:
+        metrics.append(("OutboundAccepted", {"channel": outcome.channel or "sms"}))
+        if outcome.adopted:
+            metrics.append(("OutboundReconciled", {}))
+        if not outcome.stored:
+            metrics.append(("OutboundUnstored", {}))
+    elif outcome.kind is Kind.RETRYING:
+        metrics.append(("OutboundRetrying", {}))
+    elif outcome.kind is Kind.REPLAYED:
+        metrics.append(("OutboundReplayed", {}))
+    elif outcome.error is not None:
+        metrics.append(("OutboundRejected", {"error_code": outcome.error.code}))
+    if outcome.opt_out_learned:
+        metrics.append(("OptOutLearned", {}))
+    return metrics
