@@ -4,6 +4,7 @@ These need the sandbox's Messages API and control API (/_sandbox/faults, /_sandb
 """
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
@@ -98,18 +99,30 @@ def test_same_key_twice_is_one_sid_and_one_sandbox_request(stack: RunningStack) 
 
 
 def test_same_key_concurrently_is_one_sid_and_one_sandbox_request(stack: RunningStack) -> None:
+    """16 requests with one key race for it against DynamoDB Local's own atomicity: the
+    sandbox holds the one create for a second, so every request starts while it is open."""
     key = new_sid("K")
     payload = {"to": CUSTOMER, "body": "sent once, asked sixteen times"}
+    sandbox_fault(stack, None, count=1, delay=1)
+    barrier = threading.Barrier(16)
+    started: list[float] = []
+    answered: list[float] = []
 
     def post(_: int) -> requests.Response:
         with requests.Session() as session:
-            return post_message(stack, payload, key=key, session=session)
+            barrier.wait()  # released together, so all sixteen race for the key
+            started.append(time.monotonic())
+            response = post_message(stack, payload, key=key, session=session)
+            answered.append(time.monotonic())
+            return response
 
     with ThreadPoolExecutor(16) as pool:
         responses = list(pool.map(post, range(16)))
     assert [r.status_code for r in responses] == [202] * 16
     assert len({r.json()["sid"] for r in responses}) == 1
+    assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 15
     assert len(sandbox_requests(stack)) == 1
+    assert max(started) < min(answered)  # every request began before any was answered
 
 
 def test_dynamodb_requests_per_send_two_with_or_without_a_key(stack: RunningStack) -> None:
