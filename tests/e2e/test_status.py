@@ -1,6 +1,7 @@
 """The status callback webhook end to end: signed by RequestValidator, over HTTP, into DynamoDB Local."""
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -8,6 +9,7 @@ import pytest
 import requests
 
 from carrier_core.settings import LOCAL_AUTH_TOKEN
+from carrier_core.status.store import HISTORY_KEEP, HISTORY_TRIM_AT
 from tests.support.callbacks import DLR_DONE, status_callback
 from tests.support.forms import BUSINESS, CUSTOMER, Pairs, drop, encode, new_sid, replace, sign
 from tests.support.stack import FORM_HEADERS, RunningStack
@@ -188,3 +190,29 @@ def test_logs_hold_no_numbers_or_token(stack: RunningStack) -> None:
     assert sid in log
     for forbidden in ("5005559871", "5005559872", "5005559873", LOCAL_AUTH_TOKEN):
         assert forbidden not in log
+
+
+def test_a_thousand_callbacks_at_one_sid_keep_the_item_small(stack: RunningStack) -> None:
+    """The history is capped well under DynamoDB's 400 KB item limit: the first entry and the
+    latest ones stay, the rest are counted. Each callback carries the longest free text one
+    may bring, so every entry is as large as it gets."""
+    sid = new_sid()
+    long_text = "carrier said: " + "x" * 2000
+    session = requests.Session()
+    url = stack.webhook_url("status")
+    for i in range(1000):
+        # After the first, a status Twilio may add tomorrow: recorded with one write each.
+        form = status_callback("sent" if i == 0 else "carrier_retrying", sid=sid, ChannelStatusMessage=f"{i} {long_text}")
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sign(url, form, LOCAL_AUTH_TOKEN)}
+        assert session.post(url, data=encode(form).encode(), headers=headers, timeout=30).status_code == 204
+    message = stack.get_message(sid).json()
+    history = message["history"]
+    assert HISTORY_KEEP <= len(history) <= HISTORY_TRIM_AT
+    assert message["status"] == "sent" and history[0]["status"] == "sent"
+    assert message["history_dropped"] + len(history) == 1000
+    item = stored(stack, sid)
+    assert item is not None
+    assert len(json.dumps(item, default=str).encode()) < 400 * 1024 / 4
+    # The kept entries after the first are the latest, in order.
+    numbers = [int(entry["channel_status_message"].split()[0]) for entry in item["history"][1:]]
+    assert numbers == list(range(1000 - len(numbers), 1000))

@@ -40,33 +40,6 @@ def item_bytes(sid: str) -> int:
     return len(json.dumps(raw, ensure_ascii=False).encode("utf-8"))
 
 
-def test_a_thousand_callbacks_at_one_sid_keep_the_item_small(table: None) -> None:
-    sid = new_sid()
-    # The longest ChannelStatusMessage a callback may bring, so each entry is as large as it gets.
-    long_text = "carrier said: " + "x" * 2000
-    outcomes = []
-    for i in range(1000):
-        # After the first, a status Twilio may add tomorrow: recorded with one write each
-        # (a known, lower status takes two), which keeps the in-process emulator quick.
-        status = "sent" if i == 0 else "carrier_retrying"
-        report = StatusReport(status, T0 + timedelta(seconds=i), "callback", channel_status_message=f"{i} {long_text}")
-        outcomes.append(record_status(sid, report, EXPIRES).outcome)
-    assert outcomes[0] is Outcome.ADVANCED and set(outcomes[1:]) == {Outcome.RECORDED}
-    item = MessageModel.get(sid, consistent_read=True)
-    history = item.history or []
-    assert HISTORY_KEEP <= len(history) <= HISTORY_TRIM_AT
-    assert history[0].status == "sent" and (history[0].channel_status_message or "").startswith("0 ")
-    assert (history[-1].channel_status_message or "").startswith("999 ")
-    assert int(item.history_dropped or 0) + len(history) == 1000
-    assert item.status == "sent"
-    assert item_bytes(sid) < ITEM_LIMIT / 4
-    resource = render_message(item)
-    assert resource["history_dropped"] == 1000 - len(history)
-    # The kept entries are the latest, in order.
-    numbers = [int((h.channel_status_message or "").split()[0]) for h in history[1:]]
-    assert numbers == list(range(1000 - len(numbers), 1000))
-
-
 def test_a_failed_trim_keeps_the_report_and_raises_nothing(table: None, monkeypatch: pytest.MonkeyPatch) -> None:
     sid = new_sid()
     for i in range(HISTORY_TRIM_AT):
