@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +69,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8005)
     args = parser.parse_args(argv)
     app = DomainDispatcherApplication(create_backend_app)
+    # One access line per SQS poll and PutEvents is noise on `make dev`'s console; the
+    # poller logs each batch it publishes.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
 
