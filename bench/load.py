@@ -84,7 +84,13 @@ class CpuMeter:
         self.per_call["callers"].append((sum(os.times()[:2]) - mine) * 1000 / calls)
 
     def summary(self) -> str:
-        return ", ".join(f"{name} {median(values):.2f}" for name, values in self.per_call.items() if values)
+        """Each process's CPU ms per call, their sum, and the rate that sum allows on this
+        machine's cores: the ceiling when the run is CPU-bound."""
+        each = {name: median(values) for name, values in self.per_call.items() if values}
+        total = sum(each.values())
+        cores = os.cpu_count() or 1
+        parts = ", ".join(f"{name} {ms:.2f}" for name, ms in each.items())
+        return f"{parts} (sum {total:.2f}: {cores} cores allow {cores * 1000 / total:.0f}/s)"
 
 
 def rate(run: Callable[[requests.Session, int], int], total: int, expected: int) -> float:
@@ -136,7 +142,7 @@ def throughput(total: int) -> list[Result]:
                 return session.post(url, data=body, headers=headers, timeout=30).status_code
             return post
 
-        webhook_cpu = (CpuMeter({k: pids[k] for k in ("inbound", "dynamodb")}), CpuMeter({"trivial": pids["trivial"]}))
+        webhook_cpu = (CpuMeter({k: pids[k] for k in ("inbound", "dynamodb", "poller", "aws")}), CpuMeter({"trivial": pids["trivial"]}))
         inbound, trivial = compare_rates(post_to(inbound_url), 200, post_to(trivial_url), 200, total, webhook_cpu)
 
         send_url = layout.url("outbound") + "/messages"
@@ -152,7 +158,7 @@ def throughput(total: int) -> list[Result]:
             form = {"To": f"+1500555{1000 + i % 8000:04d}", "From": "+15005550006", "Body": f"raw {i}"}
             return session.post(raw_url, data=form, headers=auth, timeout=30).status_code
 
-        send_cpu = (CpuMeter({k: pids[k] for k in ("outbound", "dynamodb", "sandbox")}), CpuMeter({"sandbox": pids["sandbox"]}))
+        send_cpu = (CpuMeter({k: pids[k] for k in ("outbound", "dynamodb", "sandbox", "poller", "aws")}), CpuMeter({"sandbox": pids["sandbox"]}))
         sends, raws = compare_rates(send, 202, raw, 201, total, send_cpu)
     return [
         at_least(f"inbound webhooks/s, {CALLERS} callers, vs a trivial route", inbound, trivial, "per s", THROUGHPUT_LIMIT),
