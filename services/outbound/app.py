@@ -14,7 +14,7 @@ from carrier_core.web import JSON_HEADERS, handles_errors
 from carrier_core.webhook import JSON, check_size
 
 from chalicelib.idempotency import check_key
-from chalicelib.messages import get_message
+from chalicelib.messages import get_message, media_link
 from chalicelib.request import OutboundRequest
 from chalicelib.retry import RetryPolicy
 from chalicelib.send import send_message
@@ -59,6 +59,13 @@ def create_message() -> Response:
 @handles_errors(Response)
 def read_message(sid: str) -> Response:
     return Response(body=get_message(sid), status_code=200)
+
+
+@app.route("/messages/{sid}/media/{n}", methods=["GET"])
+@handles_errors(Response)
+def read_media(sid: str, n: str) -> Response:
+    # 307: the stored copy is read straight from the bucket, for media_link_seconds only.
+    return Response(body="", headers={"Location": media_link(sid, n, runtime.settings)}, status_code=307)
 
 
 @app.route("/health", methods=["GET"])

@@ -5,9 +5,11 @@ from typing import Any
 
 from pynamodb.exceptions import GetError
 
-from carrier_core.errors import MessageNotFound, StorageUnavailable
-from carrier_core.models import FailedMessageModel, MessageModel
+from carrier_core.errors import MediaNotFound, MessageNotFound, StorageUnavailable
+from carrier_core.media.storage import presigned_get, s3_client
+from carrier_core.models import FailedMessageModel, MediaStatus, MessageModel
 from carrier_core.resource import render_message
+from carrier_core.settings import Settings
 
 from chalicelib.store import RETRY_PREFIX, retrying_item
 
@@ -33,3 +35,15 @@ def _get(model: Any, key: str) -> Any:
         raise MessageNotFound(f"no message with sid {key}") from exc
     except GetError as exc:
         raise StorageUnavailable() from exc
+
+
+def media_link(sid: str, index: str, settings: Settings) -> str:
+    """A short-lived link to the stored copy of media item `index`; MediaNotFound when none is."""
+    item = _get(MessageModel, sid)
+    media = item.media or []
+    if not index.isdigit() or int(index) >= len(media):
+        raise MediaNotFound(f"message {sid} has no media item {index}")
+    stored = media[int(index)]
+    if stored.status != MediaStatus.STORED.value or not stored.stored_url:
+        raise MediaNotFound(f"media item {index} of message {sid} has no stored copy (status {stored.status})")
+    return presigned_get(s3_client(settings.region), stored.stored_url, settings.media_link_seconds)
