@@ -5,6 +5,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import random
+import threading
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +19,7 @@ from PIL import Image
 
 from devstack import aws
 from tests.support.forms import mms, new_sid, replace
+from tests.support.outbound_stack import post_message, sandbox_requests
 from tests.support.stack import RunningStack, wait_for
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -105,3 +112,61 @@ def _no_credentials_in_logs(stack: RunningStack) -> Any:
     from carrier_core.settings import LOCAL_AUTH_TOKEN
 
     assert LOCAL_AUTH_TOKEN not in stack.log_text()
+
+
+# ---------------------------------------------------------------------------------------
+# Outbound: media checked and converted before the sandbox (Twilio) sees them
+# ---------------------------------------------------------------------------------------
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.fixture(scope="module")
+def media_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A plain static site on 127.0.0.1 (the local stage has the SSRF guard off)."""
+    root = tmp_path_factory.mktemp("site")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(root)))
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", root
+    server.shutdown()
+    server.server_close()
+
+
+def test_webp_and_a_12_mb_png_are_sent_to_twilio_as_jpegs_within_5_mb(stack: RunningStack, media_site: tuple[str, Path]) -> None:
+    base, root = media_site
+    (root / "photo.webp").write_bytes(image_bytes("WEBP", (800, 600)))
+    noise = Image.frombytes("RGB", (2000, 2000), random.Random(3).randbytes(2000 * 2000 * 3))
+    noise.save(root / "huge.png", "PNG", compress_level=1)
+    assert (root / "huge.png").stat().st_size > 11 * 1024 * 1024
+    stack.http.delete(stack.url("sandbox", "/_sandbox/requests"), timeout=10)
+    urls = [f"{base}/photo.webp", f"{base}/huge.png"]
+    response = post_message(stack, {"to": "+15005550010", "body": "your photos", "media_urls": urls})
+    assert response.status_code == 202, response.text
+    media = response.json()["media"]
+    assert [(m["url"], m["content_type"], m["sent_content_type"], m["status"]) for m in media] == [
+        (urls[0], "image/webp", "image/jpeg", "stored"), (urls[1], "image/png", "image/jpeg", "stored")]
+    [sent] = [r for r in sandbox_requests(stack) if r.get("Body") == "your photos"]
+    links = sent["MediaUrl"]
+    assert len(links) == 2 and not set(links) & set(urls)
+    total = 0
+    for link, item in zip(links, media):
+        copy = requests.get(link, timeout=10)
+        assert copy.status_code == 200 and copy.content[:3] == b"\xff\xd8\xff"
+        assert hashlib.sha256(copy.content).hexdigest() == item["sha256"] and len(copy.content) == item["size"]
+        total += len(copy.content)
+    assert total <= 5 * 1024 * 1024
+    again = stack.get_message(response.json()["sid"]).json()
+    assert [m["sent_content_type"] for m in again["media"]] == ["image/jpeg", "image/jpeg"]
+
+
+def test_unsupported_or_unreachable_media_sends_nothing(stack: RunningStack, media_site: tuple[str, Path]) -> None:
+    base, root = media_site
+    (root / "archive.zip").write_bytes(b"PK\x03\x04" + b"0" * 64)
+    stack.http.delete(stack.url("sandbox", "/_sandbox/requests"), timeout=10)
+    for url, code in ((f"{base}/archive.zip", "unsupported_media_type"), (f"{base}/missing.jpg", "media_unreachable")):
+        response = post_message(stack, {"to": "+15005550010", "media_urls": [url]})
+        assert response.status_code == 400 and response.json()["error"]["code"] == code
+    assert sandbox_requests(stack) == []

@@ -4,16 +4,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from carrier_core.errors import CarrierError, RecipientOptedOut
+from carrier_core.errors import CarrierError
 from carrier_core.logs import append_keys, mask_phone
 from carrier_core.metrics import Metrics
 from carrier_core.resource import render_message
 from carrier_core.settings import Settings
 
 from chalicelib import idempotency
+from chalicelib.media import PreparedMedia, prepare_media
 from chalicelib.messages import get_message
 from chalicelib.request import OutboundRequest
 from chalicelib.retry import RetriesExhausted, RetryPolicy, backoff, call_with_retries
@@ -48,27 +49,30 @@ def send_message(
             return SendResult(get_message(replay_sid), replayed=True)
     try:
         check_opt_out(request)
+        media = prepare_media(request.media_urls, settings)
     except Exception as exc:
         if claim is not None:
             idempotency.release(claim)
-        if isinstance(exc, RecipientOptedOut):
+        if isinstance(exc, CarrierError) and exc.http_status < 500:
             metrics.add("OutboundRejected", error_code=exc.code)
         raise
+    # What Twilio gets: converted images as links to our copies; a stored retry sends those too.
+    sent = replace(request, media_urls=media.sent_urls) if media.items else request
     try:
-        accepted = _call_twilio(request, settings, policy, metrics, time_left)
+        accepted = _call_twilio(sent, settings, policy, metrics, time_left)
     except RetriesExhausted as exhausted:
-        return _stored_for_retry(request, claim, exhausted, settings, policy, metrics)
+        return _stored_for_retry(sent, claim, exhausted, settings, policy, metrics)
     except TwilioCallFailed as failure:
         if claim is not None:
             idempotency.release(claim)
         metrics.add("OutboundRejected", error_code=failure.error.code)
-        _keep_rejected(request, failure, settings)
+        _keep_rejected(sent, failure, settings)
         raise failure.error from failure
     except Exception:
         if claim is not None:
             idempotency.release(claim)
         raise
-    return SendResult(render_message(_record(request, accepted, claim, settings, metrics)))
+    return SendResult(render_message(_record(request, accepted, claim, settings, metrics, media)))
 
 
 def _call_twilio(
@@ -84,11 +88,15 @@ def _call_twilio(
     return accepted
 
 
-def _record(request: OutboundRequest, accepted: Accepted, claim: idempotency.Claim | None, settings: Settings, metrics: Metrics) -> Any:
+def _record(
+    request: OutboundRequest, accepted: Accepted, claim: idempotency.Claim | None, settings: Settings, metrics: Metrics, media: PreparedMedia
+) -> Any:
     """Write the accepted message. Twilio has it now, so a failed write must not become an
     error the caller would retry (sending it twice): the status callbacks still create the
     item, and the caller gets the message as Twilio accepted it."""
     item = accepted_item(request, accepted, settings)
+    if media.items:
+        item.media = [m.item() for m in media.items]  # the caller's URLs, and what was sent
     metrics.add("OutboundAccepted", channel=request.channel)
     try:
         item = write_accepted(item)
