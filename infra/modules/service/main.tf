@@ -53,6 +53,7 @@ locals {
     },
     var.secondary_auth_token_parameter == null ? {} : { TWILIO_AUTH_TOKEN_SECONDARY_PARAMETER = var.secondary_auth_token_parameter },
     local.own_webhook == null ? {} : { (local.own_webhook.variable) = "${local.base_url}${local.own_webhook.path}" },
+    local.media_environment,
   )
 }
 
