@@ -5,6 +5,7 @@ import hashlib
 import io
 import json
 import random
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -249,3 +250,18 @@ def test_a_send_with_forbidden_media_reaches_no_twilio(outbound: Outbound) -> No
         response = outbound.post({"to": CUSTOMER, "body": "look", "media_urls": [url]})
         assert response.status_code == 400 and json.loads(response.body)["error"]["code"] == "media_url_forbidden"
     assert outbound.twilio.requests == []
+
+
+def test_a_server_that_never_answers_is_unreachable_within_the_budget(media_env: tuple[Settings, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    media = outbound_module("media")
+    monkeypatch.setattr(media, "CHECK_SECONDS", 1.0)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)  # connections complete in the backlog; nothing ever answers
+    started = time.monotonic()
+    try:
+        with pytest.raises(CarrierError) as raised:
+            media.prepare_media((f"http://127.0.0.1:{silent.getsockname()[1]}/a.jpg",), media_env[0], s3=media_env[1])
+    finally:
+        silent.close()
+    assert raised.value.code == "media_unreachable" and time.monotonic() - started < 3

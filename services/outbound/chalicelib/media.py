@@ -113,14 +113,21 @@ def prepare_media(urls: tuple[str, ...], settings: Settings, s3: Any = None) -> 
 
 
 def _all(work: Callable[[Any], Any], inputs: Any) -> list[Any]:
-    """Run `work` on each input side by side; the first failure (in order) is raised."""
+    """Run `work` on each input side by side; the first failure (in order) is raised.
+
+    The wait is bounded: a server that trickles bytes past the budget is left to its
+    socket timeout in the background, the request answers without it.
+    """
     inputs = list(inputs)
-    with ThreadPoolExecutor(max_workers=min(len(inputs), 10)) as pool:
+    pool = ThreadPoolExecutor(max_workers=min(len(inputs), 10))
+    try:
         futures = [pool.submit(work, i) for i in inputs]
-        done, pending = wait(futures, timeout=CHECK_SECONDS + 5)
+        _, pending = wait(futures, timeout=CHECK_SECONDS + 5)
         if pending:
             raise MediaUnreachable(f"media_urls did not answer within {CHECK_SECONDS:g} seconds")
         return [f.result() for f in futures]
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _classify(p: Probed) -> bool:
