@@ -282,6 +282,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True, help="health endpoint")
     parser.add_argument("--data-dir", type=Path, required=True)
     args = parser.parse_args(argv)
+    # Marks this process's DynamoDB requests as the stream functions' (devstack/dynamodb.py).
+    os.environ["AWS_SDK_UA_APP_ID"] = "devstack-worker"
     config = HandoffConfig.for_stage("local", os.environ)
     configure_logging("poller", "local")
     directory = args.data_dir / "poller"
