@@ -43,8 +43,9 @@ class MediaItem(MapAttribute[str, Any]):
     """One MMS media item: where Twilio serves it, its type, and our copy when we keep one.
 
     `content_type` is what Twilio's header said; `sniffed_content_type` what the bytes are.
-    An outbound item sent as a converted copy keeps the caller's URL in `url` and what
-    Twilio was given in `sent_url`/`sent_content_type`.
+    An outbound item sent as a converted copy keeps the caller's URL in `url` and its type
+    in `content_type`; `sent_content_type`, `stored_url`, `size` and `sha256` describe the
+    copy Twilio was given (the presigned link itself is never stored: it carries a signature).
     """
 
     url = UnicodeAttribute()
@@ -55,7 +56,6 @@ class MediaItem(MapAttribute[str, Any]):
     status = UnicodeAttribute(null=True)
     sniffed_content_type = UnicodeAttribute(null=True)
     error = UnicodeAttribute(null=True)
-    sent_url = UnicodeAttribute(null=True)
     sent_content_type = UnicodeAttribute(null=True)
 
 
