@@ -265,3 +265,31 @@ def test_a_server_that_never_answers_is_unreachable_within_the_budget(media_env:
     finally:
         silent.close()
     assert raised.value.code == "media_unreachable" and time.monotonic() - started < 3
+
+
+def test_a_retried_send_keeps_the_callers_url_and_converts_again(outbound: Outbound, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from carrier_core.models import FailedMessageModel
+
+    media = sys.modules["chalicelib.media"]
+    webp = image_bytes("WEBP", (64, 48))
+    monkeypatch.setattr(media, "probe", lambda url, settings, deadline: media.Probed(url, "image/webp", len(webp)))
+    monkeypatch.setattr(media, "download", lambda url, settings, deadline, limit: webp)
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=outbound.settings().media_bucket)
+    url = "https://example.com/a.webp"
+    outbound.twilio.fail(500, count=-1)
+    response = outbound.post({"to": CUSTOMER, "body": "later", "media_urls": [url]})
+    retry_id = json.loads(response.body)["sid"]
+    sent = [dict(pairs)["MediaUrl"] for pairs in outbound.twilio.requests]
+    assert sent and all(link != url and "X-Amz-Signature=" in link for link in sent)
+    # Stored for the worker: the caller's URL, not a link that expires and carries a signature.
+    assert FailedMessageModel.get(retry_id).request.as_dict()["media_urls"] == [url]
+    outbound.twilio.clear()
+    worker = sys.modules["chalicelib.worker"]
+    report = worker.retry_due(outbound.settings(), outbound.app.policy, outbound.app.runtime.metrics, lambda: 60.0, now=time.time() + 3600).as_dict()
+    assert report["sent"] == [retry_id]
+    [pairs] = outbound.twilio.requests
+    assert dict(pairs)["MediaUrl"].startswith(f"https://{outbound.settings().media_bucket}.s3.")
+    message = MessageModel.get(FailedMessageModel.get(retry_id).message_sid)
+    assert [(m.url, m.content_type, m.sent_content_type, m.status) for m in message.media] == [(url, "image/webp", "image/jpeg", "stored")]

@@ -56,17 +56,18 @@ def send_message(
         if isinstance(exc, CarrierError) and exc.http_status < 500:
             metrics.add("OutboundRejected", error_code=exc.code)
         raise
-    # What Twilio gets: converted images as links to our copies; a stored retry sends those too.
+    # What Twilio gets: converted images as links to our copies. A stored retry keeps the
+    # caller's URLs and converts again (worker.py): links expire and carry a signature.
     sent = replace(request, media_urls=media.sent_urls) if media.items else request
     try:
         accepted = _call_twilio(sent, settings, policy, metrics, time_left)
     except RetriesExhausted as exhausted:
-        return _stored_for_retry(sent, claim, exhausted, settings, policy, metrics)
+        return _stored_for_retry(request, claim, exhausted, settings, policy, metrics)
     except TwilioCallFailed as failure:
         if claim is not None:
             idempotency.release(claim)
         metrics.add("OutboundRejected", error_code=failure.error.code)
-        _keep_rejected(sent, failure, settings)
+        _keep_rejected(request, failure, settings)
         raise failure.error from failure
     except Exception:
         if claim is not None:

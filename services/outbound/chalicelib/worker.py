@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pynamodb.exceptions import QueryError, UpdateError
@@ -19,6 +19,7 @@ from carrier_core.metrics import Metrics
 from carrier_core.models import FailedMessageModel, iso, utc_now
 from carrier_core.settings import Settings
 
+from chalicelib.media import prepare_media
 from chalicelib.request import OutboundRequest
 from chalicelib.retry import RetryPolicy, backoff
 from chalicelib.store import DEAD, SENT, accepted_item, check_opt_out, write_accepted
@@ -100,7 +101,10 @@ def retry_one(item: FailedMessageModel, at: int, settings: Settings, policy: Ret
     attempts = int(item.attempts) + 1
     try:
         check_opt_out(request)
-        accepted = create_message(settings, request)
+        # The same checks and conversion as the first try: the stored request keeps the
+        # caller's URLs, never links that expire (or carry a signature).
+        media = prepare_media(request.media_urls, settings)
+        accepted = create_message(settings, replace(request, media_urls=media.sent_urls) if media.items else request)
     except RecipientOptedOut as refused:
         _finish(item, at, DEAD, attempts, error={"code": refused.twilio_code, "category": refused.code, "message": refused.message})
         return "dead"
@@ -111,8 +115,16 @@ def retry_one(item: FailedMessageModel, at: int, settings: Settings, policy: Ret
             return "rescheduled"
         _finish(item, at, DEAD, attempts, error=failure.describe())
         return "dead"
+    except CarrierError as refused:
+        if refused.retryable:
+            raise  # the bucket, not the media: the claim lapses and a later run tries again
+        _finish(item, at, DEAD, attempts, error={"code": refused.twilio_code, "category": refused.code, "message": refused.message})
+        return "dead"
+    sent = accepted_item(request, accepted, settings)
+    if media.items:
+        sent.media = [m.item() for m in media.items]
     try:
-        write_accepted(accepted_item(request, accepted, settings))
+        write_accepted(sent)
     except CarrierError as exc:
         log.error("accepted message not stored", extra={"message_sid": accepted.sid, "error_code": exc.code})
     _finish(item, at, SENT, attempts, message_sid=accepted.sid)
