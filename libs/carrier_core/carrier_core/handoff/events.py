@@ -31,7 +31,8 @@ from carrier_core.status.machine import UNKNOWN_RANK, known_status, rank_of, rul
 
 SOURCE = "omni.twilio"
 # The `schema_version` of every detail; bump with a new file in schema/ (events.v<major>.json).
-SCHEMA_VERSION = "1.0"
+# 1.1: media items add sha256, status and sniffed_content_type (optional in the schema).
+SCHEMA_VERSION = "1.1"
 INBOUND = "inbound"
 MEDIA_PENDING = "pending"  # carrier_core.models.MediaStatus.PENDING, without importing pynamodb
 MEDIA_FIELDS = ("url", "content_type", "stored_url", "size", "sha256", "status", "sniffed_content_type")
