@@ -8,6 +8,8 @@ counts them by `X-Amz-Target`, so the end-to-end tests and the benchmarks can pr
 outside the services how many DynamoDB requests an event costs:
 
     GET    /_devstack/requests   {"DynamoDB_20120810.PutItem": 3, ...}
+                                 (the stream workers' own, marked by their User-Agent,
+                                 under "Worker.<target>": they are no service's requests)
     DELETE /_devstack/requests   the same, and the count starts again
     GET    /_devstack/health     200 once DynamoDB Local answers
     POST   /_devstack/faults     {"target": "UpdateItem", "table": name, "count": N, "delay": s}:
@@ -47,6 +49,11 @@ MAX_HEAD = 64 * 1024
 
 class DynamoDBLocalMissing(RuntimeError):
     """The jar or a Java runtime is not installed."""
+
+
+# The stack's poller runs Lambda's stream functions; botocore puts AWS_SDK_UA_APP_ID in
+# the User-Agent of each request they make (devstack/poller.py sets it).
+WORKER_AGENT = "app/devstack-worker"
 
 
 def jar_dir() -> Path:
@@ -116,7 +123,8 @@ class CountingProxy:
                     continue
                 target = headers.get("x-amz-target")
                 if target:
-                    self.counts[target] += 1
+                    worker = WORKER_AGENT in headers.get("user-agent", "")
+                    self.counts[f"Worker.{target}" if worker else target] += 1
                 delay = self.take_fault(target, body)
                 if delay is not None:
                     await asyncio.sleep(delay)

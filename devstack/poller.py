@@ -1,5 +1,7 @@
-"""The local stand-in for Lambda's DynamoDB event source: poll the tables' streams and run
-the status service's hand-off consumer on each batch, as the deployed function does.
+"""The local stand-in for Lambda's DynamoDB event sources: poll the tables' streams and run
+the status service's hand-off consumer on each batch, as the deployed function does, and,
+beside it with checkpoints of its own, the inbound service's media re-host
+(carrier_core.media.rehost) on the messages stream.
 
 Only the DynamoDB Streams API: ListStreams, DescribeStream, GetShardIterator
 (TRIM_HORIZON, AFTER_SEQUENCE_NUMBER) and GetRecords, so it runs against any emulator.
@@ -28,8 +30,9 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from carrier_core.handoff.consumer import BatchOutcome
 from carrier_core.handoff.events import Event
 from carrier_core.handoff.handler import Handoff, HandoffConfig
 from carrier_core.handoff.publish import EventBridgePublisher, Publisher, events_client
@@ -81,8 +84,17 @@ class FaultyBus:
         return [r if r is not None else next(published) for r in results]
 
 
+class Consumer(Protocol):
+    """What runs on a batch: the hand-off, or the media re-host."""
+
+    @property
+    def config(self) -> HandoffConfig: ...
+
+    def handle(self, records: Sequence[dict[str, Any]]) -> BatchOutcome: ...
+
+
 class Poller:
-    def __init__(self, handoff: Handoff, streams: Any, sqs: Any, checkpoints: Checkpoints, tables: Sequence[str]) -> None:
+    def __init__(self, handoff: Consumer, streams: Any, sqs: Any, checkpoints: Checkpoints, tables: Sequence[str]) -> None:
         self.handoff = handoff
         self.streams = streams
         self.sqs = sqs
@@ -236,6 +248,33 @@ class _Health(BaseHTTPRequestHandler):
         pass
 
 
+def run(poller: Poller) -> None:
+    """Poll for ever; an error (the emulator restarting, a table not there yet) is tried again."""
+    while True:
+        try:
+            handled = poller.poll_once()
+        except Exception as exc:
+            poller.forget()
+            print(json.dumps({"level": "WARNING", "message": "poll failed", "error_type": type(exc).__name__}), flush=True)
+            handled = 0
+        if not handled:
+            time.sleep(IDLE_SECONDS)
+
+
+def media_poller(directory: Path, config: HandoffConfig) -> Poller:
+    """The inbound service's media re-host on the messages stream, as its Lambda runs it."""
+    import boto3
+
+    from carrier_core.media.rehost import MediaRehost
+    from carrier_core.models import bind_models
+    from carrier_core.settings import Settings
+
+    settings = Settings.from_env("inbound", {**os.environ, "STAGE": "local"})
+    bind_models(settings)
+    rehost = MediaRehost(settings)
+    return Poller(rehost, boto3.client("dynamodbstreams"), boto3.client("sqs"), Checkpoints(directory / "media-checkpoints.json"), (config.messages_table,))
+
+
 def main(argv: list[str] | None = None) -> None:
     import boto3
 
@@ -243,6 +282,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True, help="health endpoint")
     parser.add_argument("--data-dir", type=Path, required=True)
     args = parser.parse_args(argv)
+    # Marks this process's DynamoDB requests as the stream functions' (devstack/dynamodb.py).
+    os.environ["AWS_SDK_UA_APP_ID"] = "devstack-worker"
     config = HandoffConfig.for_stage("local", os.environ)
     configure_logging("poller", "local")
     directory = args.data_dir / "poller"
@@ -250,19 +291,13 @@ def main(argv: list[str] | None = None) -> None:
     publish = FaultyBus(EventBridgePublisher(events_client(config.region), config.event_bus_name), directory / "faults.json")
     # The streams endpoint is DynamoDB Local's (AWS_ENDPOINT_URL_DYNAMODB_STREAMS).
     poller = Poller(Handoff(config, publish), boto3.client("dynamodbstreams"), boto3.client("sqs"), Checkpoints(directory / "checkpoints.json"), (config.messages_table, config.optouts_table))
+    # Its own thread: a media item waiting out Twilio's "not ready" 404 holds up no event.
+    threading.Thread(target=run, args=(media_poller(directory, config),), name="media", daemon=True).start()
     _Health.poller = poller
     server = ThreadingHTTPServer(("127.0.0.1", args.port), _Health)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-    while True:
-        try:
-            handled = poller.poll_once()
-        except Exception as exc:  # the emulator restarting, a table not there yet: try again
-            poller.forget()
-            print(json.dumps({"level": "WARNING", "message": "poll failed", "error_type": type(exc).__name__}), flush=True)
-            handled = 0
-        if not handled:
-            time.sleep(IDLE_SECONDS)
+    run(poller)
 
 
 if __name__ == "__main__":

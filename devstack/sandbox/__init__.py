@@ -11,6 +11,7 @@ Control API for tests (no auth; not part of Twilio):
   GET    /_sandbox/requests   every create received, faulted ones too; DELETE resets
   GET    /_sandbox/callbacks  every status callback sent and its answer; DELETE resets
   GET    /health
+Hosted media (Twilio-shaped media URLs, /_sandbox/media): devstack/sandbox/media.py.
 Run it with `python -m devstack.sandbox --port N`; tests start it in-process with `start()`.
 """
 from __future__ import annotations

@@ -17,7 +17,7 @@ from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from carrier_core.settings import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
-from devstack.sandbox import errors
+from devstack.sandbox import errors, media
 from devstack.sandbox.errors import TwilioApiError
 from devstack.sandbox.lifecycle import CallbackSender, Lifecycle
 from devstack.sandbox.faults import Fault, Faults
@@ -160,6 +160,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         path = urlsplit(self.path).path
+        if media.handles(path):  # hosted media: devstack/sandbox/media.py reads its own body
+            media.dispatch(self, self.sandbox, method)
+            return
         try:
             raw = self._read_body()
             if path.startswith("/_sandbox/") or path == "/health":

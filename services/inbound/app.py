@@ -1,6 +1,9 @@
 """Inbound service: Twilio's incoming-message webhook. Routes only: parse, call, render."""
 from __future__ import annotations
 
+import os
+from typing import Any
+
 from chalice import Chalice, Response
 
 from carrier_core.health import check_tables
@@ -38,3 +41,17 @@ def inbound() -> Response:
 @handles_errors(Response)
 def health() -> Response:
     return Response(body={"status": "ok", "tables": check_tables([MessageModel, OptOutModel])}, status_code=200)
+
+
+# Media re-host, off the webhook's path: Terraform maps the messages stream to this function
+# (infra/modules/service/media.tf); the ARN here only serves `chalice package`.
+@app.on_dynamodb_record(stream_arn=os.environ.get("MESSAGES_STREAM_ARN", "arn:aws:dynamodb:us-east-1:000000000000:table/omni-twilio-local-messages/stream/local"))
+def rehost_media(event: Any) -> dict[str, Any]:
+    # Imported here: the webhook's cold start (the same zip, another function) never pays for it.
+    from carrier_core.media.rehost import rehost_worker
+
+    runtime.begin_request(getattr(event.context, "aws_request_id", None))
+    try:
+        return rehost_worker(runtime.settings).handle(event.to_dict()["Records"]).response()
+    finally:
+        runtime.metrics.flush()

@@ -15,7 +15,7 @@ from carrier_core.webhook import JSON, check_size
 
 from chalicelib.idempotency import check_key, guard_for
 from chalicelib.local import retry_at
-from chalicelib.messages import get_message, replayed
+from chalicelib.messages import get_message, media_link, replayed
 from chalicelib.outcome import Kind, Metric, metrics_for
 from chalicelib.request import OutboundRequest
 from chalicelib.retry import RetryPolicy
@@ -75,6 +75,13 @@ def emit_report(report: WorkerReport) -> None:
 @handles_errors(Response)
 def read_message(sid: str) -> Response:
     return Response(body=get_message(sid), status_code=200)
+
+
+@app.route("/messages/{sid}/media/{n}", methods=["GET"])
+@handles_errors(Response)
+def read_media(sid: str, n: str) -> Response:
+    # 307: the stored copy is read straight from the bucket, for media_link_seconds only.
+    return Response(body="", headers={"Location": media_link(sid, n, runtime.settings)}, status_code=307)
 
 
 @app.route("/health", methods=["GET"])

@@ -51,10 +51,13 @@ def test_mms_with_two_media_is_readable_with_every_item(stack: RunningStack) -> 
     assert response.status_code == 200
     message = stack.get_message(fields["MessageSid"]).json()
     assert message["channel"] == "mms"
-    assert message["media"] == [
-        {"url": fields["MediaUrl0"], "content_type": "image/jpeg", "stored_url": None, "size": None},
-        {"url": fields["MediaUrl1"], "content_type": "image/png", "stored_url": None, "size": None},
+    # Twilio's URLs here lead nowhere the stack can reach: the re-host marks them failed
+    # (tests/e2e/test_media.py follows items that can be copied).
+    assert [(m["url"], m["content_type"], m["stored_url"]) for m in message["media"]] == [
+        (fields["MediaUrl0"], "image/jpeg", None),
+        (fields["MediaUrl1"], "image/png", None),
     ]
+    assert {m["status"] for m in message["media"]} <= {"pending", "failed"}
 
 
 def test_whatsapp_keeps_profile_and_prefix(stack: RunningStack) -> None:

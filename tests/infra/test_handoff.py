@@ -98,7 +98,8 @@ def test_shared_root_creates_the_bus_and_watches_the_consumer(stage: str) -> Non
     modules = named(ENVS / stage / "shared", "module")
     assert modules["events"]["source"] == "../../../modules/events"
     alarms = modules["alarms"]
-    assert alarms["stream_consumer_names"] == ["${local.prefix}-status-handoff"]
+    # The inbound media re-host (tests/infra/test_media.py) reads the messages stream too.
+    assert alarms["stream_consumer_names"] == ["${local.prefix}-status-handoff", "${local.prefix}-inbound-rehost-media"]
     assert "${local.prefix}-status-handoff" in alarms["function_names"]
     assert alarms["events_dlq_name"] == "${module.events.dlq.name}"
     service_main = (SERVICE / "handoff.tf").read_text()

@@ -19,7 +19,7 @@ LOCALS = local_values(SERVICE)
 # with the code: a new DynamoDB call needs a line in both.
 TABLE_ACTIONS: dict[str, dict[str, set[str]]] = {
     "inbound": {
-        "messages": {"dynamodb:PutItem", "dynamodb:DescribeTable"},
+        "messages": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DescribeTable"},
         "optouts": {"dynamodb:PutItem", "dynamodb:DescribeTable"},
     },
     "status": {

@@ -92,6 +92,18 @@ def stored(sid: str) -> MessageModel | None:
         return None
 
 
+def example_media(real: Any, probed: Any) -> Any:
+    """The media check, answering for https://example.com/... itself (no network in unit
+    tests): a small JPEG. Any other URL is probed for real."""
+
+    def probe(url: str, settings: Settings, deadline: float) -> Any:
+        if url.startswith("https://example.com/"):
+            return probed(url, "image/jpeg", 1024)
+        return real(url, settings, deadline)
+
+    return probe
+
+
 @pytest.fixture
 def twilio() -> Iterator[FakeTwilio]:
     with running_fake_twilio() as fake:
@@ -108,8 +120,9 @@ def outbound(twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ou
         module = load_app("outbound")
         bind_models(module.runtime.settings)
         create_tables()
-        from chalicelib import twilio_client
+        from chalicelib import media, twilio_client
 
+        monkeypatch.setattr(media, "probe", example_media(media.probe, media.Probed))
         twilio_client.reset_client()
         with Client(module.app, stage_name="dev") as client:
             yield Outbound(module, client, twilio)

@@ -72,8 +72,9 @@ class RunningStack:
         """What DynamoDB Local served (counted by its proxy), by X-Amz-Target; `reset` clears the count after reading."""
         method = self.http.delete if reset else self.http.get
         counts: dict[str, int] = method(self.url("dynamodb", "/_devstack/requests"), timeout=10).json()
-        # The stream poller reads the streams all along; those are not the services' requests.
-        return {target: n for target, n in counts.items() if not target.startswith("DynamoDBStreams")}
+        # The stream poller reads the streams all along, and its workers (the media re-host)
+        # write on their own schedule; those are not the services' requests.
+        return {target: n for target, n in counts.items() if not target.startswith(("DynamoDBStreams", "Worker."))}
 
     def start_count(self) -> None:
         """Count DynamoDB requests from now, once the sandbox has sent every status callback it

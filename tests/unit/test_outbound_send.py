@@ -28,7 +28,8 @@ def test_accepted_send_is_202_written_once_with_the_twilio_sid(outbound: Outboun
     assert (message["status"], message["direction"], message["channel"]) == ("queued", "outbound", "mms")
     assert (message["from"], message["to"]) == (SENDER, CUSTOMER)
     assert (message["num_segments"], message["encoding"]) == (1, "GSM-7")
-    assert message["media"] == [{"url": "https://example.com/a.jpg", "content_type": None, "stored_url": None, "size": None}]
+    assert message["media"] == [{"url": "https://example.com/a.jpg", "content_type": "image/jpeg", "stored_url": None, "size": 1024,
+                                 "sha256": None, "status": None, "sniffed_content_type": None, "sent_content_type": None}]
     assert [h["status"] for h in message["history"]] == ["queued"]
     item = stored(message["sid"])
     assert item is not None and item.body == "Your order shipped €5 {ok}" and item.status_rank == rule_of(MessageStatus.QUEUED).rank

@@ -11,8 +11,9 @@ locals {
   table_actions = {
     inbound = {
       # store.py: one conditional put, or a transaction of puts for a STOP/START;
-      # health.py: DescribeTable.
-      messages = ["dynamodb:DescribeTable", "dynamodb:PutItem"]
+      # health.py: DescribeTable; the media re-host (carrier_core.media.rehost): one
+      # conditional UpdateItem per message that finishes its media.
+      messages = ["dynamodb:DescribeTable", "dynamodb:PutItem", "dynamodb:UpdateItem"]
       optouts  = ["dynamodb:DescribeTable", "dynamodb:PutItem"]
     }
     status = {
@@ -50,6 +51,7 @@ locals {
     outbound = [
       { method = "POST", path = "/messages" },
       { method = "GET", path = "/messages/{sid}" },
+      { method = "GET", path = "/messages/{sid}/media/{n}" },
       { method = "GET", path = "/health" },
     ]
   }

@@ -60,6 +60,7 @@ locals {
     var.webhook_shared_key_parameter == null ? {} : { TWILIO_WEBHOOK_SHARED_KEY_PARAMETER = var.webhook_shared_key_parameter },
     var.api_key_secret_parameter == null ? {} : { TWILIO_API_KEY_SECRET_PARAMETER = var.api_key_secret_parameter },
     local.own_webhook == null ? {} : { (local.own_webhook.variable) = "${local.base_url}${local.own_webhook.path}" },
+    local.media_environment,
   )
 }
 

@@ -240,3 +240,37 @@ variable "throttle_burst_limit" {
     error_message = "throttle_burst_limit must be positive."
   }
 }
+
+# ---------------------------------------------------------------------------------------
+# Media (infra/modules/media)
+# ---------------------------------------------------------------------------------------
+
+variable "media" {
+  description = "The media bucket and its key, and what this service does there: PutObject under put_prefix (\"inbound/\", \"outbound/\"), GetObject on every object when read (to presign links). null: the service keeps no media."
+  type = object({
+    bucket_name = string
+    kms_key_arn = string
+    put_prefix  = string
+    read        = bool
+  })
+  default = null
+}
+
+variable "media_worker" {
+  description = "The inbound media re-host: a function from the same zip (handler) fed by the messages stream, with its own role; its DLQ (the hand-off's) receives the place of a record that failed every retry. null: none."
+  type = object({
+    handler                = string
+    messages_stream_arn    = string
+    dlq_arn                = string
+    dlq_kms_key_arn        = string
+    timeout                = number
+    batch_size             = number
+    maximum_retry_attempts = number
+  })
+  default = null
+
+  validation {
+    condition     = var.media_worker == null ? true : var.media_worker.timeout >= 1 && var.media_worker.timeout <= 900
+    error_message = "media_worker.timeout must be between 1 and 900 seconds."
+  }
+}

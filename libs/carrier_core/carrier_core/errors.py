@@ -205,6 +205,30 @@ class UnsupportedMediaType(CarrierError):
     code, http_status, retryable = "unsupported_media_type", 400, False
 
 
+class MediaUnreachable(CarrierError):
+    """A media URL did not answer, or answered with an error, within the time allowed."""
+
+    code, http_status, retryable = "media_unreachable", 400, False
+
+
+class MediaTooLarge(CarrierError):
+    """A media item, or a message's media together, is over Twilio's size limit."""
+
+    code, http_status, retryable = "media_too_large", 400, False
+
+
+class MediaUrlForbidden(CarrierError):
+    """A media URL's scheme or address (private, loopback, link-local, metadata) is refused."""
+
+    code, http_status, retryable = "media_url_forbidden", 400, False
+
+
+class MediaNotFound(CarrierError):
+    """The message has no stored copy of that media item."""
+
+    code, http_status, retryable = "media_not_found", 404, False
+
+
 class MessageTooLong(CarrierError):
     """The message body exceeds the 1600 character limit."""
 

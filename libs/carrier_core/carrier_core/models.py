@@ -1,6 +1,7 @@
 """PynamoDB models of the carrier's tables, bound to a stage's table names at cold start."""
 from __future__ import annotations
 
+import enum
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -31,13 +32,32 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+class MediaStatus(str, enum.Enum):
+    """Where an inbound media item's copy stands (carrier_core.media.rehost)."""
+
+    PENDING = "pending"
+    STORED = "stored"
+    FAILED = "failed"
+
+
 class MediaItem(MapAttribute[str, Any]):
-    """One MMS media item: where Twilio serves it, its type, and our copy when we keep one."""
+    """One MMS media item: where Twilio serves it, its type, and our copy when we keep one.
+
+    `content_type` is what Twilio's header said; `sniffed_content_type` what the bytes are.
+    An outbound item sent as a converted copy keeps the caller's URL in `url` and its type
+    in `content_type`; `sent_content_type`, `stored_url`, `size` and `sha256` describe the
+    copy Twilio was given (the presigned link itself is never stored: it carries a signature).
+    """
 
     url = UnicodeAttribute()
     content_type = UnicodeAttribute(null=True)
     stored_url = UnicodeAttribute(null=True)
     size = NumberAttribute(null=True)
+    sha256 = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(null=True)
+    sniffed_content_type = UnicodeAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    sent_content_type = UnicodeAttribute(null=True)
 
 
 class HistoryEntry(MapAttribute[str, Any]):

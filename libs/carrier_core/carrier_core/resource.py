@@ -13,6 +13,10 @@ def _media(item: MediaItem) -> dict[str, Any]:
         "content_type": item.content_type,
         "stored_url": item.stored_url,
         "size": int(item.size) if item.size is not None else None,
+        "sha256": item.sha256,
+        "status": item.status,
+        "sniffed_content_type": item.sniffed_content_type,
+        "sent_content_type": item.sent_content_type,
     }
 
 

@@ -65,6 +65,19 @@ class Settings:
     api_key_sid: str | None = None
     api_key_secret: str | None = field(default=None, repr=False)
     default_messaging_service_sid: str | None = None
+    # ---- media (carrier_core.media; outbound's chalicelib/media) ----
+    media_bucket: str = ""
+    media_link_seconds: int = 300
+    media_not_ready_seconds: float = 4.0
+    delete_twilio_media: bool = False
+    # Outbound media_urls resolving to private, loopback, link-local or metadata addresses
+    # are refused; on in every stage but local, where tests turn it on.
+    ssrf_guard: bool = True
+
+    @property
+    def media_credentials(self) -> tuple[str, str]:
+        """Basic-auth user and password for Twilio's media URLs: the REST credentials."""
+        return self.rest_credentials
 
     @property
     def rest_credentials(self) -> tuple[str, str]:
@@ -139,6 +152,11 @@ class Settings:
             api_key_sid=api_key_sid,
             api_key_secret=api_key_secret,
             default_messaging_service_sid=service_sid,
+            media_bucket=env.get("MEDIA_BUCKET") or f"{prefix}-media",
+            media_link_seconds=_positive_int(env, "MEDIA_LINK_SECONDS", 300),
+            media_not_ready_seconds=float(_positive_int(env, "MEDIA_NOT_READY_SECONDS", 4)),
+            delete_twilio_media=_flag(env, "DELETE_TWILIO_MEDIA", False),
+            ssrf_guard=_flag(env, "MEDIA_SSRF_GUARD", not local),
         )
 
 
@@ -193,6 +211,15 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise ConfigurationError(f"{name} must be a positive whole number, not {raw!r}")
     return int(raw)
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false", "1", "0"):
+        raise ConfigurationError(f"{name} must be true or false, not {raw!r}")
+    return raw in ("true", "1")
 
 
 def _auth_tokens(env: Mapping[str, str], local: bool, read_secret: SecretReader) -> tuple[str, str | None]:

@@ -7,7 +7,7 @@ from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from carrier_core.logs import mask_phone
-from carrier_core.models import HistoryEntry, MediaItem, MessageModel, OptOutModel, expiry, iso, utc_now
+from carrier_core.models import HistoryEntry, MediaItem, MediaStatus, MessageModel, OptOutModel, expiry, iso, utc_now
 from carrier_core.optout import OptOutAction
 from carrier_core.settings import Settings
 from carrier_core.storage import REASON_CONDITION_FAILED, cancellation_codes, is_condition_failure, storage_error
@@ -32,7 +32,8 @@ def build_item(message: InboundMessage, settings: Settings) -> MessageModel:
         body=message.body,
         status=RECEIVED,
         status_rank=0,
-        media=[MediaItem(url=m.url, content_type=m.content_type) for m in message.media],
+        # Each item is copied to the media bucket off this path (carrier_core.media.rehost).
+        media=[MediaItem(url=m.url, content_type=m.content_type, status=MediaStatus.PENDING.value) for m in message.media],
         num_segments=message.num_segments,
         history=[HistoryEntry(status=RECEIVED, at=at, source="inbound")],
         account_sid=message.account_sid,

@@ -6,8 +6,9 @@ from typing import Any
 
 from pynamodb.exceptions import GetError
 
-from carrier_core.errors import InvalidMessageId, MessageNotFound
-from carrier_core.models import FailedMessageModel, MessageModel
+from carrier_core.errors import InvalidMessageId, MediaNotFound, MessageNotFound
+from carrier_core.media.storage import presigned_get, s3_client
+from carrier_core.models import FailedMessageModel, MediaStatus, MessageModel
 from carrier_core.resource import render_message
 from carrier_core.settings import Settings
 from carrier_core.storage import storage_error
@@ -60,3 +61,17 @@ def replayed(sid: str, request: OutboundRequest, settings: Settings) -> SendOutc
         if sid.startswith(RETRY_PREFIX):
             raise
         return SendOutcome(Kind.REPLAYED, render_message(accepted_item(request, Accepted(sid, "queued", None), settings)))
+
+
+def media_link(sid: str, index: str, settings: Settings) -> str:
+    """A short-lived link to the stored copy of media item `index`; MediaNotFound when none is."""
+    if not MESSAGE_ID.fullmatch(sid) or sid.startswith(RETRY_PREFIX):
+        raise InvalidMessageId("a message id is SM or MM and 32 hexadecimal digits")
+    item = _get(MessageModel, sid)
+    media = item.media or []
+    if not index.isdigit() or int(index) >= len(media):
+        raise MediaNotFound(f"message {sid} has no media item {index}")
+    stored = media[int(index)]
+    if stored.status != MediaStatus.STORED.value or not stored.stored_url:
+        raise MediaNotFound(f"media item {index} of message {sid} has no stored copy (status {stored.status})")
+    return presigned_get(s3_client(settings.region), stored.stored_url, settings.media_link_seconds)

@@ -1,6 +1,7 @@
 """Sending a message: one core (`deliver`) for the API and the retry worker.
 
-deliver: opt-out check -> Twilio, retried only where that cannot send twice -> one write.
+deliver: opt-out check -> media checked and converted -> Twilio, retried only where that
+cannot send twice -> one write.
 The API turns what it returns into a SendOutcome (send_message); the worker into the
 failed send's next state. Neither sees an Idempotency-Key: that is the guard around the
 API's call (idempotency.py).
@@ -10,10 +11,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
-from carrier_core.errors import CarrierError, RecipientOptedOut
+from carrier_core.errors import CarrierError
 from carrier_core.logs import append_keys, mask_phone
 from carrier_core.models import MessageModel
 from carrier_core.optout import TWILIO_OPTED_OUT, record_twilio_opt_out
@@ -22,6 +23,7 @@ from carrier_core.settings import Settings
 from carrier_core.status.machine import loggable_status
 
 from chalicelib.idempotency import NO_KEY, Ledger
+from chalicelib.media import PreparedMedia, prepare_media
 from chalicelib.outcome import Kind, SendOutcome
 from chalicelib.request import OutboundRequest
 from chalicelib.retry import RetriesExhausted, RetryPolicy, backoff, call_with_retries
@@ -84,8 +86,14 @@ def deliver(
     """
     try:
         check_opt_out(request, ledger.claim())
-    except RecipientOptedOut as refused:
+        media = prepare_media(request.media_urls, settings)
+    except CarrierError as refused:
+        if refused.http_status >= 500:
+            raise
         return Refused(refused, None)
+    # What Twilio gets: converted images as links to our copies. A stored retry keeps the
+    # caller's URLs and converts again: links expire and carry a signature.
+    sent = replace(request, media_urls=media.sent_urls) if media.items else request
     earlier = ledger.maybe_sent_since()
     if earlier is not None:
         # This key's earlier request died after claiming it: it may have reached Twilio.
@@ -98,11 +106,11 @@ def deliver(
 
     try:
         accepted, attempts = call_with_retries(
-            lambda: create_message(settings, request),
+            lambda: create_message(settings, sent),
             policy,
             time_left,
             on_retry,
-            find=lambda: find_message(settings, request, since),
+            find=lambda: find_message(settings, sent, since),
             maybe_created=maybe_created,
         )
     except RetriesExhausted as exhausted:
@@ -111,11 +119,13 @@ def deliver(
         return Refused(failure.error, failure, opt_out_learned=_learn_opt_out(request, failure))
     append_keys(message_sid=accepted.sid)
     log.info("twilio accepted", extra={"attempts": attempts, "status": loggable_status(accepted.status), "adopted": accepted.adopted, "to": mask_phone(request.to)})
-    item, stored = _record(request, accepted, settings, ledger)
+    item, stored = _record(request, accepted, settings, ledger, media)
     return Sent(item, attempts, accepted.adopted, stored, tuple(retried))
 
 
-def _record(request: OutboundRequest, accepted: Accepted, settings: Settings, ledger: Ledger) -> tuple[MessageModel, bool]:
+def _record(
+    request: OutboundRequest, accepted: Accepted, settings: Settings, ledger: Ledger, media: PreparedMedia
+) -> tuple[MessageModel, bool]:
     """Write the accepted message; (item, whether it was stored).
 
     Twilio has it now, so no failure here may become an error the caller would retry
@@ -124,6 +134,8 @@ def _record(request: OutboundRequest, accepted: Accepted, settings: Settings, le
     botocore ReadTimeoutError with an AttributeError rather than its own exception.
     """
     item = accepted_item(request, accepted, settings)
+    if media.items:
+        item.media = [m.item() for m in media.items]  # the caller's URLs, and what was sent
     try:
         write_accepted(item, ledger.completion(accepted.sid))
     except Exception as exc:  # noqa: BLE001 - see above: anything here is after Twilio accepted

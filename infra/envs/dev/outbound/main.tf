@@ -51,6 +51,10 @@ data "aws_kms_alias" "logs" {
   name = "alias/${local.prefix}-logs"
 }
 
+data "aws_kms_alias" "media" {
+  name = "alias/${local.prefix}-media"
+}
+
 # Outbound hands Twilio the status service's URL as StatusCallback: deploy status first.
 data "aws_api_gateway_rest_api" "status" {
   count = var.status_public_base_url == null ? 1 : 0
@@ -94,6 +98,15 @@ module "service" {
     TWILIO_DEFAULT_FROM_NUMBER = var.twilio_default_from_number
     STATUS_WEBHOOK_URL         = local.status_webhook_url
     MESSAGE_RETENTION_DAYS     = "400"
+  }
+
+  # chalicelib/media.py stores converted images under outbound/; GET /messages/{sid}/media/{n}
+  # and the links given to Twilio are presigned with this role, so it reads every object.
+  media = {
+    bucket_name = "${local.prefix}-media"
+    kms_key_arn = data.aws_kms_alias.media.target_key_arn
+    put_prefix  = "outbound/"
+    read        = true
   }
 
   authorization        = "AWS_IAM"

@@ -49,6 +49,23 @@ data "aws_kms_alias" "logs" {
   name = "alias/${local.prefix}-logs"
 }
 
+# The media re-host's inputs, created by the shared root (modules/tables, events, media).
+data "aws_dynamodb_table" "messages" {
+  name = "${local.prefix}-messages"
+}
+
+data "aws_sqs_queue" "events_dlq" {
+  name = "${local.prefix}-events-dlq"
+}
+
+data "aws_kms_alias" "events" {
+  name = "alias/${local.prefix}-events"
+}
+
+data "aws_kms_alias" "media" {
+  name = "alias/${local.prefix}-media"
+}
+
 module "service" {
   source = "../../../modules/service"
   name   = "inbound"
@@ -76,6 +93,25 @@ module "service" {
   environment = {
     TWILIO_ACCOUNT_SID     = var.twilio_account_sid
     MESSAGE_RETENTION_DAYS = "400"
+  }
+
+  # carrier_core/media/rehost.py writes inbound/<sid>/<n>; the webhook itself touches no media.
+  media = {
+    bucket_name = "${local.prefix}-media"
+    kms_key_arn = data.aws_kms_alias.media.target_key_arn
+    put_prefix  = "inbound/"
+    read        = false
+  }
+
+  # `@app.on_dynamodb_record` function rehost_media in services/inbound/app.py.
+  media_worker = {
+    handler                = "app.rehost_media"
+    messages_stream_arn    = data.aws_dynamodb_table.messages.stream_arn
+    dlq_arn                = data.aws_sqs_queue.events_dlq.arn
+    dlq_kms_key_arn        = data.aws_kms_alias.events.target_key_arn
+    timeout                = 120
+    batch_size             = 10
+    maximum_retry_attempts = 10
   }
 
   authorization        = "NONE"

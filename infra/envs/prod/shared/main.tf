@@ -51,6 +51,14 @@ module "tables" {
   deletion_protection = true
 }
 
+# Inbound media re-hosted from Twilio and outbound images converted to JPEG.
+module "media" {
+  source        = "../../../modules/media"
+  stage         = local.stage
+  expiry_days   = 400
+  force_destroy = false
+}
+
 module "events" {
   source = "../../../modules/events"
   stage  = local.stage
@@ -63,7 +71,7 @@ module "alarms" {
   # Names the service module gives (modules/service: omni-twilio-<stage>-<service>, and
   # -<schedule key> for scheduled functions); tests/infra check they agree.
   api_names                = [for s in local.services : "${local.prefix}-${s}"]
-  function_names           = concat([for s in local.services : "${local.prefix}-${s}"], ["${local.prefix}-outbound-retry-failed", "${local.prefix}-status-handoff"])
+  function_names           = concat([for s in local.services : "${local.prefix}-${s}"], ["${local.prefix}-outbound-retry-failed", "${local.prefix}-status-handoff", "${local.prefix}-inbound-rehost-media"])
   scheduled_function_names = ["${local.prefix}-outbound-retry-failed"]
   table_names = [
     module.tables.messages_table.name,
@@ -71,7 +79,7 @@ module "alarms" {
     module.tables.optouts_table.name,
     module.tables.idempotency_table.name,
   ]
-  stream_consumer_names = ["${local.prefix}-status-handoff"]
+  stream_consumer_names = ["${local.prefix}-status-handoff", "${local.prefix}-inbound-rehost-media"]
   events_dlq_name       = module.events.dlq.name
   alarm_emails          = var.alarm_emails
 }

@@ -27,3 +27,8 @@ output "events_dlq" {
   description = "The hand-off's dead-letter queue; replay with make replay-dlq."
   value       = module.events.dlq
 }
+
+output "media_bucket" {
+  description = "The media bucket's name and ARN (re-hosted inbound media, converted outbound images)."
+  value       = module.media.bucket
+}

@@ -3,8 +3,11 @@
 The messages table's stream carries every write (NEW_AND_OLD_IMAGES); a write is an event
 only when it changed what the workflow engine cares about:
 
-- message.received: an inbound message appeared. The inbound put is conditional, so a
-  redelivered webhook writes nothing and adds no record.
+- message.received: an inbound message is complete. Without media that is its INSERT (the
+  inbound put is conditional, so a redelivered webhook writes nothing and adds no record).
+  With media it is the one update that takes its last item out of `pending`
+  (carrier_core.media.rehost, conditional on the items still pending): the engine never
+  gets a message whose media it cannot open yet.
 - message.status_changed: the stored status rank rose. A late, repeated or out-of-order
   callback only appends to the history (carrier_core.status.store), leaves the rank as it
   was, and so is no event.
@@ -28,8 +31,11 @@ from carrier_core.status.machine import UNKNOWN_RANK, known_status, rank_of, rul
 
 SOURCE = "omni.twilio"
 # The `schema_version` of every detail; bump with a new file in schema/ (events.v<major>.json).
-SCHEMA_VERSION = "1.0"
+# 1.1: media items add sha256, status and sniffed_content_type (optional in the schema).
+SCHEMA_VERSION = "1.1"
 INBOUND = "inbound"
+MEDIA_PENDING = "pending"  # carrier_core.models.MediaStatus.PENDING, without importing pynamodb
+MEDIA_FIELDS = ("url", "content_type", "stored_url", "size", "sha256", "status", "sniffed_content_type")
 
 _NAMESPACE = uuid.UUID("0b5c7d4e-2f1a-5d7e-9c3b-6a8f1e2d4c5b")
 
@@ -75,8 +81,10 @@ def message_events(record: StreamRecord) -> list[Event]:
     if new is None or "status" not in new:
         return []  # a REMOVE (TTL expiry) or a key-only image
     if new.get("direction") == INBOUND:
-        if "status" in old:
-            return []  # the inbound item existed already; nothing writes it twice
+        if _media_pending(new):
+            return []  # the re-host's update finishes it and is the event
+        if "status" in old and not _media_pending(old):
+            return []  # it was complete already: a later change is no second arrival
         return [_message_event(EventType.MESSAGE_RECEIVED, new, None)]
     new_rank = _rank(new)
     old_rank = _rank(old) if "status" in old else None
@@ -120,8 +128,12 @@ def _message_event(event_type: EventType, item: Image, previous: str | None) -> 
     return Event(event_type, sid, detail)
 
 
+def _media_pending(item: Image) -> bool:
+    return any(isinstance(m, dict) and m.get("status") == MEDIA_PENDING for m in item.get("media") or [])
+
+
 def _media(item: dict[str, Any]) -> dict[str, Any]:
-    return {key: item.get(key) for key in ("url", "content_type", "stored_url", "size")}
+    return {key: item.get(key) for key in MEDIA_FIELDS}
 
 
 def _error(twilio_code: int | None) -> dict[str, Any] | None:

@@ -1,0 +1,197 @@
+"""Media hosting the way Twilio serves an MMS's media, so inbound MMS can be simulated.
+
+Twilio's routes (basic auth, like every other route):
+  GET    /2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}       307 to a short-lived,
+         unauthenticated copy (Twilio redirects to its CDN the same way)
+  GET    /2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}.json  the Media resource
+  DELETE /2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}.json  204; later GETs are 404
+Control API (no auth; not Twilio's):
+  POST /_sandbox/media?message_sid=MM…&not_ready=N   raw bytes + Content-Type -> 201 {"url", …}
+       not_ready: the first N authenticated GETs answer 404 (Twilio's "not ready yet");
+       -1: always 404 (gone)
+  GET  /_sandbox/media            every hosted item: sid, sizes, GETs served, deleted
+  GET  /_sandbox/media/{ME}/content   the bytes the redirect points at
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import threading
+import weakref
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from devstack.sandbox import errors
+from devstack.sandbox.errors import TwilioApiError
+from devstack.sandbox.messages import API_VERSION
+
+if TYPE_CHECKING:
+    from devstack.sandbox.server import Sandbox
+
+# Twilio accepts MMS media up to 5 MB and WhatsApp documents up to 16 MB; room for both.
+MAX_MEDIA_BYTES = 20 * 1024 * 1024
+MEDIA = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages/(?P<message>[^/]+)/Media/(?P<sid>ME[0-9a-f]{{32}})(?P<json>\.json)?$")
+CONTENT = re.compile(r"^/_sandbox/media/(?P<sid>ME[0-9a-f]{32})/content$")
+MESSAGE_SID = re.compile(r"^(MM|SM)[0-9a-f]{32}$")
+
+
+@dataclass
+class HostedMedia:
+    sid: str
+    account_sid: str
+    message_sid: str
+    content_type: str
+    data: bytes
+    created: datetime
+    not_ready: int = 0
+    gets: int = 0
+    deleted: bool = False
+
+    def path(self) -> str:
+        return f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{self.message_sid}/Media/{self.sid}"
+
+    def resource(self) -> dict[str, Any]:
+        stamp = format_datetime(self.created, usegmt=True)
+        return {
+            "sid": self.sid,
+            "account_sid": self.account_sid,
+            "parent_sid": self.message_sid,
+            "content_type": self.content_type,
+            "date_created": stamp,
+            "date_updated": stamp,
+            "uri": self.path() + ".json",
+        }
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "sid": self.sid,
+            "message_sid": self.message_sid,
+            "content_type": self.content_type,
+            "size": len(self.data),
+            "sha256": hashlib.sha256(self.data).hexdigest(),
+            "gets": self.gets,
+            "deleted": self.deleted,
+        }
+
+
+class MediaStore:
+    """Every hosted item of one sandbox."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.items: dict[str, HostedMedia] = {}
+
+    def add(self, account_sid: str, message_sid: str, content_type: str, data: bytes, not_ready: int) -> HostedMedia:
+        item = HostedMedia("ME" + secrets.token_hex(16), account_sid, message_sid, content_type, data, datetime.now(timezone.utc), not_ready)
+        with self.lock:
+            self.items[item.sid] = item
+        return item
+
+    def fetch(self, sid: str, path: str, count: bool) -> HostedMedia:
+        """The item, or Twilio's 20404 when unknown, deleted or (still) not ready."""
+        with self.lock:
+            item = self.items.get(sid)
+            if item is None or item.deleted:
+                raise errors.not_found(path)
+            if count:
+                item.gets += 1
+                if item.not_ready:
+                    if item.not_ready > 0:
+                        item.not_ready -= 1
+                    raise errors.not_found(path)
+            return item
+
+    def delete(self, sid: str, path: str) -> None:
+        with self.lock:
+            item = self.items.get(sid)
+            if item is None or item.deleted:
+                raise errors.not_found(path)
+            item.deleted = True
+            item.data = b""
+
+
+_stores: weakref.WeakKeyDictionary[Sandbox, MediaStore] = weakref.WeakKeyDictionary()
+_stores_lock = threading.Lock()
+
+
+def store_of(sandbox: Sandbox) -> MediaStore:
+    with _stores_lock:
+        return _stores.setdefault(sandbox, MediaStore())
+
+
+def handles(path: str) -> bool:
+    """Whether `path` is one of the media routes (served by `dispatch`)."""
+    return path == "/_sandbox/media" or bool(CONTENT.match(path) or MEDIA.match(path))
+
+
+def dispatch(handler: BaseHTTPRequestHandler, sandbox: Sandbox, method: str) -> None:
+    """Answer one media request; every answer goes through `send`."""
+    parts = urlsplit(handler.path)
+    path, store = parts.path, store_of(sandbox)
+    try:
+        if path == "/_sandbox/media" and method == "POST":
+            _host(handler, sandbox, store, parse_qs(parts.query))
+        elif path == "/_sandbox/media" and method == "GET":
+            with store.lock:
+                send(handler, 200, [i.summary() for i in store.items.values()])
+        elif (match := CONTENT.match(path)) and method == "GET":
+            item = store.fetch(match["sid"], path, count=False)
+            send(handler, 200, item.data, item.content_type)
+        elif match := MEDIA.match(path):
+            sandbox.authenticate(handler.headers.get("Authorization"))
+            sandbox.check_account(match["account"], path)
+            if method == "DELETE":
+                store.delete(match["sid"], path)
+                send(handler, 204, None)
+            elif method == "GET" and match["json"]:
+                send(handler, 200, store.fetch(match["sid"], path, count=False).resource())
+            elif method == "GET":
+                item = store.fetch(match["sid"], path, count=True)
+                send(handler, 307, None, headers={"Location": f"/_sandbox/media/{item.sid}/content"})
+            else:
+                raise errors.not_found(path)
+        else:
+            raise errors.not_found(path)
+    except TwilioApiError as exc:
+        send(handler, exc.status, exc.body(), headers=exc.headers)
+
+
+def _host(handler: BaseHTTPRequestHandler, sandbox: Sandbox, store: MediaStore, query: dict[str, list[str]]) -> None:
+    length = int(handler.headers.get("Content-Length") or 0)
+    if length > MAX_MEDIA_BYTES:
+        handler.close_connection = True
+        raise TwilioApiError(413, 20001, f"Media exceeds {MAX_MEDIA_BYTES} bytes")
+    data = handler.rfile.read(length) if length else b""
+    content_type = handler.headers.get("Content-Type") or "application/octet-stream"
+    message_sid = (query.get("message_sid") or ["MM" + secrets.token_hex(16)])[0]
+    if not MESSAGE_SID.match(message_sid):
+        raise errors.invalid(20001, "message_sid must be MM or SM followed by 32 hex digits")
+    try:
+        not_ready = int((query.get("not_ready") or ["0"])[0])
+    except ValueError:
+        raise errors.invalid(20001, "not_ready must be a whole number, -1 for always") from None
+    item = store.add(sandbox.account_sid, message_sid, content_type, data, not_ready)
+    address: Any = handler.server.server_address
+    send(handler, 201, {"url": f"http://{address[0]!s}:{address[1]}{item.path()}", **item.summary()})
+
+
+def send(handler: BaseHTTPRequestHandler, status: int, payload: Any, content_type: str | None = None, headers: dict[str, str] | None = None) -> None:
+    if isinstance(payload, bytes):
+        body = payload
+    else:
+        import json
+
+        body = b"" if payload is None else json.dumps(payload).encode()
+        content_type = "application/json; charset=utf-8"
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type or "application/octet-stream")
+    handler.send_header("Content-Length", str(len(body)))
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.end_headers()
+    handler.wfile.write(body)

@@ -1,0 +1,163 @@
+"""The inbound media worker: copy each pending item of a new inbound message to the bucket.
+
+Driven by the messages table's stream (the inbound service's `rehost_media` function in
+AWS, the local stack's poller here), never by the webhook, which stays one write. Items of
+a message download side by side, so one that 404s for its few seconds delays no other.
+The results land in one update whose condition is that every item is still `pending`: a
+redelivered record finds them finished and writes nothing, and the update that does land
+is the one the hand-off turns into `message.received` (carrier_core.handoff.events).
+"""
+from __future__ import annotations
+
+import logging
+import urllib.request
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from pynamodb.exceptions import UpdateError
+
+from carrier_core.handoff.consumer import BatchOutcome
+from carrier_core.handoff.handler import HandoffConfig
+from carrier_core.handoff.records import Image, StreamRecord
+from carrier_core.media.fetch import Fetched, FetchFailed, basic_auth, download
+from carrier_core.media.storage import s3_client, stored_url, upload
+from carrier_core.models import MediaItem, MediaStatus, MessageModel, iso, utc_now
+from carrier_core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Twilio accepts MMS up to 5 MB and WhatsApp documents up to 16 MB.
+MAX_INBOUND_BYTES = 20 * 1024 * 1024
+TWILIO_HOSTS = frozenset({"api.twilio.com"})
+
+Fetch = Callable[[str, "tuple[str, str] | None"], Fetched]
+
+
+def pending_items(record: StreamRecord, messages_table: str) -> list[int]:
+    """Indexes of the media items the record's new image has still to copy."""
+    new = record.new
+    if record.table != messages_table or new is None or new.get("direction") != "inbound":
+        return []
+    return [i for i, m in enumerate(new.get("media") or []) if isinstance(m, dict) and m.get("status") == MediaStatus.PENDING.value]
+
+
+class MediaRehost:
+    """Copies the pending media of each record's message; one conditional update per message."""
+
+    def __init__(self, settings: Settings, s3: Any = None, fetch: Fetch | None = None) -> None:
+        self.settings = settings
+        # The stream's names; its DLQ is the stream consumers' (the poller sends there too).
+        self.config = HandoffConfig.from_settings(settings)
+        self._s3 = s3
+        self._fetch = fetch or self._download
+        api = urlsplit(settings.twilio_api_base_url or "").hostname
+        self.trusted_hosts = TWILIO_HOSTS | ({api} if api else set())
+
+    @property
+    def s3(self) -> Any:
+        if self._s3 is None:
+            self._s3 = s3_client(self.settings.region)
+        return self._s3
+
+    def handle(self, records: Sequence[dict[str, Any]]) -> BatchOutcome:
+        """A batch of Lambda-shaped stream records; stops at the first that fails, like the hand-off."""
+        outcome = BatchOutcome(records=len(records))
+        for raw in records:
+            record = StreamRecord.from_lambda(raw)
+            try:
+                indexes = pending_items(record, self.settings.messages_table)
+                if indexes:
+                    assert record.new is not None
+                    self.rehost(record.new, indexes)
+            except Exception as exc:  # storage or S3 down: the event source tries the record again
+                outcome.failed_sequence, outcome.error = record.sequence_number, f"rehost_failed:{type(exc).__name__}"
+                log.warning("media re-host failed", extra={"error": outcome.error})
+                break
+        return outcome
+
+    def rehost(self, item: Image, indexes: list[int]) -> list[MediaItem]:
+        """Copy the items at `indexes`, then finish them all in one conditional update."""
+        sid = str(item["sid"])
+        media = [dict(m) for m in item.get("media") or []]
+        with ThreadPoolExecutor(max_workers=min(len(indexes), 10)) as pool:
+            done = dict(zip(indexes, pool.map(lambda i: self._copy(sid, i, media[i]), indexes)))
+        items = [done.get(i) or _as_item(m) for i, m in enumerate(media)]
+        still_pending = None
+        for i in indexes:  # each clause: item i was pending when we started, so nobody finished it
+            clause = MessageModel.media[i]["status"] == MediaStatus.PENDING.value
+            still_pending = clause if still_pending is None else still_pending & clause
+        try:
+            MessageModel(sid).update(actions=[MessageModel.media.set(items), MessageModel.updated_at.set(iso(utc_now()))], condition=still_pending)
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                log.info("media already finished", extra={"message_sid": sid})
+                return items
+            raise
+        stored = sum(1 for i in indexes if items[i].status == MediaStatus.STORED.value)
+        log.info("media re-hosted", extra={"message_sid": sid, "stored": stored, "failed": len(indexes) - stored})
+        if self.settings.delete_twilio_media:
+            for i in indexes:
+                if items[i].status == MediaStatus.STORED.value:
+                    self._delete_at_twilio(str(media[i]["url"]))
+        return items
+
+    def _credentials(self, url: str) -> tuple[str, str] | None:
+        return self.settings.media_credentials if urlsplit(url).hostname in self.trusted_hosts else None
+
+    def _download(self, url: str, credentials: tuple[str, str] | None) -> Fetched:
+        return download(url, credentials, MAX_INBOUND_BYTES, self.settings.media_not_ready_seconds)
+
+    def _copy(self, sid: str, index: int, media: dict[str, Any]) -> MediaItem:
+        url = str(media["url"])
+        item = _as_item(media)
+        if urlsplit(url).scheme not in ("http", "https"):
+            return _failed(item, "bad_url")
+        try:
+            fetched = self._fetch(url, self._credentials(url))
+        except FetchFailed as exc:
+            log.warning("media item failed", extra={"message_sid": sid, "index": index, "reason": exc.reason})
+            return _failed(item, exc.reason)
+        with fetched.body:
+            key = f"inbound/{sid}/{index}"
+            content_type = fetched.sniffed_type or fetched.header_type or "application/octet-stream"
+            upload(self.s3, self.settings.media_bucket, key, fetched.body, content_type, fetched.sha256)
+        item.stored_url = stored_url(self.settings.media_bucket, key)
+        item.size = fetched.size
+        item.sha256 = fetched.sha256
+        item.sniffed_content_type = fetched.sniffed_type
+        item.content_type = item.content_type or fetched.header_type
+        item.status = MediaStatus.STORED.value
+        return item
+
+    def _delete_at_twilio(self, url: str) -> None:
+        """DELETE …/Media/{Sid}.json once our copy is safe; a failure only leaves Twilio's copy."""
+        credentials = self._credentials(url)
+        if credentials is None:
+            return
+        request = urllib.request.Request(url + ".json", method="DELETE")
+        request.add_unredirected_header("Authorization", basic_auth(*credentials))
+        try:
+            # The stored Twilio media URL: http(s) only, as the webhook accepted it.
+            urllib.request.urlopen(request, timeout=5).close()  # nosec B310
+        except OSError as exc:
+            log.warning("twilio media not deleted", extra={"error": type(exc).__name__})
+
+
+@cache
+def rehost_worker(settings: Settings) -> MediaRehost:
+    """One worker per cold start; its S3 client is built on the first item."""
+    return MediaRehost(settings)
+
+
+def _as_item(media: dict[str, Any]) -> MediaItem:
+    fields = {k: media.get(k) for k in ("url", "content_type", "stored_url", "size", "sha256", "status", "sniffed_content_type", "error")}
+    return MediaItem(**{k: v for k, v in fields.items() if v is not None})  # type: ignore[no-untyped-call]
+
+
+def _failed(item: MediaItem, reason: str) -> MediaItem:
+    item.status = MediaStatus.FAILED.value
+    item.error = reason
+    return item

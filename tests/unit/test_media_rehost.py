@@ -1,0 +1,131 @@
+"""Inbound media re-host: the sandbox's URLs in, the bucket and one conditional update out."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from PIL import Image
+
+from carrier_core.handoff.events import EventType, derive
+from carrier_core.handoff.records import StreamRecord
+from carrier_core.media.rehost import MediaRehost
+from carrier_core.media.sniff import sniff
+from carrier_core.models import MessageModel
+from carrier_core.settings import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN, Settings
+from devstack.sandbox import SandboxServer
+from tests.support.callbacks import MOTO_ENDPOINT, moto_messages_table
+from tests.support.forms import new_sid
+from tests.support.handoff import stream_record
+from tests.support.sandbox import running_sandbox
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+AT = "2026-11-24T14:00:00.000Z"
+ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/omni-twilio-local-messages/stream/2026-11-24T00:00:00.000"
+
+
+def record(new: dict[str, Any], old: dict[str, Any] | None = None) -> dict[str, Any]:
+    return stream_record(new, old, arn=ARN)
+
+
+def image_bytes(fmt: str, size: tuple[int, int] = (8, 8)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(out, fmt)
+    return out.getvalue()
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    yield from running_sandbox()
+
+
+@pytest.fixture
+def aws(sandbox: SandboxServer) -> Iterator[tuple[Settings, Any]]:
+    with moto_messages_table():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        env = {"STAGE": "local", "DYNAMODB_ENDPOINT": MOTO_ENDPOINT, "INBOUND_WEBHOOK_URL": "http://x/twilio/inbound", "TWILIO_API_BASE_URL": sandbox.url, "MEDIA_NOT_READY_SECONDS": "1"}
+        settings = Settings.from_env("inbound", environ=env)
+        s3.create_bucket(Bucket=settings.media_bucket)
+        yield settings, s3
+
+
+def host(sandbox: SandboxServer, sid: str, data: bytes, content_type: str, query: str = "") -> str:
+    response = requests.post(f"{sandbox.url}/_sandbox/media?message_sid={sid}{query}", data=data, headers={"Content-Type": content_type}, timeout=5)
+    return str(response.json()["url"])
+
+
+def store_inbound(sid: str, media: list[dict[str, Any]]) -> dict[str, Any]:
+    item = {"sid": sid, "direction": "inbound", "channel": "mms", "status": "received", "status_rank": 0, "created_at": AT, "updated_at": AT, "media": media}
+    table = boto3.resource("dynamodb", region_name="us-east-1", endpoint_url=MOTO_ENDPOINT).Table(MessageModel.Meta.table_name)
+    table.put_item(Item=item)
+    return item
+
+
+def current(sid: str) -> dict[str, Any]:
+    table = boto3.resource("dynamodb", region_name="us-east-1", endpoint_url=MOTO_ENDPOINT).Table(MessageModel.Meta.table_name)
+    item: dict[str, Any] = table.get_item(Key={"sid": sid}, ConsistentRead=True)["Item"]
+    return item
+
+
+def test_each_item_is_stored_with_its_sniffed_type_and_hash(sandbox: SandboxServer, aws: tuple[Settings, Any]) -> None:
+    settings, s3 = aws
+    sid = new_sid("MM")
+    files = [(image_bytes("JPEG"), "image/jpeg"), (image_bytes("PNG"), "application/octet-stream"), (PDF, "application/pdf")]
+    media = [{"url": host(sandbox, sid, data, ctype), "content_type": ctype, "status": "pending"} for data, ctype in files]
+    inserted = store_inbound(sid, media)
+    outcome = MediaRehost(settings, s3=s3).handle([record(inserted)])
+    assert outcome.failed_sequence is None
+    stored = current(sid)
+    for index, ((data, header), item) in enumerate(zip(files, stored["media"])):
+        assert item["status"] == "stored" and item["sha256"] == hashlib.sha256(data).hexdigest() and int(item["size"]) == len(data)
+        assert item["content_type"] == header and item["sniffed_content_type"] == sniff(data)
+        assert item["stored_url"] == f"s3://{settings.media_bucket}/inbound/{sid}/{index}"
+        body = s3.get_object(Bucket=settings.media_bucket, Key=f"inbound/{sid}/{index}")
+        assert body["Body"].read() == data and body["ContentType"] == sniff(data)
+    assert [i["sniffed_content_type"] for i in stored["media"]] == ["image/jpeg", "image/png", "application/pdf"]
+    # The finishing update is the hand-off's message.received; the insert was none.
+    assert derive(StreamRecord.from_lambda(record(inserted)), settings.messages_table, settings.optouts_table) == []
+    [received] = derive(StreamRecord.from_lambda(record(_plain(stored), inserted)), settings.messages_table, settings.optouts_table)
+    assert received.type is EventType.MESSAGE_RECEIVED and received.detail["media"][2]["status"] == "stored"
+    # Run again (a redelivered record): the condition refuses, nothing is written twice.
+    MediaRehost(settings, s3=s3).handle([record(inserted)])
+    assert current(sid)["updated_at"] == stored["updated_at"]
+
+
+def test_a_404_item_fails_after_the_wait_and_the_others_are_stored(sandbox: SandboxServer, aws: tuple[Settings, Any]) -> None:
+    settings, s3 = aws
+    sid = new_sid("MM")
+    good, gone = host(sandbox, sid, PDF, "application/pdf"), host(sandbox, sid, PDF, "application/pdf", "&not_ready=-1")
+    late = host(sandbox, sid, PDF, "application/pdf", "&not_ready=1")
+    inserted = store_inbound(sid, [{"url": u, "content_type": "application/pdf", "status": "pending"} for u in (good, gone, late)])
+    MediaRehost(settings, s3=s3).handle([record(inserted)])
+    assert [(m["status"], m.get("error")) for m in current(sid)["media"]] == [("stored", None), ("failed", "http_404"), ("stored", None)]
+    listed = {m["sid"]: m["gets"] for m in requests.get(sandbox.url + "/_sandbox/media", timeout=5).json()}
+    assert listed[gone.rsplit("/", 1)[1]] >= 2  # tried again before giving up
+
+
+def test_credentials_go_only_to_twilio_and_the_copy_is_deleted_when_asked(sandbox: SandboxServer, aws: tuple[Settings, Any]) -> None:
+    settings, s3 = aws
+    sid = new_sid("MM")
+    url = host(sandbox, sid, PDF, "application/pdf")
+    inserted = store_inbound(sid, [{"url": url, "content_type": "application/pdf", "status": "pending"}])
+    stranger = replace(settings, twilio_api_base_url="https://elsewhere.example")
+    MediaRehost(stranger, s3=s3).rehost(inserted, [0])
+    assert current(sid)["media"][0]["error"] == "http_401"  # no credentials: the sandbox refused
+    sid2 = new_sid("MM")
+    url2 = host(sandbox, sid2, PDF, "application/pdf")
+    inserted2 = store_inbound(sid2, [{"url": url2, "content_type": "application/pdf", "status": "pending"}])
+    MediaRehost(replace(settings, delete_twilio_media=True), s3=s3).rehost(inserted2, [0])
+    listed = {m["sid"]: m["deleted"] for m in requests.get(sandbox.url + "/_sandbox/media", timeout=5).json()}
+    assert current(sid2)["media"][0]["status"] == "stored" and listed[url2.rsplit("/", 1)[1]] is True
+    assert LOCAL_AUTH_TOKEN not in json.dumps(current(sid2), default=str) and LOCAL_ACCOUNT_SID not in str(current(sid2)["media"][0].get("stored_url"))
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(item, default=lambda v: int(v)))  # type: ignore[no-any-return]
