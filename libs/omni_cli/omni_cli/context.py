@@ -1,0 +1,142 @@
+"""Where a stage lives and how to talk to it: the addresses, the settings, masking, HTTP."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from rich.console import Console
+
+from carrier_core.errors import CarrierError
+from carrier_core.logs import mask_phone
+from carrier_core.settings import LOCAL_API_KEY_SECRET, LOCAL_API_KEY_SID, Settings
+
+LOCAL = "local"
+# The local stack's layout (devstack.stack.Layout): consecutive ports from its base.
+LOCAL_OFFSETS = {"dynamodb": 0, "inbound": 1, "status": 2, "outbound": 3, "sandbox": 4, "aws": 5}
+TWILIO_API = "https://api.twilio.com"
+HTTP_TIMEOUT = 15
+# Message fields that hold a phone number, masked unless --show-numbers.
+NUMBER_FIELDS = frozenset({"from", "to", "phone", "from_number", "to_number", "wa_id"})
+
+
+class CliFailure(Exception):
+    """A failure the command explains in one line; the exit status is 1."""
+
+
+@dataclass
+class Profile:
+    """One invocation's stage, its service URLs and how numbers are shown."""
+
+    stage: str = LOCAL
+    inbound_url: str | None = None
+    status_url: str | None = None
+    outbound_url: str | None = None
+    show_numbers: bool = False
+    console: Console = field(default_factory=Console)
+    _settings: Settings | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.stage == LOCAL
+
+    def local_url(self, part: str) -> str:
+        base = int(os.environ.get("DEVSTACK_PORT_BASE", "8000"))
+        return f"http://127.0.0.1:{base + LOCAL_OFFSETS[part]}"
+
+    def url(self, service: str) -> str:
+        """The base URL of `service` (inbound, status, outbound): a flag, else the local stack's."""
+        given = {"inbound": self.inbound_url, "status": self.status_url, "outbound": self.outbound_url}[service]
+        if given:
+            return given.rstrip("/")
+        if self.is_local:
+            return self.local_url(service)
+        raise CliFailure(f"the {stage_word(self.stage)} {service} URL is unknown: pass --{service}-url")
+
+    def webhook_url(self, service: str) -> str:
+        """The public URL Twilio signs for: the webhook route of `service`."""
+        return self.url(service) + f"/twilio/{service}"
+
+    def environ(self) -> dict[str, str]:
+        """The environment the stage's settings are read from; locally, the stack's addresses."""
+        env = dict(os.environ)
+        env["STAGE"] = self.stage
+        if self.is_local:
+            env.setdefault("DYNAMODB_ENDPOINT", self.local_url("dynamodb"))
+            env.setdefault("TWILIO_API_BASE_URL", self.local_url("sandbox"))
+            env.setdefault("AWS_ACCESS_KEY_ID", "testing")
+            env.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+            env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+            env.setdefault("AWS_ENDPOINT_URL_SQS", self.local_url("aws"))
+            env.setdefault("AWS_ENDPOINT_URL_EVENTBRIDGE", self.local_url("aws"))
+            env.setdefault("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", self.local_url("dynamodb"))
+            if not env.get("TWILIO_API_KEY_SID"):
+                env.update(TWILIO_API_KEY_SID=LOCAL_API_KEY_SID, TWILIO_API_KEY_SECRET=LOCAL_API_KEY_SECRET)
+        return env
+
+    @property
+    def settings(self) -> Settings:
+        """The stage's settings, read as the services read them (tokens from SSM when named)."""
+        if self._settings is None:
+            try:
+                self._settings = Settings.from_env("cli", self.environ())
+            except CarrierError as exc:
+                raise CliFailure(f"settings: {exc}") from exc
+        return self._settings
+
+    def bind(self) -> None:
+        """Point the PynamoDB models at the stage's tables, with the local stack's fake keys."""
+        from carrier_core.models import bind_models
+
+        if self.is_local:
+            for name, value in self.environ().items():
+                if name.startswith("AWS_"):
+                    os.environ.setdefault(name, value)
+        bind_models(self.settings)
+
+    def number(self, value: str | None) -> str:
+        """A phone number as printed: masked to its last four digits unless --show-numbers."""
+        if value is None:
+            return ""
+        return value if self.show_numbers else str(mask_phone(value))
+
+    def masked(self, data: Any) -> Any:
+        """`data` (a JSON value) with every number field masked unless --show-numbers."""
+        if self.show_numbers:
+            return data
+        if isinstance(data, dict):
+            return {k: (self.number(v) if k in NUMBER_FIELDS and isinstance(v, str) else self.masked(v)) for k, v in data.items()}
+        if isinstance(data, list):
+            return [self.masked(v) for v in data]
+        return data
+
+    def print_json(self, data: Any) -> None:
+        # print(), not Rich: scripts read this, and Rich would wrap long lines.
+        print(json.dumps(self.masked(data), indent=2, default=str))
+
+
+def stage_word(stage: str) -> str:
+    return f"{stage} stage's"
+
+
+def http(method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
+    """One HTTP request; an unreachable service is a one-line failure naming it."""
+    try:
+        return requests.request(method, url, timeout=kwargs.pop("timeout", HTTP_TIMEOUT), **kwargs)
+    except requests.ConnectionError as exc:
+        raise CliFailure(f"cannot reach the {what} at {url.split('?')[0]}: is the stack running (make dev)?") from exc
+    except requests.Timeout as exc:
+        raise CliFailure(f"the {what} at {url.split('?')[0]} did not answer in time") from exc
+
+
+def error_line(response: requests.Response) -> str:
+    """The reason an API call failed, from the carrier's `{"error": ...}` body when it has one."""
+    try:
+        error = response.json().get("error") or {}
+    except ValueError:
+        error = {}
+    if isinstance(error, dict) and error.get("code"):
+        return f"{response.status_code} {error['code']}: {error.get('message', '')}".strip()
+    return f"HTTP {response.status_code}"

@@ -1,0 +1,100 @@
+"""The `omni-twilio` command against the real local stack: each command's output and exit code.
+
+Every run is the installed console script in a subprocess, pointed at the stack by
+DEVSTACK_PORT_BASE, as an operator runs it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from carrier_core.settings import LOCAL_API_KEY_SECRET, LOCAL_AUTH_TOKEN
+from tests.support.stack import RunningStack
+
+pytestmark = pytest.mark.e2e
+
+CLI = Path(sys.executable).parent / "omni-twilio"
+CUSTOMER = "+15005550010"
+SID = re.compile(r"\b(?:SM|MM)[0-9a-f]{32}\b")
+
+
+def run(stack: RunningStack, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DEVSTACK_PORT_BASE": str(stack.layout.base), "COLUMNS": "200"}
+    return subprocess.run([str(CLI), *args], env=env, capture_output=True, text=True, timeout=90, check=False)
+
+
+def ok(stack: RunningStack, *args: str) -> str:
+    result = run(stack, *args)
+    assert result.returncode == 0, result.stderr
+    assert LOCAL_AUTH_TOKEN not in result.stdout + result.stderr
+    assert LOCAL_API_KEY_SECRET not in result.stdout + result.stderr
+    return result.stdout
+
+
+def failure(stack: RunningStack, *args: str) -> str:
+    """The one line a failing command prints; asserts it failed without a traceback."""
+    result = run(stack, *args)
+    assert result.returncode == 1, result.stdout
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    return lines[0]
+
+
+def test_simulate_inbound_then_show_it(stack: RunningStack) -> None:
+    out = ok(stack, "simulate", "inbound", "--from", CUSTOMER, "--body", "hello from the cli")
+    assert out.startswith("200 inbound ")
+    sid = SID.findall(out)[0]
+    assert CUSTOMER not in out and "***0010" in out
+    shown = ok(stack, "show", sid)
+    assert "received" in shown and "hello from the cli" in shown and "inbound" in shown
+    assert CUSTOMER not in shown and "***0010" in shown
+    message = json.loads(ok(stack, "--show-numbers", "show", sid, "--json"))
+    assert message["sid"] == sid and message["from"] == CUSTOMER and message["body"] == "hello from the cli"
+    stored = stack.table().get_item(Key={"sid": sid}, ConsistentRead=True)["Item"]
+    assert stored["from"] == CUSTOMER
+
+
+def test_simulate_many_inbound_reports_codes_and_latency(stack: RunningStack) -> None:
+    out = ok(stack, "simulate", "inbound", "--from", CUSTOMER, "--body", "burst", "--count", "6", "--concurrency", "3")
+    assert "posted 6" in out and "200: 6" in out
+    assert re.search(r"p50 \d+ ms, p95 \d+ ms", out)
+
+
+def test_send_wait_follows_the_message_to_delivered(stack: RunningStack) -> None:
+    out = ok(stack, "send", "--to", CUSTOMER, "--body", "sent by the cli", "--wait")
+    lines = out.strip().splitlines()
+    sid = SID.findall(lines[0])[0]
+    assert lines[0] == f"{sid} queued to ***0010"
+    assert lines[-1] == f"{sid} delivered"
+    assert CUSTOMER not in out
+    assert stack.get_message(sid).json()["status"] == "delivered"
+
+
+def test_send_wait_to_a_failing_number_exits_non_zero(stack: RunningStack) -> None:
+    line = failure(stack, "send", "--to", "+15005550012", "--body", "to fail", "--wait")
+    assert re.fullmatch(r"Error: message SM[0-9a-f]{32} ended failed \(error 30008\)", line)
+
+
+def test_simulate_status_is_recorded(stack: RunningStack) -> None:
+    sid = SID.findall(ok(stack, "send", "--to", CUSTOMER, "--body", "for a status", "--wait"))[0]
+    out = ok(stack, "simulate", "status", sid, "read")
+    assert out.strip() == f"204 status read for {sid}" or out.strip() == f"200 status read for {sid}"
+    message = stack.get_message(sid).json()
+    assert message["status"] == "read"
+    assert message["history"][-1]["status"] == "read"
+
+
+def test_failures_are_one_line(stack: RunningStack) -> None:
+    assert failure(stack, "show", "SM" + "0" * 32) == f"Error: message SM{'0' * 32} not found"
+    assert "give an http(s) URL" in failure(stack, "simulate", "inbound", "--from", CUSTOMER, "--media", __file__)
+    assert "--outbound-url" in failure(stack, "--stage", "dev", "show", "SM" + "0" * 32)
+    result = subprocess.run([str(CLI), "show", "SM" + "0" * 32], env={**os.environ, "DEVSTACK_PORT_BASE": "1"},
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1 and result.stderr.startswith("Error: cannot reach the outbound API")
