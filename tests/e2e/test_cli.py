@@ -98,3 +98,43 @@ def test_failures_are_one_line(stack: RunningStack) -> None:
     result = subprocess.run([str(CLI), "show", "SM" + "0" * 32], env={**os.environ, "DEVSTACK_PORT_BASE": "1"},
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 1 and result.stderr.startswith("Error: cannot reach the outbound API")
+
+
+def test_failed_list_retry_and_purge(stack: RunningStack) -> None:
+    assert failure(stack, "send", "--to", "+15005550002", "--body", "unreachable").startswith("Error: POST /messages: 400 recipient_unreachable")
+    rows = json.loads(ok(stack, "failed", "list", "--json"))
+    rejected = [r for r in rows if r["to"] == "***0002" and r["state"] == "rejected"]
+    assert rejected and rejected[0]["twilio_code"] == 21612 and rejected[0]["category"] == "recipient_unreachable"
+    assert rejected[0]["id"] in ok(stack, "failed", "list")
+
+    fault = stack.http.post(stack.url("sandbox", "/_sandbox/faults"), json={"status": 503, "count": -1}, timeout=10)
+    assert fault.status_code == 200
+    try:
+        retrying = json.loads(ok(stack, "send", "--to", CUSTOMER, "--body", "retry me", "--json"))
+    finally:
+        stack.http.delete(stack.url("sandbox", "/_sandbox/faults"), timeout=10)
+    assert retrying["status"] == "retrying"
+    item_id = retrying["sid"]
+    assert f"{item_id} sent" in ok(stack, "failed", "retry", item_id)
+    assert "is not waiting for a retry (state sent)" in failure(stack, "failed", "retry", item_id)
+
+    old = {"id": "RQ" + "0" * 32, "request": {"to": CUSTOMER}, "category": "carrier_unreachable", "attempts": 1, "state": "dead",
+           "created_at": "2020-01-01T00:00:00.000Z", "updated_at": "2020-01-01T00:00:00.000Z"}
+    stack.table("failed-messages").put_item(Item=old)
+    assert "purged" in ok(stack, "failed", "purge", "--older-than", "30d")
+    ids = {r["id"] for r in json.loads(ok(stack, "failed", "list", "--json"))}
+    assert old["id"] not in ids and item_id in ids
+    assert "give a number and a unit" in failure(stack, "failed", "purge", "--older-than", "soon")
+
+
+def test_optouts_add_list_remove(stack: RunningStack) -> None:
+    number = "+15005550021"
+    assert ok(stack, "optouts", "add", number).strip() == "***0021 opted out of ***0006"
+    rows = json.loads(ok(stack, "--show-numbers", "optouts", "list", "--json"))
+    assert {"phone": number, "sender": "+15005550006", "opted_out": True, "source": "operator"}.items() <= next(r for r in rows if r["phone"] == number).items()
+    listed = ok(stack, "optouts", "list")
+    assert "***0021" in listed and number not in listed
+    assert "opted" in failure(stack, "send", "--to", number, "--body", "refused").lower()
+    assert ok(stack, "optouts", "remove", number, "--sender", "+15005550006").strip() == "***0021 may again be messaged by ***0006"
+    assert "queued" in ok(stack, "send", "--to", number, "--body", "allowed again")
+    assert "E.164" in failure(stack, "optouts", "add", "12345")

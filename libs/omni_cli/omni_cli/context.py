@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ LOCAL_OFFSETS = {"dynamodb": 0, "inbound": 1, "status": 2, "outbound": 3, "sandb
 TWILIO_API = "https://api.twilio.com"
 HTTP_TIMEOUT = 15
 # Message fields that hold a phone number, masked unless --show-numbers.
+E164 = re.compile(r"\+\d{7,15}")
 NUMBER_FIELDS = frozenset({"from", "to", "phone", "from_number", "to_number", "wa_id"})
 
 
@@ -100,7 +102,8 @@ class Profile:
         """A phone number as printed: masked to its last four digits unless --show-numbers."""
         if value is None:
             return ""
-        return value if self.show_numbers else str(mask_phone(value))
+        # Only numbers: a Messaging Service SID or an alphanumeric sender is shown as it is.
+        return value if self.show_numbers or not E164.search(value) else str(mask_phone(value))
 
     def masked(self, data: Any) -> Any:
         """`data` (a JSON value) with every number field masked unless --show-numbers."""
@@ -115,6 +118,11 @@ class Profile:
     def print_json(self, data: Any) -> None:
         # print(), not Rich: scripts read this, and Rich would wrap long lines.
         print(json.dumps(self.masked(data), indent=2, default=str))
+
+
+def mask_numbers(text: str) -> str:
+    """`text` with every E.164 number in it masked to its last four digits."""
+    return E164.sub(lambda m: str(mask_phone(m.group(0))), text)
 
 
 def stage_word(stage: str) -> str:

@@ -8,8 +8,8 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from carrier_core.settings import STAGES
-from omni_cli import messages, simulate
-from omni_cli.context import CliFailure, Profile
+from omni_cli import messages, simulate, stores
+from omni_cli.context import CliFailure, Profile, mask_numbers
 
 
 class OneLineFailures(TyperGroup):
@@ -21,14 +21,16 @@ class OneLineFailures(TyperGroup):
         except (TyperException, typer.Exit, typer.Abort):
             raise
         except CliFailure as exc:
-            fail(str(exc))
+            fail(ctx, str(exc))
         except Exception as exc:  # anything unforeseen: its kind and first line, not a traceback
             first = str(exc).splitlines()[0] if str(exc) else ""
-            fail(f"{type(exc).__name__}: {first}"[:300])
+            fail(ctx, f"{type(exc).__name__}: {first}"[:300])
 
 
-def fail(reason: str) -> NoReturn:
-    typer.echo(f"Error: {reason}", err=True)
+def fail(ctx: Any, reason: str) -> NoReturn:
+    # An error from Twilio or the API may quote a number ("The 'To' phone number: +1...").
+    show = isinstance(ctx.obj, Profile) and ctx.obj.show_numbers
+    typer.echo(f"Error: {reason if show else mask_numbers(reason)}", err=True)
     raise typer.Exit(1)
 
 
@@ -59,6 +61,8 @@ def configure(
 app.add_typer(simulate.app, name="simulate")
 app.command()(messages.send)
 app.command()(messages.show)
+app.add_typer(stores.failed_app, name="failed")
+app.add_typer(stores.optouts_app, name="optouts")
 
 
 def main() -> None:
