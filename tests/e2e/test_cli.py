@@ -10,7 +10,9 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -138,3 +140,49 @@ def test_optouts_add_list_remove(stack: RunningStack) -> None:
     assert ok(stack, "optouts", "remove", number, "--sender", "+15005550006").strip() == "***0021 may again be messaged by ***0006"
     assert "queued" in ok(stack, "send", "--to", number, "--body", "allowed again")
     assert "E.164" in failure(stack, "optouts", "add", "12345")
+
+
+def test_events_tail_shows_the_received_event(stack: RunningStack) -> None:
+    sid = SID.findall(ok(stack, "simulate", "inbound", "--from", CUSTOMER, "--body", "an event"))[0]
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 20
+    while not any(e["detail-type"] == "message.received" and e["detail"]["sid"] == sid for e in seen):
+        assert time.monotonic() < deadline, "no message.received event for the simulated inbound"
+        seen += [json.loads(line) for line in ok(stack, "events", "tail", "--json").splitlines()]
+        time.sleep(0.3)
+    event = next(e for e in seen if e["detail"]["sid"] == sid)
+    assert event["detail"]["from"] == "***0010"
+    # The plain form: detail-type, sid and event_id on one line.
+    sid = SID.findall(ok(stack, "simulate", "inbound", "--from", CUSTOMER, "--body", "another"))[0]
+    pattern = re.compile(rf"message\.received {sid} received event_id=[0-9a-f-]{{36}}")
+    lines: list[str] = []
+    while not any(pattern.search(line) for line in lines):
+        assert time.monotonic() < deadline + 20, "no message.received line for the second inbound"
+        lines += ok(stack, "events", "tail").splitlines()
+        time.sleep(0.3)
+
+
+def test_events_replay_dlq_with_an_empty_dlq(stack: RunningStack) -> None:
+    assert "the DLQ is replayed" in ok(stack, "events", "replay-dlq")
+
+
+def test_doctor_all_green_and_a_refused_key(stack: RunningStack) -> None:
+    out = ok(stack, "doctor")
+    lines = out.strip().splitlines()
+    assert len(lines) == 7 and all(line.startswith("✓ ") for line in lines), out
+    assert "refuses an unsigned POST (403)" in out and "accepts the credentials" in out
+    env = {**os.environ, "DEVSTACK_PORT_BASE": str(stack.layout.base), "TWILIO_API_KEY_SID": "SK" + "0" * 32,
+           "TWILIO_API_KEY_SECRET": "not-the-secret"}
+    result = subprocess.run([str(CLI), "doctor"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert "✗ Twilio credentials: Twilio refused the credentials (20003)" in result.stdout
+    assert "not-the-secret" not in result.stdout + result.stderr
+    assert result.stderr.strip() == "Error: 1 of 7 checks failed"
+
+
+@pytest.mark.parametrize("command", [[], ["simulate", "inbound"], ["simulate", "status"], ["send"], ["show"], ["failed", "list"],
+                                     ["failed", "retry"], ["failed", "purge"], ["optouts", "list"], ["optouts", "add"],
+                                     ["optouts", "remove"], ["events", "tail"], ["events", "replay-dlq"], ["doctor"]])
+def test_every_command_has_help(command: list[str]) -> None:
+    result = subprocess.run([str(CLI), *command, "--help"], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0 and "Usage: omni-twilio" in result.stdout

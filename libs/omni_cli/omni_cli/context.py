@@ -37,7 +37,8 @@ class Profile:
     status_url: str | None = None
     outbound_url: str | None = None
     show_numbers: bool = False
-    console: Console = field(default_factory=Console)
+    # soft_wrap: a line stays one line, whatever the terminal, for grep and scripts.
+    console: Console = field(default_factory=lambda: Console(soft_wrap=True))
     _settings: Settings | None = None
 
     @property

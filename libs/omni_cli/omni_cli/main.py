@@ -8,7 +8,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from carrier_core.settings import STAGES
-from omni_cli import messages, simulate, stores
+from omni_cli import doctor, events, messages, simulate, stores
 from omni_cli.context import CliFailure, Profile, mask_numbers
 
 
@@ -63,6 +63,8 @@ app.command()(messages.send)
 app.command()(messages.show)
 app.add_typer(stores.failed_app, name="failed")
 app.add_typer(stores.optouts_app, name="optouts")
+app.add_typer(events.app, name="events")
+app.command()(doctor.doctor)
 
 
 def main() -> None:
