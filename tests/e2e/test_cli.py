@@ -146,11 +146,11 @@ def test_events_tail_shows_the_received_event(stack: RunningStack) -> None:
     sid = SID.findall(ok(stack, "simulate", "inbound", "--from", CUSTOMER, "--body", "an event"))[0]
     seen: list[dict[str, Any]] = []
     deadline = time.monotonic() + 20
-    while not any(e["detail-type"] == "message.received" and e["detail"]["sid"] == sid for e in seen):
+    while not any(e["detail-type"] == "message.received" and e["detail"].get("sid") == sid for e in seen):
         assert time.monotonic() < deadline, "no message.received event for the simulated inbound"
         seen += [json.loads(line) for line in ok(stack, "events", "tail", "--json").splitlines()]
         time.sleep(0.3)
-    event = next(e for e in seen if e["detail"]["sid"] == sid)
+    event = next(e for e in seen if e["detail"].get("sid") == sid)
     assert event["detail"]["from"] == "***0010"
     # The plain form: detail-type, sid and event_id on one line.
     sid = SID.findall(ok(stack, "simulate", "inbound", "--from", CUSTOMER, "--body", "another"))[0]
@@ -186,3 +186,15 @@ def test_doctor_all_green_and_a_refused_key(stack: RunningStack) -> None:
 def test_every_command_has_help(command: list[str]) -> None:
     result = subprocess.run([str(CLI), *command, "--help"], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0 and "Usage: omni-twilio" in result.stdout
+
+
+def test_simulate_inbound_mms_and_whatsapp(stack: RunningStack) -> None:
+    out = ok(stack, "simulate", "inbound", "--from", CUSTOMER, "--body", "a photo", "--media", "https://demo.twilio.com/owl.png")
+    sid = SID.findall(out)[0]
+    assert sid.startswith("MM")
+    message = stack.get_message(sid).json()
+    assert message["channel"] == "mms" and message["media"][0]["url"] == "https://demo.twilio.com/owl.png"
+    out = ok(stack, "simulate", "inbound", "--from", CUSTOMER, "--body", "over whatsapp", "--whatsapp")
+    assert "from whatsapp:***0010 to whatsapp:***0006" in out
+    message = stack.get_message(SID.findall(out)[0]).json()
+    assert message["channel"] == "whatsapp" and message["from"] == f"whatsapp:{CUSTOMER}"
