@@ -69,9 +69,10 @@ class Profile:
         if self.is_local:
             env.setdefault("DYNAMODB_ENDPOINT", self.local_url("dynamodb"))
             env.setdefault("TWILIO_API_BASE_URL", self.local_url("sandbox"))
-            env.setdefault("AWS_ACCESS_KEY_ID", "testing")
-            env.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-            env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+            # The local stack gets fake credentials, never the caller's real ones (as devstack does).
+            env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+            env.pop("AWS_SESSION_TOKEN", None)
+            env.pop("AWS_PROFILE", None)
             env.setdefault("AWS_ENDPOINT_URL_SQS", self.local_url("aws"))
             env.setdefault("AWS_ENDPOINT_URL_EVENTBRIDGE", self.local_url("aws"))
             env.setdefault("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", self.local_url("dynamodb"))
@@ -93,11 +94,16 @@ class Profile:
         """Point the PynamoDB models at the stage's tables, with the local stack's fake keys."""
         from carrier_core.models import bind_models
 
-        if self.is_local:
-            for name, value in self.environ().items():
-                if name.startswith("AWS_"):
-                    os.environ.setdefault(name, value)
+        self.use_aws()
         bind_models(self.settings)
+
+    def use_aws(self) -> None:
+        """Locally, this process's AWS clients get the stack's endpoints and fake credentials."""
+        if self.is_local:
+            env = self.environ()
+            for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
+                os.environ.pop(name, None)
+            os.environ.update({name: value for name, value in env.items() if name.startswith("AWS_")})
 
     def number(self, value: str | None) -> str:
         """A phone number as printed: masked to its last four digits unless --show-numbers."""

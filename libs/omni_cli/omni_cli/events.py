@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Any
 
@@ -16,9 +15,8 @@ app = typer.Typer(help="The workflow events the hand-off publishes.", no_args_is
 def sqs_client(profile: Profile) -> Any:
     import boto3  # deferred: only the events commands need it
 
-    env = profile.environ()
-    return boto3.client("sqs", endpoint_url=env.get("AWS_ENDPOINT_URL_SQS"), region_name=profile.settings.region,
-                        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"), aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"))
+    profile.use_aws()
+    return boto3.client("sqs", region_name=profile.settings.region)
 
 
 def subject(detail: dict[str, Any], profile: Profile) -> str:
@@ -65,7 +63,7 @@ def replay_dlq(ctx: typer.Context) -> None:
     from carrier_core.handoff import replay
 
     profile: Profile = ctx.obj
-    os.environ.update(profile.environ())
+    profile.use_aws()
     code = replay.main(["--stage", profile.stage])
     if code != 0:
         raise CliFailure("some DLQ messages could not be replayed (see the report above); they stay on the DLQ")
