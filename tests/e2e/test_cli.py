@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -87,10 +88,14 @@ def test_send_wait_to_a_failing_number_exits_non_zero(stack: RunningStack) -> No
 def test_simulate_status_is_recorded(stack: RunningStack) -> None:
     sid = SID.findall(ok(stack, "send", "--to", CUSTOMER, "--body", "for a status", "--wait"))[0]
     out = ok(stack, "simulate", "status", sid, "read")
-    assert out.strip() == f"204 status read for {sid}" or out.strip() == f"200 status read for {sid}"
+    assert out.strip() == f"204 status read for {sid}"
     message = stack.get_message(sid).json()
     assert message["status"] == "read"
     assert message["history"][-1]["status"] == "read"
+    unknown = "SM" + uuid.uuid4().hex
+    assert ok(stack, "simulate", "status", unknown, "failed", "--error-code", "30008").strip() == f"204 status failed for {unknown}"
+    kept = json.loads(ok(stack, "show", unknown, "--json"))
+    assert (kept["status"], kept["error_code"], kept["history"][0]["error_code"]) == ("failed", 30008, 30008)
 
 
 def test_failures_are_one_line(stack: RunningStack) -> None:
@@ -119,6 +124,14 @@ def test_failed_list_retry_and_purge(stack: RunningStack) -> None:
     item_id = retrying["sid"]
     assert f"{item_id} sent" in ok(stack, "failed", "retry", item_id)
     assert "is not waiting for a retry (state sent)" in failure(stack, "failed", "retry", item_id)
+    assert failure(stack, "failed", "retry") == "Error: give one ID or --all"
+
+    stack.http.post(stack.url("sandbox", "/_sandbox/faults"), json={"status": 503, "count": -1}, timeout=10)
+    try:
+        second = json.loads(ok(stack, "send", "--to", CUSTOMER, "--body", "retry us all", "--json"))["sid"]
+    finally:
+        stack.http.delete(stack.url("sandbox", "/_sandbox/faults"), timeout=10)
+    assert f"{second} sent" in ok(stack, "failed", "retry", "--all")
 
     old = {"id": "RQ" + "0" * 32, "request": {"to": CUSTOMER}, "category": "carrier_unreachable", "attempts": 1, "state": "dead",
            "created_at": "2020-01-01T00:00:00.000Z", "updated_at": "2020-01-01T00:00:00.000Z"}
