@@ -4,7 +4,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+# terraform output only, with a fixed command line.
+import subprocess  # nosec B404
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -50,13 +54,14 @@ class Profile:
         return f"http://127.0.0.1:{base + LOCAL_OFFSETS[part]}"
 
     def url(self, service: str) -> str:
-        """The base URL of `service` (inbound, status, outbound): a flag, else the local stack's."""
+        """The base URL of `service` (inbound, status, outbound): a flag, the local stack's, else
+        the stage's Terraform output `base_url`."""
         given = {"inbound": self.inbound_url, "status": self.status_url, "outbound": self.outbound_url}[service]
         if given:
             return given.rstrip("/")
         if self.is_local:
             return self.local_url(service)
-        raise CliFailure(f"the {stage_word(self.stage)} {service} URL is unknown: pass --{service}-url")
+        return terraform_output(self.stage, service, "base_url").rstrip("/")
 
     def webhook_url(self, service: str) -> str:
         """The public URL Twilio signs for: the webhook route of `service`."""
@@ -127,13 +132,27 @@ class Profile:
         print(json.dumps(self.masked(data), indent=2, default=str))
 
 
+def terraform_output(stage: str, service: str, name: str) -> str:
+    """One output of infra/envs/<stage>/<service>, read with `terraform output` from its state."""
+    root = next((d for d in (Path.cwd() / "infra", Path(__file__).resolve().parents[3] / "infra") if d.is_dir()), None)
+    unknown = f"the {stage} stage's {service} URL is unknown: pass --{service}-url"
+    if root is None or shutil.which("terraform") is None:
+        raise CliFailure(f"{unknown} (or run from the repository, with terraform installed)")
+    try:
+        # A fixed command line: terraform from PATH, a directory of this repository.
+        result = subprocess.run(  # nosec B603
+            ["terraform", f"-chdir={root / 'envs' / stage / service}", "output", "-raw", name],
+            capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise CliFailure(f"{unknown}: terraform output failed ({type(exc).__name__})") from exc
+    if result.returncode != 0 or not result.stdout.strip():
+        raise CliFailure(f"{unknown}, or `terraform init` in infra/envs/{stage}/{service} to read its output {name}")
+    return result.stdout.strip()
+
+
 def mask_numbers(text: str) -> str:
     """`text` with every E.164 number in it masked to its last four digits."""
     return E164.sub(lambda m: str(mask_phone(m.group(0))), text)
-
-
-def stage_word(stage: str) -> str:
-    return f"{stage} stage's"
 
 
 def http(method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
