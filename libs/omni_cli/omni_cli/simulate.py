@@ -22,9 +22,13 @@ app = typer.Typer(help="Post signed Twilio webhooks (inbound messages, status ca
 FormPairs = list[tuple[str, str]]
 
 
-def inbound_form(account_sid: str, sender: str, to: str, body: str, media: list[str]) -> FormPairs:
+def new_sid(media: list[str]) -> str:
+    return ("MM" if media else "SM") + uuid.uuid4().hex
+
+
+def inbound_form(account_sid: str, sender: str, to: str, body: str, media: list[str], sid: str | None = None) -> FormPairs:
     """A real-shaped inbound message form, as Twilio posts it, with a fresh MessageSid."""
-    sid = ("MM" if media else "SM") + uuid.uuid4().hex
+    sid = sid or new_sid(media)
     pairs = [("MessageSid", sid), ("SmsMessageSid", sid), ("AccountSid", account_sid), ("From", sender), ("To", to),
              ("Body", body), ("NumMedia", str(len(media))), ("ApiVersion", "2010-04-01")]
     for n, url in enumerate(media):
@@ -43,12 +47,25 @@ def post_signed(url: str, pairs: FormPairs, token: str, session: requests.Sessio
     return http("POST", url, "webhook", data=urlencode(pairs), headers=headers)
 
 
-def media_urls(media: list[str]) -> list[str]:
-    for item in media:
-        if not item.startswith(("http://", "https://")):
-            hint = "a file" if Path(item).exists() else "not a URL"
-            raise CliFailure(f"--media {item}: {hint}; give an http(s) URL (hosting files through the sandbox is not available yet)")
-    return media
+def media_urls(profile: Profile, media: list[str], sid: str) -> list[str]:
+    """Each --media as Twilio would give it: a URL as it is, a file hosted by the local sandbox."""
+    return [item if item.startswith(("http://", "https://")) else host_file(profile, Path(item), sid) for item in media]
+
+
+def host_file(profile: Profile, path: Path, sid: str) -> str:
+    """Host a file through the sandbox's POST /_sandbox/media, under message `sid`, as Twilio hosts media."""
+    if not path.is_file():
+        raise CliFailure(f"--media {path}: neither an http(s) URL nor a file")
+    if not profile.is_local:
+        raise CliFailure(f"--media {path}: files are hosted by the local sandbox only; give an http(s) URL")
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    response = http("POST", profile.local_url("sandbox") + "/_sandbox/media", "Twilio sandbox", params={"message_sid": sid},
+                    data=path.read_bytes(), headers={"Content-Type": content_type})
+    if response.status_code == 404:
+        raise CliFailure(f"--media {path}: this sandbox cannot host files (no POST /_sandbox/media); give an http(s) URL")
+    if response.status_code != 201:
+        raise CliFailure(f"--media {path}: the sandbox answered {response.status_code}")
+    return str(response.json()["url"])
 
 
 @app.command()
@@ -57,7 +74,7 @@ def inbound(
     sender: str = typer.Option(..., "--from", help="The customer's number, E.164."),
     to: str = typer.Option("", "--to", help="The business number; default: the stage's default sender."),
     body: str = typer.Option("", "--body", help="The message text."),
-    media: list[str] = typer.Option([], "--media", help="A media URL (repeatable): an MMS."),
+    media: list[str] = typer.Option([], "--media", help="A media URL or a file the local sandbox hosts (repeatable): an MMS."),
     whatsapp: bool = typer.Option(False, "--whatsapp", help="Send over WhatsApp (whatsapp: addresses)."),
     count: int = typer.Option(1, "--count", min=1, help="How many messages to post."),
     concurrency: int = typer.Option(4, "--concurrency", min=1, help="How many at once, with --count."),
@@ -70,18 +87,21 @@ def inbound(
         raise CliFailure("--to is required: the stage has no default sender")
     if whatsapp:
         sender, to = (n if n.startswith("whatsapp:") else f"whatsapp:{n}" for n in (sender, to))
-    urls = media_urls(media)
     url = profile.webhook_url("inbound")
     token = settings.auth_token
     if count == 1:
-        pairs = inbound_form(settings.account_sid, sender, to, body, urls)
+        sid = new_sid(media)
+        pairs = inbound_form(settings.account_sid, sender, to, body, media_urls(profile, media, sid), sid)
         response = post_signed(url, pairs, token)
-        sid = dict(pairs)["MessageSid"]
         profile.console.print(f"{response.status_code} inbound {sid} from {profile.number(sender)} to {profile.number(to)}")
         if response.status_code != 200:
             raise CliFailure(f"the inbound webhook answered {response.status_code}: {response.text[:200]}")
         return
-    run_many(profile, url, token, [inbound_form(settings.account_sid, sender, to, body, urls) for _ in range(count)], concurrency)
+    forms = []
+    for _ in range(count):
+        sid = new_sid(media)
+        forms.append(inbound_form(settings.account_sid, sender, to, body, media_urls(profile, media, sid), sid))
+    run_many(profile, url, token, forms, concurrency)
 
 
 def run_many(profile: Profile, url: str, token: str, forms: list[FormPairs], concurrency: int) -> None:
