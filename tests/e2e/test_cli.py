@@ -110,7 +110,10 @@ def test_failures_are_one_line(stack: RunningStack) -> None:
 
 
 def test_failed_list_retry_and_purge(stack: RunningStack) -> None:
-    assert failure(stack, "send", "--to", "+15005550002", "--body", "unreachable").startswith("Error: POST /messages: 400 recipient_unreachable")
+    line = failure(stack, "send", "--to", "+15005550002", "--body", "unreachable")
+    assert line.startswith("Error: POST /messages: 400 recipient_unreachable")
+    # Twilio's message quotes the number: masked there too.
+    assert "***0002" in line and "+15005550002" not in line
     rows = json.loads(ok(stack, "failed", "list", "--json"))
     rejected = [r for r in rows if r["to"] == "***0002" and r["state"] == "rejected"]
     assert rejected and rejected[0]["twilio_code"] == 21612 and rejected[0]["category"] == "recipient_unreachable"

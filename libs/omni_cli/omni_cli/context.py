@@ -23,8 +23,9 @@ LOCAL = "local"
 LOCAL_OFFSETS = {"dynamodb": 0, "inbound": 1, "status": 2, "outbound": 3, "sandbox": 4, "aws": 5}
 TWILIO_API = "https://api.twilio.com"
 HTTP_TIMEOUT = 15
-# Message fields that hold a phone number, masked unless --show-numbers.
+# A phone number inside free text (an error from Twilio may quote one).
 E164 = re.compile(r"\+\d{7,15}")
+# Message fields that hold a phone number, masked unless --show-numbers.
 NUMBER_FIELDS = frozenset({"from", "to", "phone", "from_number", "to_number", "wa_id"})
 
 
