@@ -19,6 +19,7 @@ help:
 	@echo "make audit      pip-audit the pinned requirements (needs network)"
 	@echo "make bench      measure the speed and size targets"
 	@echo "make replay-dlq STAGE=local|dev|prod   publish what the hand-off's dead-letter queue holds"
+	@echo ".venv/bin/omni-twilio --help           the operator's command line (installed by make install)"
 
 $(STAMP): requirements-dev.txt libs/carrier_core/pyproject.toml libs/omni_cli/pyproject.toml $(wildcard services/*/requirements.txt)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
