@@ -239,3 +239,20 @@ def test_simulate_inbound_hosts_a_media_file_through_the_sandbox(stack: RunningS
     media = stack.get_message(sid).json()["media"]
     assert media[0]["url"].startswith(stack.url("sandbox", "/2010-04-01/Accounts/")) and f"/Messages/{sid}/Media/ME" in media[0]["url"]
     assert media[0]["content_type"] == "image/png"
+
+
+def test_a_deployed_stage_through_url_flags_and_its_own_settings(stack: RunningStack) -> None:
+    # A stage other than local reads its settings from the environment, as the services do:
+    # here they name the local stack's account and token, so its webhook accepts the signature.
+    args = ["--stage", "dev", "--inbound-url", stack.url("inbound"), "--outbound-url", stack.url("outbound")]
+    env = {**os.environ, "TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": LOCAL_AUTH_TOKEN}
+    result = subprocess.run([str(CLI), *args, "simulate", "inbound", "--from", CUSTOMER, "--to", "+15005550006", "--body", "from dev"],
+                            env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    sid = SID.findall(result.stdout)[0]
+    assert json.loads(subprocess.run([str(CLI), *args, "show", sid, "--json"], env=env, capture_output=True, text=True,
+                                     timeout=60, check=True).stdout)["body"] == "from dev"
+    unset = {k: v for k, v in env.items() if k not in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_AUTH_TOKEN_PARAMETER")}
+    result = subprocess.run([str(CLI), *args, "simulate", "inbound", "--from", CUSTOMER, "--to", "+15005550006"],
+                            env=unset, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1 and result.stderr.strip() == "Error: settings: TWILIO_AUTH_TOKEN_PARAMETER (or TWILIO_AUTH_TOKEN) is not set"
