@@ -19,11 +19,12 @@ help:
 	@echo "make audit      pip-audit the pinned requirements (needs network)"
 	@echo "make bench      measure the speed and size targets"
 	@echo "make replay-dlq STAGE=local|dev|prod   publish what the hand-off's dead-letter queue holds"
+	@echo ".venv/bin/omni-twilio --help           the operator's command line (installed by make install)"
 
-$(STAMP): requirements-dev.txt libs/carrier_core/pyproject.toml $(wildcard services/*/requirements.txt)
+$(STAMP): requirements-dev.txt libs/carrier_core/pyproject.toml libs/omni_cli/pyproject.toml $(wildcard services/*/requirements.txt)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -e libs/carrier_core
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -e libs/carrier_core -e libs/omni_cli
 	touch $@
 
 install: $(STAMP) $(NODE_STAMP) java
@@ -64,7 +65,7 @@ test-contract: install
 # there). It fails on any finding of medium severity or above; each skipped one carries a
 # `# nosec Bxxx` with its reason on the line. Low findings (asserts, subprocess imports,
 # the documented local token) are left out of the report.
-BANDIT_PATHS := libs/carrier_core/carrier_core services devstack infra bench
+BANDIT_PATHS := libs/carrier_core/carrier_core libs/omni_cli/omni_cli services devstack infra bench
 
 bandit: install
 	$(BIN)/bandit --quiet --recursive --severity-level medium $(BANDIT_PATHS)

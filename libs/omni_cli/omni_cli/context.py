@@ -1,0 +1,177 @@
+"""Where a stage lives and how to talk to it: the addresses, the settings, masking, HTTP."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+# terraform output only, with a fixed command line.
+import subprocess  # nosec B404
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from rich.console import Console
+
+from carrier_core.errors import CarrierError
+from carrier_core.logs import mask_phone
+from carrier_core.settings import LOCAL_API_KEY_SECRET, LOCAL_API_KEY_SID, Settings
+
+LOCAL = "local"
+# The local stack's layout (devstack.stack.Layout): consecutive ports from its base.
+LOCAL_OFFSETS = {"dynamodb": 0, "inbound": 1, "status": 2, "outbound": 3, "sandbox": 4, "aws": 5}
+TWILIO_API = "https://api.twilio.com"
+HTTP_TIMEOUT = 15
+# A phone number inside free text (an error from Twilio may quote one).
+E164 = re.compile(r"\+\d{7,15}")
+# Message fields that hold a phone number, masked unless --show-numbers.
+NUMBER_FIELDS = frozenset({"from", "to", "phone", "from_number", "to_number", "wa_id"})
+
+
+class CliFailure(Exception):
+    """A failure the command explains in one line; the exit status is 1."""
+
+
+@dataclass
+class Profile:
+    """One invocation's stage, its service URLs and how numbers are shown."""
+
+    stage: str = LOCAL
+    inbound_url: str | None = None
+    status_url: str | None = None
+    outbound_url: str | None = None
+    show_numbers: bool = False
+    # soft_wrap: a line stays one line, whatever the terminal, for grep and scripts.
+    console: Console = field(default_factory=lambda: Console(soft_wrap=True))
+    _settings: Settings | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.stage == LOCAL
+
+    def local_url(self, part: str) -> str:
+        base = int(os.environ.get("DEVSTACK_PORT_BASE", "8000"))
+        return f"http://127.0.0.1:{base + LOCAL_OFFSETS[part]}"
+
+    def url(self, service: str) -> str:
+        """The base URL of `service` (inbound, status, outbound): a flag, the local stack's, else
+        the stage's Terraform output `base_url`."""
+        given = {"inbound": self.inbound_url, "status": self.status_url, "outbound": self.outbound_url}[service]
+        if given:
+            return given.rstrip("/")
+        if self.is_local:
+            return self.local_url(service)
+        return terraform_output(self.stage, service, "base_url").rstrip("/")
+
+    def webhook_url(self, service: str) -> str:
+        """The public URL Twilio signs for: the webhook route of `service`."""
+        return self.url(service) + f"/twilio/{service}"
+
+    def environ(self) -> dict[str, str]:
+        """The environment the stage's settings are read from; locally, the stack's addresses."""
+        env = dict(os.environ)
+        env["STAGE"] = self.stage
+        if self.is_local:
+            env.setdefault("DYNAMODB_ENDPOINT", self.local_url("dynamodb"))
+            env.setdefault("TWILIO_API_BASE_URL", self.local_url("sandbox"))
+            # The local stack gets fake credentials, never the caller's real ones (as devstack does).
+            env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+            env.pop("AWS_SESSION_TOKEN", None)
+            env.pop("AWS_PROFILE", None)
+            env.setdefault("AWS_ENDPOINT_URL_SQS", self.local_url("aws"))
+            env.setdefault("AWS_ENDPOINT_URL_EVENTBRIDGE", self.local_url("aws"))
+            env.setdefault("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", self.local_url("dynamodb"))
+            if not env.get("TWILIO_API_KEY_SID"):
+                env.update(TWILIO_API_KEY_SID=LOCAL_API_KEY_SID, TWILIO_API_KEY_SECRET=LOCAL_API_KEY_SECRET)
+        return env
+
+    @property
+    def settings(self) -> Settings:
+        """The stage's settings, read as the services read them (tokens from SSM when named)."""
+        if self._settings is None:
+            try:
+                self._settings = Settings.from_env("cli", self.environ())
+            except CarrierError as exc:
+                raise CliFailure(f"settings: {exc}") from exc
+        return self._settings
+
+    def bind(self) -> None:
+        """Point the PynamoDB models at the stage's tables, with the local stack's fake keys."""
+        from carrier_core.models import bind_models
+
+        self.use_aws()
+        bind_models(self.settings)
+
+    def use_aws(self) -> None:
+        """Locally, this process's AWS clients get the stack's endpoints and fake credentials."""
+        if self.is_local:
+            env = self.environ()
+            for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
+                os.environ.pop(name, None)
+            os.environ.update({name: value for name, value in env.items() if name.startswith("AWS_")})
+
+    def number(self, value: str | None) -> str:
+        """A phone number as printed: masked to its last four digits unless --show-numbers."""
+        if value is None:
+            return ""
+        # Only numbers: a Messaging Service SID or an alphanumeric sender is shown as it is.
+        return value if self.show_numbers or not E164.search(value) else str(mask_phone(value))
+
+    def masked(self, data: Any) -> Any:
+        """`data` (a JSON value) with every number field masked unless --show-numbers."""
+        if self.show_numbers:
+            return data
+        if isinstance(data, dict):
+            return {k: (self.number(v) if k in NUMBER_FIELDS and isinstance(v, str) else self.masked(v)) for k, v in data.items()}
+        if isinstance(data, list):
+            return [self.masked(v) for v in data]
+        return data
+
+    def print_json(self, data: Any) -> None:
+        # print(), not Rich: scripts read this, and Rich would wrap long lines.
+        print(json.dumps(self.masked(data), indent=2, default=str))
+
+
+def terraform_output(stage: str, service: str, name: str) -> str:
+    """One output of infra/envs/<stage>/<service>, read with `terraform output` from its state."""
+    root = next((d for d in (Path.cwd() / "infra", Path(__file__).resolve().parents[3] / "infra") if d.is_dir()), None)
+    unknown = f"the {stage} stage's {service} URL is unknown: pass --{service}-url"
+    if root is None or shutil.which("terraform") is None:
+        raise CliFailure(f"{unknown} (or run from the repository, with terraform installed)")
+    try:
+        # A fixed command line: terraform from PATH, a directory of this repository.
+        result = subprocess.run(  # nosec B603
+            ["terraform", f"-chdir={root / 'envs' / stage / service}", "output", "-raw", name],
+            capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise CliFailure(f"{unknown}: terraform output failed ({type(exc).__name__})") from exc
+    if result.returncode != 0 or not result.stdout.strip():
+        raise CliFailure(f"{unknown}, or `terraform init` in infra/envs/{stage}/{service} to read its output {name}")
+    return result.stdout.strip()
+
+
+def mask_numbers(text: str) -> str:
+    """`text` with every E.164 number in it masked to its last four digits."""
+    return E164.sub(lambda m: str(mask_phone(m.group(0))), text)
+
+
+def http(method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
+    """One HTTP request; an unreachable service is a one-line failure naming it."""
+    try:
+        return requests.request(method, url, timeout=kwargs.pop("timeout", HTTP_TIMEOUT), **kwargs)
+    except requests.ConnectionError as exc:
+        raise CliFailure(f"cannot reach the {what} at {url.split('?')[0]}: is the stack running (make dev)?") from exc
+    except requests.Timeout as exc:
+        raise CliFailure(f"the {what} at {url.split('?')[0]} did not answer in time") from exc
+
+
+def error_line(response: requests.Response) -> str:
+    """The reason an API call failed, from the carrier's `{"error": ...}` body when it has one."""
+    try:
+        error = response.json().get("error") or {}
+    except ValueError:
+        error = {}
+    if isinstance(error, dict) and error.get("code"):
+        return f"{response.status_code} {error['code']}: {error.get('message', '')}".strip()
+    return f"HTTP {response.status_code}"

@@ -1,0 +1,111 @@
+"""`doctor`: check a stage's configuration line by line and say what to fix."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import requests
+import typer
+from rich.markup import escape
+
+from omni_cli.context import CliFailure, Profile, TWILIO_API, http
+
+Check = Callable[[Profile], str]
+
+
+class Problem(Exception):
+    """A check that failed: the message says what to fix."""
+
+
+def settings_check(profile: Profile) -> str:
+    try:
+        settings = profile.settings
+    except CliFailure as exc:
+        raise Problem(f"{exc}: set it in the environment (or its SSM parameter)") from exc
+    key = "an API key" if settings.api_key_sid else "the auth token"
+    return f"settings of the {settings.stage} stage read; REST calls use {key}"
+
+
+def tables_check(profile: Profile) -> str:
+    from carrier_core.models import FailedMessageModel, MessageModel, OptOutModel
+
+    profile.bind()
+    missing = []
+    for model in (MessageModel, FailedMessageModel, OptOutModel):
+        try:
+            if not model.exists():
+                missing.append(model.Meta.table_name)
+        except Exception as exc:  # an endpoint that does not answer, credentials refused
+            raise Problem(f"cannot reach DynamoDB ({type(exc).__name__}): check DYNAMODB_ENDPOINT / AWS credentials") from exc
+    if missing:
+        raise Problem(f"missing tables {', '.join(missing)}: apply infra/envs/{profile.stage} (locally, restart make dev)")
+    return f"tables {profile.settings.messages_table}, -failed-messages, -optouts reachable"
+
+
+def queues_check(profile: Profile) -> str:
+    from omni_cli.events import sqs_client
+
+    sqs = sqs_client(profile)
+    names = [profile.settings.events_dlq_name] + ([f"omni-twilio-{profile.stage}-events"] if profile.is_local else [])
+    for name in names:
+        try:
+            sqs.get_queue_url(QueueName=name)
+        except Exception as exc:
+            raise Problem(f"queue {name} not reachable ({type(exc).__name__}): check the stage's infra and AWS credentials") from exc
+    return f"queues {', '.join(names)} reachable"
+
+
+def webhook_check(service: str) -> Check:
+    def check(profile: Profile) -> str:
+        url = profile.webhook_url(service)
+        response = http("POST", url, f"{service} webhook", data={"MessageSid": "SM" + "0" * 32})
+        if response.status_code != 403:
+            raise Problem(f"{url} answered an unsigned POST with {response.status_code}, not 403: is it the {service} service, validating signatures?")
+        return f"{url} refuses an unsigned POST (403)"
+
+    return check
+
+
+def outbound_check(profile: Profile) -> str:
+    url = profile.url("outbound") + "/health"
+    response = http("GET", url, "outbound API")
+    if response.status_code != 200:
+        raise Problem(f"{url} answered {response.status_code}: the outbound service cannot reach its tables")
+    return f"{url} is healthy"
+
+
+def twilio_check(profile: Profile) -> str:
+    settings = profile.settings
+    base = settings.twilio_api_base_url or TWILIO_API
+    url = f"{base}/2010-04-01/Accounts/{settings.account_sid}/Messages.json"
+    response = http("GET", url, "Twilio API", params={"PageSize": "1"}, auth=settings.rest_credentials)
+    if response.status_code == 401:
+        raise Problem("Twilio refused the credentials (20003): check TWILIO_ACCOUNT_SID and TWILIO_API_KEY_SID/SECRET or TWILIO_AUTH_TOKEN")
+    if response.status_code != 200:
+        raise Problem(f"Twilio answered {response.status_code} for the account: check TWILIO_ACCOUNT_SID")
+    return f"Twilio ({base}) accepts the credentials"
+
+
+CHECKS: list[tuple[str, Check]] = [
+    ("settings", settings_check),
+    ("tables", tables_check),
+    ("queues", queues_check),
+    ("inbound webhook", webhook_check("inbound")),
+    ("status webhook", webhook_check("status")),
+    ("outbound API", outbound_check),
+    ("Twilio credentials", twilio_check),
+]
+
+
+def doctor(ctx: typer.Context) -> None:
+    """Check the stage: settings, tables, queues, webhooks (403 unsigned), Twilio credentials."""
+    profile: Profile = ctx.obj
+    failed = 0
+    for name, check in CHECKS:
+        try:
+            line = f"[green]✓[/green] {name}: {escape(check(profile))}"
+        except (Problem, CliFailure, requests.RequestException) as exc:
+            failed += 1
+            line = f"[red]✗[/red] {name}: {escape(str(exc))}"
+        profile.console.print(line, highlight=False)
+    if failed:
+        raise CliFailure(f"{failed} of {len(CHECKS)} checks failed")

@@ -1,0 +1,70 @@
+"""`events`: the workflow events as the local events queue receives them, and the DLQ replay."""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import typer
+
+from omni_cli.context import CliFailure, Profile
+
+app = typer.Typer(help="The workflow events the hand-off publishes.", no_args_is_help=True)
+
+
+def sqs_client(profile: Profile) -> Any:
+    import boto3  # deferred: only the events commands need it
+
+    profile.use_aws()
+    return boto3.client("sqs", region_name=profile.settings.region)
+
+
+def subject(detail: dict[str, Any], profile: Profile) -> str:
+    """What an event is about: a message's SID, or a contact's masked number and sender."""
+    if detail.get("sid"):
+        return str(detail["sid"])
+    return f"{profile.number(detail.get('phone'))} {profile.number(detail.get('sender'))}".strip()
+
+
+@app.command()
+def tail(
+    ctx: typer.Context,
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep reading until Ctrl-C."),
+    queue: str | None = typer.Option(None, "--queue", help="The queue to read; default: omni-twilio-<stage>-events."),
+    as_json: bool = typer.Option(False, "--json", help="Print each event whole, one JSON object a line."),
+) -> None:
+    """Read the events queue (as the workflow engine does: each event once) and print each event."""
+    profile: Profile = ctx.obj
+    sqs = sqs_client(profile)
+    name = queue or f"omni-twilio-{profile.stage}-events"
+    try:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except Exception as exc:  # botocore's errors: no such queue, no endpoint, no credentials
+        raise CliFailure(f"cannot open the events queue {name}: {type(exc).__name__}") from exc
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1 if follow else 0).get("Messages", [])
+        for message in messages:
+            event = json.loads(message["Body"])
+            detail = event.get("detail") or {}
+            if as_json:
+                print(json.dumps(profile.masked(event)), flush=True)
+            else:
+                profile.console.print(f"{event.get('time', '')} {event.get('detail-type')} {subject(detail, profile)} {detail.get('status') or ''} event_id={detail.get('event_id')}")
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        if not messages and not follow:
+            return
+        if not messages:
+            time.sleep(0.2)
+
+
+@app.command("replay-dlq")
+def replay_dlq(ctx: typer.Context) -> None:
+    """Publish again what the hand-off's dead-letter queue holds (as `make replay-dlq`)."""
+    from carrier_core.handoff import replay
+
+    profile: Profile = ctx.obj
+    profile.use_aws()
+    code = replay.main(["--stage", profile.stage])
+    if code != 0:
+        raise CliFailure("some DLQ messages could not be replayed (see the report above); they stay on the DLQ")
+    profile.console.print("the DLQ is replayed")

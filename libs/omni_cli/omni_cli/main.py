@@ -1,0 +1,72 @@
+"""The `omni-twilio` command: its shared options, its sub-commands, and its one-line failures."""
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+import typer
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
+
+from carrier_core.settings import STAGES
+from omni_cli import doctor, events, messages, simulate, stores
+from omni_cli.context import CliFailure, Profile, mask_numbers
+
+
+class OneLineFailures(TyperGroup):
+    """Every failure ends as `Error: <reason>` on stderr and exit status 1, never a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (TyperException, typer.Exit, typer.Abort):
+            raise
+        except CliFailure as exc:
+            fail(ctx, str(exc))
+        except Exception as exc:  # anything unforeseen: its kind and first line, not a traceback
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            fail(ctx, f"{type(exc).__name__}: {first}"[:300])
+
+
+def fail(ctx: Any, reason: str) -> NoReturn:
+    # An error from Twilio or the API may quote a number ("The 'To' phone number: +1...").
+    show = isinstance(ctx.obj, Profile) and ctx.obj.show_numbers
+    typer.echo(f"Error: {reason if show else mask_numbers(reason)}", err=True)
+    raise typer.Exit(1)
+
+
+app = typer.Typer(
+    cls=OneLineFailures,
+    name="omni-twilio",
+    help="Operate the Twilio carrier: simulate webhooks, send and follow messages, inspect its tables and events.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def configure(
+    ctx: typer.Context,
+    stage: str = typer.Option("local", "--stage", envvar="OMNI_TWILIO_STAGE", help=f"One of {', '.join(STAGES)}; local is the stack of `make dev` (DEVSTACK_PORT_BASE, else 8000)."),
+    inbound_url: str | None = typer.Option(None, "--inbound-url", help="The inbound service's base URL (other stages)."),
+    status_url: str | None = typer.Option(None, "--status-url", help="The status service's base URL (other stages)."),
+    outbound_url: str | None = typer.Option(None, "--outbound-url", help="The outbound service's base URL (other stages)."),
+    show_numbers: bool = typer.Option(False, "--show-numbers", help="Print phone numbers in full (masked to the last four digits otherwise)."),
+) -> None:
+    if stage not in STAGES:
+        raise CliFailure(f"--stage must be one of {', '.join(STAGES)}, not {stage!r}")
+    ctx.obj = Profile(stage, inbound_url, status_url, outbound_url, show_numbers)
+
+
+app.add_typer(simulate.app, name="simulate")
+app.command()(messages.send)
+app.command()(messages.show)
+app.add_typer(stores.failed_app, name="failed")
+app.add_typer(stores.optouts_app, name="optouts")
+app.add_typer(events.app, name="events")
+app.command()(doctor.doctor)
+
+
+def main() -> None:
+    """The console script's entry point."""
+    app()

@@ -1,0 +1,112 @@
+"""`send` and `show`: the outbound API, POST /messages and GET /messages/{sid}."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from carrier_core.status.machine import MessageStatus, known_status, rule_of
+from omni_cli.context import CliFailure, Profile, error_line, http
+
+FAILURES = {MessageStatus.FAILED, MessageStatus.UNDELIVERED, MessageStatus.CANCELED}
+
+
+def fetch(profile: Profile, sid: str) -> dict[str, Any]:
+    response = http("GET", profile.url("outbound") + f"/messages/{sid}", "outbound API")
+    if response.status_code == 404:
+        raise CliFailure(f"message {sid} not found")
+    if response.status_code != 200:
+        raise CliFailure(f"GET /messages/{sid}: {error_line(response)}")
+    message: dict[str, Any] = response.json()
+    return message
+
+
+def is_terminal(status: str) -> bool:
+    known = known_status(status)
+    return known is not None and rule_of(known).terminal
+
+
+def send(
+    ctx: typer.Context,
+    to: str = typer.Option(..., "--to", help="The recipient, E.164 (whatsapp:+… for WhatsApp)."),
+    body: str = typer.Option("", "--body", help="The message text."),
+    media: list[str] = typer.Option([], "--media", help="A media URL (repeatable): an MMS."),
+    sender: str | None = typer.Option(None, "--from", help="The sender; default: the stage's."),
+    idempotency_key: str | None = typer.Option(None, "--idempotency-key", help="Sent as Idempotency-Key: a retry sends once."),
+    wait: bool = typer.Option(False, "--wait", help="Follow the message until its final status."),
+    timeout: float = typer.Option(60.0, "--timeout", help="Seconds --wait waits at most."),
+    as_json: bool = typer.Option(False, "--json", help="Print the message resource as JSON."),
+) -> None:
+    """Send a message through the outbound API (POST /messages)."""
+    profile: Profile = ctx.obj
+    request: dict[str, Any] = {"to": to}
+    if body:
+        request["body"] = body
+    if media:
+        request["media_urls"] = media
+    if sender:
+        request["from"] = sender
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    response = http("POST", profile.url("outbound") + "/messages", "outbound API", json=request, headers=headers)
+    if response.status_code not in (200, 201, 202):
+        raise CliFailure(f"POST /messages: {error_line(response)}")
+    message: dict[str, Any] = response.json()
+    replayed = " (replayed)" if response.headers.get("Idempotent-Replayed") else ""
+    if not as_json:
+        profile.console.print(f"{message['sid']} {message['status']} to {profile.number(message.get('to'))}{replayed}")
+    if wait:
+        message = follow(profile, message, timeout, quiet=as_json)
+    if as_json:
+        profile.print_json(message)
+    known = known_status(message["status"])
+    if wait and known in FAILURES:
+        raise CliFailure(f"message {message['sid']} ended {message['status']} (error {message.get('error_code')})")
+
+
+def follow(profile: Profile, message: dict[str, Any], timeout: float, quiet: bool) -> dict[str, Any]:
+    """Poll GET /messages/{sid}, printing each change of status, until a terminal one."""
+    sid, last = message["sid"], message["status"]
+    deadline = time.monotonic() + timeout
+    while not is_terminal(last):
+        if time.monotonic() > deadline:
+            raise CliFailure(f"message {sid} still {last} after {timeout:g} s")
+        time.sleep(0.2)
+        message = fetch(profile, sid)
+        if message["status"] != last:
+            last = message["status"]
+            if not quiet:
+                code = f" (error {message['error_code']})" if message.get("error_code") else ""
+                profile.console.print(f"{sid} {last}{code}")
+    return message
+
+
+def show(
+    ctx: typer.Context,
+    sid: str = typer.Argument(..., help="The message's SID (SM…/MM…)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the message resource as JSON."),
+) -> None:
+    """Show a message and its status history."""
+    profile: Profile = ctx.obj
+    message = fetch(profile, sid)
+    if as_json:
+        profile.print_json(message)
+        return
+    summary = Table(title=f"message {sid}", show_header=False)
+    for name in ("direction", "channel", "from", "to", "body", "status", "error_code", "num_segments", "created_at", "updated_at"):
+        value = message.get(name)
+        shown = profile.number(value) if name in ("from", "to") else ("" if value is None else str(value))
+        summary.add_row(name, shown)
+    error = message.get("error") or {}
+    if error:
+        summary.add_row("error", f"{error.get('code')} (retryable: {error.get('retryable')})")
+    for n, item in enumerate(message.get("media") or []):
+        summary.add_row(f"media {n}", f"{item.get('content_type') or ''} {item.get('status') or ''} {item.get('url')}")
+    profile.console.print(summary)
+    history = Table(title="history")
+    for column in ("at", "status", "error_code"):
+        history.add_column(column)
+    for entry in message.get("history") or []:
+        history.add_row(str(entry.get("at")), str(entry.get("status")), "" if entry.get("error_code") is None else str(entry["error_code"]))
+    profile.console.print(history)

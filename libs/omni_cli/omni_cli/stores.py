@@ -1,0 +1,171 @@
+"""`failed` and `optouts`: the failed-message store and the opt-out table, through carrier_core's models."""
+from __future__ import annotations
+
+import re
+import time
+from datetime import timedelta
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from carrier_core.errors import CarrierError
+from carrier_core.models import FailedMessageModel, OptOutModel, iso, utc_now
+from carrier_core.phone import parse_address
+from omni_cli.context import CliFailure, Profile, error_line, http
+
+failed_app = typer.Typer(help="The failed-message store: sends Twilio did not take.", no_args_is_help=True)
+optouts_app = typer.Typer(help="Who may not be messaged, by customer number and business sender.", no_args_is_help=True)
+
+# The retry worker's due index holds items whose retry_state is this (services/outbound).
+DUE_STATE = "pending"
+OPERATOR_SOURCE = "operator"
+DURATION = re.compile(r"^(\d+)([smhd])$")
+UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def stored(profile: Profile) -> Profile:
+    """The profile with the models bound to its stage's tables."""
+    profile.bind()
+    return profile
+
+
+def failed_row(item: FailedMessageModel) -> dict[str, Any]:
+    request = item.request.as_dict() if item.request is not None else {}
+    error = item.twilio_error.as_dict() if item.twilio_error is not None else {}
+    return {"id": item.id, "to": request.get("to"), "category": item.category, "twilio_code": error.get("twilio_code") or error.get("code"),
+            "state": item.state, "retryable": item.retryable, "attempts": int(item.attempts or 0), "message_sid": item.message_sid,
+            "created_at": item.created_at}
+
+
+@failed_app.command("list")
+def failed_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print the items as JSON.")) -> None:
+    """List the failed sends, newest first."""
+    profile = stored(ctx.obj)
+    rows = sorted((failed_row(item) for item in FailedMessageModel.scan()), key=lambda r: r["created_at"], reverse=True)
+    if as_json:
+        profile.print_json(rows)
+        return
+    table = Table(title=f"failed sends ({len(rows)})")
+    for column in ("id", "to", "category", "twilio_code", "state", "retryable", "attempts", "message_sid", "created_at"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if row[c] is None else profile.number(row[c]) if c == "to" else str(row[c]) for c in row))
+    profile.console.print(table)
+
+
+@failed_app.command("retry")
+def failed_retry(
+    ctx: typer.Context,
+    item_id: str | None = typer.Argument(None, metavar="[ID]", help="The failed send to retry."),
+    every: bool = typer.Option(False, "--all", help="Retry every failed send still waiting for a retry."),
+) -> None:
+    """Make a failed send (or --all) due now, then run the retry worker (locally; deployed, its schedule does)."""
+    profile = stored(ctx.obj)
+    if (item_id is None) == (not every):
+        raise CliFailure("give one ID or --all")
+    items = [get_failed(item_id)] if item_id else [i for i in FailedMessageModel.scan() if i.retry_state == DUE_STATE]
+    for item in items:
+        if item.retry_state != DUE_STATE:
+            raise CliFailure(f"{item.id} is not waiting for a retry (state {item.state})")
+        item.update(actions=[FailedMessageModel.next_attempt_at.set(int(time.time()))], condition=FailedMessageModel.retry_state == DUE_STATE)
+    if not profile.is_local:
+        profile.console.print(f"{len(items)} made due now; the scheduled worker retries within a minute")
+        return
+    response = http("POST", profile.url("outbound") + "/_local/retry-failed", "outbound API", json={})
+    if response.status_code != 200:
+        raise CliFailure(f"POST /_local/retry-failed: {error_line(response)}")
+    report = response.json()
+    profile.console.print(" ".join(f"{key} {len(value) if isinstance(value, list) else value}" for key, value in report.items()))
+    for key in ("sent", "rescheduled", "dead"):
+        for done in report.get(key) or []:
+            profile.console.print(f"{done} {key}")
+    if item_id and item_id not in (report.get("sent") or []):
+        raise CliFailure(f"{item_id} was not sent: {next((k for k in ('rescheduled', 'dead', 'skipped') if item_id in report.get(k, [])), 'not run')}")
+
+
+def get_failed(item_id: str) -> FailedMessageModel:
+    try:
+        return FailedMessageModel.get(item_id, consistent_read=True)
+    except FailedMessageModel.DoesNotExist:
+        raise CliFailure(f"no failed send {item_id}") from None
+
+
+@failed_app.command("purge")
+def failed_purge(
+    ctx: typer.Context,
+    older_than: str = typer.Option(..., "--older-than", help="An age: 30m, 12h, 7d."),
+) -> None:
+    """Delete the failed sends created longer ago than --older-than."""
+    stored(ctx.obj)
+    cutoff = iso(utc_now() - parse_duration(older_than))
+    purged = 0
+    for item in FailedMessageModel.scan(FailedMessageModel.created_at < cutoff):
+        item.delete()
+        purged += 1
+    ctx.obj.console.print(f"purged {purged} failed sends created before {cutoff}")
+
+
+def parse_duration(text: str) -> timedelta:
+    match = DURATION.match(text.strip())
+    if not match:
+        raise CliFailure(f"--older-than {text!r}: give a number and a unit, s, m, h or d (e.g. 7d)")
+    return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+
+
+def number_arg(value: str) -> str:
+    try:
+        return str(parse_address(value, "NUMBER"))
+    except CarrierError as exc:
+        raise CliFailure(str(exc)) from exc
+
+
+@optouts_app.command("list")
+def optouts_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print the records as JSON.")) -> None:
+    """List the opt-out records (opted out or back in)."""
+    profile = stored(ctx.obj)
+    rows = [{"phone": o.phone, "sender": o.sender, "opted_out": o.opted_out, "keyword": o.keyword, "source": o.source,
+             "updated_at": o.updated_at} for o in OptOutModel.scan()]
+    rows.sort(key=lambda r: str(r["updated_at"]), reverse=True)
+    if as_json:
+        profile.print_json(rows)
+        return
+    table = Table(title=f"opt-outs ({len(rows)})")
+    for column in rows[0] if rows else ("phone", "sender", "opted_out"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if v is None else profile.number(str(v)) if k in ("phone", "sender") else str(v) for k, v in row.items()))
+    profile.console.print(table)
+
+
+def set_opt_out(ctx: typer.Context, number: str, sender: str | None, opted_out: bool) -> None:
+    profile = stored(ctx.obj)
+    phone = number_arg(number)
+    business = sender or profile.settings.default_messaging_service_sid or profile.settings.default_from_number
+    if not business:
+        raise CliFailure("--sender is required: the stage has no default sender")
+    # A put, as Twilio's own 21610 is recorded: the operator's word is the newest state.
+    # The table's stream tells the workflow engine (contact.opted_out / opted_in).
+    OptOutModel(phone, business, opted_out=opted_out, keyword=None, message_sid=None, source=OPERATOR_SOURCE, updated_at=iso(utc_now())).save()
+    verb = "opted out of" if opted_out else "may again be messaged by"
+    profile.console.print(f"{profile.number(phone)} {verb} {profile.number(business)}")
+
+
+@optouts_app.command("add")
+def optouts_add(
+    ctx: typer.Context,
+    number: str = typer.Argument(..., help="The customer's number, E.164."),
+    sender: str | None = typer.Option(None, "--sender", help="The business number or MG… service; default: the stage's sender."),
+) -> None:
+    """Opt a number out of a sender's messages."""
+    set_opt_out(ctx, number, sender, True)
+
+
+@optouts_app.command("remove")
+def optouts_remove(
+    ctx: typer.Context,
+    number: str = typer.Argument(..., help="The customer's number, E.164."),
+    sender: str | None = typer.Option(None, "--sender", help="The business number or MG… service; default: the stage's sender."),
+) -> None:
+    """Lift an opt-out: the number may be messaged by the sender again."""
+    set_opt_out(ctx, number, sender, False)

@@ -1,0 +1,258 @@
+"""The `omni-twilio` command against the real local stack: each command's output and exit code.
+
+Every run is the installed console script in a subprocess, pointed at the stack by
+DEVSTACK_PORT_BASE, as an operator runs it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from carrier_core.settings import LOCAL_API_KEY_SECRET, LOCAL_AUTH_TOKEN
+from tests.support.stack import RunningStack
+
+pytestmark = pytest.mark.e2e
+
+CLI = Path(sys.executable).parent / "omni-twilio"
+CUSTOMER = "+15005550010"
+SID = re.compile(r"\b(?:SM|MM)[0-9a-f]{32}\b")
+
+
+def run(stack: RunningStack, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DEVSTACK_PORT_BASE": str(stack.layout.base), "COLUMNS": "200"}
+    return subprocess.run([str(CLI), *args], env=env, capture_output=True, text=True, timeout=90, check=False)
+
+
+def ok(stack: RunningStack, *args: str) -> str:
+    result = run(stack, *args)
+    assert result.returncode == 0, result.stderr
+    assert LOCAL_AUTH_TOKEN not in result.stdout + result.stderr
+    assert LOCAL_API_KEY_SECRET not in result.stdout + result.stderr
+    return result.stdout
+
+
+def failure(stack: RunningStack, *args: str) -> str:
+    """The one line a failing command prints; asserts it failed without a traceback."""
+    result = run(stack, *args)
+    assert result.returncode == 1, result.stdout
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    return lines[0]
+
+
+def test_simulate_inbound_then_show_it(stack: RunningStack) -> None:
+    out = ok(stack, "simulate", "inbound", "--from", CUSTOMER, "--body", "hello from the cli")
+    assert out.startswith("200 inbound ")
+    sid = SID.findall(out)[0]
+    assert CUSTOMER not in out and "***0010" in out
+    shown = ok(stack, "show", sid)
+    assert "received" in shown and "hello from the cli" in shown and "inbound" in shown
+    assert CUSTOMER not in shown and "***0010" in shown
+    message = json.loads(ok(stack, "--show-numbers", "show", sid, "--json"))
+    assert message["sid"] == sid and message["from"] == CUSTOMER and message["body"] == "hello from the cli"
+    stored = stack.table().get_item(Key={"sid": sid}, ConsistentRead=True)["Item"]
+    assert stored["from"] == CUSTOMER
+
+
+def test_simulate_many_inbound_reports_codes_and_latency(stack: RunningStack) -> None:
+    out = ok(stack, "simulate", "inbound", "--from", CUSTOMER, "--body", "burst", "--count", "6", "--concurrency", "3")
+    assert "posted 6" in out and "200: 6" in out
+    assert re.search(r"p50 \d+ ms, p95 \d+ ms", out)
+
+
+def test_send_wait_follows_the_message_to_delivered(stack: RunningStack) -> None:
+    out = ok(stack, "send", "--to", CUSTOMER, "--body", "sent by the cli", "--wait")
+    lines = out.strip().splitlines()
+    sid = SID.findall(lines[0])[0]
+    assert lines[0] == f"{sid} queued to ***0010"
+    assert lines[-1] == f"{sid} delivered"
+    assert CUSTOMER not in out
+    assert stack.get_message(sid).json()["status"] == "delivered"
+
+
+def test_send_wait_to_a_failing_number_exits_non_zero(stack: RunningStack) -> None:
+    line = failure(stack, "send", "--to", "+15005550012", "--body", "to fail", "--wait")
+    assert re.fullmatch(r"Error: message SM[0-9a-f]{32} ended failed \(error 30008\)", line)
+
+
+def test_simulate_status_is_recorded(stack: RunningStack) -> None:
+    sid = SID.findall(ok(stack, "send", "--to", CUSTOMER, "--body", "for a status", "--wait"))[0]
+    out = ok(stack, "simulate", "status", sid, "read")
+    assert out.strip() == f"204 status read for {sid}"
+    message = stack.get_message(sid).json()
+    assert message["status"] == "read"
+    assert message["history"][-1]["status"] == "read"
+    unknown = "SM" + uuid.uuid4().hex
+    assert ok(stack, "simulate", "status", unknown, "failed", "--error-code", "30008").strip() == f"204 status failed for {unknown}"
+    kept = json.loads(ok(stack, "show", unknown, "--json"))
+    assert (kept["status"], kept["error_code"], kept["history"][0]["error_code"]) == ("failed", 30008, 30008)
+
+
+def test_failures_are_one_line(stack: RunningStack) -> None:
+    assert failure(stack, "show", "SM" + "0" * 32) == f"Error: message SM{'0' * 32} not found"
+    assert "neither an http(s) URL nor a file" in failure(stack, "simulate", "inbound", "--from", CUSTOMER, "--media", "no/such/file")
+    # A deployed stage without the flag: its Terraform output, here not initialised.
+    line = failure(stack, "--stage", "dev", "show", "SM" + "0" * 32)
+    assert "pass --outbound-url" in line and "terraform init` in infra/envs/dev/outbound" in line
+    result = subprocess.run([str(CLI), "show", "SM" + "0" * 32], env={**os.environ, "DEVSTACK_PORT_BASE": "1"},
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1 and result.stderr.startswith("Error: cannot reach the outbound API")
+
+
+def test_failed_list_retry_and_purge(stack: RunningStack) -> None:
+    line = failure(stack, "send", "--to", "+15005550002", "--body", "unreachable")
+    assert line.startswith("Error: POST /messages: 400 recipient_unreachable")
+    # Twilio's message quotes the number: masked there too.
+    assert "***0002" in line and "+15005550002" not in line
+    rows = json.loads(ok(stack, "failed", "list", "--json"))
+    rejected = [r for r in rows if r["to"] == "***0002" and r["state"] == "rejected"]
+    assert rejected and rejected[0]["twilio_code"] == 21612 and rejected[0]["category"] == "recipient_unreachable"
+    assert rejected[0]["id"] in ok(stack, "failed", "list")
+
+    fault = stack.http.post(stack.url("sandbox", "/_sandbox/faults"), json={"status": 503, "count": -1}, timeout=10)
+    assert fault.status_code == 200
+    try:
+        retrying = json.loads(ok(stack, "send", "--to", CUSTOMER, "--body", "retry me", "--json"))
+    finally:
+        stack.http.delete(stack.url("sandbox", "/_sandbox/faults"), timeout=10)
+    assert retrying["status"] == "retrying"
+    item_id = retrying["sid"]
+    assert f"{item_id} sent" in ok(stack, "failed", "retry", item_id)
+    assert "is not waiting for a retry (state sent)" in failure(stack, "failed", "retry", item_id)
+    assert failure(stack, "failed", "retry") == "Error: give one ID or --all"
+
+    stack.http.post(stack.url("sandbox", "/_sandbox/faults"), json={"status": 503, "count": -1}, timeout=10)
+    try:
+        second = json.loads(ok(stack, "send", "--to", CUSTOMER, "--body", "retry us all", "--json"))["sid"]
+    finally:
+        stack.http.delete(stack.url("sandbox", "/_sandbox/faults"), timeout=10)
+    assert f"{second} sent" in ok(stack, "failed", "retry", "--all")
+
+    old = {"id": "RQ" + "0" * 32, "request": {"to": CUSTOMER}, "category": "carrier_unreachable", "attempts": 1, "state": "dead",
+           "created_at": "2020-01-01T00:00:00.000Z", "updated_at": "2020-01-01T00:00:00.000Z"}
+    stack.table("failed-messages").put_item(Item=old)
+    assert "purged" in ok(stack, "failed", "purge", "--older-than", "30d")
+    ids = {r["id"] for r in json.loads(ok(stack, "failed", "list", "--json"))}
+    assert old["id"] not in ids and item_id in ids
+    assert "give a number and a unit" in failure(stack, "failed", "purge", "--older-than", "soon")
+
+
+def test_optouts_add_list_remove(stack: RunningStack) -> None:
+    number = "+15005550021"
+    assert ok(stack, "optouts", "add", number).strip() == "***0021 opted out of ***0006"
+    rows = json.loads(ok(stack, "--show-numbers", "optouts", "list", "--json"))
+    assert {"phone": number, "sender": "+15005550006", "opted_out": True, "source": "operator"}.items() <= next(r for r in rows if r["phone"] == number).items()
+    listed = ok(stack, "optouts", "list")
+    assert "***0021" in listed and number not in listed
+    assert "opted" in failure(stack, "send", "--to", number, "--body", "refused").lower()
+    assert ok(stack, "optouts", "remove", number, "--sender", "+15005550006").strip() == "***0021 may again be messaged by ***0006"
+    assert "queued" in ok(stack, "send", "--to", number, "--body", "allowed again")
+    assert "E.164" in failure(stack, "optouts", "add", "12345")
+
+
+def test_events_tail_shows_the_received_event(stack: RunningStack) -> None:
+    sid = SID.findall(ok(stack, "simulate", "inbound", "--from", CUSTOMER, "--body", "an event"))[0]
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 20
+    while not any(e["detail-type"] == "message.received" and e["detail"].get("sid") == sid for e in seen):
+        assert time.monotonic() < deadline, "no message.received event for the simulated inbound"
+        seen += [json.loads(line) for line in ok(stack, "events", "tail", "--json").splitlines()]
+        time.sleep(0.3)
+    event = next(e for e in seen if e["detail"].get("sid") == sid)
+    assert event["detail"]["from"] == "***0010"
+    # The plain form: detail-type, sid and event_id on one line.
+    sid = SID.findall(ok(stack, "simulate", "inbound", "--from", CUSTOMER, "--body", "another"))[0]
+    pattern = re.compile(rf"message\.received {sid} received event_id=[0-9a-f-]{{36}}")
+    lines: list[str] = []
+    while not any(pattern.search(line) for line in lines):
+        assert time.monotonic() < deadline + 20, "no message.received line for the second inbound"
+        lines += ok(stack, "events", "tail").splitlines()
+        time.sleep(0.3)
+
+
+def test_events_replay_dlq_with_an_empty_dlq(stack: RunningStack) -> None:
+    assert "the DLQ is replayed" in ok(stack, "events", "replay-dlq")
+
+
+def test_doctor_all_green_and_a_refused_key(stack: RunningStack) -> None:
+    out = ok(stack, "doctor")
+    lines = out.strip().splitlines()
+    assert len(lines) == 7 and all(line.startswith("✓ ") for line in lines), out
+    assert "refuses an unsigned POST (403)" in out and "accepts the credentials" in out
+    env = {**os.environ, "DEVSTACK_PORT_BASE": str(stack.layout.base), "TWILIO_API_KEY_SID": "SK" + "0" * 32,
+           "TWILIO_API_KEY_SECRET": "not-the-secret"}
+    result = subprocess.run([str(CLI), "doctor"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert "✗ Twilio credentials: Twilio refused the credentials (20003)" in result.stdout
+    assert "not-the-secret" not in result.stdout + result.stderr
+    assert result.stderr.strip() == "Error: 1 of 7 checks failed"
+
+
+HELP_COMMANDS = [[], ["simulate", "inbound"], ["simulate", "status"], ["send"], ["show"], ["failed", "list"], ["failed", "retry"],
+                 ["failed", "purge"], ["optouts", "list"], ["optouts", "add"], ["optouts", "remove"], ["events", "tail"],
+                 ["events", "replay-dlq"], ["doctor"]]
+
+
+def test_every_command_has_help() -> None:
+    # In process: --help touches no stack, and 14 interpreter starts would cost seconds.
+    from typer.testing import CliRunner
+
+    from omni_cli.main import app
+
+    for command in HELP_COMMANDS:
+        result = CliRunner().invoke(app, [*command, "--help"])
+        assert result.exit_code == 0 and "Usage: omni-twilio" in result.output, command
+
+
+def test_simulate_inbound_mms_and_whatsapp(stack: RunningStack) -> None:
+    out = ok(stack, "simulate", "inbound", "--from", CUSTOMER, "--body", "a photo", "--media", "https://demo.twilio.com/owl.png")
+    sid = SID.findall(out)[0]
+    assert sid.startswith("MM")
+    message = stack.get_message(sid).json()
+    assert message["channel"] == "mms" and message["media"][0]["url"] == "https://demo.twilio.com/owl.png"
+    out = ok(stack, "simulate", "inbound", "--from", CUSTOMER, "--body", "over whatsapp", "--whatsapp")
+    assert "from whatsapp:***0010 to whatsapp:***0006" in out
+    message = stack.get_message(SID.findall(out)[0]).json()
+    assert message["channel"] == "whatsapp" and message["from"] == f"whatsapp:{CUSTOMER}"
+
+
+def test_simulate_inbound_hosts_a_media_file_through_the_sandbox(stack: RunningStack, tmp_path: Path) -> None:
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    result = run(stack, "simulate", "inbound", "--from", CUSTOMER, "--body", "a file", "--media", str(photo))
+    hosting = stack.http.get(stack.url("sandbox", "/_sandbox/media"), timeout=10).status_code == 200
+    if not hosting:  # a sandbox without the media routes: the command says so, in one line
+        assert result.returncode == 1 and result.stderr.strip().endswith("this sandbox cannot host files (no POST /_sandbox/media); give an http(s) URL")
+        return
+    assert result.returncode == 0, result.stderr
+    sid = SID.findall(result.stdout)[0]
+    media = stack.get_message(sid).json()["media"]
+    assert media[0]["url"].startswith(stack.url("sandbox", "/2010-04-01/Accounts/")) and f"/Messages/{sid}/Media/ME" in media[0]["url"]
+    assert media[0]["content_type"] == "image/png"
+
+
+def test_a_deployed_stage_through_url_flags_and_its_own_settings(stack: RunningStack) -> None:
+    # A stage other than local reads its settings from the environment, as the services do:
+    # here they name the local stack's account and token, so its webhook accepts the signature.
+    args = ["--stage", "dev", "--inbound-url", stack.url("inbound"), "--outbound-url", stack.url("outbound")]
+    env = {**os.environ, "TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": LOCAL_AUTH_TOKEN}
+    result = subprocess.run([str(CLI), *args, "simulate", "inbound", "--from", CUSTOMER, "--to", "+15005550006", "--body", "from dev"],
+                            env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    sid = SID.findall(result.stdout)[0]
+    assert json.loads(subprocess.run([str(CLI), *args, "show", sid, "--json"], env=env, capture_output=True, text=True,
+                                     timeout=60, check=True).stdout)["body"] == "from dev"
+    unset = {k: v for k, v in env.items() if k not in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_AUTH_TOKEN_PARAMETER")}
+    result = subprocess.run([str(CLI), *args, "simulate", "inbound", "--from", CUSTOMER, "--to", "+15005550006"],
+                            env=unset, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1 and result.stderr.strip() == "Error: settings: TWILIO_AUTH_TOKEN_PARAMETER (or TWILIO_AUTH_TOKEN) is not set"
