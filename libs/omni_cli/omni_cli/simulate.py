@@ -26,13 +26,13 @@ def new_sid(media: list[str]) -> str:
     return ("MM" if media else "SM") + uuid.uuid4().hex
 
 
-def inbound_form(account_sid: str, sender: str, to: str, body: str, media: list[str], sid: str | None = None) -> FormPairs:
-    """A real-shaped inbound message form, as Twilio posts it, with a fresh MessageSid."""
-    sid = sid or new_sid(media)
+def inbound_form(account_sid: str, sender: str, to: str, body: str, media: list[tuple[str, str]], sid: str | None = None) -> FormPairs:
+    """A real-shaped inbound message form, as Twilio posts it, with a fresh MessageSid;
+    `media` is each item's URL and content type."""
+    sid = sid or new_sid([url for url, _ in media])
     pairs = [("MessageSid", sid), ("SmsMessageSid", sid), ("AccountSid", account_sid), ("From", sender), ("To", to),
              ("Body", body), ("NumMedia", str(len(media))), ("ApiVersion", "2010-04-01")]
-    for n, url in enumerate(media):
-        content_type = mimetypes.guess_type(url.split("?")[0])[0] or "image/jpeg"
+    for n, (url, content_type) in enumerate(media):
         pairs += [(f"MediaUrl{n}", url), (f"MediaContentType{n}", content_type)]
     if sender.startswith("whatsapp:"):
         pairs += [("WaId", sender.removeprefix("whatsapp:+")), ("ProfileName", "omni-twilio simulate")]
@@ -47,25 +47,32 @@ def post_signed(url: str, pairs: FormPairs, token: str, session: requests.Sessio
     return http("POST", url, "webhook", data=urlencode(pairs), headers=headers)
 
 
-def media_urls(profile: Profile, media: list[str], sid: str) -> list[str]:
-    """Each --media as Twilio would give it: a URL as it is, a file hosted by the local sandbox."""
-    return [item if item.startswith(("http://", "https://")) else host_file(profile, Path(item), sid) for item in media]
+def media_urls(profile: Profile, media: list[str], sid: str) -> list[tuple[str, str]]:
+    """Each --media as Twilio would give it, with its content type: a URL as it is (its type
+    guessed from its name), a file hosted by the local sandbox (its type from the file's)."""
+    return [(item, _guess_type(item.split("?")[0], "image/jpeg")) if item.startswith(("http://", "https://")) else host_file(profile, Path(item), sid)
+            for item in media]
 
 
-def host_file(profile: Profile, path: Path, sid: str) -> str:
-    """Host a file through the sandbox's POST /_sandbox/media, under message `sid`, as Twilio hosts media."""
+def _guess_type(name: str, default: str) -> str:
+    return mimetypes.guess_type(name)[0] or default
+
+
+def host_file(profile: Profile, path: Path, sid: str) -> tuple[str, str]:
+    """Host a file through the sandbox's POST /_sandbox/media, under message `sid`, as Twilio
+    hosts media; its URL (which names no type) and the file's content type."""
     if not path.is_file():
         raise CliFailure(f"--media {path}: neither an http(s) URL nor a file")
     if not profile.is_local:
         raise CliFailure(f"--media {path}: files are hosted by the local sandbox only; give an http(s) URL")
-    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    content_type = _guess_type(path.name, "application/octet-stream")
     response = http("POST", profile.local_url("sandbox") + "/_sandbox/media", "Twilio sandbox", params={"message_sid": sid},
                     data=path.read_bytes(), headers={"Content-Type": content_type})
     if response.status_code == 404:
         raise CliFailure(f"--media {path}: this sandbox cannot host files (no POST /_sandbox/media); give an http(s) URL")
     if response.status_code != 201:
         raise CliFailure(f"--media {path}: the sandbox answered {response.status_code}")
-    return str(response.json()["url"])
+    return str(response.json()["url"]), content_type
 
 
 @app.command()
