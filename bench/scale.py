@@ -10,6 +10,8 @@ from bench.measure import Result, at_most, p50_ms
 SIZES = (1_000, 10_000, 100_000)
 SCALE_LIMIT = 1.2
 LOADERS = 4
+# Handler calls before the first figure: a fresh JVM is still compiling after a few hundred.
+WARM_UP = 2000
 
 
 def fill(ddb: DynamoDB, table: str, item: dict[str, dict[str, str]], count: int) -> None:
@@ -41,7 +43,7 @@ def inbound_at_scale(ddb: DynamoDB, samples: int) -> list[Result]:
     item = build_item(InboundMessage.from_form(sms()), settings).serialize()
     # A fresh DynamoDB Local is slow until the JVM has compiled its hot paths: warm it first,
     # or the smallest table would look the slowest.
-    warm_up = [webhook_event(url, sms(), token) for _ in range(2 * samples)]
+    warm_up = [webhook_event(url, sms(), token) for _ in range(WARM_UP)]
     for event in warm_up:
         handler(event, None)
     stored, figures = len(warm_up), {}
