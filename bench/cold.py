@@ -7,21 +7,13 @@ import sys
 import time
 from pathlib import Path
 
-from bench.local import ROOT
+from bench.local import ROOT, SERVICE_ENV
 from bench.measure import Result, at_most, median
 
 COLD_LIMIT = 1.25
-# A deployed stage: no emulator endpoint, so nothing is contacted while the app loads.
-DEPLOYED_ENV = {
-    "STAGE": "dev",
-    "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000",
-    "TWILIO_AUTH_TOKEN": "bench-token",
-    "INBOUND_WEBHOOK_URL": "https://bench.example/twilio/inbound",
-    "STATUS_WEBHOOK_URL": "https://bench.example/twilio/status",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-}
+# A deployed stage: the local stage's settings, less what makes it local (no DynamoDB
+# endpoint, so nothing is contacted while the app loads).
+DEPLOYED_ENV = {**{k: v for k, v in SERVICE_ENV.items() if not k.startswith("SANDBOX_")}, "STAGE": "dev"}
 BASELINES = {
     "inbound": "import pynamodb.models",
     "status": "import pynamodb.models",

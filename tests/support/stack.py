@@ -16,6 +16,8 @@ from devstack.stack import Layout, Stack
 from tests.support.forms import encode, sign
 
 FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
+# The local stack's fake AWS identity: never real credentials.
+LOCAL_AWS = {"region_name": "us-east-1", "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
 @dataclass
@@ -50,22 +52,11 @@ class RunningStack:
         return self.http.get(self.url("outbound", f"/messages/{sid}"), timeout=10)
 
     def client(self, service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.url("dynamodb"),
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        """A client of DynamoDB Local (DynamoDB and DynamoDB Streams)."""
+        return boto3.client(service, endpoint_url=self.url("dynamodb"), **LOCAL_AWS)
 
     def table(self, name: str = "messages") -> Any:
-        resource = boto3.resource(
-            "dynamodb",
-            endpoint_url=self.url("dynamodb"),
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        resource = boto3.resource("dynamodb", endpoint_url=self.url("dynamodb"), **LOCAL_AWS)
         return resource.Table(f"omni-twilio-local-{name}")
 
     def dynamodb_requests(self, reset: bool = False) -> dict[str, int]:
@@ -88,13 +79,7 @@ class RunningStack:
 
     def aws_client(self, service: str) -> Any:
         """A client of the stack's second moto server (EventBridge, SQS, S3)."""
-        return boto3.client(
-            service,
-            endpoint_url=self.url("aws"),
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        return boto3.client(service, endpoint_url=self.url("aws"), **LOCAL_AWS)
 
     def stream_records(self, table: str = "messages") -> list[dict[str, Any]]:
         """Every record on the table's stream, from the trim horizon of each shard."""
