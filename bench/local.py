@@ -50,12 +50,15 @@ class DynamoDB:
         return counts
 
     def client(self) -> Any:
-        """A plain botocore client on DynamoDB Local, configured as PynamoDB configures its own
-        (no client-side parameter validation), so a raw request costs no more than it must."""
+        """A plain botocore client on DynamoDB Local, configured as PynamoDB configures the
+        services' own (no client-side parameter validation, the same timeouts and retries)."""
         import botocore.session
         from botocore.config import Config
 
-        config = Config(parameter_validation=False)
+        from carrier_core.storage import CONNECT_TIMEOUT_SECONDS, MAX_RETRY_ATTEMPTS, READ_TIMEOUT_SECONDS
+
+        config = Config(parameter_validation=False, connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=READ_TIMEOUT_SECONDS,
+                        retries={"total_max_attempts": 1 + MAX_RETRY_ATTEMPTS, "mode": "standard"})
         return botocore.session.get_session().create_client("dynamodb", endpoint_url=self.direct, region_name="us-east-1", config=config)
 
 

@@ -38,9 +38,12 @@ def inbound_at_scale(ddb: DynamoDB, samples: int) -> list[Result]:
     url, token, handler = settings.inbound_webhook_url, settings.auth_token, module.app
 
     from chalicelib.message import InboundMessage  # the chalicelib load_service imported
-    from chalicelib.store import build_item
+    from chalicelib.store import item_fields
 
-    item = build_item(InboundMessage.from_form(sms()), settings).serialize()
+    from carrier_core.models import MessageModel
+    from carrier_core.writes import values
+
+    item = values(MessageModel, item_fields(InboundMessage.from_form(sms()), settings))
     # A fresh DynamoDB Local is slow until the JVM has compiled its hot paths: warm it first,
     # or the smallest table would look the slowest.
     warm_up = [webhook_event(url, sms(), token) for _ in range(WARM_UP)]

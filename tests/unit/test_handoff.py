@@ -92,7 +92,7 @@ def test_event_id_is_the_same_for_the_same_change_only(table: Any) -> None:
 
 
 def inbound_item(sid: str, **extra: Any) -> dict[str, Any]:
-    """The item services/inbound writes (chalicelib/store.py build_item), as stored."""
+    """The item services/inbound writes (chalicelib/store.py item_fields), as stored."""
     at = "2026-11-24T14:00:00.000Z"
     return {
         "sid": sid, "direction": "inbound", "channel": "mms", "from": CUSTOMER, "to": BUSINESS, "body": "Look",

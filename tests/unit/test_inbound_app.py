@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 
 import pytest
 from chalice.test import Client
-from pynamodb.exceptions import PutError
+from botocore.exceptions import EndpointConnectionError
 
 from carrier_core.models import MessageModel, OptOutModel
 from tests.support.apps import load_app, project_dir
+from tests.support.faults import fail_dynamodb
 from tests.support.forms import BUSINESS, CUSTOMER, drop, encode, mms, replace, sign, sms, whatsapp
 from tests.support.inbound_app import INBOUND_URL, SECONDARY, TOKEN, UNIT_ENV, InboundHarness, inbound_harness
 
@@ -117,10 +118,7 @@ def test_duplicate_stop_changes_nothing(harness: InboundHarness) -> None:
 
 
 def test_storage_down_is_503_and_nothing_half_written(harness: InboundHarness, monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise PutError("connection refused")
-
-    monkeypatch.setattr(MessageModel, "save", refuse)
+    fail_dynamodb(monkeypatch, EndpointConnectionError(endpoint_url="http://db"), "PutItem")
     response = harness.post(SMS)
     assert response.status_code == 503
     error = json.loads(response.body)["error"]
@@ -142,10 +140,7 @@ def test_stop_transaction_failure_writes_neither(harness: InboundHarness, monkey
 
 
 def test_unexpected_error_is_500_without_traceback(harness: InboundHarness, monkeypatch: pytest.MonkeyPatch) -> None:
-    def explode(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("secret internals")
-
-    monkeypatch.setattr(MessageModel, "save", explode)
+    fail_dynamodb(monkeypatch, RuntimeError("secret internals"), "PutItem")
     response = harness.post(SMS)
     assert response.status_code == 500
     assert json.loads(response.body)["error"]["code"] == "internal_error"

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ReadTimeoutError
-from pynamodb.exceptions import UpdateError
 from chalice.test import Client
 
 from carrier_core.logs import JsonFormatter
@@ -20,6 +19,7 @@ from carrier_core.resource import render_message
 from carrier_core.status.store import HISTORY_KEEP, HISTORY_TRIM_AT, Outcome, StatusReport, record_status
 from tests.support.apps import project_dir
 from tests.support.callbacks import MOTO_ENDPOINT, moto_messages_table, status_callback
+from tests.support.faults import fail_dynamodb
 from tests.support.forms import new_sid
 from tests.unit.test_status_app import post, start
 
@@ -44,14 +44,8 @@ def test_a_failed_trim_keeps_the_report_and_raises_nothing(table: None, monkeypa
     sid = new_sid()
     for i in range(HISTORY_TRIM_AT):
         record_status(sid, StatusReport(f"carrier_{i}", T0 + timedelta(seconds=i), "callback"), EXPIRES)
-    original = MessageModel.update
-
-    def refuse_trims(self: MessageModel, actions: list[Any], condition: Any = None) -> Any:
-        if any("history_dropped" in str(action) for action in actions):
-            raise UpdateError("failed", cause=ReadTimeoutError(endpoint_url="http://db"))
-        return original(self, actions=actions, condition=condition)
-
-    monkeypatch.setattr(MessageModel, "update", refuse_trims)
+    fail_dynamodb(monkeypatch, ReadTimeoutError(endpoint_url="http://db"), "UpdateItem",
+                  when=lambda request: "history_dropped" in request["ExpressionAttributeNames"].values())
     recorded = record_status(sid, StatusReport("carrier_last", T0 + timedelta(minutes=5), "callback"), EXPIRES)
     assert (recorded.outcome, recorded.requests) == (Outcome.RECORDED, 2)
     assert len(MessageModel.get(sid, consistent_read=True).history or []) == HISTORY_TRIM_AT + 1

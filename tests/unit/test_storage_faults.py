@@ -18,6 +18,7 @@ from carrier_core import storage
 from carrier_core.models import MessageModel, OptOutModel
 from tests.support.apps import load_app, project_dir
 from tests.support.callbacks import MOTO_ENDPOINT, moto_messages_table, status_callback
+from tests.support.faults import fail_dynamodb
 from tests.support.forms import encode, sign, sms
 from tests.support.inbound_app import INBOUND_URL, TOKEN, UNIT_ENV, InboundHarness, inbound_harness
 from tests.unit.test_status_app import post, start
@@ -74,10 +75,7 @@ def harness() -> Iterator[InboundHarness]:
 
 @pytest.mark.parametrize("fault", APP_FAULTS, ids=lambda f: f.label)
 def test_inbound_answers_each_fault_with_its_status(fault: Fault, harness: InboundHarness, monkeypatch: pytest.MonkeyPatch) -> None:
-    def fail(*args: object, **kwargs: object) -> None:
-        raise PutError("failed", cause=fault.cause)
-
-    monkeypatch.setattr(MessageModel, "save", fail)
+    fail_dynamodb(monkeypatch, fault.cause, "PutItem")
     response = harness.post(sms())
     error = json.loads(response.body)["error"]
     assert (response.status_code, error["code"], error["retryable"]) == (fault.status, fault.code, fault.status == 503)
@@ -85,12 +83,9 @@ def test_inbound_answers_each_fault_with_its_status(fault: Fault, harness: Inbou
 
 @pytest.mark.parametrize("fault", APP_FAULTS, ids=lambda f: f.label)
 def test_status_answers_each_fault_with_its_status(fault: Fault, monkeypatch: pytest.MonkeyPatch) -> None:
-    def fail(*args: object, **kwargs: object) -> None:
-        raise UpdateError("failed", cause=fault.cause)
-
     with moto_messages_table():
         app = start(monkeypatch, MOTO_ENDPOINT)
-        monkeypatch.setattr(MessageModel, "update", fail)
+        fail_dynamodb(monkeypatch, fault.cause, "UpdateItem")
         with Client(app.app, stage_name="local", project_dir=project_dir("status")) as client:
             response = post(client, status_callback("delivered"))
     error = json.loads(response.body)["error"]

@@ -12,6 +12,7 @@ their package size and cold start.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 from collections.abc import Iterable, Sequence
@@ -40,15 +41,24 @@ def signature_algorithm(settings_header: str | None) -> str:
 
 def compute_signature(token: str, url: str, params: FormPairs, algorithm: str = HMAC_SHA1) -> str:
     """The signature Twilio sends for `params` posted to `url` and signed with `token`."""
+    return _sign(token, url + signed_params(params), algorithm)
+
+
+def signed_params(params: FormPairs) -> str:
+    """The part of the signed text that follows the URL: each name and value, sorted."""
     values: dict[str, set[str]] = {}
     for name, value in params:
         values.setdefault(name, set()).add(value)
     # RequestValidator sorts names and values, each once: a repeated identical pair counts once.
-    payload = url + "".join(name + value for name in sorted(values) for value in sorted(values[name]))
+    return "".join(name + value for name in sorted(values) for value in sorted(values[name]))
+
+
+def _sign(token: str, payload: str, algorithm: str) -> str:
     digest = hmac.new(token.encode("utf-8"), payload.encode("utf-8"), HASHES[algorithm]).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
+@functools.lru_cache(maxsize=64)
 def url_variants(url: str) -> tuple[str, str]:
     """The URL without and with its explicit port.
 
@@ -86,17 +96,25 @@ def validate_signature(
         raise InvalidSignature("X-Twilio-Signature header is missing")
     if algorithm not in HASHES:
         raise InvalidSignature(f"signature algorithm is not one of {', '.join(HASHES)}")
-    query = parse_qs(urlsplit(url).query)
-    if "bodySHA256" in query:
+    declared_hash = _body_sha256(url)
+    if declared_hash is not None:
         body_hash = hashlib.sha256(raw_body or b"").hexdigest()
-        if not hmac.compare_digest(body_hash, query["bodySHA256"][0]):
+        if not hmac.compare_digest(body_hash, declared_hash):
             raise InvalidSignature("request body does not match bodySHA256")
         params = ()
     expected = signature.strip().encode("utf-8")
+    suffix = signed_params(params)
     matched = False
     for token in tokens:
         for candidate in url_variants(url):
             # Every combination is computed, so timing does not reveal which token matched.
-            matched |= hmac.compare_digest(compute_signature(token, candidate, params, algorithm).encode("ascii"), expected)
+            matched |= hmac.compare_digest(_sign(token, candidate + suffix, algorithm).encode("ascii"), expected)
     if not matched:
         raise InvalidSignature("X-Twilio-Signature does not match the request")
+
+
+@functools.lru_cache(maxsize=64)
+def _body_sha256(url: str) -> str | None:
+    """The bodySHA256 a JSON webhook's URL declares, or None (a form webhook's has none)."""
+    declared = parse_qs(urlsplit(url).query).get("bodySHA256")
+    return declared[0] if declared else None

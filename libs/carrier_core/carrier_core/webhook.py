@@ -57,6 +57,8 @@ def signed_url(public_url: str, query: Iterable[tuple[str, str]] | None) -> str:
     Only parameters beyond it (Twilio's `bodySHA256` on JSON webhooks, or whatever a
     forger added) are appended, in the order received, so they are signed too.
     """
+    if not query:
+        return public_url
     configured = Counter(parse_qsl(urlsplit(public_url).query, keep_blank_values=True))
     extra: list[tuple[str, str]] = []
     for pair in query or ():

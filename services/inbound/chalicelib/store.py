@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from pynamodb.exceptions import PutError, TransactWriteError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import TransactWriteError
 
 from carrier_core.logs import mask_phone
-from carrier_core.models import HistoryEntry, MediaItem, MediaStatus, MessageModel, OptOutModel, expiry, iso, utc_now
+from carrier_core.models import MediaStatus, MessageModel, OptOutModel, expiry, iso, utc_now
 from carrier_core.optout import OptOutAction
 from carrier_core.settings import Settings
-from carrier_core.storage import REASON_CONDITION_FAILED, cancellation_codes, is_condition_failure, storage_error
+from carrier_core.storage import REASON_CONDITION_FAILED, cancellation_codes, storage_error
+from carrier_core.writes import Transaction, put_item, stored_name, values
 
 from chalicelib.message import InboundMessage
 
@@ -19,33 +20,34 @@ log = logging.getLogger(__name__)
 RECEIVED = "received"
 
 
-def build_item(message: InboundMessage, settings: Settings) -> MessageModel:
-    """The messages-table item for an inbound message, history starting at `received`."""
+def item_fields(message: InboundMessage, settings: Settings) -> dict[str, Any]:
+    """The messages-table item for an inbound message, by MessageModel attribute, history
+    starting at `received`."""
     now = utc_now()
     at = iso(now)
-    return MessageModel(
-        message.message_sid,
-        direction="inbound",
-        channel=message.channel,
-        from_number=message.from_number,
-        to_number=message.to_number,
-        body=message.body,
-        status=RECEIVED,
-        status_rank=0,
+    return {
+        "sid": message.message_sid,
+        "direction": "inbound",
+        "channel": message.channel,
+        "from_number": message.from_number,
+        "to_number": message.to_number,
+        "body": message.body,
+        "status": RECEIVED,
+        "status_rank": 0,
         # Each item is copied to the media bucket off this path (carrier_core.media.rehost).
-        media=[MediaItem(url=m.url, content_type=m.content_type, status=MediaStatus.PENDING.value) for m in message.media],
-        num_segments=message.num_segments,
-        history=[HistoryEntry(status=RECEIVED, at=at, source="inbound")],
-        account_sid=message.account_sid,
-        messaging_service_sid=message.messaging_service_sid,
-        profile_name=message.profile_name,
-        wa_id=message.wa_id,
-        geo=message.geo or None,
-        opt_out_keyword=message.keyword[0] if message.keyword else None,
-        created_at=at,
-        updated_at=at,
-        expires_at=expiry(settings, now),
-    )
+        "media": [{"url": m.url, "content_type": m.content_type, "status": MediaStatus.PENDING.value} for m in message.media],
+        "num_segments": message.num_segments,
+        "history": [{"status": RECEIVED, "at": at, "source": "inbound"}],
+        "account_sid": message.account_sid,
+        "messaging_service_sid": message.messaging_service_sid,
+        "profile_name": message.profile_name,
+        "wa_id": message.wa_id,
+        "geo": message.geo or None,
+        "opt_out_keyword": message.keyword[0] if message.keyword else None,
+        "created_at": at,
+        "updated_at": at,
+        "expires_at": expiry(settings, now),
+    }
 
 
 def opt_out_items(message: InboundMessage, at: str) -> list[OptOutModel]:
@@ -80,22 +82,19 @@ def store_inbound(message: InboundMessage, settings: Settings) -> bool:
     stream INSERT. An opt-out keyword goes in the same transaction, so a duplicate STOP
     changes nothing either and a failure leaves neither half written.
     """
-    item = build_item(message, settings)
-    first_delivery = MessageModel.sid.does_not_exist()
-    optouts = opt_out_items(message, item.updated_at)
+    fields = item_fields(message, settings)
+    item = values(MessageModel, fields)
+    first_delivery, names = "attribute_not_exists(#sid)", {"#sid": stored_name(MessageModel, "sid")}
+    optouts = opt_out_items(message, fields["updated_at"])
     try:
         if optouts:
-            with TransactWrite(connection=MessageModel._get_connection().connection) as tx:
-                tx.save(item, condition=first_delivery)
+            with Transaction(connection=MessageModel._get_connection().connection) as tx:
+                tx.put_item(MessageModel, item, first_delivery, names)
                 for optout in optouts:
                     tx.save(optout)
-        else:
-            item.save(condition=first_delivery)
-    except PutError as exc:
-        if is_condition_failure(exc):
+        elif not put_item(MessageModel, item, first_delivery, names):
             log.info("inbound duplicate ignored")
             return False
-        raise storage_error(exc) from exc
     except TransactWriteError as exc:
         # The message put is the transaction's first item: its condition alone failing
         # means a duplicate; any other reason is a fault.

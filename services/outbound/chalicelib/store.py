@@ -25,6 +25,7 @@ from carrier_core.settings import Settings
 from carrier_core.status.machine import UNKNOWN_RANK, known_status, rule_of
 from carrier_core.status.store import StatusReport, planned_updates, record_status
 from carrier_core.storage import response_code, storage_error
+from carrier_core.writes import Transaction
 
 from chalicelib.request import OutboundRequest
 from chalicelib.twilio_client import Accepted, TwilioCallFailed
@@ -57,8 +58,8 @@ def opted_out_error(request: OutboundRequest) -> RecipientOptedOut:
     return RecipientOptedOut("the recipient replied STOP to this sender", twilio_code=21610)
 
 
-def _transaction() -> TransactWrite:
-    return TransactWrite(connection=OptOutModel._get_connection().connection)
+def _transaction() -> Transaction:
+    return Transaction(connection=OptOutModel._get_connection().connection)
 
 
 def _failed_conditions(exc: TransactWriteError) -> list[bool] | None:
@@ -180,10 +181,10 @@ def write_accepted(item: MessageModel, companion: Companion | None = None) -> Me
     if companion is None:
         record_status(item.sid, report, item.expires_at, fields, authoritative=True)
         return item
-    for actions, condition in planned_updates(report, item.expires_at, fields, authoritative=True):
+    for _, update in planned_updates(item.sid, report, item.expires_at, fields, authoritative=True):
         try:
             with _transaction() as tx:
-                tx.update(MessageModel(item.sid), actions, condition=condition)
+                tx.update_item(MessageModel, update)
                 companion.add_to(tx)
         except TransactWriteError as exc:
             failed = _failed_conditions(exc)

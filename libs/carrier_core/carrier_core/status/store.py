@@ -10,19 +10,15 @@ import enum
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
-from pynamodb.expressions.condition import Condition, size
-from pynamodb.expressions.update import Action
-
 from carrier_core.errors import CarrierError
 from carrier_core.models import HistoryEntry, MessageModel, iso
 from carrier_core.status.machine import UNKNOWN_RANK, MessageStatus, known_status, rule_of
-from carrier_core.storage import is_condition_failure, storage_error
+from carrier_core.writes import Expression, Raw, Update, stored_name, update_item, value, values
 
 log = logging.getLogger(__name__)
 
@@ -78,17 +74,17 @@ class StatusReport:
         fields = [self.source, self.status, self.error_code, self.raw_dlr_done_date, self.channel_status_message]
         return hashlib.sha256(json.dumps(fields).encode("utf-8")).hexdigest()[:32]
 
-    def history_entry(self) -> HistoryEntry:
-        # MapAttribute's constructor is untyped in PynamoDB; the fields are checked by name.
-        return HistoryEntry(  # type: ignore[no-untyped-call]
-            status=self.status,
-            at=iso(self.at),
-            error_code=self.error_code,
-            source=self.source,
-            event_id=self.event_id,
-            raw_dlr_done_date=_capped(self.raw_dlr_done_date),
-            channel_status_message=_capped(self.channel_status_message),
-        )
+    def history_fields(self) -> dict[str, Any]:
+        """The report's history entry, by HistoryEntry attribute."""
+        return {
+            "status": self.status,
+            "at": iso(self.at),
+            "error_code": self.error_code,
+            "source": self.source,
+            "event_id": self.event_id,
+            "raw_dlr_done_date": _capped(self.raw_dlr_done_date),
+            "channel_status_message": _capped(self.channel_status_message),
+        }
 
 
 def _capped(text: str | None) -> str | None:
@@ -121,20 +117,16 @@ def record_status(
     outbound service, which knows what it sent). One UpdateItem when the status moves; a
     second, history only, when it does not. Raises carrier_core.storage's error when DynamoDB fails.
     """
-    item = MessageModel(sid)
-    rank = report.rank
     requests = 0
-    if rank is not None:
+    for outcome, update in planned_updates(sid, report, expires_at, fields, authoritative):
         requests += 1
-        if _update(item, _advance_actions(report, rank, expires_at, fields, authoritative), _advance_condition(report, rank)):
-            return _recorded(Outcome.ADVANCED, item, requests + trim_history(item))
-    requests += 1
-    if _update(item, _append_actions(report, expires_at, fields, authoritative), _append_condition(report)):
-        return _recorded(Outcome.RECORDED, item, requests + trim_history(item))
+        item = update_item(MessageModel, update)
+        if item is not None:
+            return _recorded(outcome, item, requests + trim_history(sid, item))
     return Recorded(Outcome.DUPLICATE, requests=requests)
 
 
-def trim_history(item: MessageModel) -> int:
+def trim_history(sid: str, item: Mapping[str, Raw]) -> int:
     """Cut a long history back to its first and latest entries; the requests it took (0 or 1).
 
     `item` is the message as the write just returned it. The cut is conditioned on the
@@ -143,128 +135,130 @@ def trim_history(item: MessageModel) -> int:
     with them, so a redelivery older than the kept window can be recorded once more; the
     status cannot regress, since the rank condition does not depend on the history.
     """
-    history = list(item.history or [])
+    history = item.get(_HISTORY, {}).get("L", [])
     if len(history) <= HISTORY_TRIM_AT:
         return 0
     kept = [history[0], *history[len(history) - (HISTORY_KEEP - 1):]]
-    event_ids = {entry.event_id for entry in kept if entry.event_id}
-    M = MessageModel
-    actions: list[Action] = [
-        M.history.set(kept),
-        M.history_dropped.set((M.history_dropped | 0) + (len(history) - len(kept))),
-        M.event_ids.set(event_ids) if event_ids else M.event_ids.remove(),
+    event_ids = {entry["M"][_EVENT_ID]["S"] for entry in kept if _EVENT_ID in entry.get("M", {})}
+    e = Expression()
+    history_name, dropped, ids = e.name(_HISTORY), e.name(_stored("history_dropped")), e.name(_stored("event_ids"))
+    sets = [
+        f"{history_name} = {e.value('kept', {'L': kept})}",
+        f"{dropped} = if_not_exists({dropped}, {e.value('none', {'N': '0'})}) + {e.value('dropped', {'N': str(len(history) - len(kept))})}",
     ]
-    unchanged: Condition = size(M.history) == len(history)  # type: ignore[no-untyped-call]  # PynamoDB leaves size() unannotated
+    if event_ids:
+        sets.append(f"{ids} = {e.value('event_ids', value(MessageModel, 'event_ids', event_ids))}")
+    expression = "SET " + ", ".join(sets) + ("" if event_ids else f" REMOVE {ids}")
+    unchanged = f"size({history_name}) = {e.value('length', {'N': str(len(history))})}"
     try:
-        # False (the condition failed) means a concurrent write got there first and will trim.
-        _update(item, actions, unchanged)
+        # None (the condition failed) means a concurrent write got there first and will trim.
+        update_item(MessageModel, Update(_key(sid), expression, unchanged, e.names, e.values))
     except CarrierError as exc:
         # The report is already stored; a failed cut is retried by the next write, so it
         # must not turn into an error that makes Twilio send the callback again.
-        log.warning("history not trimmed", extra={"message_sid": item.sid, "error_code": exc.code})
+        log.warning("history not trimmed", extra={"message_sid": sid, "error_code": exc.code})
     return 1
 
 
 def planned_updates(
+    sid: str,
     report: StatusReport,
     expires_at: datetime,
     fields: Mapping[str, Any] | None = None,
     authoritative: bool = False,
-) -> list[tuple[list[Action], Condition]]:
-    """The conditional UpdateItems `record_status` tries, in order: advance (for a known
-    status), then history only. The first whose condition holds is the write; a caller
-    that must land it in a transaction with another item tries them the same way."""
+) -> Iterator[tuple[Outcome, Update]]:
+    """The conditional UpdateItems `record_status` tries, in order, each with the outcome it
+    means: advance (for a known status), then history only. The first whose condition
+    holds is the write; a caller that must land it in a transaction with another item tries
+    them the same way. Each is built only when asked for: the in-order path needs one."""
     rank = report.rank
-    plans: list[tuple[list[Action], Condition]] = []
     if rank is not None:
-        plans.append((_advance_actions(report, rank, expires_at, fields, authoritative), _advance_condition(report, rank)))
-    plans.append((_append_actions(report, expires_at, fields, authoritative), _append_condition(report)))
-    return plans
+        yield Outcome.ADVANCED, _update(sid, report, rank, True, expires_at, fields, authoritative)
+    yield Outcome.RECORDED, _update(sid, report, rank, False, expires_at, fields, authoritative)
 
 
-def _update(item: MessageModel, actions: list[Action], condition: Condition) -> bool:
-    """Run one UpdateItem; False when its condition failed, the classified storage error otherwise."""
-    try:
-        item.update(actions=actions, condition=condition)
-    except UpdateError as exc:
-        if is_condition_failure(exc):
-            return False
-        raise storage_error(exc) from exc
-    return True
+def _stored(name: str) -> str:
+    return stored_name(MessageModel, name)
 
 
-def _recorded(outcome: Outcome, item: MessageModel, requests: int) -> Recorded:
+_HISTORY = _stored("history")
+_EVENT_ID = stored_name(HistoryEntry, "event_id")
+
+
+def _key(sid: str) -> dict[str, Raw]:
+    return values(MessageModel, {"sid": sid})
+
+
+def _recorded(outcome: Outcome, item: Mapping[str, Raw], requests: int) -> Recorded:
     # The update returned the item as written. Whichever write creates a message writes a
     # single history entry, and every later write adds one, so a history of one entry
     # means this write created it: the SID was unknown until now. No extra read needed.
-    history = item.history or []
-    error_code = int(item.error_code) if item.error_code is not None else None
-    return Recorded(outcome, created=len(history) == 1, status=item.status, error_code=error_code, requests=requests)
+    history = item.get(_HISTORY, {}).get("L", [])
+    status = item.get(_stored("status"), {}).get("S")
+    error_code = item.get(_stored("error_code"), {}).get("N")
+    return Recorded(outcome, created=len(history) == 1, status=status,
+                    error_code=int(error_code) if error_code is not None else None, requests=requests)
 
 
-def _advance_condition(report: StatusReport, rank: int) -> Condition:
+def _update(
+    sid: str,
+    report: StatusReport,
+    rank: int | None,
+    advance: bool,
+    expires_at: datetime,
+    fields: Mapping[str, Any] | None,
+    authoritative: bool,
+) -> Update:
+    """One of the two writes of a report, as DynamoDB reads it.
+
+    Advance, for a known status: set status, rank and error, if the stored rank is lower
+    (or there is none, or no item) and the report is not in the history yet. History only:
+    add the report unless it is already there, and set status and rank only on an item this
+    write creates (a SID first seen with an unknown status, or an item deleted meanwhile):
+    an existing status is never touched there. Both add the history entry and its event id,
+    stamp the times, and set `fields`.
+    """
     M = MessageModel
-    moves = (
-        M.sid.does_not_exist()  # the first report of a SID we never stored: create it
-        | M.status_rank.does_not_exist()  # an item written without a rank: any known status is more
-        | (M.status_rank < rank)  # strictly further than stored: never a regression, never a tie
-    )
-    # Implied while ranks only rise (a recorded report left status_rank >= its rank), kept
-    # so that a writer breaking that rule still cannot add a report twice.
-    condition: Condition = moves & ~M.event_ids.contains(report.event_id)
-    return condition
-
-
-def _append_condition(report: StatusReport) -> Condition:
-    # The only reason to refuse a history entry is that it is already there. No
-    # attribute_exists(sid): if the item is gone or never was, this write creates it.
-    condition: Condition = ~MessageModel.event_ids.contains(report.event_id)
-    return condition
-
-
-def _advance_actions(
-    report: StatusReport, rank: int, expires_at: datetime, fields: Mapping[str, Any] | None, authoritative: bool
-) -> list[Action]:
-    M = MessageModel
-    return [
-        M.status.set(report.status),
-        M.status_rank.set(rank),
+    e = Expression()
+    status, status_rank, event_ids = e.name(_stored("status")), e.name(_stored("status_rank")), e.name(_stored("event_ids"))
+    new_status = e.value("status", value(M, "status", report.status))
+    new_rank = e.value("rank", value(M, "status_rank", rank if rank is not None else UNKNOWN_RANK))
+    event_id = e.value("event_id", {"S": report.event_id})
+    removes: list[str] = []
+    if advance:
+        sets = [f"{status} = {new_status}", f"{status_rank} = {new_rank}"]
         # The error belongs to the status it came with: a delivered report clears it.
-        M.error_code.set(report.error_code) if report.error_code is not None else M.error_code.remove(),
-        *_common_actions(report, expires_at, fields, authoritative),
+        error_code = e.name(_stored("error_code"))
+        if report.error_code is not None:
+            sets.append(f"{error_code} = {e.value('error_code', value(M, 'error_code', report.error_code))}")
+        else:
+            removes.append(error_code)
+        sid_name = e.name(_stored("sid"))
+        # Strictly further than stored: never a regression, never a tie. The first report of
+        # a SID we never stored creates it; an item written without a rank takes any status.
+        # The event id test is implied while ranks only rise (a recorded report left
+        # status_rank >= its rank), kept so that a writer breaking that rule still cannot
+        # add a report twice.
+        condition = (f"(attribute_not_exists({sid_name}) OR attribute_not_exists({status_rank}) OR {status_rank} < {new_rank})"
+                     f" AND NOT contains({event_ids}, {event_id})")
+    else:
+        sets = [f"{status} = if_not_exists({status}, {new_status})", f"{status_rank} = if_not_exists({status_rank}, {new_rank})"]
+        # The only reason to refuse a history entry is that it is already there. No
+        # attribute_exists(sid): if the item is gone or never was, this write creates it.
+        condition = f"NOT contains({event_ids}, {event_id})"
+    history, updated_at, created_at, expires = (e.name(_stored(n)) for n in ("history", "updated_at", "created_at", "expires_at"))
+    at = e.value("at", value(M, "updated_at", iso(report.at)))
+    entry = e.value("entry", value(M, "history", [report.history_fields()]))
+    sets += [
+        f"{history} = list_append(if_not_exists({history}, {e.value('no_history', {'L': []})}), {entry})",
+        f"{updated_at} = {at}",
+        f"{created_at} = if_not_exists({created_at}, {at})",
+        f"{expires} = if_not_exists({expires}, {e.value('expires_at', value(M, 'expires_at', expires_at))})",
     ]
-
-
-def _append_actions(
-    report: StatusReport, expires_at: datetime, fields: Mapping[str, Any] | None, authoritative: bool
-) -> list[Action]:
-    M = MessageModel
-    rank = report.rank
-    return [
-        # Only on an item this write creates (a SID first seen with an unknown status, or
-        # an item deleted meanwhile): an existing status is never touched here.
-        M.status.set(M.status | report.status),
-        M.status_rank.set(M.status_rank | (rank if rank is not None else UNKNOWN_RANK)),
-        *_common_actions(report, expires_at, fields, authoritative),
-    ]
-
-
-def _common_actions(
-    report: StatusReport, expires_at: datetime, fields: Mapping[str, Any] | None, authoritative: bool
-) -> list[Action]:
-    M = MessageModel
-    at = iso(report.at)
-    actions: list[Action] = [
-        M.history.set((M.history | []).append([report.history_entry()])),
-        M.event_ids.add({report.event_id}),
-        M.updated_at.set(at),
-        M.created_at.set(M.created_at | at),
-        M.expires_at.set(M.expires_at | expires_at),
-    ]
-    merged = {"direction": OUTBOUND, **(fields or {})}
-    for name, value in merged.items():
-        if value is None:
+    for name, field_value in {"direction": OUTBOUND, **(fields or {})}.items():
+        if field_value is None:
             continue
-        attribute = getattr(M, name)
-        actions.append(attribute.set(value) if authoritative else attribute.set(attribute | value))
-    return actions
+        stored, given = e.name(_stored(name)), e.value("field_" + name, value(M, name, field_value))
+        sets.append(f"{stored} = {given}" if authoritative else f"{stored} = if_not_exists({stored}, {given})")
+    expression = f"SET {', '.join(sets)}{' REMOVE ' + ', '.join(removes) if removes else ''} ADD {event_ids} {e.value('event_ids', value(M, 'event_ids', {report.event_id}))}"
+    return Update(_key(sid), expression, condition, e.names, e.values)
