@@ -10,7 +10,7 @@ from pynamodb.attributes import ListAttribute, MapAttribute
 
 from carrier_core.models import HistoryEntry, MediaItem, MessageModel
 from carrier_core.status.store import Outcome, StatusReport, planned_updates
-from carrier_core.writes import Expression, value, values
+from carrier_core.writes import value, values
 from tests.support.forms import BUSINESS, mms, sms, whatsapp
 from tests.support.inbound_app import InboundHarness, inbound_harness
 
@@ -71,9 +71,9 @@ def test_status_update_values_are_the_models_serialisations() -> None:
     assert outcome is Outcome.ADVANCED
     assert update.key == {"sid": {"S": "SM" + "a" * 32}}
     assert update.values[":expires_at"] == {"N": str(int(expires.timestamp()))}
-    assert update.values[":field_num_segments"] == {"N": "2"}
-    assert update.values[":field_media"] == {"L": MessageModel.media.serialize(fields["media"])}
-    assert update.names["#from"] == "from" and "#from = if_not_exists(#from, :field_from_number)" in update.update
+    assert update.values[":num_segments"] == {"N": "2"}
+    assert update.values[":media"] == {"L": MessageModel.media.serialize(fields["media"])}
+    assert update.names["#from"] == "from" and "#from = if_not_exists(#from, :from_number)" in update.update
     assert history_only.condition == "NOT contains(#event_ids, :event_id)"
     assert "#status = if_not_exists(#status, :status)" in history_only.update
 
@@ -83,8 +83,6 @@ def test_an_unknown_status_plans_only_the_history_write() -> None:
     assert [outcome for outcome, _ in plans] == [Outcome.RECORDED]
 
 
-def test_a_placeholder_never_stands_for_two_values() -> None:
-    e = Expression()
-    assert e.value("at", {"S": "x"}) == ":at"
-    with pytest.raises(ValueError, match=":at"):
-        e.value("at", {"S": "y"})
+def test_a_field_cannot_overwrite_what_the_report_writes() -> None:
+    with pytest.raises(ValueError, match="status"):
+        list(planned_updates("SM" + "c" * 32, StatusReport("sent", T0, "callback"), T0, {"status": "delivered"}))

@@ -59,6 +59,14 @@ def configure_logging(service: str, stage: str, level: int = logging.INFO) -> No
         handler.setFormatter(JsonFormatter())
         root.addHandler(handler)
     root.setLevel(level)
+    # JsonFormatter writes none of what logging would otherwise gather for every record: the
+    # calling frame (found by walking the stack), the thread, the process. Skipping them is
+    # the logging HOWTO's own optimisation (https://docs.python.org/3/howto/logging.html#optimization)
+    # and saves a few microseconds a line.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     # botocore at INFO/DEBUG can print request parameters, which hold message bodies.
     logging.getLogger("botocore").setLevel(logging.WARNING)
     logging.getLogger("pynamodb").setLevel(logging.WARNING)

@@ -16,7 +16,7 @@ through the model's PynamoDB connection, so the stage's endpoint, timeouts and r
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -68,29 +68,6 @@ def _is_typed_map(cls: Any) -> TypeGuard[type[MapAttribute[Any, Any]]]:
 def stored_name(container: type[AttributeContainer], name: str) -> str:
     """The name attribute `name` is stored under (`from_number` is `from`)."""
     return container.get_attributes()[name].attr_name
-
-
-@dataclass
-class Expression:
-    """An expression's text with its name and value placeholders, built up piece by piece.
-
-    A name's placeholder is `#` and its stored name; a value's is `:` and a label of the
-    caller's, so the text reads like the write it is.
-    """
-
-    names: dict[str, str] = field(default_factory=dict)
-    values: dict[str, Raw] = field(default_factory=dict)
-
-    def name(self, stored: str) -> str:
-        placeholder = "#" + stored
-        self.names[placeholder] = stored
-        return placeholder
-
-    def value(self, label: str, raw: Raw) -> str:
-        placeholder = ":" + label
-        if self.values.setdefault(placeholder, raw) is not raw:
-            raise ValueError(f"{placeholder} already stands for another value")
-        return placeholder
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ other wrote, whichever came first. services/status/README.md explains the writes
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import json
 import logging
@@ -18,7 +19,7 @@ from typing import Any
 from carrier_core.errors import CarrierError
 from carrier_core.models import HistoryEntry, MessageModel, iso
 from carrier_core.status.machine import UNKNOWN_RANK, MessageStatus, known_status, rule_of
-from carrier_core.writes import Expression, Raw, Update, stored_name, update_item, value, values
+from carrier_core.writes import Raw, Update, stored_name, update_item, value, values
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class StatusReport:
         known = self.known
         return rule_of(known).rank if known is not None else None
 
-    @property
+    @functools.cached_property
     def event_id(self) -> str:
         """A stable id of what was reported, the same for every delivery of one callback.
 
@@ -140,19 +141,17 @@ def trim_history(sid: str, item: Mapping[str, Raw]) -> int:
         return 0
     kept = [history[0], *history[len(history) - (HISTORY_KEEP - 1):]]
     event_ids = {entry["M"][_EVENT_ID]["S"] for entry in kept if _EVENT_ID in entry.get("M", {})}
-    e = Expression()
-    history_name, dropped, ids = e.name(_HISTORY), e.name(_stored("history_dropped")), e.name(_stored("event_ids"))
-    sets = [
-        f"{history_name} = {e.value('kept', {'L': kept})}",
-        f"{dropped} = if_not_exists({dropped}, {e.value('none', {'N': '0'})}) + {e.value('dropped', {'N': str(len(history) - len(kept))})}",
-    ]
+    names = _names("history", "history_dropped", "event_ids")
+    expression = "SET #history = :kept, #history_dropped = if_not_exists(#history_dropped, :none) + :dropped"
+    expression += ", #event_ids = :event_ids" if event_ids else " REMOVE #event_ids"
+    trim_values: dict[str, Raw] = {":kept": {"L": kept}, ":none": {"N": "0"}, ":dropped": {"N": str(len(history) - len(kept))},
+                   ":length": {"N": str(len(history))}}
     if event_ids:
-        sets.append(f"{ids} = {e.value('event_ids', value(MessageModel, 'event_ids', event_ids))}")
-    expression = "SET " + ", ".join(sets) + ("" if event_ids else f" REMOVE {ids}")
-    unchanged = f"size({history_name}) = {e.value('length', {'N': str(len(history))})}"
+        trim_values[":event_ids"] = value(MessageModel, "event_ids", event_ids)
+    unchanged = "size(#history) = :length"
     try:
         # None (the condition failed) means a concurrent write got there first and will trim.
-        update_item(MessageModel, Update(_key(sid), expression, unchanged, e.names, e.values))
+        update_item(MessageModel, Update(_key(sid), expression, unchanged, names, trim_values))
     except CarrierError as exc:
         # The report is already stored; a failed cut is retried by the next write, so it
         # must not turn into an error that makes Twilio send the callback again.
@@ -179,6 +178,11 @@ def planned_updates(
 
 def _stored(name: str) -> str:
     return stored_name(MessageModel, name)
+
+
+def _names(*names: str) -> dict[str, str]:
+    """Placeholders for MessageModel attributes: `#` and the stored name (`#from` for from_number)."""
+    return {"#" + _stored(name): _stored(name) for name in names}
 
 
 _HISTORY = _stored("history")
@@ -209,56 +213,72 @@ def _update(
     fields: Mapping[str, Any] | None,
     authoritative: bool,
 ) -> Update:
-    """One of the two writes of a report, as DynamoDB reads it.
+    """One of the two writes of a report: its expression (one per shape), and its values."""
+    M = MessageModel
+    given = {name: item for name, item in {"direction": OUTBOUND, **(fields or {})}.items() if item is not None}
+    sets_error = advance and report.error_code is not None
+    expression, condition, names = _expression(advance, sets_error, tuple(given), authoritative)
+    update_values = {
+        ":status": value(M, "status", report.status),
+        ":rank": value(M, "status_rank", rank if rank is not None else UNKNOWN_RANK),
+        ":event_id": {"S": report.event_id},
+        ":event_ids": value(M, "event_ids", {report.event_id}),
+        ":entry": value(M, "history", [report.history_fields()]),
+        ":no_history": {"L": []},
+        ":at": value(M, "updated_at", iso(report.at)),
+        ":expires_at": value(M, "expires_at", expires_at),
+        **{":" + name: value(M, name, item) for name, item in given.items()},
+    }
+    if sets_error:
+        update_values[":error_code"] = value(M, "error_code", report.error_code)
+    return Update(_key(sid), expression, condition, dict(names), update_values)
+
+
+_WRITTEN_BY_EVERY_REPORT = {"sid", "status", "status_rank", "error_code", "history", "event_ids", "updated_at", "created_at", "expires_at"}
+
+
+@functools.lru_cache(maxsize=128)
+def _expression(advance: bool, sets_error: bool, fields: tuple[str, ...], authoritative: bool) -> tuple[str, str, dict[str, str]]:
+    """The update, the condition and the names of a write of this shape.
 
     Advance, for a known status: set status, rank and error, if the stored rank is lower
     (or there is none, or no item) and the report is not in the history yet. History only:
     add the report unless it is already there, and set status and rank only on an item this
     write creates (a SID first seen with an unknown status, or an item deleted meanwhile):
     an existing status is never touched there. Both add the history entry and its event id,
-    stamp the times, and set `fields`.
+    stamp the times, and set `fields`: only where unset, unless `authoritative`.
     """
-    M = MessageModel
-    e = Expression()
-    status, status_rank, event_ids = e.name(_stored("status")), e.name(_stored("status_rank")), e.name(_stored("event_ids"))
-    new_status = e.value("status", value(M, "status", report.status))
-    new_rank = e.value("rank", value(M, "status_rank", rank if rank is not None else UNKNOWN_RANK))
-    event_id = e.value("event_id", {"S": report.event_id})
-    removes: list[str] = []
+    if clash := set(fields) & _WRITTEN_BY_EVERY_REPORT:
+        raise ValueError(f"{sorted(clash)} are the report's own to write, not fields")
+    names = _names("status", "status_rank", "event_ids", "history", "updated_at", "created_at", "expires_at", *fields)
+    removes = ""
     if advance:
-        sets = [f"{status} = {new_status}", f"{status_rank} = {new_rank}"]
+        sets = ["#status = :status", "#status_rank = :rank"]
         # The error belongs to the status it came with: a delivered report clears it.
-        error_code = e.name(_stored("error_code"))
-        if report.error_code is not None:
-            sets.append(f"{error_code} = {e.value('error_code', value(M, 'error_code', report.error_code))}")
+        names.update(_names("error_code", "sid"))
+        if sets_error:
+            sets.append("#error_code = :error_code")
         else:
-            removes.append(error_code)
-        sid_name = e.name(_stored("sid"))
+            removes = " REMOVE #error_code"
         # Strictly further than stored: never a regression, never a tie. The first report of
         # a SID we never stored creates it; an item written without a rank takes any status.
         # The event id test is implied while ranks only rise (a recorded report left
         # status_rank >= its rank), kept so that a writer breaking that rule still cannot
         # add a report twice.
-        condition = (f"(attribute_not_exists({sid_name}) OR attribute_not_exists({status_rank}) OR {status_rank} < {new_rank})"
-                     f" AND NOT contains({event_ids}, {event_id})")
+        condition = ("(attribute_not_exists(#sid) OR attribute_not_exists(#status_rank) OR #status_rank < :rank)"
+                     " AND NOT contains(#event_ids, :event_id)")
     else:
-        sets = [f"{status} = if_not_exists({status}, {new_status})", f"{status_rank} = if_not_exists({status_rank}, {new_rank})"]
+        sets = ["#status = if_not_exists(#status, :status)", "#status_rank = if_not_exists(#status_rank, :rank)"]
         # The only reason to refuse a history entry is that it is already there. No
         # attribute_exists(sid): if the item is gone or never was, this write creates it.
-        condition = f"NOT contains({event_ids}, {event_id})"
-    history, updated_at, created_at, expires = (e.name(_stored(n)) for n in ("history", "updated_at", "created_at", "expires_at"))
-    at = e.value("at", value(M, "updated_at", iso(report.at)))
-    entry = e.value("entry", value(M, "history", [report.history_fields()]))
+        condition = "NOT contains(#event_ids, :event_id)"
     sets += [
-        f"{history} = list_append(if_not_exists({history}, {e.value('no_history', {'L': []})}), {entry})",
-        f"{updated_at} = {at}",
-        f"{created_at} = if_not_exists({created_at}, {at})",
-        f"{expires} = if_not_exists({expires}, {e.value('expires_at', value(M, 'expires_at', expires_at))})",
+        "#history = list_append(if_not_exists(#history, :no_history), :entry)",
+        "#updated_at = :at",
+        "#created_at = if_not_exists(#created_at, :at)",
+        "#expires_at = if_not_exists(#expires_at, :expires_at)",
     ]
-    for name, field_value in {"direction": OUTBOUND, **(fields or {})}.items():
-        if field_value is None:
-            continue
-        stored, given = e.name(_stored(name)), e.value("field_" + name, value(M, name, field_value))
-        sets.append(f"{stored} = {given}" if authoritative else f"{stored} = if_not_exists({stored}, {given})")
-    expression = f"SET {', '.join(sets)}{' REMOVE ' + ', '.join(removes) if removes else ''} ADD {event_ids} {e.value('event_ids', value(M, 'event_ids', {report.event_id}))}"
-    return Update(_key(sid), expression, condition, e.names, e.values)
+    for name in fields:
+        stored = "#" + _stored(name)
+        sets.append(f"{stored} = :{name}" if authoritative else f"{stored} = if_not_exists({stored}, :{name})")
+    return f"SET {', '.join(sets)}{removes} ADD #event_ids :event_ids", condition, names
