@@ -22,7 +22,7 @@ from bench.warm import warm_inbound, warm_send, warm_status
 
 RESULTS = ROOT / "bench" / "results.json"
 # Samples per warm handler, requests per throughput round, samples per scale step.
-WARM_SAMPLES = int(os.environ.get("BENCH_WARM_SAMPLES", "300"))
+WARM_SAMPLES = int(os.environ.get("BENCH_WARM_SAMPLES", "500"))
 LOAD_REQUESTS = int(os.environ.get("BENCH_LOAD_REQUESTS", "480"))
 SCALE_SAMPLES = int(os.environ.get("BENCH_SCALE_SAMPLES", "200"))
 

@@ -42,7 +42,8 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             **_keys.get(),
         }
-        line.update({k: v for k, v in vars(record).items() if k not in _RESERVED})
+        attributes = vars(record)
+        line.update({name: attributes[name] for name in sorted(attributes.keys() - _RESERVED)})
         if record.exc_info and record.exc_info[0] is not None:
             line["exception"] = record.exc_info[0].__name__
         return json.dumps(line, default=str, separators=(",", ":"))

@@ -10,8 +10,8 @@ as the request DynamoDB reads.
 The models stay the schema: every value is serialised by the model attribute it is stored
 in (`values`), so attribute names, types and encodings cannot drift from what PynamoDB
 reads back, and tests compare each write with the one PynamoDB builds. The requests go
-through the model's PynamoDB connection, so the stage's endpoint, timeouts and retry budget
-(carrier_core.storage) apply unchanged, and failures are classified as before.
+through the botocore client PynamoDB made for the model, so the stage's endpoint, timeouts
+and retry budget (carrier_core.storage) apply unchanged, and failures are classified as before.
 """
 from __future__ import annotations
 
@@ -91,10 +91,15 @@ class Update:
         return request
 
 
-def _send(model: type[Model], operation: str, request: dict[str, Any]) -> dict[str, Any] | None:
-    """Send one request on `model`'s connection: its answer, or None when its condition failed."""
+def _send(model: type[Model], method: str, request: dict[str, Any]) -> dict[str, Any] | None:
+    """Send one request on `model`'s botocore client: its answer, or None when its condition failed.
+
+    The client is PynamoDB's own for the model (endpoint, timeouts, retries); PynamoDB's
+    dispatch around it only adds consumed-capacity logging this path has no use for.
+    """
+    client = model._get_connection().connection.client
     try:
-        answer: dict[str, Any] = model._get_connection().connection.dispatch(operation, request)
+        answer: dict[str, Any] = getattr(client, method)(**request)
     except (BotoCoreError, ClientError) as exc:
         if is_condition_failure(exc):
             return None
@@ -106,12 +111,12 @@ def put_item(model: type[Model], item: dict[str, Raw], condition: str, names: di
     """A conditional PutItem of `item` in `model`'s table; False when the condition failed."""
     request = {"TableName": model.Meta.table_name, "Item": item, "ConditionExpression": condition,
                "ExpressionAttributeNames": names}
-    return _send(model, "PutItem", request) is not None
+    return _send(model, "put_item", request) is not None
 
 
 def update_item(model: type[Model], update: Update) -> dict[str, Raw] | None:
     """Run `update` on `model`'s table: the item as written (ALL_NEW), None when its condition failed."""
-    answer = _send(model, "UpdateItem", {**update.request(model.Meta.table_name), "ReturnValues": "ALL_NEW"})
+    answer = _send(model, "update_item", {**update.request(model.Meta.table_name), "ReturnValues": "ALL_NEW"})
     return None if answer is None else answer.get("Attributes", {})
 
 
