@@ -36,9 +36,9 @@ def harness() -> Iterator[InboundHarness]:
 
 
 @pytest.mark.parametrize("form", [
-    sms(), sms(body="STOP"), mms(3), whatsapp(), sms(FromCity="SPRINGFIELD", FromCountry="US", NumSegments="2"),
+    sms(), sms(body="STOP"), mms(3), mms(1, body=""), whatsapp(), sms(FromCity="SPRINGFIELD", FromCountry="US", NumSegments="2"),
     sms(body="emoji \U0001f600 and \u00e9", MessagingServiceSid="MG" + "1" * 32, AccountSid="AC" + "2" * 32),
-], ids=["sms", "stop", "mms", "whatsapp", "geo", "unicode"])
+], ids=["sms", "stop", "mms", "mms without text", "whatsapp", "geo", "unicode"])
 def test_inbound_item_is_the_models_serialisation(form: list[tuple[str, str]], harness: InboundHarness) -> None:
     from chalicelib.message import InboundMessage  # the inbound service's, loaded by the harness
     from chalicelib.store import item_fields

@@ -15,12 +15,13 @@ and retry budget (carrier_core.storage) apply unchanged, and failures are classi
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pynamodb.attributes import Attribute, AttributeContainer, MapAttribute
+from pynamodb.attributes import Attribute, AttributeContainer, MapAttribute, UnicodeAttribute
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -36,28 +37,53 @@ def values(container: type[AttributeContainer], fields: Mapping[str, Any]) -> di
     typed map (HistoryEntry, MediaItem), alone or in a list, may be given as a plain dict
     of its fields, serialised the same way without building the MapAttribute.
     """
-    attributes = container.get_attributes()
+    plans = _plans(container)
     raw: dict[str, Raw] = {}
     for name, item in fields.items():
         if item is not None:
-            attribute = attributes[name]
-            raw[attribute.attr_name] = _serialised(attribute, item)
+            plan = plans[name]
+            raw[plan.stored] = plan.serialise(item)
     return raw
 
 
 def value(container: type[AttributeContainer], name: str, item: Any) -> Raw:
     """One value as DynamoDB JSON, serialised by `container`'s attribute `name`."""
-    return _serialised(container.get_attributes()[name], item)
+    return _plans(container)[name].serialise(item)
 
 
-def _serialised(attribute: Attribute[Any], item: Any) -> Raw:
-    kind = type(attribute)
-    if isinstance(item, Mapping) and _is_typed_map(kind):
-        return {"M": values(kind, item)}
-    element = getattr(attribute, "element_type", None)
-    if isinstance(item, list) and _is_typed_map(element) and all(isinstance(entry, Mapping) for entry in item):
-        return {"L": [{"M": values(element, entry)} for entry in item]}
-    return {attribute.attr_type: attribute.serialize(item)}
+@dataclass(frozen=True)
+class _Plan:
+    """How one attribute's values are written, worked out once per attribute."""
+
+    stored: str
+    attribute: Attribute[Any]
+    as_map: type[MapAttribute[Any, Any]] | None  # a typed map: a dict of its fields is accepted
+    of_maps: type[MapAttribute[Any, Any]] | None  # a list of typed maps: so are dicts in it
+    plain_text: bool  # a UnicodeAttribute, whose serialize returns the string as it is
+
+    def serialise(self, item: Any) -> Raw:
+        if self.plain_text and type(item) is str:
+            return {"S": item}
+        if self.as_map is not None and type(item) is dict:
+            return {"M": values(self.as_map, item)}
+        if self.of_maps is not None and type(item) is list and all(type(entry) is dict for entry in item):
+            return {"L": [{"M": values(self.of_maps, entry)} for entry in item]}
+        return {self.attribute.attr_type: self.attribute.serialize(item)}
+
+
+@functools.lru_cache(maxsize=None)
+def _plans(container: type[AttributeContainer]) -> dict[str, _Plan]:
+    plans = {}
+    for name, attribute in container.get_attributes().items():
+        kind, element = type(attribute), getattr(attribute, "element_type", None)
+        plans[name] = _Plan(
+            stored=attribute.attr_name,
+            attribute=attribute,
+            as_map=kind if _is_typed_map(kind) else None,
+            of_maps=element if _is_typed_map(element) else None,
+            plain_text=kind is UnicodeAttribute,
+        )
+    return plans
 
 
 def _is_typed_map(cls: Any) -> TypeGuard[type[MapAttribute[Any, Any]]]:
@@ -67,7 +93,7 @@ def _is_typed_map(cls: Any) -> TypeGuard[type[MapAttribute[Any, Any]]]:
 
 def stored_name(container: type[AttributeContainer], name: str) -> str:
     """The name attribute `name` is stored under (`from_number` is `from`)."""
-    return container.get_attributes()[name].attr_name
+    return _plans(container)[name].stored
 
 
 @dataclass(frozen=True)
