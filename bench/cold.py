@@ -33,7 +33,7 @@ def time_process(argv: list[str], env: dict[str, str], cwd: Path) -> float:
 FIRST_SEND = "from carrier_core.phone import parse_address; parse_address('+14155552671', 'to')"
 
 
-def cold_init(service: str, runs: int = 15, then: str = "") -> Result:
+def cold_init(service: str, runs: int = 25, then: str = "") -> Result:
     """Whole-process time to import the app (settings read, models bound), and `then` run,
     vs the baseline import."""
     cwd = ROOT / "services" / service
