@@ -2,8 +2,8 @@
 
 On the hot paths PynamoDB's objects cost more CPU than the request they make. Measured in
 process with the HTTP round trip stubbed out: building an inbound message as a Model and
-serialising it took ~90 us; a status callback's update built from PynamoDB actions and
-conditions ~200 us, and parsing the item it returned into a Model ~90 us more. `make bench`
+serialising it took ~90 µs; a status callback's update built from PynamoDB actions and
+conditions ~200 µs, and parsing the item it returned into a Model ~90 µs more. `make bench`
 holds each handler to 1.3x the bare request, so these writes are built here instead, once,
 as the request DynamoDB reads.
 
