@@ -1,4 +1,4 @@
-"""The webhook paths' DynamoDB writes, sent as DynamoDB's own JSON through PynamoDB's connection.
+"""The webhook paths' DynamoDB writes, sent as DynamoDB's own JSON on the models' botocore clients.
 
 On the hot paths PynamoDB's objects cost more CPU than the request they make. Measured in
 process with the HTTP round trip stubbed out: building an inbound message as a Model and
