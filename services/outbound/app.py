@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Chalice, Rate, Response
 
@@ -20,7 +20,9 @@ from chalicelib.outcome import Kind, Metric, metrics_for
 from chalicelib.request import OutboundRequest
 from chalicelib.retry import RetryPolicy
 from chalicelib.send import send_message
-from chalicelib.worker import WorkerReport, retry_due
+
+if TYPE_CHECKING:
+    from chalicelib.worker import WorkerReport
 
 app = Chalice(app_name="omni-twilio-outbound")
 runtime = Runtime("outbound")
@@ -93,6 +95,9 @@ def health() -> Response:
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def retry_failed(event: Any) -> dict[str, object]:
+    # Imported here: the API's cold start (the same zip, another function) never pays for it.
+    from chalicelib.worker import retry_due
+
     runtime.begin_request(getattr(event.context, "aws_request_id", None))
     try:
         report = retry_due(runtime.settings, policy, time_left(event.context))
@@ -109,6 +114,8 @@ if os.environ.get("STAGE") == "local":
     @app.route("/_local/retry-failed", methods=["POST"], content_types=[JSON])
     @handles_errors(Response)
     def retry_failed_now() -> Response:
+        from chalicelib.worker import retry_due
+
         request = app.current_request
         assert request is not None
         at = retry_at(request.raw_body)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import json
 import random
@@ -268,11 +269,9 @@ def test_a_server_that_never_answers_is_unreachable_within_the_budget(media_env:
 
 
 def test_a_retried_send_keeps_the_callers_url_and_converts_again(outbound: Outbound, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
-
     from carrier_core.models import FailedMessageModel
 
-    media = sys.modules["chalicelib.media"]
+    media = importlib.import_module("chalicelib.media")  # the app's own, imported on its first send with media
     webp = image_bytes("WEBP", (64, 48))
     monkeypatch.setattr(media, "probe", lambda url, settings, deadline: media.Probed(url, "image/webp", len(webp)))
     monkeypatch.setattr(media, "download", lambda url, settings, deadline, limit: webp)
@@ -286,7 +285,7 @@ def test_a_retried_send_keeps_the_callers_url_and_converts_again(outbound: Outbo
     # Stored for the worker: the caller's URL, not a link that expires and carries a signature.
     assert FailedMessageModel.get(retry_id).request.as_dict()["media_urls"] == [url]
     outbound.twilio.clear()
-    worker = sys.modules["chalicelib.worker"]
+    worker = importlib.import_module("chalicelib.worker")
     report = worker.retry_due(outbound.settings(), outbound.app.policy, lambda: 60.0, now=time.time() + 3600).as_dict()
     assert report["sent"] == [retry_id]
     [pairs] = outbound.twilio.requests

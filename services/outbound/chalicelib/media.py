@@ -28,8 +28,9 @@ from urllib.parse import urljoin, urlsplit
 from carrier_core.errors import MediaTooLarge, MediaUnreachable, MediaUrlForbidden, StorageUnavailable, UnsupportedMediaType
 from carrier_core.media.sniff import HEAD_BYTES, sniff
 from carrier_core.media.storage import presigned_get, s3_client, stored_url
-from carrier_core.models import MediaItem, MediaStatus
 from carrier_core.settings import Settings
+
+from chalicelib.prepared import PreparedMedia, SentMedia
 
 log = logging.getLogger(__name__)
 
@@ -58,37 +59,6 @@ class Probed:
     url: str
     content_type: str | None
     size: int | None
-
-
-@dataclass(frozen=True)
-class SentMedia:
-    """One item as the caller gave it and as Twilio gets it."""
-
-    url: str
-    content_type: str | None
-    size: int | None
-    sent_url: str
-    sent_content_type: str | None = None
-    stored_url: str | None = None
-    sent_size: int | None = None
-    sha256: str | None = None
-
-    def item(self) -> MediaItem:
-        converted = self.stored_url is not None
-        return MediaItem(
-            url=self.url, content_type=self.content_type, size=self.size if not converted else self.sent_size,
-            stored_url=self.stored_url, sha256=self.sha256, sent_content_type=self.sent_content_type,
-            status=MediaStatus.STORED.value if converted else None,
-        )
-
-
-@dataclass(frozen=True)
-class PreparedMedia:
-    items: tuple[SentMedia, ...] = ()
-
-    @property
-    def sent_urls(self) -> tuple[str, ...]:
-        return tuple(i.sent_url for i in self.items)
 
 
 def prepare_media(urls: tuple[str, ...], settings: Settings, s3: Any = None) -> PreparedMedia:

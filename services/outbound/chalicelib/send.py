@@ -23,7 +23,7 @@ from carrier_core.settings import Settings
 from carrier_core.status.machine import loggable_status
 
 from chalicelib.idempotency import NO_KEY, Ledger
-from chalicelib.media import PreparedMedia, prepare_media
+from chalicelib.prepared import PreparedMedia
 from chalicelib.outcome import Kind, SendOutcome
 from chalicelib.request import OutboundRequest
 from chalicelib.retry import RetriesExhausted, RetryPolicy, backoff, call_with_retries
@@ -68,6 +68,17 @@ class Unsent:
 Delivery = Sent | Refused | Unsent
 
 
+def _prepare_media(urls: tuple[str, ...], settings: Settings) -> PreparedMedia:
+    """chalicelib.media's checks and conversions, for a send that has media."""
+    if not urls:
+        return PreparedMedia()
+    # Imported on the first send with media: the probes, the SSRF guard and the S3 client
+    # stay out of every cold start and every send without media.
+    from chalicelib.media import prepare_media
+
+    return prepare_media(urls, settings)
+
+
 def deliver(
     request: OutboundRequest,
     settings: Settings,
@@ -86,7 +97,7 @@ def deliver(
     """
     try:
         check_opt_out(request, ledger.claim())
-        media = prepare_media(request.media_urls, settings)
+        media = _prepare_media(request.media_urls, settings)
     except CarrierError as refused:
         if refused.http_status >= 500:
             raise
