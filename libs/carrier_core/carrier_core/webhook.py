@@ -61,7 +61,7 @@ def signed_url(public_url: str, query: Iterable[tuple[str, str]] | None) -> str:
         return public_url
     configured = Counter(parse_qsl(urlsplit(public_url).query, keep_blank_values=True))
     extra: list[tuple[str, str]] = []
-    for pair in query or ():
+    for pair in query:
         if configured[pair] > 0:
             configured[pair] -= 1
         else:

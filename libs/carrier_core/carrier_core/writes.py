@@ -96,25 +96,26 @@ def stored_name(container: type[AttributeContainer], name: str) -> str:
     return _plans(container)[name].stored
 
 
+def placeholders(container: type[AttributeContainer], *names: str) -> dict[str, str]:
+    """Expression name placeholders for attributes: `#` and the stored name (`#from` for from_number)."""
+    stored = [stored_name(container, name) for name in names]
+    return {"#" + name: name for name in stored}
+
+
 @dataclass(frozen=True)
 class Update:
     """A conditional UpdateItem of one item, ready to send alone or inside a transaction."""
 
     key: dict[str, Raw]
     update: str
-    condition: str | None
+    condition: str
     names: dict[str, str]
     values: dict[str, Raw]
 
     def request(self, table: str) -> dict[str, Any]:
         """The request's parameters, as UpdateItem and a transaction's Update both take them."""
-        request: dict[str, Any] = {"TableName": table, "Key": self.key, "UpdateExpression": self.update,
-                                   "ExpressionAttributeNames": self.names}
-        if self.condition:
-            request["ConditionExpression"] = self.condition
-        if self.values:
-            request["ExpressionAttributeValues"] = self.values
-        return request
+        return {"TableName": table, "Key": self.key, "UpdateExpression": self.update, "ConditionExpression": self.condition,
+                "ExpressionAttributeNames": self.names, "ExpressionAttributeValues": self.values}
 
 
 def _send(model: type[Model], method: str, request: dict[str, Any]) -> dict[str, Any] | None:
@@ -133,11 +134,14 @@ def _send(model: type[Model], method: str, request: dict[str, Any]) -> dict[str,
     return answer
 
 
+def _put_request(model: type[Model], item: dict[str, Raw], condition: str, names: dict[str, str]) -> dict[str, Any]:
+    """A conditional put's parameters, as PutItem and a transaction's Put both take them."""
+    return {"TableName": model.Meta.table_name, "Item": item, "ConditionExpression": condition, "ExpressionAttributeNames": names}
+
+
 def put_item(model: type[Model], item: dict[str, Raw], condition: str, names: dict[str, str]) -> bool:
     """A conditional PutItem of `item` in `model`'s table; False when the condition failed."""
-    request = {"TableName": model.Meta.table_name, "Item": item, "ConditionExpression": condition,
-               "ExpressionAttributeNames": names}
-    return _send(model, "put_item", request) is not None
+    return _send(model, "put_item", _put_request(model, item, condition, names)) is not None
 
 
 def update_item(model: type[Model], update: Update) -> dict[str, Raw] | None:
@@ -154,8 +158,7 @@ class Transaction(TransactWrite):
     """
 
     def put_item(self, model: type[Model], item: dict[str, Raw], condition: str, names: dict[str, str]) -> None:
-        self._put_items.append({"TableName": model.Meta.table_name, "Item": item,
-                                "ConditionExpression": condition, "ExpressionAttributeNames": names})
+        self._put_items.append(_put_request(model, item, condition, names))
 
     def update_item(self, model: type[Model], update: Update) -> None:
         self._update_items.append(update.request(model.Meta.table_name))

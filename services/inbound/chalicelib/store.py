@@ -11,7 +11,7 @@ from carrier_core.models import MediaStatus, MessageModel, OptOutModel, expiry, 
 from carrier_core.optout import OptOutAction
 from carrier_core.settings import Settings
 from carrier_core.storage import REASON_CONDITION_FAILED, cancellation_codes, storage_error
-from carrier_core.writes import Transaction, put_item, stored_name, values
+from carrier_core.writes import Transaction, placeholders, put_item, values
 
 from chalicelib.message import InboundMessage
 
@@ -84,7 +84,7 @@ def store_inbound(message: InboundMessage, settings: Settings) -> bool:
     """
     fields = item_fields(message, settings)
     item = values(MessageModel, fields)
-    first_delivery, names = "attribute_not_exists(#sid)", {"#sid": stored_name(MessageModel, "sid")}
+    first_delivery, names = "attribute_not_exists(#sid)", placeholders(MessageModel, "sid")
     optouts = opt_out_items(message, fields["updated_at"])
     try:
         if optouts:

@@ -19,7 +19,7 @@ from typing import Any
 from carrier_core.errors import CarrierError
 from carrier_core.models import HistoryEntry, MessageModel, iso
 from carrier_core.status.machine import UNKNOWN_RANK, MessageStatus, known_status, rule_of
-from carrier_core.writes import Raw, Update, stored_name, update_item, value, values
+from carrier_core.writes import Raw, Update, placeholders, stored_name, update_item, value, values
 
 log = logging.getLogger(__name__)
 
@@ -141,11 +141,15 @@ def trim_history(sid: str, item: Mapping[str, Raw]) -> int:
         return 0
     kept = [history[0], *history[len(history) - (HISTORY_KEEP - 1):]]
     event_ids = {entry["M"][_EVENT_ID]["S"] for entry in kept if _EVENT_ID in entry.get("M", {})}
-    names = _names("history", "history_dropped", "event_ids")
+    names = placeholders(MessageModel, "history", "history_dropped", "event_ids")
     expression = "SET #history = :kept, #history_dropped = if_not_exists(#history_dropped, :none) + :dropped"
     expression += ", #event_ids = :event_ids" if event_ids else " REMOVE #event_ids"
-    trim_values: dict[str, Raw] = {":kept": {"L": kept}, ":none": {"N": "0"}, ":dropped": {"N": str(len(history) - len(kept))},
-                   ":length": {"N": str(len(history))}}
+    trim_values: dict[str, Raw] = {
+        ":kept": {"L": kept},
+        ":none": {"N": "0"},
+        ":dropped": {"N": str(len(history) - len(kept))},
+        ":length": {"N": str(len(history))},
+    }
     if event_ids:
         trim_values[":event_ids"] = value(MessageModel, "event_ids", event_ids)
     unchanged = "size(#history) = :length"
@@ -178,11 +182,6 @@ def planned_updates(
 
 def _stored(name: str) -> str:
     return stored_name(MessageModel, name)
-
-
-def _names(*names: str) -> dict[str, str]:
-    """Placeholders for MessageModel attributes: `#` and the stored name (`#from` for from_number)."""
-    return {"#" + _stored(name): _stored(name) for name in names}
 
 
 _HISTORY = _stored("history")
@@ -250,12 +249,12 @@ def _expression(advance: bool, sets_error: bool, fields: tuple[str, ...], author
     """
     if clash := set(fields) & _WRITTEN_BY_EVERY_REPORT:
         raise ValueError(f"{sorted(clash)} are the report's own to write, not fields")
-    names = _names("status", "status_rank", "event_ids", "history", "updated_at", "created_at", "expires_at", *fields)
+    names = placeholders(MessageModel, "status", "status_rank", "event_ids", "history", "updated_at", "created_at", "expires_at", *fields)
     removes = ""
     if advance:
         sets = ["#status = :status", "#status_rank = :rank"]
         # The error belongs to the status it came with: a delivered report clears it.
-        names.update(_names("error_code", "sid"))
+        names.update(placeholders(MessageModel, "error_code", "sid"))
         if sets_error:
             sets.append("#error_code = :error_code")
         else:
