@@ -88,10 +88,11 @@ class CpuMeter:
         """Each process's median CPU ms per call."""
         return {name: median(values) for name, values in self.per_call.items() if values}
 
-    def ceiling(self) -> float:
-        """The calls/s this machine's cores allow at that much CPU per call: the most any
-        run can reach when it is CPU-bound."""
-        return (os.cpu_count() or 1) * 1000 / sum(self.each().values())
+    def ceiling(self, names: tuple[str, ...] | None = None) -> float:
+        """The calls/s this machine's cores allow at the CPU per call of `names` (all by
+        default): the most any run can reach when it is CPU-bound."""
+        each = self.each()
+        return (os.cpu_count() or 1) * 1000 / sum(each[name] for name in (names or each))
 
     def summary(self) -> str:
         """Each process's CPU ms per call, their sum, and the ceiling it sets."""
@@ -186,9 +187,7 @@ def bounds(label: str, measured: float, bare_rate: float, meters: tuple[CpuMeter
     call alone, as if ours cost nothing, against the bare rate: below the target, no change
     of ours can meet it on this machine. It explains and has no target of its own.
     """
-    each = meters[0].each()
-    cores = os.cpu_count() or 1
-    best = cores * 1000 / sum(each[name] for name in fixed)
+    best = meters[0].ceiling(fixed)
     return [
         at_least(f"{label} vs what this machine's CPU allows", measured, meters[0].ceiling(), "per s", CPU_BOUND_LIMIT),
         Result(f"{label} if ours cost no CPU ({' + '.join(fixed)} only)", best, bare_rate, "per s", "explains",

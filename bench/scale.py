@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from bench.local import DynamoDB, load_service, webhook_event
 from bench.measure import Result, at_most, compare_p50
@@ -15,16 +16,20 @@ WARM_UP = 2000
 REFERENCE_TABLE = "omni-twilio-bench-reference"
 
 
+def batch_write(client: Any, table: str, writes: list[dict[str, Any]]) -> None:
+    """One BatchWriteItem of up to 25 `writes`, again with whatever DynamoDB left unprocessed."""
+    while writes:
+        left = client.batch_write_item(RequestItems={table: writes}).get("UnprocessedItems", {})
+        writes = left.get(table, [])
+
+
 def fill(ddb: DynamoDB, table: str, item: dict[str, dict[str, str]], count: int) -> None:
     """Add `count` copies of `item`, each under a SID of its own, 25 to a BatchWriteItem."""
 
     def load(batches: int) -> None:
         client = ddb.client()
         for _ in range(batches):
-            writes = [{"PutRequest": {"Item": {**item, "sid": {"S": "SM" + uuid.uuid4().hex}}}} for _ in range(25)]
-            while writes:
-                left = client.batch_write_item(RequestItems={table: writes}).get("UnprocessedItems", {})
-                writes = left.get(table, [])
+            batch_write(client, table, [{"PutRequest": {"Item": {**item, "sid": {"S": "SM" + uuid.uuid4().hex}}}} for _ in range(25)])
 
     batches = count // 25
     with ThreadPoolExecutor(LOADERS) as pool:
@@ -70,10 +75,7 @@ def inbound_at_scale(ddb: DynamoDB, samples: int) -> list[Result]:
         reference(i)
     sids = [dict(form)["MessageSid"] for form in warm_up]
     for start in range(0, len(sids), 25):
-        deletes = [{"DeleteRequest": {"Key": {"sid": {"S": sid}}}} for sid in sids[start:start + 25]]
-        while deletes:
-            left = client.batch_write_item(RequestItems={settings.messages_table: deletes}).get("UnprocessedItems", {})
-            deletes = left.get(settings.messages_table, [])
+        batch_write(client, settings.messages_table, [{"DeleteRequest": {"Key": {"sid": {"S": sid}}}} for sid in sids[start:start + 25]])
     stored, figures = 0, {}
     for size in SIZES:
         fill(ddb, settings.messages_table, item, max(0, size - stored))
