@@ -12,7 +12,7 @@ import os
 import sys
 from contextlib import redirect_stdout
 
-from bench.cold import FIRST_SEND, cold_init, zip_sizes
+from bench.cold import cold_init, zip_sizes
 from bench.cost import DYNAMODB_MS, TWILIO_CREATE_MS, Event, cost_rows
 from bench.load import throughput
 from bench.local import PORT_BASE, ROOT, dynamodb, sandbox
@@ -39,7 +39,7 @@ def main() -> int:
         RESULTS.write_text(json.dumps([r.as_json() for r in results], indent=2) + "\n")
 
     report([cold_init(service) for service in ("inbound", "status", "outbound")])
-    report([cold_init("outbound", then=FIRST_SEND)])
+    report([cold_init("outbound", first_send=True)])
     report(zip_sizes())
     # The handlers' JSON logs go nowhere; one sink for the whole run, since the logging
     # configured inside the first handler keeps writing to it.

@@ -10,8 +10,8 @@ the service maps into the taxonomy; what can never be a number (`+1555`) stops h
 `phonenumbers` is imported on the first number checked, not with this module: its import
 (~12 ms) is a quarter of the outbound service's cold-start budget, and the routes that never
 check a number (GET /messages/{sid}, /health, the retry worker) need not pay it. It is the
-pattern `twilio.rest` follows for its own API modules. `make bench` reports the first check's
-cost beside the cold start.
+pattern `twilio.rest` follows for its own API modules. `make bench` measures the outbound cold
+start through what the first send loads, this included.
 """
 from __future__ import annotations
 
