@@ -35,7 +35,10 @@ def nested(depth: int) -> str:
 
 
 CASES = [
-    Case("JSON nested 1,000 deep", "POST", "/messages", nested(1000), 400, "malformed_body"),
+    # json.loads gives up at about 1,000 levels on Python 3.11 and 1,500 on 3.12 (Lambda's):
+    # past both, the body is refused whole; short of both, the field that holds it is.
+    Case("JSON nested 10,000 deep", "POST", "/messages", nested(10_000), 400, "malformed_body"),
+    Case("JSON nested 900 deep", "POST", "/messages", nested(900), 400, "invalid_media_url"),
     Case("JSON nested 100,000 deep", "POST", "/messages", "[" * 60_000, 400, "malformed_body"),
     Case("lone surrogate in body", "POST", "/messages", '{"to": "' + CUSTOMER + '", "body": "\\ud800"}', 400, "invalid_field"),
     Case("lone surrogate in a field name", "POST", "/messages", '{"to": "' + CUSTOMER + '", "body": "x", "\\udfff": 1}', 400, "invalid_field"),
