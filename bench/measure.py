@@ -12,7 +12,7 @@ import copy
 import statistics
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -118,12 +118,15 @@ def substitute(value: Any, old: str, new: str) -> Any:
     return value
 
 
-def replayer(client: Any, calls: list[Call], sid: str) -> Callable[[str], None]:
-    """A function that makes `calls` again through `client`, for another SID than `sid`."""
-    methods = [(getattr(client, xform_name(operation)), params) for operation, params in calls]
+def replayer(client: Any, calls: list[Call], sid: str, others: Sequence[str]) -> Callable[[int], None]:
+    """A function that makes `calls` again through `client`, call i for the SID `others[i]`
+    instead of `sid`. Each call's parameters are built beforehand, as the handler's events are,
+    so neither side's timing includes building its input."""
+    methods = [getattr(client, xform_name(operation)) for operation, _ in calls]
+    prepared = [[substitute(params, sid, other) for _, params in calls] for other in others]
 
-    def replay(other_sid: str) -> None:
-        for method, params in methods:
-            method(**substitute(params, sid, other_sid))
+    def replay(i: int) -> None:
+        for method, params in zip(methods, prepared[i]):
+            method(**params)
 
     return replay
