@@ -125,9 +125,12 @@ def warm_send(ddb: DynamoDB, sandbox_url: str, count: int) -> tuple[list[Result]
     handler = module.app
     customer = "+15005551234"  # not the number warm_inbound's STOP opted out
 
-    def send(key: str | None = None, body: str = "bench send") -> dict[str, Any]:
+    def send_event(key: str | None = None, body: str = "bench send") -> dict[str, Any]:
         headers = {"content-type": "application/json", **({"idempotency-key": key} if key else {})}
-        response = handler(http_event("POST", "/messages", json.dumps({"to": customer, "body": body}), headers), None)
+        return http_event("POST", "/messages", json.dumps({"to": customer, "body": body}), headers)
+
+    def send(key: str | None = None, body: str = "bench send") -> dict[str, Any]:
+        response = handler(send_event(key, body), None)
         assert response["statusCode"] == 202, response
         result: dict[str, Any] = json.loads(response["body"])
         return result
@@ -153,8 +156,7 @@ def warm_send(ddb: DynamoDB, sandbox_url: str, count: int) -> tuple[list[Result]
         replay(i)
 
     raw_send(count)
-    events = [http_event("POST", "/messages", json.dumps({"to": customer, "body": "bench send"}), {"content-type": "application/json"})
-              for _ in range(count)]
+    events = [send_event() for _ in range(count)]
 
     def handle(i: int) -> None:
         assert handler(events[i], None)["statusCode"] == 202
