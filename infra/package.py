@@ -6,7 +6,13 @@ The zip holds the Chalice app (app.py, chalicelib/), Chalice's runtime half
 (chalice/__init__.py and chalice/app.py, as `chalice package` vendors them), the
 carrier_core package from this checkout, and the service's requirements installed
 for the Lambda platform (CPython 3.12 on arm64). What the Lambda Python runtime
-already ships (boto3, botocore and their dependencies) is left out.
+already ships (boto3, botocore and their dependencies) is left out, and so is the
+Twilio SDK's async HTTP stack, which the carrier never loads.
+
+The modules a function loads carry their bytecode, compiled by Python 3.12 (Lambda's
+runtime; found as $LAMBDA_PYTHON, `python3.12` on PATH, or pyenv's newest 3.12).
+Lambda's code directory is read-only, so without it every cold start compiles each
+module it imports from source (infra/README.md, "Packaging", has what that costs).
 
 Why not `chalice package`: it imports the app to find its routes (our apps read
 their settings at import), re-downloads on every run, and writes zips whose bytes
@@ -17,6 +23,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import inspect
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,6 +47,19 @@ PLATFORM = "manylinux2014_aarch64"
 RUNTIME_PROVIDED = frozenset(
     {"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six"}
 )
+
+# The Twilio SDK's async HTTP stack: aiohttp and aiohttp-retry, and what only they require on
+# Python 3.12. twilio/http/async_http_client.py is their only importer; the carrier sends with
+# the SDK's default synchronous client (chalicelib/twilio_client.py). Together ~3 MB of the
+# outbound zip. tests/infra/test_package.py checks that no function loads any of them.
+NEVER_LOADED = frozenset(
+    {"aiohttp", "aiohttp-retry", "aiosignal", "aiohappyeyeballs", "frozenlist", "multidict",
+     "yarl", "propcache", "attrs", "typing-extensions"}
+)
+
+# Where Lambda unpacks the zip: the path the bytecode records for tracebacks.
+TASK_ROOT = "/var/task"
+BYTECODE_TAG = f"cpython-{PYTHON_VERSION.replace('.', '')}"
 
 # Fixed zip entry time: the earliest a zip can hold, so the bytes never depend on a clock.
 EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -77,12 +98,12 @@ def install(reqs: list[str], target: Path, cache: Path) -> None:
         raise SystemExit(f"pip could not install {' '.join(reqs)} for {PLATFORM}")
 
 
-def drop_runtime_provided(target: Path) -> list[str]:
-    """Delete every file of the distributions the runtime ships; return their names."""
+def drop(target: Path, names: frozenset[str]) -> list[str]:
+    """Delete every file of the named distributions; return the names of those deleted."""
     dropped = []
     for dist_info in sorted(target.glob("*.dist-info")):
         name = normalise(dist_info.name.removesuffix(".dist-info").split("-", 1)[0])
-        if name not in RUNTIME_PROVIDED:
+        if name not in names:
             continue
         record = (dist_info / "RECORD").read_text().splitlines()
         # RECORD also lists console scripts as ../../bin/...: only top-level names count.
@@ -133,6 +154,82 @@ def sources(service: str, deps: Path) -> dict[str, Path]:
     return files
 
 
+def loaded(name: str) -> bool:
+    """Whether a zip entry is a module the functions may load, and so gets bytecode.
+
+    All but the Twilio REST client's products other than Api: the client imports each
+    product on first use, and the carrier uses only Api's 2010 Messages resource. The others
+    keep their source, never loaded; their bytecode would add ~3 MB to the outbound zip.
+    """
+    parts = name.split("/")
+    other_product = parts[:2] == ["twilio", "rest"] and len(parts) > 3 and parts[2] != "api"
+    return name.endswith(".py") and not other_product
+
+
+def bytecode_name(source: str) -> str:
+    """Where the interpreter looks for a module's bytecode, as a zip name."""
+    folder, _, module = source.rpartition("/")
+    return f"{folder + '/' if folder else ''}__pycache__/{module.removesuffix('.py')}.{BYTECODE_TAG}.pyc"
+
+
+def version_of(python: str) -> str | None:
+    """`major.minor` of an interpreter, or None when it does not run."""
+    try:
+        result = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                                capture_output=True, text=True, timeout=60)
+    except OSError:
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def lambda_python() -> str:
+    """An interpreter of Lambda's Python version, to compile the bytecode with (its format
+    changes with every minor version)."""
+    chosen = os.environ.get("LAMBDA_PYTHON")
+    if chosen:
+        if version_of(chosen) != PYTHON_VERSION:
+            raise SystemExit(f"LAMBDA_PYTHON={chosen} is not a Python {PYTHON_VERSION}")
+        return chosen
+    candidates = [sys.executable, shutil.which(f"python{PYTHON_VERSION}")]
+    pyenv = shutil.which("pyenv")
+    if pyenv:
+        root = subprocess.run([pyenv, "root"], capture_output=True, text=True).stdout.strip()
+        installed = Path(root, "versions").glob(f"{PYTHON_VERSION}.*/bin/python{PYTHON_VERSION}")
+        newest = sorted(installed, key=lambda p: [int(n) for n in re.findall(r"\d+", p.parent.parent.name)])
+        candidates += [str(p) for p in reversed(newest)]
+    for python in candidates:
+        if python and version_of(python) == PYTHON_VERSION:
+            return python
+    raise SystemExit(
+        f"packaging compiles the zip's bytecode with Python {PYTHON_VERSION}, Lambda's runtime, "
+        f"and found none: install it so that `python{PYTHON_VERSION}` runs, or set "
+        f"LAMBDA_PYTHON to its path"
+    )
+
+
+def bytecode(files: dict[str, Path], stage: Path) -> dict[str, Path]:
+    """Compile the loaded modules among `files` with Lambda's Python; their zip entries.
+
+    The sources are copied to `stage` under their zip names, so each file's bytecode records
+    its path under /var/task and holds nothing of this machine. `unchecked-hash`: the
+    interpreter loads the bytecode without reading or hashing the source, and the file holds
+    no time, so the zip's bytes stay the same.
+    """
+    names = sorted(name for name in files if loaded(name))
+    for name in names:
+        (stage / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(files[name], stage / name)
+    result = subprocess.run(
+        [lambda_python(), "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash",
+         "-s", str(stage), "-p", TASK_ROOT, "-i", "-"],
+        input="\n".join(str(stage / name) for name in names), capture_output=True, text=True,
+    )
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout + result.stderr)
+        raise SystemExit(f"Python {PYTHON_VERSION} could not compile the zip's modules")
+    return {bytecode_name(name): stage / bytecode_name(name) for name in names}
+
+
 def write_zip(files: dict[str, Path], out: Path) -> None:
     """Sorted entries, fixed times and modes: the same files give the same bytes."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -153,8 +250,9 @@ def package(service: str, out: Path, cache: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix=f"package-{service}-") as tmp:
         deps = Path(tmp) / "deps"
         install(requirements(service), deps, cache)
-        drop_runtime_provided(deps)
-        write_zip(sources(service, deps), out)
+        drop(deps, RUNTIME_PROVIDED | NEVER_LOADED)
+        files = sources(service, deps)
+        write_zip({**files, **bytecode(files, Path(tmp) / "stage")}, out)
     return out
 
 

@@ -1,19 +1,30 @@
-"""`make package-<svc>` zips: reproducible, small, and holding the handlers Terraform names."""
+"""`make package-<svc>` zips: reproducible, small, holding the handlers Terraform names, and
+carrying Python 3.12 bytecode for every module a function loads."""
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
 import subprocess
 import sys
 import zipfile
+from functools import cache
 from pathlib import Path
 
 import pytest
 
+from bench.cold import DEPLOYED_ENV, OUR_FIRST_SEND, SDK_FIRST_SEND
 from tests.infra.hcl import ENVS, MODULES, ROOT, SERVICES, local_values, named, top_level_names
 
 # DESIGN.md, "Performance and size targets".
 SIZE_LIMITS = {"inbound": 3 * 2**20, "status": 3 * 2**20, "outbound": 15 * 2**20}
 RUNTIME_PROVIDED = ("boto3/", "botocore/", "s3transfer/", "jmespath/", "urllib3/", "dateutil/", "six.py")
+PACKAGE = importlib.util.spec_from_file_location("package", ROOT / "infra" / "package.py")
+assert PACKAGE and PACKAGE.loader
+package = importlib.util.module_from_spec(PACKAGE)
+PACKAGE.loader.exec_module(package)
 
 
 def build(service: str, out: Path) -> Path:
@@ -64,7 +75,69 @@ def test_entries_sorted_with_fixed_times(service: str, zips: dict[str, Path]) ->
     names = [i.filename for i in infos]
     assert names == sorted(names)
     assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.endswith("/RECORD")]
+    assert not [n for n in names if n.endswith("/RECORD")]
+
+
+@cache
+def lambda_magic() -> bytes:
+    code = "import importlib.util, sys; sys.stdout.write(importlib.util.MAGIC_NUMBER.hex())"
+    return bytes.fromhex(subprocess.run([package.lambda_python(), "-c", code], check=True,
+                                        capture_output=True, text=True).stdout)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_bytecode_is_lambdas_and_unchecked(service: str, zips: dict[str, Path]) -> None:
+    """Only 3.12 bytecode beside its source, hash-based and unchecked (Lambda neither writes
+    nor re-validates it), recording /var/task paths and nothing of the build machine."""
+    zf = zipfile.ZipFile(zips[service])
+    names = set(zf.namelist())
+    compiled = [n for n in names if n.endswith(".pyc")]
+    assert compiled and all("__pycache__/" in n and n.endswith(f".{package.BYTECODE_TAG}.pyc") for n in compiled)
+    assert set(compiled) <= {package.bytecode_name(n) for n in names if n.endswith(".py")}, "bytecode without its source"
+    for name in compiled:
+        data = zf.read(name)
+        assert data[:4] == lambda_magic(), name
+        assert int.from_bytes(data[4:8], "little") == 0b01, f"{name}: not hash-based with the check off"
+    app = zf.read(f"__pycache__/app.{package.BYTECODE_TAG}.pyc")
+    assert b"/var/task/app.py" in app
+    assert not [n for n in compiled if str(ROOT).encode() in zf.read(n) or b"/tmp" in zf.read(n)]
+
+
+# What a function of the service loads: its app (every handler Terraform names lives in
+# app.py), every module of ours (some are imported on first use), and what the first send
+# and a media conversion load from their libraries. Settings are placeholders; nothing is
+# contacted. Printed: the file of each module loaded after the interpreter's own start-up.
+LOADS = f"""
+import sys
+before = set(sys.modules)
+import importlib, json, pkgutil
+import app, carrier_core, chalicelib
+for package in (carrier_core, chalicelib):
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        importlib.import_module(info.name)
+if sys.argv[1] == "outbound":
+    {OUR_FIRST_SEND}
+    {SDK_FIRST_SEND}
+    from PIL import Image, ImageOps
+    Image.init()
+files = (getattr(sys.modules[name], "__file__", None) for name in set(sys.modules) - before)
+sys.stdout.write(json.dumps(sorted(file for file in files if file)))
+"""
+
+
+def loaded_files(service: str) -> list[str]:
+    """The zip names of the non-standard-library modules a function of `service` loads."""
+    svc = ROOT / "services" / service
+    env = {**os.environ, **DEPLOYED_ENV, "PYTHONPATH": f"{svc}{os.pathsep}{ROOT / 'libs' / 'carrier_core'}"}
+    out = subprocess.run([sys.executable, "-c", LOADS, service], cwd=svc, env=env,
+                         check=True, capture_output=True, text=True).stdout
+    roots = [str(svc), str(ROOT / "libs" / "carrier_core"), *(p for p in sys.path if p.endswith("site-packages"))]
+    names = []
+    for file in json.loads(out):
+        root = next((r for r in roots if file.startswith(r + os.sep)), None)
+        if root is not None:
+            names.append(Path(file).relative_to(root).as_posix())
+    return names
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -90,3 +163,32 @@ def test_handler_named_in_terraform_is_in_the_zip(service: str, handler: str, zi
     module, attribute = handler.rsplit(".", 1)
     source = zipfile.ZipFile(zips[service]).read(f"{module.replace('.', '/')}.py").decode()
     assert attribute in top_level_names(source), f"{service}: {handler} is not defined at the top of {module}.py"
+
+
+def left_out_tops() -> set[str]:
+    """The top-level names the distributions package.py leaves out install in this venv."""
+    tops = set()
+    for dist in package.NEVER_LOADED:
+        files = importlib.metadata.files(dist) or []
+        tops |= {f.parts[0].removesuffix(".py") for f in files if f.parts[0] != ".." and ".dist-info" not in f.parts[0]}
+    return tops
+
+
+def test_left_out_packages_are_known_here() -> None:
+    assert {"aiohttp", "yarl", "multidict", "attr"} <= left_out_tops()
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_module_a_function_loads_has_bytecode_and_none_is_left_out(service: str, zips: dict[str, Path]) -> None:
+    """Without bytecode, a cold start compiles the module from source; a module of a package
+    left out of the zip would fail the function. (Optional imports of the runtime's own
+    libraries, such as botocore's of awscrt, are theirs to resolve.)"""
+    names = set(zipfile.ZipFile(zips[service]).namelist())
+    loaded = loaded_files(service)
+    assert "app.py" in loaded and "carrier_core/models.py" in loaded
+    assert (service == "outbound") is ("PIL/JpegImagePlugin.py" in loaded and "phonenumbers/data/region_US.py" in loaded)
+    shipped = [n for n in loaded if n in names and n.endswith(".py")]
+    missing = [n for n in shipped if package.bytecode_name(n) not in names]
+    assert not missing, f"{len(missing)} of {len(shipped)} loaded modules without bytecode, e.g. {missing[:5]}"
+    assert not [n for n in loaded if n.split("/")[0].removesuffix(".py") in left_out_tops()]
+
