@@ -1,7 +1,9 @@
 # The Twilio carrier: three Chalice services, one shared library, Terraform.
 # `make dev` and `make test` install what they need on first run.
 
-PYTHON ?= python3
+# Python 3.12, Lambda's runtime: the venv, the tests and the bench run on the Python the
+# functions run on. infra/lambda_python.py finds it, or says what to install.
+PYTHON ?= $(shell python3 infra/lambda_python.py)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -21,8 +23,12 @@ help:
 	@echo "make replay-dlq STAGE=local|dev|prod   publish what the hand-off's dead-letter queue holds"
 	@echo ".venv/bin/omni-twilio --help           the operator's command line (installed by make install)"
 
-$(STAMP): requirements-dev.txt libs/carrier_core/pyproject.toml libs/omni_cli/pyproject.toml $(wildcard services/*/requirements.txt)
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+# A venv of another Python (made before the runtime changed) is made again.
+$(STAMP): requirements-dev.txt libs/carrier_core/pyproject.toml libs/omni_cli/pyproject.toml $(wildcard services/*/requirements.txt) infra/lambda_python.py
+	@python="$(PYTHON)"; test -n "$$python" || exit 2; \
+	if [ -x $(BIN)/python ] && [ "$$($(BIN)/python -V)" != "$$($$python -V)" ]; then \
+		echo "$(VENV) is $$($(BIN)/python -V); making it again with $$($$python -V)"; rm -rf $(VENV); fi; \
+	test -x $(BIN)/python || { echo "$$python -m venv $(VENV)"; $$python -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -e libs/carrier_core -e libs/omni_cli
 	touch $@

@@ -10,7 +10,7 @@ already ships (boto3, botocore and their dependencies) is left out, and so is th
 Twilio SDK's async HTTP stack, which the carrier never loads.
 
 The modules a function loads carry their bytecode, compiled by Python 3.12 (Lambda's
-runtime; found as $LAMBDA_PYTHON, `python3.12` on PATH, or pyenv's newest 3.12).
+runtime; infra/lambda_python.py finds it).
 Lambda's code directory is read-only, so without it every cold start compiles each
 module it imports from source (infra/README.md, "Packaging", has what that costs).
 
@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import inspect
-import os
-import re
 import shutil
 import subprocess
 import sys
@@ -34,11 +32,14 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from lambda_python import VERSION, NotFound, lambda_python
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("inbound", "status", "outbound")
 
-# Lambda target: keep in step with `runtime` and `architectures` in infra/modules/service.
-PYTHON_VERSION = "3.12"
+# Lambda target: keep in step with `runtime` and `architectures` in infra/modules/service
+# (the version lives in lambda_python.py, which the Makefile asks for the venv's Python).
+PYTHON_VERSION = VERSION
 PLATFORM = "manylinux2014_aarch64"
 
 # Distributions the python3.12 Lambda runtime already provides. botocore pins urllib3,
@@ -172,41 +173,6 @@ def bytecode_name(source: str) -> str:
     return f"{folder + '/' if folder else ''}__pycache__/{module.removesuffix('.py')}.{BYTECODE_TAG}.pyc"
 
 
-def version_of(python: str) -> str | None:
-    """`major.minor` of an interpreter, or None when it does not run."""
-    try:
-        result = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                                capture_output=True, text=True, timeout=60)
-    except OSError:
-        return None
-    return result.stdout.strip() if result.returncode == 0 else None
-
-
-def lambda_python() -> str:
-    """An interpreter of Lambda's Python version, to compile the bytecode with (its format
-    changes with every minor version)."""
-    chosen = os.environ.get("LAMBDA_PYTHON")
-    if chosen:
-        if version_of(chosen) != PYTHON_VERSION:
-            raise SystemExit(f"LAMBDA_PYTHON={chosen} is not a Python {PYTHON_VERSION}")
-        return chosen
-    candidates = [sys.executable, shutil.which(f"python{PYTHON_VERSION}")]
-    pyenv = shutil.which("pyenv")
-    if pyenv:
-        root = subprocess.run([pyenv, "root"], capture_output=True, text=True).stdout.strip()
-        installed = Path(root, "versions").glob(f"{PYTHON_VERSION}.*/bin/python{PYTHON_VERSION}")
-        newest = sorted(installed, key=lambda p: [int(n) for n in re.findall(r"\d+", p.parent.parent.name)])
-        candidates += [str(p) for p in reversed(newest)]
-    for python in candidates:
-        if python and version_of(python) == PYTHON_VERSION:
-            return python
-    raise SystemExit(
-        f"packaging compiles the zip's bytecode with Python {PYTHON_VERSION}, Lambda's runtime, "
-        f"and found none: install it so that `python{PYTHON_VERSION}` runs, or set "
-        f"LAMBDA_PYTHON to its path"
-    )
-
-
 def bytecode(files: dict[str, Path], stage: Path) -> dict[str, Path]:
     """Compile the loaded modules among `files` with Lambda's Python; their zip entries.
 
@@ -219,8 +185,12 @@ def bytecode(files: dict[str, Path], stage: Path) -> dict[str, Path]:
     for name in names:
         (stage / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(files[name], stage / name)
+    try:
+        python = lambda_python()
+    except NotFound as exc:
+        raise SystemExit(f"packaging: {exc}") from exc
     result = subprocess.run(
-        [lambda_python(), "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash",
+        [python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash",
          "-s", str(stage), "-p", TASK_ROOT, "-i", "-"],
         input="\n".join(str(stage / name) for name in names), capture_output=True, text=True,
     )

@@ -21,6 +21,7 @@ from tests.infra.hcl import ENVS, MODULES, ROOT, SERVICES, local_values, named, 
 # DESIGN.md, "Performance and size targets".
 SIZE_LIMITS = {"inbound": 3 * 2**20, "status": 3 * 2**20, "outbound": 15 * 2**20}
 RUNTIME_PROVIDED = ("boto3/", "botocore/", "s3transfer/", "jmespath/", "urllib3/", "dateutil/", "six.py")
+sys.path.insert(0, str(ROOT / "infra"))  # package.py imports lambda_python beside it, as a script does
 PACKAGE = importlib.util.spec_from_file_location("package", ROOT / "infra" / "package.py")
 assert PACKAGE and PACKAGE.loader
 package = importlib.util.module_from_spec(PACKAGE)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from typing import Any
 
 import pytest
@@ -201,12 +202,20 @@ def test_outbound_api_is_iam_authorised_in_the_openapi_document() -> None:
     assert '"x-amazon-apigateway-authtype" = "awsSigv4"' in (INFRA / "modules/service/api.tf").read_text()
 
 
-def test_lambda_runtime_matches_the_package_target() -> None:
-    fn = resources(SERVICE)[("aws_lambda_function", "this")]
-    assert fn["runtime"] == "python3.12" and fn["architectures"] == ["arm64"]
-    assert fn["tracing_config"] == [{"mode": "Active"}]
+def test_lambda_runtime_matches_the_package_target_and_the_python_of_the_tests() -> None:
+    """Every function runs the Python the zips are built and compiled for, and these suites
+    run on it too (the Makefile makes the venv with infra/lambda_python.py's version)."""
+    match = re.search(r'^VERSION = "(\d+\.\d+)"$', (INFRA / "lambda_python.py").read_text(), re.M)
+    assert match
+    version = match.group(1)
+    functions = [r for (kind, _), r in resources(SERVICE).items() if kind == "aws_lambda_function"]
+    assert len(functions) == 3
+    for fn in functions:
+        assert fn["runtime"] == f"python{version}" and fn["architectures"] == ["arm64"]
+        assert fn["tracing_config"] == [{"mode": "Active"}]
     package = (INFRA / "package.py").read_text()
-    assert 'PYTHON_VERSION = "3.12"' in package and 'PLATFORM = "manylinux2014_aarch64"' in package
+    assert "PYTHON_VERSION = VERSION" in package and 'PLATFORM = "manylinux2014_aarch64"' in package
+    assert "%d.%d" % sys.version_info[:2] == version
 
 
 def test_stage_has_access_logs_xray_and_throttling() -> None:
