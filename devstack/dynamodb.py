@@ -107,9 +107,17 @@ class CountingProxy:
         self.upstream_port = upstream_port
         self.counts: Counter[str] = Counter()
         self.fault: dict[str, Any] | None = None
+        self.clients: set[asyncio.StreamWriter] = set()
+
+    def close_clients(self) -> None:
+        """Close every client connection: a server's close waits for them (Python 3.12+), and
+        a service's connection pool keeps its keep-alive connections open until it exits."""
+        for writer in list(self.clients):
+            writer.close()
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self.clients.add(writer)
         try:
             while True:
                 head = await _read_head(reader)
@@ -157,6 +165,7 @@ class CountingProxy:
         except asyncio.CancelledError:
             return  # shutting down with the client's keep-alive connection still open
         finally:
+            self.clients.discard(writer)
             _close(upstream)
             writer.close()
 
@@ -276,6 +285,7 @@ async def run(port: int, data_dir: Path | None, upstream_port: int | None = None
     exited = loop.run_in_executor(None, _drain_and_wait, jar)
     async with server:
         done, _ = await asyncio.wait({stop, exited}, return_when=asyncio.FIRST_COMPLETED)
+        proxy.close_clients()
     if exited in done:
         print(f"DynamoDB Local exited with status {jar.returncode}", file=sys.stderr, flush=True)
         return 1

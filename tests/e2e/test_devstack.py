@@ -150,3 +150,28 @@ def test_bursts_of_new_connections_are_all_answered(stack: RunningStack) -> None
     with ThreadPoolExecutor(32) as pool:
         codes = [code for codes in pool.map(burst, range(32)) for code in codes]
     assert Counter(codes) == {403: 640}
+
+
+def test_dynamodb_stops_on_sigterm_while_a_client_holds_a_connection() -> None:
+    """DynamoDB Local's proxy exits on SIGTERM even while a client keeps its keep-alive
+    connection open, as a running service's connection pool does. (On Python 3.12 a server's
+    close waits for every open connection, so the proxy has to close them itself.)"""
+    port = int(os.environ.get("E2E_PORT_BASE", "18000")) + 150
+    argv = [sys.executable, "-m", "devstack.dynamodb", "--port", str(port), "--upstream-port", str(port + 9)]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        client = requests.Session()  # keeps its connection to the proxy open between requests
+
+        def healthy() -> bool:
+            try:
+                return client.get(f"http://127.0.0.1:{port}/_devstack/health", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        assert wait_for(healthy, timeout=60, interval=0.5)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
