@@ -11,6 +11,10 @@ from bench.local import ROOT, SERVICE_ENV
 from bench.measure import Result, at_most, median
 
 COLD_LIMIT = 1.25
+# Starts a side. On a shared 2-core machine one start's CPU time is spread widely (outbound's
+# app: 10th-90th percentile 250-408 ms around a median of 284), and with 25 a side the ratio
+# of the same code measured 1.08-1.22 in back-to-back runs.
+COLD_RUNS = 50
 # A deployed stage: the local stage's settings, less what makes it local (no DynamoDB
 # endpoint, so nothing is contacted while the app loads).
 DEPLOYED_ENV = {**{k: v for k, v in SERVICE_ENV.items() if not k.startswith("SANDBOX_")}, "STAGE": "dev"}
@@ -45,7 +49,7 @@ OUR_FIRST_SEND = "from carrier_core.phone import parse_address; parse_address('+
 SDK_FIRST_SEND = "from twilio.rest import Client; Client('AC' + '0' * 32, 'token').api.v2010.accounts('AC' + '0' * 32).messages"
 
 
-def cold_init(service: str, runs: int = 25, first_send: bool = False) -> Result:
+def cold_init(service: str, runs: int = COLD_RUNS, first_send: bool = False) -> Result:
     """Whole-process CPU time to import the app (settings read, models bound) vs the baseline
     import; with `first_send`, each side also loads what its first send loads."""
     cwd = ROOT / "services" / service
