@@ -66,20 +66,32 @@ def send(
 
 
 def follow(profile: Profile, message: dict[str, Any], timeout: float, quiet: bool) -> dict[str, Any]:
-    """Poll GET /messages/{sid}, printing each change of status, until a terminal one."""
+    """Poll GET /messages/{sid} until a terminal status, printing each entry the message's
+    history gained, in the order it was recorded: statuses that arrive between two polls
+    (sent, then delivered) are all printed, each once, even after a long history is trimmed.
+    A status reported again right after itself (Twilio's own `queued` callback after the
+    send's) is not printed twice in a row."""
     sid, last = message["sid"], message["status"]
+    printed = {history_key(entry) for entry in message.get("history") or []}
     deadline = time.monotonic() + timeout
-    while not is_terminal(last):
+    while not is_terminal(message["status"]):
         if time.monotonic() > deadline:
-            raise CliFailure(f"message {sid} still {last} after {timeout:g} s")
+            raise CliFailure(f"message {sid} still {message['status']} after {timeout:g} s")
         time.sleep(0.2)
         message = fetch(profile, sid)
-        if message["status"] != last:
-            last = message["status"]
-            if not quiet:
-                code = f" (error {message['error_code']})" if message.get("error_code") else ""
-                profile.console.print(f"{sid} {last}{code}")
+        for entry in message.get("history") or []:
+            if history_key(entry) in printed:
+                continue
+            printed.add(history_key(entry))
+            if not quiet and entry["status"] != last:
+                code = f" (error {entry['error_code']})" if entry.get("error_code") else ""
+                profile.console.print(f"{sid} {entry['status']}{code}")
+            last = entry["status"]
     return message
+
+
+def history_key(entry: dict[str, Any]) -> tuple[Any, ...]:
+    return entry.get("at"), entry.get("status"), entry.get("source"), entry.get("error_code")
 
 
 def show(
