@@ -12,7 +12,7 @@ import os
 import sys
 from contextlib import redirect_stdout
 
-from bench.cold import cold_init, zip_sizes
+from bench.cold import cold_init, zip_cold, zip_sizes
 from bench.cost import DYNAMODB_MS, TWILIO_CREATE_MS, Event, cost_rows
 from bench.load import throughput
 from bench.local import PORT_BASE, ROOT, dynamodb, sandbox
@@ -43,6 +43,7 @@ def main() -> int:
     report([cold_init(service) for service in ("inbound", "status", "outbound")])
     report([cold_init("outbound", first_send=True)])
     report(zip_sizes())
+    report([zip_cold(service) for service in ("inbound", "status", "outbound")])
     # The handlers' JSON logs go nowhere; one sink for the whole run, since the logging
     # configured inside the first handler keeps writing to it.
     quiet = open(os.devnull, "w")
