@@ -90,7 +90,7 @@ def zip_cold(service: str, runs: int = 15) -> Result:
     """Cold init as Lambda runs it: the app imported from its extracted deployment zip with no
     bytecode written (Lambda's code directory is read-only), against the same zip's files
     without the bytecode it ships. Outbound through its first send's imports. Measured at
-    0.76-0.83 (inbound, status) and 0.38-0.40 (outbound); without the bytecode both sides are
+    0.74-0.83 (inbound, status) and 0.38-0.41 (outbound); without the bytecode both sides are
     the same files, at 1.0, so the limit catches a packager that stops shipping it."""
     code = "import app" + (f"; {OUR_FIRST_SEND}; {SDK_FIRST_SEND}" if service == "outbound" else "")
     with tempfile.TemporaryDirectory(prefix=f"bench-zip-{service}-") as tmp:
