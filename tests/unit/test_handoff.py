@@ -130,6 +130,40 @@ def test_optout_events_only_when_the_state_flips() -> None:
     assert optout_events(start, None) == []  # START from a number that never stopped
 
 
+def without_message(opted_out: bool, source: str, at: str) -> dict[str, Any]:
+    """An opt-out change no inbound message carried: an operator's, or Twilio's 21610."""
+    return {"phone": CUSTOMER, "sender": BUSINESS, "opted_out": opted_out, "keyword": None, "message_sid": None, "source": source, "updated_at": at}
+
+
+def optout_record(new: dict[str, Any], old: dict[str, Any] | None, sequence: int = 1) -> dict[str, Any]:
+    return stream_record(new, old, sequence=sequence, arn=OPTOUTS_ARN, keys=("phone", "sender"))
+
+
+def test_each_opt_out_without_a_message_has_an_id_of_its_own() -> None:
+    # add; remove; add by an operator: two opt-outs a consumer dropping seen ids must both keep.
+    add = without_message(True, "operator", "2026-11-24T14:00:00.000Z")
+    remove = without_message(False, "operator", "2026-11-24T14:00:05.000Z")
+    add_again = without_message(True, "operator", "2026-11-24T14:00:09.000Z")
+    [first] = events_of(optout_record(add, None))
+    [lifted] = events_of(optout_record(remove, add, sequence=2))
+    [second] = events_of(optout_record(add_again, remove, sequence=3))
+    assert (first.type, lifted.type, second.type) == (EventType.CONTACT_OPTED_OUT, EventType.CONTACT_OPTED_IN, EventType.CONTACT_OPTED_OUT)
+    assert len({first.event_id, lifted.event_id, second.event_id}) == 3
+    # The same change, carried by another record (a retry, a replay), keeps its id.
+    [again] = events_of(optout_record(add_again, remove, sequence=9))
+    assert again.event_id == second.event_id
+
+
+def test_opt_outs_from_twilio_and_operators_fit_the_schema() -> None:
+    learned = without_message(True, "twilio_21610", "2026-11-24T14:00:00.000Z")
+    [event] = events_of(optout_record(learned, None))  # events_of validates against the schema
+    assert (event.detail["keyword"], event.detail["message_sid"], event.detail["source"]) == (None, None, "twilio_21610")
+    [by_operator] = events_of(optout_record(without_message(False, "operator", "2026-11-24T14:01:00.000Z"), learned))
+    assert by_operator.detail["source"] == "operator"
+    [by_keyword] = events_of(optout_record(optout(True, "STOP", new_sid()), None))
+    assert by_keyword.detail["source"] == "keyword"
+
+
 # ---------------------------------------------------------------------------------------
 # Batches: per-record failures, order per key
 # ---------------------------------------------------------------------------------------

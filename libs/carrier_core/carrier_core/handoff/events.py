@@ -32,9 +32,13 @@ from carrier_core.status.machine import UNKNOWN_RANK, known_status, rank_of, rul
 SOURCE = "omni.twilio"
 # The `schema_version` of every detail; bump with a new file in schema/ (events.v<major>.json).
 # 1.1: media items add sha256, status and sniffed_content_type (optional in the schema).
-SCHEMA_VERSION = "1.1"
+# 1.2: contact events add `source`; `keyword` and `message_sid` are null when no inbound
+# message carried the change (an operator's, or Twilio's 21610), as they always were.
+SCHEMA_VERSION = "1.2"
 INBOUND = "inbound"
 MEDIA_PENDING = "pending"  # carrier_core.models.MediaStatus.PENDING, without importing pynamodb
+# carrier_core.optout.OptOutSource.KEYWORD: the stored `source` is null for a keyword.
+KEYWORD_SOURCE = "keyword"
 MEDIA_FIELDS = ("url", "content_type", "stored_url", "size", "sha256", "status", "sniffed_content_type")
 
 _NAMESPACE = uuid.UUID("0b5c7d4e-2f1a-5d7e-9c3b-6a8f1e2d4c5b")
@@ -155,14 +159,21 @@ def optout_events(record: StreamRecord) -> list[Event]:
     event_type = EventType.CONTACT_OPTED_OUT if now else EventType.CONTACT_OPTED_IN
     phone, sender = str(new["phone"]), str(new["sender"])
     key = f"{phone}|{sender}"
+    source = str(new.get("source") or KEYWORD_SOURCE)
+    message_sid = new.get("message_sid")
+    # A keyword's change is its inbound message. A change no message carried (an operator's,
+    # Twilio's 21610) is its source and moment: keyed on the SID alone, `add; remove; add`
+    # would give both opt-outs one id, and a consumer dropping seen ids would lose the second.
+    change = str(message_sid) if message_sid else f"{source}|{new.get('updated_at')}"
     detail = {
         "schema_version": SCHEMA_VERSION,
-        "event_id": event_id(event_type, key, str(new.get("message_sid"))),
+        "event_id": event_id(event_type, key, change),
         "phone": phone,
         "sender": sender,
         "opted_out": now,
         "keyword": new.get("keyword"),
-        "message_sid": new.get("message_sid"),
+        "message_sid": message_sid,
+        "source": source,
         "occurred_at": new.get("updated_at"),
     }
     return [Event(event_type, key, detail)]
