@@ -137,6 +137,20 @@ def test_stop_then_start_is_opted_out_then_opted_in(stack: RunningStack, queue: 
     assert events[0]["detail"]["phone"] == "+15005550010"
 
 
+def test_operator_add_remove_add_is_two_opt_outs_with_ids_of_their_own(stack: RunningStack, queue: Queue) -> None:
+    customer, sender = "+15005550031", f"+1415777{random.randrange(10000):04d}"
+    cli = Path(sys.executable).parent / "omni-twilio"
+    env = {**os.environ, "DEVSTACK_PORT_BASE": str(stack.layout.base)}
+    for verb in ["add", "remove", "add"]:
+        done = subprocess.run([str(cli), "optouts", verb, customer, "--sender", sender], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+    queue.settle(stack)
+    events = queue.matching(lambda e: e["detail"].get("sender") == sender)
+    assert [e["detail-type"] for e in events] == ["contact.opted_out", "contact.opted_in", "contact.opted_out"]
+    assert len({e["detail"]["event_id"] for e in events}) == 3
+    assert {(e["detail"]["source"], e["detail"]["keyword"], e["detail"]["message_sid"]) for e in events} == {("operator", None, None)}
+
+
 def test_poison_record_goes_to_the_dlq_and_replays_once(stack: RunningStack, queue: Queue, faults: Path) -> None:
     before, poison, after = new_sid(), new_sid(), new_sid()
     faults.write_text(json.dumps({"refuse_sids": [poison]}))

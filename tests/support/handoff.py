@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -59,3 +60,40 @@ def stream_record(
     if old is not None:
         data["OldImage"] = typed(old)
     return {"eventID": f"e{sequence}", "eventName": name, "eventSource": "aws:dynamodb", "eventSourceARN": arn, "awsRegion": "us-east-1", "dynamodb": data}
+
+
+class PublishedEvents:
+    """Every event the local bus carries, from a queue of its own, so the tests' reads of the
+    engine's queue take nothing from it; `invalid()` lists the ones that fail the schema."""
+
+    QUEUE = "omni-twilio-local-events-audit"
+    RULE = "omni-twilio-local-events-to-audit"
+
+    def __init__(self, sqs: Any, events: Any, bus: str) -> None:
+        self.sqs = sqs
+        self.url = sqs.create_queue(QueueName=self.QUEUE)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name=self.RULE, EventBusName=bus, EventPattern=json.dumps({"source": ["omni.twilio"]}), State="ENABLED")
+        events.put_targets(Rule=self.RULE, EventBusName=bus, Targets=[{"Id": "audit", "Arn": arn}])
+        self.seen = 0
+
+    def invalid(self, quiet_seconds: float = 2.0) -> list[tuple[str, str]]:
+        """(detail-type, reason) of each event that fails the schema, read until the queue is
+        quiet for `quiet_seconds` (the poller may still be publishing the last writes)."""
+        failures: list[tuple[str, str]] = []
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < quiet_seconds:
+            messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+            if not messages:
+                time.sleep(0.2)
+                continue
+            quiet_since = time.monotonic()
+            for message in messages:
+                event = json.loads(message["Body"])
+                self.seen += 1
+                try:
+                    validate_event(event)
+                except jsonschema.ValidationError as exc:
+                    failures.append((str(event.get("detail-type")), f"{'/'.join(map(str, exc.absolute_path))}: {exc.message}"))
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+        return failures
