@@ -16,7 +16,7 @@ from moto import mock_aws
 
 from carrier_core.handoff.consumer import process_batch
 from carrier_core.handoff.events import Event, EventType, derive
-from carrier_core.handoff.publish import EventBridgePublisher, entry
+from carrier_core.handoff.publish import EventBridgePublisher, entry, entry_size
 from carrier_core.handoff.records import StreamRecord
 from carrier_core.models import MessageModel
 from carrier_core.status.store import StatusReport, record_status
@@ -191,6 +191,35 @@ def test_batch_is_published_in_chunks_of_ten() -> None:
     outcome = process_batch(inbound_records(23), lambda r: derive(r, MESSAGES, OPTOUTS), bus)
     assert [len(c) for c in bus.calls] == [10, 10, 3]
     assert outcome.response() == {"batchItemFailures": []} and len(outcome.published) == 23
+
+
+class SizedBus(FakeBus):
+    """Refuses a call as EventBridge does when its entries add up to 256 KB or more
+    (moto does not enforce the limit)."""
+
+    def __call__(self, events: Sequence[Event]) -> list[str | None]:
+        size = sum(len(put["Source"].encode()) + len(put["DetailType"].encode()) + len(put["Detail"].encode()) for put in (entry(e, "bus") for e in events))
+        assert size < 256 * 1024, f"a call of {size} bytes"
+        return super().__call__(events)
+
+
+def test_batches_are_cut_by_size_as_well_as_by_count() -> None:
+    # 4,096 emoji, WhatsApp's longest body: each event is about 48 KB of escaped JSON.
+    records = [stream_record(inbound_item(new_sid(), body="\U0001F600" * 4096), sequence=i + 1) for i in range(10)]
+    bus = SizedBus()
+    outcome = process_batch(records, lambda r: derive(r, MESSAGES, OPTOUTS), bus)
+    assert outcome.failed_sequence is None and len(outcome.published) == 10
+    assert [len(c) for c in bus.calls] == [5, 5]
+    sizes = [sum(entry_size(e) for e in call) for call in bus.calls]
+    assert all(240_000 < size < 256 * 1024 for size in sizes), sizes
+
+
+def test_an_event_no_call_can_carry_fails_its_record_after_the_ones_before_it() -> None:
+    records = inbound_records(2) + [stream_record(inbound_item(new_sid(), body="x" * 270_000), sequence=3)]
+    bus = SizedBus()
+    outcome = process_batch(records, lambda r: derive(r, MESSAGES, OPTOUTS), bus)
+    assert len(outcome.published) == 2 and bus.calls == [outcome.published]
+    assert (outcome.failed_sequence, outcome.error) == (records[2]["dynamodb"]["SequenceNumber"], "entry_too_large")
 
 
 def test_a_refused_entry_stops_the_batch_there() -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from carrier_core.handoff.events import Event
-from carrier_core.handoff.publish import MAX_ENTRIES, Publisher
+from carrier_core.handoff.publish import MAX_CALL_BYTES, MAX_ENTRIES, Publisher, entry_size
 from carrier_core.handoff.records import StreamRecord
 
 log = logging.getLogger(__name__)
@@ -42,11 +42,25 @@ class BatchOutcome:
 @dataclass
 class _Pending:
     events: list[tuple[int, Event]] = field(default_factory=list)
+    size: int = 0
 
     def admits(self, event: Event) -> bool:
         # One chunk never holds two events of one key, so they are put in separate calls,
         # in order, and a failed put never leaves a later event of that key published.
-        return len(self.events) < MAX_ENTRIES and all(e.key != event.key for _, e in self.events)
+        # Ten long WhatsApp bodies (48 KB each for 4,096 emoji) outgrow a call before its count.
+        return (
+            len(self.events) < MAX_ENTRIES
+            and self.size + entry_size(event) <= MAX_CALL_BYTES
+            and all(e.key != event.key for _, e in self.events)
+        )
+
+    def add(self, index: int, event: Event) -> None:
+        self.events.append((index, event))
+        self.size += entry_size(event)
+
+    def take(self) -> list[tuple[int, Event]]:
+        chunk, self.events, self.size = self.events, [], 0
+        return chunk
 
 
 def process_batch(raw_records: Sequence[dict[str, Any]], derive: Derive, publish: Publisher) -> BatchOutcome:
@@ -63,10 +77,17 @@ def process_batch(raw_records: Sequence[dict[str, Any]], derive: Derive, publish
             break
         failed = False
         for event in events:
+            if entry_size(event) > MAX_CALL_BYTES:
+                # No call can carry it: fail the record (its retries, then the DLQ and its alarm)
+                # rather than put a chunk that can only be refused.
+                if _flush(pending, publish, outcome, sequences):
+                    _fail(outcome, sequences[index], "entry_too_large")
+                failed = True
+                break
             if not pending.admits(event) and not _flush(pending, publish, outcome, sequences):
                 failed = True
                 break
-            pending.events.append((index, event))
+            pending.add(index, event)
         if failed:
             break
     else:
@@ -85,7 +106,7 @@ def process_batch(raw_records: Sequence[dict[str, Any]], derive: Derive, publish
 
 def _flush(pending: _Pending, publish: Publisher, outcome: BatchOutcome, sequences: list[str]) -> bool:
     """Put the pending chunk; False (and the failure noted) when any entry was refused."""
-    chunk, pending.events = pending.events, []
+    chunk = pending.take()
     if not chunk:
         return True
     try:

@@ -21,8 +21,10 @@ the same change yields the same id whichever record, retry or replay carries it.
 from __future__ import annotations
 
 import enum
+import json
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from carrier_core.errors import from_twilio_code
@@ -64,6 +66,11 @@ class Event:
     @property
     def event_id(self) -> str:
         return str(self.detail["event_id"])
+
+    @cached_property
+    def detail_json(self) -> str:
+        """The detail as PutEvents carries it, serialised once for both its size and the put."""
+        return json.dumps(self.detail, separators=(",", ":"), sort_keys=True)
 
 
 def event_id(event_type: EventType, key: str, change: str) -> str:
