@@ -15,7 +15,9 @@ restarted poller resumes after the last batch it finished. A batch cut short by 
 published again; its events carry the same event_id.
 
 For the end-to-end tests, <data dir>/poller/faults.json may name SIDs whose events the
-bus "refuses" (a stand-in for a poison record) and a delay before each PutEvents call.
+bus "refuses" (a stand-in for a poison record), SIDs whose media re-host fails, and a
+delay before each PutEvents call. Each consumer's DLQ messages name its function, as
+Lambda's do, so that replay hands them back to the consumer they failed in.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ from carrier_core.handoff.events import Event
 from carrier_core.handoff.handler import Handoff, HandoffConfig
 from carrier_core.handoff.publish import EventBridgePublisher, Publisher, events_client
 from carrier_core.handoff.records import lambda_record
+from carrier_core.handoff.replay import Origin
 from carrier_core.logs import configure_logging
 
 BATCH_SIZE = 100
@@ -93,9 +96,42 @@ class Consumer(Protocol):
     def handle(self, records: Sequence[dict[str, Any]]) -> BatchOutcome: ...
 
 
+class FaultyRehost:
+    """The media re-host, failing the records of SIDs listed in faults.json under
+    `fail_media_sids` as a failing S3 or DynamoDB would (tests only)."""
+
+    def __init__(self, inner: Consumer, faults: Path) -> None:
+        self.inner = inner
+        self.faults = faults
+
+    @property
+    def config(self) -> HandoffConfig:
+        return self.inner.config
+
+    def handle(self, records: Sequence[dict[str, Any]]) -> BatchOutcome:
+        faults = json.loads(self.faults.read_text()) if self.faults.exists() else {}
+        failing = set(faults.get("fail_media_sids", []))
+        for index, record in enumerate(records):
+            if record["dynamodb"].get("Keys", {}).get("sid", {}).get("S") in failing:
+                outcome = self.inner.handle(records[:index])
+                if outcome.failed_sequence is None:
+                    outcome.records = len(records)
+                    outcome.failed_sequence, outcome.error = record["dynamodb"]["SequenceNumber"], "rehost_failed:InjectedFault"
+                return outcome
+        return self.inner.handle(records)
+
+
+def function_arn(origin: Origin) -> str:
+    """The ARN the deployed function of `origin` would have in the local stage, which DLQ
+    messages name so that replay finds the consumer (carrier_core.handoff.replay)."""
+    service = "status" if origin is Origin.HANDOFF else "inbound"
+    return f"arn:aws:lambda:us-east-1:000000000000:function:omni-twilio-local-{service}-{origin.value}"
+
+
 class Poller:
-    def __init__(self, handoff: Consumer, streams: Any, sqs: Any, checkpoints: Checkpoints, tables: Sequence[str]) -> None:
+    def __init__(self, handoff: Consumer, streams: Any, sqs: Any, checkpoints: Checkpoints, tables: Sequence[str], origin: Origin = Origin.HANDOFF) -> None:
         self.handoff = handoff
+        self.origin = origin
         self.streams = streams
         self.sqs = sqs
         self.checkpoints = checkpoints
@@ -216,7 +252,7 @@ class Poller:
         sequence = record["dynamodb"]["SequenceNumber"]
         arrived = datetime.fromtimestamp(record["dynamodb"].get("ApproximateCreationDateTime", time.time()), timezone.utc).isoformat()
         body = {
-            "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": "local:devstack-poller", "condition": "RetryAttemptsExhausted", "approximateInvokeCount": tries},
+            "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": function_arn(self.origin), "condition": "RetryAttemptsExhausted", "approximateInvokeCount": tries},
             "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": None},
             "version": "1.0",
             "timestamp": datetime.now(timezone.utc).isoformat(),
@@ -271,8 +307,9 @@ def media_poller(directory: Path, config: HandoffConfig) -> Poller:
 
     settings = Settings.from_env("inbound", {**os.environ, "STAGE": "local"})
     bind_models(settings)
-    rehost = MediaRehost(settings)
-    return Poller(rehost, boto3.client("dynamodbstreams"), boto3.client("sqs"), Checkpoints(directory / "media-checkpoints.json"), (config.messages_table,))
+    rehost = FaultyRehost(MediaRehost(settings), directory / "faults.json")
+    checkpoints = Checkpoints(directory / "media-checkpoints.json")
+    return Poller(rehost, boto3.client("dynamodbstreams"), boto3.client("sqs"), checkpoints, (config.messages_table,), Origin.MEDIA_REHOST)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,12 +19,11 @@ from typing import Any
 import pytest
 
 from devstack import aws
-from devstack.stack import ROOT
 from tests.support.callbacks import status_callback
-from tests.support.forms import new_sid, sms
+from tests.support.forms import mms, new_sid, replace, sms
 from tests.support.handoff import validate_event
 from tests.support.outbound_stack import post_message
-from tests.support.stack import RunningStack, wait_for
+from tests.support.stack import RunningStack, replay_dlq, wait_for
 
 Event = dict[str, Any]
 
@@ -171,7 +170,7 @@ def test_poison_record_goes_to_the_dlq_and_replays_once(stack: RunningStack, que
     assert [len({e["detail"]["event_id"] for e in queue.of_sid(sid)}) for sid in (before, after)] == [1, 1]
     assert queue.of_sid(poison) == []
     faults.unlink()  # the fault is cleared; an operator runs `make replay-dlq STAGE=local`
-    assert replay_dlq(stack) == {"replayed": 1, "failed": 0, "expired": 0, "published": 1}
+    assert replay_dlq(stack) == {"replayed": 1, "failed": 0, "expired": 0, "published": 1, "unrouted": 0}
     assert replay_dlq(stack)["replayed"] == 0  # the message was deleted
     assert dlq_depth() == 0
     queue.settle(stack)
@@ -179,12 +178,35 @@ def test_poison_record_goes_to_the_dlq_and_replays_once(stack: RunningStack, que
     assert event["detail-type"] == "message.received"
 
 
-def replay_dlq(stack: RunningStack) -> dict[str, int]:
-    """What `make replay-dlq STAGE=local` runs, against this stack; its report."""
-    env = {**os.environ, "DEVSTACK_PORT_BASE": str(stack.layout.base)}
-    done = subprocess.run([sys.executable, "-m", "devstack.replay"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    report: dict[str, int] = json.loads(done.stderr.strip().splitlines()[-1])
-    return report
+def test_a_media_job_in_the_dlq_is_replayed_by_the_re_host_not_deleted_by_the_hand_off(stack: RunningStack, queue: Queue, faults: Path) -> None:
+    sid = new_sid("MM")
+    faults.write_text(json.dumps({"fail_media_sids": [sid]}))  # as a failing S3 would
+    hosted = stack.http.post(stack.url("sandbox", f"/_sandbox/media?message_sid={sid}"), data=b"%PDF-1.4\n%%EOF\n", headers={"Content-Type": "application/pdf"}, timeout=10)
+    assert hosted.status_code == 201, hosted.text
+    form = replace(mms(count=1, sid=sid), MediaUrl0=hosted.json()["url"], MediaContentType0="application/pdf")
+    assert stack.post_webhook("inbound", form).status_code == 200
+    sqs = stack.aws_client("sqs")
+    dlq = sqs.get_queue_url(QueueName=aws.DLQ)["QueueUrl"]
+
+    def dlq_bodies() -> list[dict[str, Any]]:
+        messages = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=0).get("Messages", [])
+        return [json.loads(m["Body"]) for m in messages]
+
+    [job] = wait_for(dlq_bodies, timeout=30)
+    assert job["requestContext"]["functionArn"].endswith(":function:omni-twilio-local-inbound-rehost-media")
+    # Still failing: replay runs the re-host, which fails again, and the job stays.
+    assert replay_dlq(stack) == {"replayed": 0, "failed": 1, "expired": 0, "published": 0, "unrouted": 0}
+    assert stack.get_message(sid).json()["media"][0]["status"] == "pending"
+    faults.unlink()  # the cause is fixed; the operator's command runs the same replay
+    cli = Path(sys.executable).parent / "omni-twilio"
+    done = subprocess.run([str(cli), "events", "replay-dlq"], env={**os.environ, "DEVSTACK_PORT_BASE": str(stack.layout.base)}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stderr.strip().splitlines()[-1]) == {"replayed": 1, "failed": 0, "expired": 0, "published": 0, "unrouted": 0}
+    assert dlq_bodies() == []
+    assert stack.get_message(sid).json()["media"][0]["status"] == "stored"
+    queue.settle(stack)
+    [event] = queue.of_sid(sid)  # the re-host's update on the stream is the message's arrival
+    assert event["detail-type"] == "message.received" and event["detail"]["media"][0]["status"] == "stored"
 
 
 def test_poller_killed_mid_batch_loses_nothing(stack: RunningStack, queue: Queue, faults: Path) -> None:

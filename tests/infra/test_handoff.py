@@ -120,3 +120,16 @@ def test_alarms_on_iterator_age_and_dlq_depth_and_their_widgets() -> None:
 def test_event_source_in_code_and_docs_agree() -> None:
     assert SOURCE == "omni.twilio"
     assert f"`{SOURCE}`" in (EVENTS / "README.md").read_text()
+
+
+def test_replay_routes_by_the_names_terraform_gives_the_stream_functions() -> None:
+    # A DLQ message names the function whose retries ran out; replay knows its consumer by
+    # the end of that name (carrier_core.handoff.replay.Origin). A rename here would leave
+    # every message of that function unrouted on the queue.
+    from carrier_core.handoff.replay import Origin, origin_of
+
+    names = local_values(SERVICE)
+    for local, origin in (("handoff_name", Origin.HANDOFF), ("media_worker_name", Origin.MEDIA_REHOST)):
+        name = names[local].replace("${local.prefix}", "omni-twilio-prod-svc")
+        arn = f"arn:aws:lambda:eu-west-1:123456789012:function:{name}"
+        assert origin_of({"requestContext": {"functionArn": arn}}) == (origin, arn)

@@ -1,7 +1,10 @@
 """Drive the real local stack over HTTP: start it, post signed webhooks, read its tables."""
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -12,7 +15,7 @@ import boto3
 import requests
 
 from carrier_core.settings import LOCAL_AUTH_TOKEN
-from devstack.stack import Layout, Stack
+from devstack.stack import ROOT, Layout, Stack
 from tests.support.forms import encode, sign
 
 FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -112,6 +115,14 @@ def run_stack(tmp_dir: Path) -> Iterator[RunningStack]:
             yield RunningStack(layout, log_path, requests.Session(), stack)
         finally:
             stack.stop()
+
+
+def replay_dlq(stack: RunningStack) -> dict[str, int]:
+    """What `make replay-dlq STAGE=local` runs, against this stack; its report."""
+    env = {**os.environ, "DEVSTACK_PORT_BASE": str(stack.layout.base), "DEVSTACK_DATA_DIR": str(stack.layout.data_dir)}
+    done = subprocess.run([sys.executable, "-m", "devstack.replay"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    report: dict[str, int] = json.loads(done.stderr.strip().splitlines()[-1])
+    return report
 
 
 def wait_for(predicate: Any, timeout: float = 10, interval: float = 0.1) -> Any:

@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from carrier_core.handoff.consumer import BatchOutcome
 from carrier_core.handoff.events import Event
 from carrier_core.handoff.handler import Handoff, HandoffConfig
+from carrier_core.handoff.replay import Origin
 from devstack.poller import MAX_RETRIES, Checkpoints, Poller
 from tests.support.forms import new_sid
 from tests.support.handoff import stream_record
@@ -132,6 +134,15 @@ class TrimmedStreams:
         raise Trimmed()
 
 
+def dlq_body(origin: Origin, sequence: int = 1) -> dict[str, Any]:
+    """What the poller (as Lambda) sends the DLQ for one record of `origin`."""
+    streams, sqs = FakeStreams([inbound(new_sid(), sequence)], []), FakeSqs()
+    failing = Poller(Handoff(CONFIG, Bus()), streams, sqs, Checkpoints(Path("/nonexistent/x.json")), (CONFIG.messages_table,), origin)
+    failing.send_to_dlq(ARN, "parent", streams.records["parent"][0], MAX_RETRIES + 1)
+    [body] = sqs.sent
+    return body
+
+
 def test_replay_keeps_a_message_whose_records_left_the_stream_and_deletes_a_published_one() -> None:
     import boto3
     from moto import mock_aws
@@ -145,7 +156,7 @@ def test_replay_keeps_a_message_whose_records_left_the_stream_and_deletes_a_publ
 
         def queue_with_one_message(name: str) -> str:
             url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
-            sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"DDBStreamBatchInfo": info}))
+            sqs.send_message(QueueUrl=url, MessageBody=json.dumps({**dlq_body(Origin.HANDOFF), "DDBStreamBatchInfo": info}))
             return url
 
         def left(url: str) -> int:
@@ -153,9 +164,92 @@ def test_replay_keeps_a_message_whose_records_left_the_stream_and_deletes_a_publ
             return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
         trimmed_url = queue_with_one_message("trimmed")
-        expired = replay(sqs, TrimmedStreams(), trimmed_url, Handoff(CONFIG, Bus()))
+        handoff = Handoff(CONFIG, Bus())
+        expired = replay(sqs, TrimmedStreams(), trimmed_url, lambda origin, arn: handoff)
         assert (expired.expired, expired.replayed, left(trimmed_url)) == (1, 0, 1)
 
         url, bus = queue_with_one_message("dlq"), Bus()
-        done = replay(sqs, FakeStreams([inbound(sid, 1)], []), url, Handoff(CONFIG, bus))
+        handoff = Handoff(CONFIG, bus)
+        done = replay(sqs, FakeStreams([inbound(sid, 1)], []), url, lambda origin, arn: handoff)
         assert (done.replayed, done.published, bus.published, left(url)) == (1, 1, [sid], 0)
+
+
+class MediaJobs:
+    """A stand-in media re-host: fails while `broken`, and notes the records it finished."""
+
+    def __init__(self) -> None:
+        self.broken = True
+        self.finished: list[str] = []
+
+    def handle(self, records: Sequence[dict[str, Any]]) -> BatchOutcome:
+        outcome = BatchOutcome(records=len(records))
+        if self.broken:
+            outcome.failed_sequence, outcome.error = records[0]["dynamodb"]["SequenceNumber"], "rehost_failed:ConnectionError"
+        else:
+            self.finished.extend(r["dynamodb"]["Keys"]["sid"]["S"] for r in records)
+        return outcome
+
+
+def test_replay_hands_each_message_to_the_consumer_it_failed_in_and_deletes_only_what_it_handled() -> None:
+    import boto3
+    from moto import mock_aws
+
+    from carrier_core.handoff.replay import replay
+
+    media_sid, event_sid = new_sid("MM"), new_sid()
+    streams = FakeStreams([inbound(media_sid, 1), inbound(event_sid, 2)], [])
+    unknown = {**dlq_body(Origin.HANDOFF, 2), "requestContext": {"functionArn": "arn:aws:lambda:us-east-1:1:function:someone-elses"}}
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+        for body in (dlq_body(Origin.MEDIA_REHOST, 1), dlq_body(Origin.HANDOFF, 2), unknown):
+            sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
+        bus, media = Bus(), MediaJobs()
+        routed: list[tuple[Origin, str]] = []
+        handoff = Handoff(CONFIG, bus)
+
+        def route(origin: Origin, arn: str) -> Any:
+            routed.append((origin, arn))
+            return handoff if origin is Origin.HANDOFF else media
+
+        first = replay(sqs, streams, url, route)
+        # The media job failed again: its message stays, beside the one nobody knows.
+        assert (first.replayed, first.failed, first.unrouted, first.published) == (1, 1, 1, 1)
+        assert bus.published == [event_sid] and media.finished == []
+        assert [o for o, _ in routed] == [Origin.MEDIA_REHOST, Origin.HANDOFF]
+        assert routed[0][1].endswith(":function:omni-twilio-local-inbound-rehost-media")
+
+        media.broken = False  # the cause is fixed; what replay left is visible again at once
+        second = replay(sqs, streams, url, route)
+        assert (second.replayed, second.failed, second.unrouted) == (1, 0, 1)
+        assert media.finished == [media_sid] and bus.published == [event_sid]
+        [left] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        assert json.loads(left["Body"])["requestContext"]["functionArn"].endswith("someone-elses")
+
+
+class Invoked:
+    """A botocore Lambda client's `invoke`, answering as the function would."""
+
+    def __init__(self, answer: Any, function_error: str | None = None) -> None:
+        self.answer, self.function_error = answer, function_error
+        self.calls: list[dict[str, Any]] = []
+
+    def invoke(self, FunctionName: str, Payload: bytes) -> dict[str, Any]:
+        import io
+
+        self.calls.append({"FunctionName": FunctionName, "Payload": json.loads(Payload)})
+        return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(self.answer).encode()), **({"FunctionError": self.function_error} if self.function_error else {})}
+
+
+def test_a_deployed_media_job_is_replayed_by_invoking_its_own_function() -> None:
+    from carrier_core.handoff.replay import InvokeFunction
+
+    records = [inbound(new_sid("MM"), 1), inbound(new_sid("MM"), 2)]
+    arn = "arn:aws:lambda:eu-west-1:123456789012:function:omni-twilio-prod-inbound-rehost-media"
+    ok = Invoked({"batchItemFailures": []})
+    assert InvokeFunction(ok, arn).handle(records).failed_sequence is None
+    assert ok.calls == [{"FunctionName": arn, "Payload": {"Records": records}}]
+    again = InvokeFunction(Invoked({"batchItemFailures": [{"itemIdentifier": f"{2:021d}"}]}), arn).handle(records)
+    assert (again.failed_sequence, again.error) == (f"{2:021d}", "function_reported_failure")
+    crashed = InvokeFunction(Invoked({"errorMessage": "boom"}, "Unhandled"), arn).handle(records)
+    assert (crashed.failed_sequence, crashed.error) == (f"{1:021d}", "invoke_failed:Unhandled")

@@ -82,6 +82,9 @@ class Profile:
             env.setdefault("AWS_ENDPOINT_URL_SQS", self.local_url("aws"))
             env.setdefault("AWS_ENDPOINT_URL_EVENTBRIDGE", self.local_url("aws"))
             env.setdefault("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", self.local_url("dynamodb"))
+            # What the media re-host reads when `events replay-dlq` runs it in this process.
+            env.setdefault("AWS_ENDPOINT_URL_S3", self.local_url("aws"))
+            env.setdefault("INBOUND_WEBHOOK_URL", self.local_url("inbound") + "/twilio/inbound")
             if not env.get("TWILIO_API_KEY_SID"):
                 env.update(TWILIO_API_KEY_SID=LOCAL_API_KEY_SID, TWILIO_API_KEY_SECRET=LOCAL_API_KEY_SECRET)
         return env

@@ -59,12 +59,13 @@ def tail(
 
 @app.command("replay-dlq")
 def replay_dlq(ctx: typer.Context) -> None:
-    """Publish again what the hand-off's dead-letter queue holds (as `make replay-dlq`)."""
+    """Replay what the stream consumers' dead-letter queue holds (as `make replay-dlq`)."""
     from carrier_core.handoff import replay
 
     profile: Profile = ctx.obj
     profile.use_aws()
-    code = replay.main(["--stage", profile.stage])
+    media = replay.rehost_in_process(profile.environ()) if profile.is_local else None
+    code = replay.main(["--stage", profile.stage], media=media)
     if code != 0:
         raise CliFailure("some DLQ messages could not be replayed (see the report above); they stay on the DLQ")
     profile.console.print("the DLQ is replayed")
