@@ -1,4 +1,4 @@
-"""`make bench`: the speed, size and cost targets of DESIGN.md, measured in one run.
+"""`make bench`: the speed, size and cost targets of docs/architecture.md, measured in one run.
 
 Every figure is a median of samples taken in this run, beside the reference it is compared
 with, interleaved where they can be, so a noisy shared machine slows both sides alike. The

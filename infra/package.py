@@ -107,7 +107,7 @@ def drop(target: Path, names: frozenset[str]) -> list[str]:
         if name not in names:
             continue
         record = (dist_info / "RECORD").read_text().splitlines()
-        # RECORD also lists console scripts as ../../bin/...: only top-level names count.
+        # RECORD also lists console scripts, in the bin folder above site-packages: only top-level names count.
         paths = (Path(line.split(",", 1)[0]) for line in record if line)
         tops = {path.parts[0] for path in paths if path.parts[0] != ".."}
         for top in tops:

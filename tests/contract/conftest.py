@@ -69,7 +69,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 def run_prism(work: Path, mode: str, *extra: str, port: int | None = None) -> Iterator[str]:
     """Run `prism <mode> --errors SPEC <extra...>` until the block ends; yields its base URL."""
     assert PRISM.exists(), f"{PRISM} is missing: `make test` installs it (npm ci)"
-    assert TWILIO_SPEC.exists(), f"{TWILIO_SPEC} is missing: shared/ must sit beside the repository"
+    assert TWILIO_SPEC.exists(), f"{TWILIO_SPEC} is missing: `make test` installs it (npm ci)"
     port = port or _free_port()
     url = f"http://127.0.0.1:{port}"
     log = work / f"prism-{mode}.log"

@@ -18,7 +18,7 @@ import pytest
 from bench.cold import DEPLOYED_ENV, OUR_FIRST_SEND, SDK_FIRST_SEND
 from tests.infra.hcl import ENVS, MODULES, ROOT, SERVICES, local_values, named, top_level_names
 
-# DESIGN.md, "Performance and size targets".
+# docs/architecture.md, "Targets measured by make bench".
 SIZE_LIMITS = {"inbound": 3 * 2**20, "status": 3 * 2**20, "outbound": 15 * 2**20}
 RUNTIME_PROVIDED = ("boto3/", "botocore/", "s3transfer/", "jmespath/", "urllib3/", "dateutil/", "six.py")
 sys.path.insert(0, str(ROOT / "infra"))  # package.py imports lambda_python beside it, as a script does

@@ -1,4 +1,4 @@
-"""Every Terraform file parses; modules and roots keep the layout STYLE.md asks for."""
+"""Every Terraform file parses; modules and roots keep the repository's layout."""
 from __future__ import annotations
 
 import re
@@ -70,7 +70,7 @@ def test_outputs_described(directory: Path) -> None:
 
 @pytest.mark.parametrize("root", ROOTS, ids=lambda p: str(p.relative_to(INFRA)))
 def test_roots_only_wire_modules(root: Path) -> None:
-    """STYLE.md: an env root wires modules and looks things up; it builds nothing itself."""
+    """An env root wires modules and looks things up; it builds nothing itself."""
     assert "resource" not in {k for p in root.glob("*.tf") for k in load_file(p)}
     for name, body in named(root, "module").items():
         assert (root / body["source"]).resolve().parent == (INFRA / "modules").resolve(), name

@@ -17,7 +17,10 @@ from carrier_core.settings import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
 from devstack.sandbox import Sandbox, SandboxServer, start
 
 ROOT = Path(__file__).resolve().parents[2]
-TWILIO_SPEC = ROOT.parent / "shared" / "twilio-oai" / "twilio_api_v2010.json"
+# Twilio's own OpenAPI specs, from the npm package @twilio-alpha/mcp that package.json pins
+# (`make install` runs npm ci): the Messages API's spec is the contract tests' oracle.
+TWILIO_SPECS = ROOT / "node_modules" / "@twilio-alpha" / "mcp" / "twilio-oai" / "spec" / "json"
+TWILIO_SPEC = TWILIO_SPECS / "twilio_api_v2010.json"
 
 
 def twilio_client(base_url: str, account_sid: str, auth_token: str, http_client: TwilioHttpClient | None = None) -> Client:

@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from carrier_core.errors import UnknownStatus
 from carrier_core.status.machine import RULES, UNKNOWN_RANK, MessageStatus, known_status, parse_status, rank_of
+from tests.support.sandbox import TWILIO_SPEC
 
-# Twilio's OpenAPI spec, in shared/ beside the repository (as CI checks it out).
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "twilio-oai" / "twilio_api_v2010.json"
 
 # Twilio's documented lifecycle of an outbound message, earliest first, written out here
 # independently of RULES so a renumbering that reorders it fails.
@@ -40,7 +38,7 @@ def test_terminal_and_failure_statuses() -> None:
 
 
 def test_statuses_are_exactly_twilios() -> None:
-    spec = json.loads(SPEC.read_text())
+    spec = json.loads(TWILIO_SPEC.read_text())
     assert {s.value for s in MessageStatus} == set(spec["components"]["schemas"]["message_enum_status"]["enum"])
 
 
