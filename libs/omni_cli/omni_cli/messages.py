@@ -1,6 +1,7 @@
 """`send` and `show`: the outbound API, POST /messages and GET /messages/{sid}."""
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -8,9 +9,20 @@ import typer
 from rich.table import Table
 
 from carrier_core.status.machine import MessageStatus, known_status, rule_of
+from carrier_core.webhook import MESSAGE_SID
 from omni_cli.context import CliFailure, Profile, error_line, http
 
 FAILURES = {MessageStatus.FAILED, MessageStatus.UNDELIVERED, MessageStatus.CANCELED}
+# `send` answers a send waiting for a retry with this id, and GET /messages/{id} reads it.
+RETRY_ID = re.compile(r"^RQ[0-9a-fA-F]{32}$")
+
+
+def message_id(sid: str) -> str:
+    """`sid` when it is an id the outbound API issues; otherwise a one-line failure, before any
+    request: the id becomes a URL path, and `../health` would read another route."""
+    if MESSAGE_SID.fullmatch(sid) or RETRY_ID.fullmatch(sid):
+        return sid
+    raise CliFailure(f"{sid[:40]!r} is not a message SID: SM or MM and 32 hexadecimal digits (RQ… for a send being retried)")
 
 
 def fetch(profile: Profile, sid: str) -> dict[str, Any]:
@@ -96,12 +108,12 @@ def history_key(entry: dict[str, Any]) -> tuple[Any, ...]:
 
 def show(
     ctx: typer.Context,
-    sid: str = typer.Argument(..., help="The message's SID (SM…/MM…)."),
+    sid: str = typer.Argument(..., help="The message's SID (SM…/MM…, or RQ… for a send being retried)."),
     as_json: bool = typer.Option(False, "--json", help="Print the message resource as JSON."),
 ) -> None:
     """Show a message and its status history."""
     profile: Profile = ctx.obj
-    message = fetch(profile, sid)
+    message = fetch(profile, message_id(sid))
     if as_json:
         profile.print_json(message)
         return
