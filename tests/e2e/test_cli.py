@@ -154,6 +154,8 @@ def test_optouts_add_list_remove(stack: RunningStack) -> None:
     assert {"phone": number, "sender": "+15005550006", "opted_out": True, "source": "operator"}.items() <= next(r for r in rows if r["phone"] == number).items()
     listed = ok(stack, "optouts", "list")
     assert "***0021" in listed and number not in listed
+    masked = next(r for r in json.loads(ok(stack, "optouts", "list", "--json")) if r["phone"] == "***0021")
+    assert masked["sender"] == "***0006"
     assert "opted" in failure(stack, "send", "--to", number, "--body", "refused").lower()
     assert ok(stack, "optouts", "remove", number, "--sender", "+15005550006").strip() == "***0021 may again be messaged by ***0006"
     assert "queued" in ok(stack, "send", "--to", number, "--body", "allowed again")

@@ -25,8 +25,11 @@ TWILIO_API = "https://api.twilio.com"
 HTTP_TIMEOUT = 15
 # A phone number inside free text (an error from Twilio may quote one).
 E164 = re.compile(r"\+\d{7,15}")
-# Message fields that hold a phone number, masked unless --show-numbers.
-NUMBER_FIELDS = frozenset({"from", "to", "phone", "from_number", "to_number", "wa_id"})
+# A number without its plus: a WhatsApp ID (`wa_id`) is the customer's number in digits.
+BARE_NUMBER = re.compile(r"\d{7,15}")
+# Fields that hold a phone number, the customer's or the business sender's (an opt-out's or
+# an event's `sender`), masked unless --show-numbers. A Messaging Service SID is kept.
+NUMBER_FIELDS = frozenset({"from", "to", "phone", "sender", "from_number", "to_number", "wa_id"})
 
 
 class CliFailure(Exception):
@@ -119,7 +122,9 @@ class Profile:
         if value is None:
             return ""
         # Only numbers: a Messaging Service SID or an alphanumeric sender is shown as it is.
-        return value if self.show_numbers or not E164.search(value) else str(mask_phone(value))
+        if self.show_numbers or not (E164.search(value) or BARE_NUMBER.fullmatch(value)):
+            return value
+        return str(mask_phone(value))
 
     def masked(self, data: Any) -> Any:
         """`data` (a JSON value) with every number field masked unless --show-numbers."""
