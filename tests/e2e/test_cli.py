@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -180,6 +182,48 @@ def test_events_tail_shows_the_received_event(stack: RunningStack) -> None:
         assert time.monotonic() < deadline + 20, "no message.received line for the second inbound"
         lines += ok(stack, "events", "tail").splitlines()
         time.sleep(0.3)
+
+
+@pytest.fixture
+def silent_base() -> Iterator[int]:
+    """A port base whose six stack ports accept connections (the kernel's backlog completes
+    the handshake) and never answer: a stack that hangs."""
+    for base in range(26000, 27000, 10):
+        sockets: list[socket.socket] = []
+        try:
+            for offset in range(6):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", base + offset))
+                sock.listen(64)
+        except OSError:
+            for sock in sockets:
+                sock.close()
+            continue
+        try:
+            yield base
+        finally:
+            for sock in sockets:
+                sock.close()
+        return
+    raise RuntimeError("no six free ports from 26000")
+
+
+@pytest.mark.parametrize("command", [["events", "tail"], ["events", "tail", "--follow"], ["doctor"]])
+def test_a_stack_that_never_answers_fails_in_seconds(silent_base: int, command: list[str]) -> None:
+    env = {**os.environ, "DEVSTACK_PORT_BASE": str(silent_base)}
+    started = time.monotonic()
+    result = subprocess.run([str(CLI), *command], env=env, capture_output=True, text=True, timeout=30, check=False)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1 and elapsed < 12, (elapsed, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in result.stderr, result.stderr
+    if command == ["doctor"]:
+        assert lines[0] == "Error: 6 of 7 checks failed"
+        assert [line[:2] for line in result.stdout.strip().splitlines()] == ["✓ "] + ["✗ "] * 6, result.stdout
+        assert "did not answer in time" in result.stdout
+    else:
+        assert "did not answer in time" in lines[0]
 
 
 def test_events_replay_dlq_with_an_empty_dlq(stack: RunningStack) -> None:

@@ -22,7 +22,14 @@ LOCAL = "local"
 # The local stack's layout (devstack.stack.Layout): consecutive ports from its base.
 LOCAL_OFFSETS = {"dynamodb": 0, "inbound": 1, "status": 2, "outbound": 3, "sandbox": 4, "aws": 5}
 TWILIO_API = "https://api.twilio.com"
-HTTP_TIMEOUT = 15
+# (connect, read) seconds. Sending waits on Twilio behind the API, so it gets a longer read.
+HTTP_TIMEOUT = (3.0, 15.0)
+# A probe (doctor) asks a question any healthy stage answers at once.
+PROBE_TIMEOUT = (2.0, 5.0)
+# botocore's defaults (60 s to connect, 60 s to read, retried) kept `events tail` and
+# `doctor` waiting for minutes on a stack that accepts connections and never answers. An
+# operator reruns a command; a hidden retry only doubles the wait for the one-line answer.
+AWS_TIMEOUTS = {"connect_timeout": 2, "read_timeout": 5, "retries": {"mode": "standard", "total_max_attempts": 1}}
 # A phone number inside free text (an error from Twilio may quote one).
 E164 = re.compile(r"\+\d{7,15}")
 # A number without its plus: a WhatsApp ID (`wa_id`) is the customer's number in digits.
@@ -117,6 +124,15 @@ class Profile:
                 os.environ.pop(name, None)
             os.environ.update({name: value for name, value in env.items() if name.startswith("AWS_")})
 
+    def aws_client(self, service: str) -> Any:
+        """A boto3 client for the stage, with short timeouts; its own session, so threads may
+        build clients side by side (boto3's default session is not safe for that)."""
+        import boto3  # deferred: only the commands that read queues need it
+        from botocore.config import Config
+
+        self.use_aws()
+        return boto3.session.Session().client(service, region_name=self.settings.region, config=Config(**AWS_TIMEOUTS))
+
     def number(self, value: str | None) -> str:
         """A phone number as printed: masked to its last four digits unless --show-numbers."""
         if value is None:
@@ -172,6 +188,18 @@ def http(method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
         raise CliFailure(f"cannot reach the {what} at {url.split('?')[0]}: is the stack running (make dev)?") from exc
     except requests.Timeout as exc:
         raise CliFailure(f"the {what} at {url.split('?')[0]} did not answer in time") from exc
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Whether `exc`, or an error it was raised from, is a connect or read timeout."""
+    from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (ConnectTimeoutError, ReadTimeoutError, requests.Timeout)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def error_line(response: requests.Response) -> str:

@@ -2,18 +2,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 import typer
 from rich.markup import escape
 
-from omni_cli.context import CliFailure, Profile, TWILIO_API, http
+from omni_cli.context import PROBE_TIMEOUT, TWILIO_API, CliFailure, Profile, http, timed_out
 
 Check = Callable[[Profile], str]
 
 
 class Problem(Exception):
     """A check that failed: the message says what to fix."""
+
+
+def unreachable(what: str, exc: Exception, fix: str) -> Problem:
+    """A service that failed a call: one that timed out says so, as it hangs rather than refuses."""
+    why = "did not answer in time" if timed_out(exc) else f"not reachable ({type(exc).__name__})"
+    return Problem(f"{what} {why}: {fix}")
 
 
 def settings_check(profile: Profile) -> str:
@@ -35,29 +42,27 @@ def tables_check(profile: Profile) -> str:
             if not model.exists():
                 missing.append(model.Meta.table_name)
         except Exception as exc:  # an endpoint that does not answer, credentials refused
-            raise Problem(f"cannot reach DynamoDB ({type(exc).__name__}): check DYNAMODB_ENDPOINT / AWS credentials") from exc
+            raise unreachable("DynamoDB", exc, "check DYNAMODB_ENDPOINT / AWS credentials") from exc
     if missing:
         raise Problem(f"missing tables {', '.join(missing)}: apply infra/envs/{profile.stage} (locally, restart make dev)")
     return f"tables {profile.settings.messages_table}, -failed-messages, -optouts reachable"
 
 
 def queues_check(profile: Profile) -> str:
-    from omni_cli.events import sqs_client
-
-    sqs = sqs_client(profile)
+    sqs = profile.aws_client("sqs")
     names = [profile.settings.events_dlq_name] + ([f"omni-twilio-{profile.stage}-events"] if profile.is_local else [])
     for name in names:
         try:
             sqs.get_queue_url(QueueName=name)
         except Exception as exc:
-            raise Problem(f"queue {name} not reachable ({type(exc).__name__}): check the stage's infra and AWS credentials") from exc
+            raise unreachable(f"queue {name}", exc, "check the stage's infra and AWS credentials") from exc
     return f"queues {', '.join(names)} reachable"
 
 
 def webhook_check(service: str) -> Check:
     def check(profile: Profile) -> str:
         url = profile.webhook_url(service)
-        response = http("POST", url, f"{service} webhook", data={"MessageSid": "SM" + "0" * 32})
+        response = http("POST", url, f"{service} webhook", data={"MessageSid": "SM" + "0" * 32}, timeout=PROBE_TIMEOUT)
         if response.status_code != 403:
             raise Problem(f"{url} answered an unsigned POST with {response.status_code}, not 403: is it the {service} service, validating signatures?")
         return f"{url} refuses an unsigned POST (403)"
@@ -67,7 +72,7 @@ def webhook_check(service: str) -> Check:
 
 def outbound_check(profile: Profile) -> str:
     url = profile.url("outbound") + "/health"
-    response = http("GET", url, "outbound API")
+    response = http("GET", url, "outbound API", timeout=PROBE_TIMEOUT)
     if response.status_code != 200:
         raise Problem(f"{url} answered {response.status_code}: the outbound service cannot reach its tables")
     return f"{url} is healthy"
@@ -77,7 +82,8 @@ def twilio_check(profile: Profile) -> str:
     settings = profile.settings
     base = settings.twilio_api_base_url or TWILIO_API
     url = f"{base}/2010-04-01/Accounts/{settings.account_sid}/Messages.json"
-    response = http("GET", url, "Twilio API", params={"PageSize": "1"}, auth=settings.rest_credentials)
+    response = http("GET", url, "Twilio API", params={"PageSize": "1"}, auth=settings.rest_credentials,
+                    timeout=PROBE_TIMEOUT)
     if response.status_code == 401:
         raise Problem("Twilio refused the credentials (20003): check TWILIO_ACCOUNT_SID and TWILIO_API_KEY_SID/SECRET or TWILIO_AUTH_TOKEN")
     if response.status_code != 200:
@@ -99,13 +105,24 @@ CHECKS: list[tuple[str, Check]] = [
 def doctor(ctx: typer.Context) -> None:
     """Check the stage: settings, tables, queues, webhooks (403 unsigned), Twilio credentials."""
     profile: Profile = ctx.obj
-    failed = 0
-    for name, check in CHECKS:
-        try:
-            line = f"[green]✓[/green] {name}: {escape(check(profile))}"
-        except (Problem, CliFailure, requests.RequestException) as exc:
-            failed += 1
-            line = f"[red]✗[/red] {name}: {escape(str(exc))}"
-        profile.console.print(line, highlight=False)
+    first, *others = CHECKS
+    results = [run_check(profile, *first)]
+    profile.console.print(results[0][1], highlight=False)
+    # Every other check waits on the network. Side by side, a stage that hangs costs one
+    # timeout, not one per check; the lines still print in order.
+    profile.use_aws()  # os.environ is set once here, not by the threads at once
+    with ThreadPoolExecutor(len(others)) as pool:
+        for result in pool.map(lambda check: run_check(profile, *check), others):
+            results.append(result)
+            profile.console.print(result[1], highlight=False)
+    failed = sum(not ok for ok, _ in results)
     if failed:
         raise CliFailure(f"{failed} of {len(CHECKS)} checks failed")
+
+
+def run_check(profile: Profile, name: str, check: Check) -> tuple[bool, str]:
+    """Whether the check passed, and its ✓ or ✗ line."""
+    try:
+        return True, f"[green]✓[/green] {name}: {escape(check(profile))}"
+    except (Problem, CliFailure, requests.RequestException) as exc:
+        return False, f"[red]✗[/red] {name}: {escape(str(exc))}"

@@ -7,16 +7,13 @@ from typing import Any
 
 import typer
 
-from omni_cli.context import CliFailure, Profile
+from omni_cli.context import CliFailure, Profile, timed_out
 
 app = typer.Typer(help="The workflow events the hand-off publishes.", no_args_is_help=True)
 
 
 def sqs_client(profile: Profile) -> Any:
-    import boto3  # deferred: only the events commands need it
-
-    profile.use_aws()
-    return boto3.client("sqs", region_name=profile.settings.region)
+    return profile.aws_client("sqs")
 
 
 def subject(detail: dict[str, Any], profile: Profile) -> str:
@@ -24,6 +21,12 @@ def subject(detail: dict[str, Any], profile: Profile) -> str:
     if detail.get("sid"):
         return str(detail["sid"])
     return f"{profile.number(detail.get('phone'))} {profile.number(detail.get('sender'))}".strip()
+
+
+def queue_failure(name: str, exc: Exception) -> CliFailure:
+    if timed_out(exc):
+        return CliFailure(f"the events queue {name} did not answer in time: is the stack running (make dev)?")
+    return CliFailure(f"cannot read the events queue {name}: {type(exc).__name__}")
 
 
 @app.command()
@@ -40,9 +43,12 @@ def tail(
     try:
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
     except Exception as exc:  # botocore's errors: no such queue, no endpoint, no credentials
-        raise CliFailure(f"cannot open the events queue {name}: {type(exc).__name__}") from exc
+        raise queue_failure(name, exc) from exc
     while True:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1 if follow else 0).get("Messages", [])
+        try:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1 if follow else 0).get("Messages", [])
+        except Exception as exc:
+            raise queue_failure(name, exc) from exc
         for message in messages:
             event = json.loads(message["Body"])
             detail = event.get("detail") or {}
