@@ -12,7 +12,9 @@ the record the consumer reports failed, and after MAX_RETRIES sends that record'
 Checkpoints (the last sequence number handled per shard, and which closed shards are
 finished) live in <data dir>/poller/checkpoints.json, written after every batch: a
 restarted poller resumes after the last batch it finished. A batch cut short by a kill is
-published again; its events carry the same event_id.
+published again; its events carry the same event_id. An unreadable file (a power cut can
+leave it empty) is logged and the shards are read again from TRIM_HORIZON
+(devstack/checkpoints.py says why that is safe).
 
 For the end-to-end tests, <data dir>/poller/faults.json may name SIDs whose events the
 bus "refuses" (a stand-in for a poison record), SIDs whose media re-host fails, and a
@@ -41,33 +43,12 @@ from carrier_core.handoff.publish import EventBridgePublisher, Publisher, events
 from carrier_core.handoff.records import lambda_record
 from carrier_core.handoff.replay import Origin
 from carrier_core.logs import configure_logging
+from devstack.checkpoints import Checkpoints
 
 BATCH_SIZE = 100
 MAX_RETRIES = 2
 IDLE_SECONDS = 0.3
 LAYOUT_SECONDS = 5.0
-
-
-class Checkpoints:
-    """Per stream and shard: the last sequence number handled, and whether a closed shard is done."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.data: dict[str, dict[str, dict[str, Any]]] = json.loads(path.read_text()) if path.exists() else {}
-
-    def shard(self, stream_arn: str, shard_id: str) -> dict[str, Any]:
-        return self.data.setdefault(stream_arn, {}).setdefault(shard_id, {"sequence": None, "done": False})
-
-    def keep(self, stream_arns: set[str]) -> None:
-        """Forget the checkpoints of every stream not in `stream_arns`."""
-        for arn in set(self.data) - stream_arns:
-            del self.data[arn]
-
-    def save(self) -> None:
-        # Write then rename: a kill mid-write leaves the previous checkpoint, never half of one.
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=1, sort_keys=True))
-        os.replace(tmp, self.path)
 
 
 class FaultyBus:

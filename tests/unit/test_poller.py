@@ -10,7 +10,8 @@ from carrier_core.handoff.consumer import BatchOutcome
 from carrier_core.handoff.events import Event
 from carrier_core.handoff.handler import Handoff, HandoffConfig
 from carrier_core.handoff.replay import Origin
-from devstack.poller import MAX_RETRIES, Checkpoints, Poller
+from devstack.checkpoints import Checkpoints
+from devstack.poller import MAX_RETRIES, Poller
 from tests.support.forms import new_sid
 from tests.support.handoff import stream_record
 
@@ -253,3 +254,24 @@ def test_a_deployed_media_job_is_replayed_by_invoking_its_own_function() -> None
     assert (again.failed_sequence, again.error) == (f"{2:021d}", "function_reported_failure")
     crashed = InvokeFunction(Invoked({"errorMessage": "boom"}, "Unhandled"), arn).handle(records)
     assert (crashed.failed_sequence, crashed.error) == (f"{1:021d}", "invoke_failed:Unhandled")
+
+
+# What a power cut or a full disk can leave: an empty file, zeroed blocks, half a write;
+# and JSON of the wrong shape, which would fail later in the middle of a pass.
+UNREADABLE = {"empty": b"", "zeroed": b"\0" * 64, "truncated": b'{"arn": {"parent": {"seq', "not utf-8": b"\xff\xfe{",
+              "a list": b"[]", "a number for a stream": b'{"arn": 1}', "a string for a shard": b'{"arn": {"parent": "x"}}',
+              "a sequence that is no string": b'{"arn": {"parent": {"sequence": 5, "done": false}}}'}
+
+
+def test_unreadable_checkpoints_replay_from_the_start_and_say_so(tmp_path: Path, caplog: Any) -> None:
+    sids = [new_sid() for _ in range(3)]
+    for label, content in UNREADABLE.items():
+        (tmp_path / "checkpoints.json").write_bytes(content)
+        caplog.clear()
+        bus = Bus()
+        drain(poller(FakeStreams([inbound(s, i) for i, s in enumerate(sids, 1)], []), bus, FakeSqs(), tmp_path))
+        assert bus.published == sids, label  # every record again: consumers drop the repeated event ids
+        warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+        assert [r.getMessage() for r in warnings] == ["checkpoints unreadable, replaying from TRIM_HORIZON"], label
+        assert warnings[0].__dict__["checkpoints"] == "checkpoints.json"
+        assert json.loads((tmp_path / "checkpoints.json").read_text())[ARN]["parent"]["done"] is True, label
