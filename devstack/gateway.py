@@ -3,7 +3,8 @@
 Deployed, infra/modules/service/api.tf maps API Gateway's own answers (an unknown path,
 throttling, ...) to `{"error": {...}}` bodies. `chalice local` answers an unknown path with
 `403 {"message": "Missing Authentication Token"}`, a method it has no handler for with an
-HTML 501 and a non-numeric Content-Length by dropping the connection. `install()` patches
+HTML 501, a non-numeric or 5,000-digit Content-Length by dropping the connection and a
+Content-Length of 10 GB by waiting for it. `install()` patches
 chalice.local so that devstack/serve.py's server answers those in the deployed API's shape.
 """
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any
 
 from chalice import local
 
-from carrier_core.errors import CarrierError, MethodNotAllowed, RequestRejected, RouteNotFound
+from carrier_core.errors import CarrierError, MethodNotAllowed, PayloadTooLarge, RequestRejected, RouteNotFound
+from devstack.framing import GATEWAY_MAX_BYTES, BodyRefused, content_length
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 # What API Gateway accepts; anything else gets 405 in our shape instead of an HTML 501.
@@ -23,8 +25,8 @@ METHODS = ("GET", "PUT", "POST", "HEAD", "DELETE", "PATCH", "OPTIONS")
 class JsonGatewayError(local.LocalGatewayException):
     """A gateway answer with our error body; CODE is set per instance."""
 
-    def __init__(self, error: CarrierError) -> None:
-        super().__init__(dict(JSON_HEADERS), json.dumps(error.to_body()).encode("utf-8"))
+    def __init__(self, error: CarrierError, headers: dict[str, str] | None = None) -> None:
+        super().__init__({**JSON_HEADERS, **(headers or {})}, json.dumps(error.to_body()).encode("utf-8"))
         self.CODE = error.http_status
 
 
@@ -40,11 +42,14 @@ class JsonErrorGateway(local.LocalGateway):
 
 
 def _guarded(handler: Any) -> None:
-    """The request handler's entry: a body length it cannot read is a 400, not a dropped socket."""
-    raw = handler.headers.get("content-length", "0")
-    if not raw.isascii() or not raw.isdigit():
+    """The request handler's entry: a body length it cannot read is a 400, one past API
+    Gateway's limit a 413, not a dropped socket or a wait for bytes that never come."""
+    try:
+        content_length(handler.headers.get("content-length"), GATEWAY_MAX_BYTES)
+    except BodyRefused as exc:
+        error = PayloadTooLarge(exc.message) if exc.status == 413 else RequestRejected(exc.message)
         handler.close_connection = True
-        handler._send_error_response(JsonGatewayError(RequestRejected("Content-Length is not a whole number")))
+        handler._send_error_response(JsonGatewayError(error, {"Connection": "close"}))
         return
     _generic_handle(handler)
 

@@ -17,6 +17,7 @@ from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from carrier_core.settings import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
+from devstack.framing import BodyRefused, content_length
 from devstack.sandbox import errors, media
 from devstack.sandbox.errors import TwilioApiError
 from devstack.sandbox.lifecycle import CallbackSender, Lifecycle
@@ -160,6 +161,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         path = urlsplit(self.path).path
+        try:
+            # Against the largest body any route takes (hosted media); each route then holds
+            # its body to its own limit.
+            content_length(self.headers.get("Content-Length"), media.MAX_MEDIA_BYTES)
+        except BodyRefused as exc:
+            self.close_connection = True
+            error = TwilioApiError(exc.status, 20001, exc.message, {"Connection": "close"})
+            self._send(error.status, error.body(), error.headers)
+            return
         if media.handles(path):  # hosted media: devstack/sandbox/media.py reads its own body
             media.dispatch(self, self.sandbox, method)
             return

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import pytest
 
@@ -12,10 +13,10 @@ SERVICES = ("inbound", "status", "outbound")
 ERROR_KEYS = {"code", "message", "twilio_code", "retryable"}
 
 
-def raw_exchange(stack: RunningStack, service: str, request: bytes) -> tuple[int, dict[str, object]]:
+def raw_exchange(stack: RunningStack, service: str, request: bytes, timeout: float = 10) -> tuple[int, dict[str, object]]:
     """Send bytes no HTTP client library would, and read the status line and JSON body."""
     port = int(stack.url(service).rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(request)
         data = b""
         while chunk := sock.recv(65536):
@@ -46,3 +47,43 @@ def test_content_length_that_is_not_a_number_is_400(stack: RunningStack, service
     request = b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: twelve\r\nConnection: close\r\n\r\n"
     status, body = raw_exchange(stack, service, request)
     assert status == 400 and body["error"]["code"] == "request_rejected"  # type: ignore[index]
+
+
+# Each local server that reads a request body, where it reads one, and how it words an error:
+# the services and the DynamoDB proxy in the project's shape, the sandbox in Twilio's.
+BODY_READERS = {"inbound": "/twilio/inbound", "status": "/twilio/status", "outbound": "/messages", "dynamodb": "/",
+                "sandbox": "/2010-04-01/Accounts/AC00000000000000000000000000000000/Messages.json"}
+
+
+def refused_length(stack: RunningStack, part: str, length: str) -> tuple[int, dict[str, object], float]:
+    """POST to `part` announcing `length` body bytes and sending none: the answer, and how long
+    it took, with the server closing the connection after it (read to the end, or a timeout)."""
+    request = f"POST {BODY_READERS[part]} HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n".encode()
+    started = time.monotonic()
+    status, body = raw_exchange(stack, part, request, timeout=5)
+    return status, body, time.monotonic() - started
+
+
+def error_code(part: str, body: dict[str, object]) -> object:
+    if part == "sandbox":
+        assert set(body) == {"code", "message", "more_info", "status"}
+        return body["status"]
+    error = body["error"]
+    assert isinstance(error, dict) and error["message"]
+    return error["code"]
+
+
+@pytest.mark.parametrize("part", BODY_READERS)
+@pytest.mark.parametrize("length", [str(10**10), "9" * 5000, "1" + "0" * 4999])
+def test_a_body_too_large_to_wait_for_is_413(stack: RunningStack, part: str, length: str) -> None:
+    status, body, took = refused_length(stack, part, length)
+    assert status == 413 and took < 2
+    assert error_code(part, body) == (413 if part == "sandbox" else "payload_too_large")
+
+
+@pytest.mark.parametrize("part", BODY_READERS)
+@pytest.mark.parametrize("length", ["-1", "twelve", "1e3", "0x10", "", "0" * 5000 + "5"])
+def test_a_content_length_that_is_no_length_is_400(stack: RunningStack, part: str, length: str) -> None:
+    status, body, took = refused_length(stack, part, length)
+    assert status == 400 and took < 2
+    assert error_code(part, body) == (400 if part == "sandbox" else "request_rejected")
