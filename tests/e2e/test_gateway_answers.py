@@ -87,3 +87,11 @@ def test_a_content_length_that_is_no_length_is_400(stack: RunningStack, part: st
     status, body, took = refused_length(stack, part, length)
     assert status == 400 and took < 2
     assert error_code(part, body) == (400 if part == "sandbox" else "request_rejected")
+
+
+@pytest.mark.parametrize(("size", "status", "code"), [("ffffffffff", 413, "payload_too_large"), ("zz", 400, "request_rejected"),
+                                                      ("-5", 400, "request_rejected")])
+def test_the_dynamodb_proxy_refuses_a_chunk_it_cannot_read(stack: RunningStack, size: str, status: int, code: str) -> None:
+    request = f"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{size}\r\n".encode()
+    answered, body = raw_exchange(stack, "dynamodb", request, timeout=5)
+    assert answered == status and body["error"]["code"] == code  # type: ignore[index]
