@@ -15,6 +15,7 @@ from PIL import Image
 
 from carrier_core.handoff.events import EventType, derive
 from carrier_core.handoff.records import StreamRecord
+from carrier_core.media.fetch import Fetched, FetchFailed
 from carrier_core.media.rehost import MediaRehost
 from carrier_core.media.sniff import sniff
 from carrier_core.models import MessageModel
@@ -23,6 +24,7 @@ from devstack.sandbox import SandboxServer
 from tests.support.callbacks import MOTO_ENDPOINT, moto_messages_table
 from tests.support.forms import new_sid
 from tests.support.handoff import stream_record
+from tests.support.hostile import HostileServer, Reply, hostile_server
 from tests.support.sandbox import running_sandbox
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -129,3 +131,53 @@ def test_credentials_go_only_to_twilio_and_the_copy_is_deleted_when_asked(sandbo
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(item, default=lambda v: int(v)))  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------------------------------
+# Media servers that are not Twilio's, or misbehave
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hostile() -> Iterator[HostileServer]:
+    with hostile_server() as server:
+        yield server
+
+
+def rehost_urls(settings: Settings, s3: Any, urls: list[str], **kwargs: Any) -> list[dict[str, Any]]:
+    """Store an inbound message with `urls` pending, re-host it, return its items as stored."""
+    sid = new_sid("MM")
+    inserted = store_inbound(sid, [{"url": url, "content_type": "application/pdf", "status": "pending"} for url in urls])
+    outcome = MediaRehost(settings, s3=s3, **kwargs).handle([record(inserted)])
+    assert outcome.failed_sequence is None, outcome.error
+    return list(current(sid)["media"])
+
+
+def test_credentials_go_to_the_sandboxs_exact_address_not_another_port(hostile: HostileServer, aws: tuple[Settings, Any]) -> None:
+    settings, s3 = aws
+    # The same host as the sandbox (127.0.0.1), another port: once trusted by hostname alone.
+    url = hostile.serve("/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1", Reply(PDF))
+    [item] = rehost_urls(replace(settings, delete_twilio_media=True), s3, [url])
+    assert item["status"] == "stored"
+    assert [(s.method, s.authorization) for s in hostile.seen] == [("GET", None)]  # no DELETE either
+
+
+@pytest.mark.parametrize(("url", "sent"), [
+    ("https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1", True),
+    ("https://api.twilio.com:443/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1", True),
+    ("http://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1", False),
+    ("https://api.twilio.com:8443/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1", False),
+    ("https://api.twilio.com.example.net/Media/ME1", False),
+    ("https://user@api.twilio.com/Media/ME1", False),
+])
+def test_a_deployed_stage_sends_credentials_only_over_https_to_twilio(url: str, sent: bool, aws: tuple[Settings, Any]) -> None:
+    settings, s3 = aws
+    given: list[tuple[str, str] | None] = []
+
+    def fetch(url: str, credentials: tuple[str, str] | None) -> Fetched:
+        given.append(credentials)
+        raise FetchFailed("http_404")
+
+    deployed = replace(settings, stage="dev", twilio_api_base_url=None)
+    [item] = rehost_urls(deployed, s3, [url], fetch=fetch)
+    assert item["error"] == "http_404" and given == [deployed.media_credentials if sent else None]

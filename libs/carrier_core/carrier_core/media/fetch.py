@@ -1,7 +1,7 @@
 """Downloading one media item from Twilio: basic auth, redirects, a brief wait for a 404.
 
 Twilio answers a media URL with a redirect to a signed copy on its CDN; the credentials
-go only to Twilio's own host (an unredirected header), since the CDN refuses a request
+go only to Twilio's own https origin (an unredirected header), since the CDN refuses a request
 that carries a second kind of auth. Media can 404 for a moment after the webhook
 ("not ready yet"), so a 404 is tried again until `not_ready_seconds` have passed.
 """

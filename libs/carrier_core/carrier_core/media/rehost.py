@@ -31,7 +31,11 @@ log = logging.getLogger(__name__)
 
 # Twilio accepts MMS up to 5 MB and WhatsApp documents up to 16 MB.
 MAX_INBOUND_BYTES = 20 * 1024 * 1024
-TWILIO_HOSTS = frozenset({"api.twilio.com"})
+# Where the account's credentials may go: Twilio's media URLs are all on api.twilio.com
+# (the CDN copy it redirects to is signed and takes none). Scheme, host and port, so that
+# neither clear text nor another port on a trusted host ever sees them.
+TWILIO_MEDIA_ORIGINS = frozenset({("https", "api.twilio.com", 443)})
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 Fetch = Callable[[str, "tuple[str, str] | None"], Fetched]
 
@@ -53,8 +57,11 @@ class MediaRehost:
         self.config = HandoffConfig.from_settings(settings)
         self._s3 = s3
         self._fetch = fetch or self._download
-        api = urlsplit(settings.twilio_api_base_url or "").hostname
-        self.trusted_hosts = TWILIO_HOSTS | ({api} if api else set())
+        api = origin(settings.twilio_api_base_url or "")
+        # Locally the sandbox stands in for Twilio on plain http; a deployed stage's own
+        # API base (an edge location) is trusted over https only.
+        trusted = api is not None and (settings.is_local or api[0] == "https")
+        self.trusted_origins = TWILIO_MEDIA_ORIGINS | ({api} if trusted and api else set())
 
     @property
     def s3(self) -> Any:
@@ -105,7 +112,7 @@ class MediaRehost:
         return items
 
     def _credentials(self, url: str) -> tuple[str, str] | None:
-        return self.settings.media_credentials if urlsplit(url).hostname in self.trusted_hosts else None
+        return self.settings.media_credentials if origin(url) in self.trusted_origins else None
 
     def _download(self, url: str, credentials: tuple[str, str] | None) -> Fetched:
         return download(url, credentials, MAX_INBOUND_BYTES, self.settings.media_not_ready_seconds)
@@ -150,6 +157,19 @@ class MediaRehost:
 def rehost_worker(settings: Settings) -> MediaRehost:
     """One worker per cold start; its S3 client is built on the first item."""
     return MediaRehost(settings)
+
+
+def origin(url: str) -> tuple[str, str, int] | None:
+    """Scheme, host and port (the default filled in) of an http(s) URL; None for any other,
+    or one with user info, which no Twilio media URL has."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number
+        return None
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
+        return None
+    return parts.scheme, parts.hostname, port or DEFAULT_PORTS[parts.scheme]
 
 
 def _as_item(media: dict[str, Any]) -> MediaItem:
