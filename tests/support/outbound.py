@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
 from chalice.test import Client
 from moto import mock_aws
@@ -127,3 +128,14 @@ def outbound(twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ou
         with Client(module.app, stage_name="dev") as client:
             yield Outbound(module, client, twilio)
         twilio_client.reset_client()
+
+
+@pytest.fixture
+def media_env() -> Iterator[tuple[Settings, Any]]:
+    """The local stage's settings for chalicelib/media (SSRF guard off), with moto's bucket."""
+    with mock_aws():
+        env = {"STAGE": "local", "DYNAMODB_ENDPOINT": "http://127.0.0.1:1", "STATUS_WEBHOOK_URL": "http://x/twilio/status"}
+        settings = Settings.from_env("outbound", environ=env)
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=settings.media_bucket)
+        yield settings, s3

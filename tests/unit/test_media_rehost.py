@@ -181,3 +181,15 @@ def test_a_deployed_stage_sends_credentials_only_over_https_to_twilio(url: str, 
     deployed = replace(settings, stage="dev", twilio_api_base_url=None)
     [item] = rehost_urls(deployed, s3, [url], fetch=fetch)
     assert item["error"] == "http_404" and given == [deployed.media_credentials if sent else None]
+
+
+def test_a_body_cut_short_of_its_length_is_failed_and_tried_again_not_stored(hostile: HostileServer, aws: tuple[Settings, Any]) -> None:
+    settings, s3 = aws
+    data = PDF + b"0" * (200_000 - len(PDF))
+    cut = hostile.serve("/cut.pdf", Reply(data, send_bytes=5_000))
+    whole = hostile.serve("/whole.pdf", Reply(data))
+    items = rehost_urls(settings, s3, [cut, whole])
+    assert [(m["status"], m.get("error"), m.get("size")) for m in items] == [("failed", "truncated", None), ("stored", None, 200_000)]
+    assert len([s for s in hostile.seen if s.path == "/cut.pdf"]) >= 2  # tried again before giving up
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=settings.media_bucket).get("Contents", [])]
+    assert not any(k.endswith("/0") for k in keys) and any(k.endswith("/1") for k in keys)

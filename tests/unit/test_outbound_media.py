@@ -17,13 +17,12 @@ from urllib.parse import urlsplit
 
 import boto3
 import pytest
-from moto import mock_aws
 from PIL import Image
 
 from carrier_core.errors import CarrierError
 from carrier_core.models import MediaItem, MessageModel
 from carrier_core.settings import Settings
-from tests.support.outbound import CUSTOMER, Outbound, outbound, outbound_module, twilio  # noqa: F401
+from tests.support.outbound import CUSTOMER, Outbound, media_env, outbound, outbound_module, twilio  # noqa: F401
 
 AT = "2026-11-24T14:00:00.000Z"
 
@@ -155,16 +154,6 @@ def noise_png(width: int, height: int) -> bytes:
     out = io.BytesIO()
     Image.frombytes("RGB", (width, height), random.Random(7).randbytes(width * height * 3)).save(out, "PNG", compress_level=1)
     return out.getvalue()
-
-
-@pytest.fixture
-def media_env() -> Iterator[tuple[Settings, Any]]:
-    with mock_aws():
-        env = {"STAGE": "local", "DYNAMODB_ENDPOINT": "http://127.0.0.1:1", "STATUS_WEBHOOK_URL": "http://x/twilio/status"}
-        settings = Settings.from_env("outbound", environ=env)
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=settings.media_bucket)
-        yield settings, s3
 
 
 def prepare(urls: list[str], settings: Settings, s3: Any) -> Any:

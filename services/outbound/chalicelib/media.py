@@ -208,6 +208,12 @@ def download(url: str, settings: Settings, deadline: float, limit: int) -> bytes
         if response.status >= 300:
             raise MediaUnreachable(f"{_where(url)} answered {response.status}")
         body = response.read(limit + 1)
+        # read(n) answers short at a cut without raising; http.client still counts
+        # what Content-Length promised and never came (past the limit it is owed anyway).
+        if response.length and len(body) <= limit:
+            raise MediaUnreachable(f"{_where(url)} ended before the length it declared")
+    except (http.client.HTTPException, ConnectionError) as exc:  # a chunked body cut, a reset
+        raise MediaUnreachable(f"{_where(url)} ended before the whole body came") from exc
     finally:
         response.close()
     if len(body) > limit:

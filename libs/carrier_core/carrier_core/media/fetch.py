@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import tempfile
 import time
 import urllib.request
@@ -22,6 +23,8 @@ from carrier_core.media.sniff import HEAD_BYTES, sniff
 CHUNK = 64 * 1024
 # Files past this leave memory for a temporary file on the way to S3.
 SPOOL_BYTES = 1024 * 1024
+# A body cut short is fetched again this many times in all before the item fails.
+CUT_ATTEMPTS = 2
 
 
 class FetchFailed(Exception):
@@ -56,7 +59,7 @@ def download(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Fetched:
     """The item at `url`; FetchFailed once it cannot be had (404 after the wait, too large, ...)."""
-    started, delay = time.monotonic(), 0.25
+    started, delay, cuts = time.monotonic(), 0.25, 0
     while True:
         request = urllib.request.Request(url, method="GET")
         if credentials is not None:
@@ -72,22 +75,43 @@ def download(
                 delay = min(delay * 2, 1.0)
                 continue
             raise FetchFailed(f"http_{exc.code}") from None
+        except FetchFailed as exc:
+            cuts += exc.reason == "truncated"
+            if exc.reason == "truncated" and cuts < CUT_ATTEMPTS:
+                continue
+            raise
         except (URLError, OSError) as exc:
             raise FetchFailed(f"unreachable:{type(exc).__name__}") from None
 
 
 def _spool(response: IO[bytes], header_type: str | None, max_bytes: int) -> Fetched:
     body: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 (handed to the caller)
-    digest, size, head = hashlib.sha256(), 0, b""
-    while chunk := response.read(CHUNK):
-        size += len(chunk)
-        if size > max_bytes:
-            body.close()
-            raise FetchFailed("too_large")
-        if len(head) < HEAD_BYTES:
-            head += chunk[: HEAD_BYTES - len(head)]
-        digest.update(chunk)
-        body.write(chunk)
+    try:
+        size, digest, head = _copy_body(response, body, max_bytes)
+    except BaseException:
+        body.close()
+        raise
     body.seek(0)
     declared = header_type.split(";", 1)[0].strip().lower() if header_type else None
-    return Fetched(body, size, digest.hexdigest(), declared, sniff(head))
+    return Fetched(body, size, digest, declared, sniff(head))
+
+
+def _copy_body(response: IO[bytes], body: IO[bytes], max_bytes: int) -> tuple[int, str, bytes]:
+    """Size, SHA-256 and first bytes of the response body, written to `body`."""
+    digest, size, head = hashlib.sha256(), 0, b""
+    try:
+        while chunk := response.read(CHUNK):
+            size += len(chunk)
+            if size > max_bytes:
+                raise FetchFailed("too_large")
+            if len(head) < HEAD_BYTES:
+                head += chunk[: HEAD_BYTES - len(head)]
+            digest.update(chunk)
+            body.write(chunk)
+    except (http.client.IncompleteRead, ConnectionError):  # a chunked body or a socket cut mid-way
+        raise FetchFailed("truncated") from None
+    # read(n) answers b"" at a cut without raising (only read() raises IncompleteRead);
+    # http.client still counts what Content-Length promised and never came.
+    if getattr(response, "length", None):
+        raise FetchFailed("truncated")
+    return size, digest.hexdigest(), head
