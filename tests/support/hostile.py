@@ -17,6 +17,7 @@ class Reply:
 
     body: bytes
     content_type: str = "application/pdf"
+    status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     send_bytes: int | None = None  # stop after this many bytes and close: a cut connection
     trickle_seconds: float = 0.0  # the pause before each byte
@@ -58,7 +59,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        self.send_response(200)
+        self.send_response(reply.status)
         headers = {"Content-Type": reply.content_type, "Content-Length": str(len(reply.body)), **reply.headers}
         for name, value in headers.items():
             self.send_header(name, value)

@@ -193,3 +193,15 @@ def test_a_body_cut_short_of_its_length_is_failed_and_tried_again_not_stored(hos
     assert len([s for s in hostile.seen if s.path == "/cut.pdf"]) >= 2  # tried again before giving up
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=settings.media_bucket).get("Contents", [])]
     assert not any(k.endswith("/0") for k in keys) and any(k.endswith("/1") for k in keys)
+
+
+def test_lengths_int_misreads_and_urls_urlopen_cannot_parse_fail_only_their_item(hostile: HostileServer, aws: tuple[Settings, Any]) -> None:
+    settings, s3 = aws
+    urls = [
+        hostile.serve("/superscript.pdf", Reply(PDF, headers={"Content-Length": "\xb2"})),  # str.isdigit() and int() take it
+        hostile.serve("/long.pdf", Reply(PDF, headers={"Content-Length": "9" * 5000})),  # past int()'s 4300 digits
+        "http://127.0.0.1:1a/p.png",  # urlopen raises http.client.InvalidURL, not an OSError
+        hostile.serve("/fine.pdf", Reply(PDF)),
+    ]
+    items = rehost_urls(settings, s3, urls)
+    assert [(m["status"], m.get("error")) for m in items] == [("failed", "bad_length"), ("failed", "bad_length"), ("failed", "bad_url"), ("stored", None)]

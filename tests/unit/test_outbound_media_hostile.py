@@ -13,6 +13,8 @@ from tests.support.hostile import HostileServer, Reply, hostile_server
 from tests.support.outbound import media_env, outbound_module  # noqa: F401
 from tests.unit.test_outbound_media import image_bytes
 
+PDF = b"%PDF-1.4\n" + b"0" * 2000
+
 
 @pytest.fixture
 def hostile() -> Iterator[HostileServer]:
@@ -32,3 +34,14 @@ def test_an_image_cut_short_of_its_length_is_unreachable(hostile: HostileServer,
     url = hostile.serve("/cut.bmp", Reply(data, "image/bmp", send_bytes=len(data) // 2))
     error = refused([url], *media_env)
     assert (error.code, error.http_status) == ("media_unreachable", 400)
+
+
+@pytest.mark.parametrize(("label", "reply"), [
+    ("superscript length", Reply(PDF, headers={"Content-Length": "\xb2"})),
+    ("5000-digit length", Reply(PDF, headers={"Content-Length": "9" * 5000})),
+    ("superscript range total", Reply(PDF, "application/octet-stream", status=206, headers={"Content-Range": "bytes 0-63/\xb2"})),
+    ("5000-digit range total", Reply(PDF, "application/octet-stream", status=206, headers={"Content-Range": "bytes 0-63/" + "9" * 5000})),
+])
+def test_lengths_int_misreads_are_a_400_not_a_500(label: str, reply: Reply, hostile: HostileServer, media_env: tuple[Settings, Any]) -> None:
+    error = refused([hostile.serve("/card.pdf", reply)], *media_env)
+    assert (error.code, error.http_status) == ("media_response_invalid", 400), label

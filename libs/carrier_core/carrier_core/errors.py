@@ -223,6 +223,12 @@ class MediaUrlForbidden(CarrierError):
     code, http_status, retryable = "media_url_forbidden", 400, False
 
 
+class MediaResponseInvalid(CarrierError):
+    """A media server's answer cannot be read: a length that is not a plain number, say."""
+
+    code, http_status, retryable = "media_response_invalid", 400, False
+
+
 class MediaNotFound(CarrierError):
     """The message has no stored copy of that media item."""
 

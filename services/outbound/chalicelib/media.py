@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from carrier_core.errors import MediaTooLarge, MediaUnreachable, MediaUrlForbidden, StorageUnavailable, UnsupportedMediaType
+from carrier_core.digits import ascii_int
+from carrier_core.errors import MediaResponseInvalid, MediaTooLarge, MediaUnreachable, MediaUrlForbidden, StorageUnavailable, UnsupportedMediaType
 from carrier_core.media.sniff import HEAD_BYTES, sniff
 from carrier_core.media.storage import presigned_get, s3_client, stored_url
 from carrier_core.settings import Settings
@@ -179,7 +180,7 @@ def probe(url: str, settings: Settings, deadline: float) -> Probed:
     """HEAD, and a ranged GET when HEAD is refused or leaves the type or size out."""
     response = open_url("HEAD", url, settings, deadline)
     response.read()
-    header_type, size = _type_of(response.getheader("Content-Type")), _int(response.getheader("Content-Length"))
+    header_type, size = _type_of(response.getheader("Content-Type")), _length(response.getheader("Content-Length"), url)
     if response.status < 300 and header_type and size is not None and header_type not in ("application/octet-stream", "binary/octet-stream"):
         return Probed(url, header_type, size)
     response = open_url("GET", url, settings, deadline, {"Range": f"bytes=0-{HEAD_BYTES - 1}"})
@@ -190,7 +191,7 @@ def probe(url: str, settings: Settings, deadline: float) -> Probed:
     finally:
         response.close()
     total = response.getheader("Content-Range", "").rpartition("/")[2]
-    size = _int(total) if response.status == 206 else _int(response.getheader("Content-Length"))
+    size = _length(None if total == "*" else total, url) if response.status == 206 else _length(response.getheader("Content-Length"), url)
     return Probed(url, sniff(head) or _type_of(response.getheader("Content-Type")), size)
 
 
@@ -198,8 +199,14 @@ def _type_of(header: str | None) -> str | None:
     return header.split(";", 1)[0].strip().lower() or None if header else None
 
 
-def _int(raw: str | None) -> int | None:
-    return int(raw) if raw and raw.isdigit() else None
+def _length(raw: str | None, url: str) -> int | None:
+    """A length header's value; None when it is absent, refused when it is not a plain number."""
+    if not raw:
+        return None
+    value = ascii_int(raw)
+    if value is None:
+        raise MediaResponseInvalid(f"{_where(url)} sent a length that is not a number")
+    return value
 
 
 def download(url: str, settings: Settings, deadline: float, limit: int) -> bytes:

@@ -6,6 +6,7 @@ from typing import Any
 
 from pynamodb.exceptions import GetError
 
+from carrier_core.digits import ascii_int
 from carrier_core.errors import InvalidMessageId, MediaNotFound, MessageNotFound
 from carrier_core.media.storage import presigned_get, s3_client
 from carrier_core.models import FailedMessageModel, MediaStatus, MessageModel
@@ -69,9 +70,10 @@ def media_link(sid: str, index: str, settings: Settings) -> str:
         raise InvalidMessageId("a message id is SM or MM and 32 hexadecimal digits")
     item = _get(MessageModel, sid)
     media = item.media or []
-    if not index.isdigit() or int(index) >= len(media):
-        raise MediaNotFound(f"message {sid} has no media item {index}")
-    stored = media[int(index)]
+    n = ascii_int(index)
+    if n is None or n >= len(media):
+        raise MediaNotFound(f"message {sid} has no media item {index[:20]}")
+    stored = media[n]
     if stored.status != MediaStatus.STORED.value or not stored.stored_url:
         raise MediaNotFound(f"media item {index} of message {sid} has no stored copy (status {stored.status})")
     return presigned_get(s3_client(settings.region), stored.stored_url, settings.media_link_seconds)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import IO
 from urllib.error import HTTPError, URLError
 
+from carrier_core.digits import ascii_int
 from carrier_core.media.sniff import HEAD_BYTES, sniff
 
 CHUNK = 64 * 1024
@@ -67,6 +68,7 @@ def download(
         try:
             # http(s) only: inbound refuses any other MediaUrl scheme at the webhook (400).
             with urllib.request.urlopen(request, timeout=timeout) as response:  # nosec B310
+                _check_length(response.headers.get("Content-Length"), max_bytes)
                 return _spool(response, response.headers.get("Content-Type"), max_bytes)
         except HTTPError as exc:
             exc.close()
@@ -82,6 +84,22 @@ def download(
             raise
         except (URLError, OSError) as exc:
             raise FetchFailed(f"unreachable:{type(exc).__name__}") from None
+        except (http.client.InvalidURL, ValueError):  # a port that is not a number, say
+            raise FetchFailed("bad_url") from None
+        except http.client.HTTPException as exc:  # a status line or headers past reading
+            raise FetchFailed(f"bad_response:{type(exc).__name__}") from None
+
+
+def _check_length(declared: str | None, max_bytes: int) -> None:
+    """http.client reads a Content-Length int() refuses as none at all, and would take the
+    body up to the close: a length that is not plain digits fails the item instead."""
+    if declared is None:
+        return
+    length = ascii_int(declared)
+    if length is None:
+        raise FetchFailed("bad_length")
+    if length > max_bytes:
+        raise FetchFailed("too_large")
 
 
 def _spool(response: IO[bytes], header_type: str | None, max_bytes: int) -> Fetched:
