@@ -221,12 +221,25 @@ def test_unreachable_host_is_media_unreachable(media_env: tuple[Settings, Any]) 
     "https://10.0.0.8/a.jpg",
     "https://[::1]/a.jpg",
     "https://[::ffff:169.254.169.254]/a.jpg",
+    "https://[64:ff9b::a9fe:a9fe]/a.jpg",  # NAT64 of 169.254.169.254
+    "https://[64:ff9b::a00:8]/a.jpg",  # NAT64 of 10.0.0.8
+    "https://[64:ff9b:1:a9fe:a9:fe00::]/a.jpg",  # local-use NAT64 (RFC 8215), /48 layout
+    "https://[2002:a9fe:a9fe::1]/a.jpg",  # 6to4 of 169.254.169.254
+    "https://[2002:7f00:1::1]/a.jpg",  # 6to4 of 127.0.0.1
+    "https://[::a9fe:a9fe]/a.jpg",  # IPv4-compatible 169.254.169.254
+    "https://[::7f00:1]/a.jpg",  # IPv4-compatible 127.0.0.1
+    "https://[fec0::1]/a.jpg",  # site-local
 ])
 def test_the_ssrf_guard_refuses_private_addresses_before_connecting(url: str, media_env: tuple[Settings, Any]) -> None:
     settings, s3 = media_env
     with pytest.raises(CarrierError) as raised:
         prepare([url], replace(settings, ssrf_guard=True), s3)
     assert raised.value.code == "media_url_forbidden"
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::808:808", "2002:808:808::1", "::ffff:8.8.8.8", "2001:4860:4860::8888", "8.8.8.8"])
+def test_the_ssrf_guard_lets_public_addresses_through_whatever_their_form(address: str) -> None:
+    assert outbound_module("media").forbidden(address) is False
 
 
 def test_every_redirect_hop_is_checked(media_server: MediaServer, media_env: tuple[Settings, Any], monkeypatch: pytest.MonkeyPatch) -> None:

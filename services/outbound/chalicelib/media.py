@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import io
-import ipaddress
 import logging
 import socket
 import time
@@ -27,6 +26,7 @@ from urllib.parse import urljoin, urlsplit
 
 from carrier_core.digits import ascii_int
 from carrier_core.errors import MediaResponseInvalid, MediaTooLarge, MediaUnreachable, MediaUrlForbidden, StorageUnavailable, UnsupportedMediaType
+from carrier_core.media.addresses import forbidden
 from carrier_core.media.sniff import HEAD_BYTES, sniff
 from carrier_core.media.storage import presigned_get, s3_client, stored_url
 from carrier_core.settings import Settings
@@ -124,14 +124,6 @@ def _where(url: str) -> str:
 
 
 # ---- fetching through the guard ---------------------------------------------------------
-
-
-def forbidden(address: str) -> bool:
-    """Private, loopback, link-local (the metadata service), reserved or multicast."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast
 
 
 def resolve(host: str, port: int, guard: bool) -> str:
