@@ -44,6 +44,7 @@ CHECK_SECONDS = 10.0
 MAX_REDIRECTS = 3
 SENT_LINK_SECONDS = 24 * 3600  # Twilio fetches at send time; a retried send later the same day
 MAX_SIDE = 2048
+MAX_PIXELS = 60_000_000  # a 59-megapixel one-bit TIFF, made RGBA then RGB, peaks at 663 MB of 1,024
 PASS_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif"})
 CONVERT_IMAGES = frozenset({"image/webp", "image/bmp", "image/x-ms-bmp", "image/tiff"})
 OTHER_TYPES = frozenset({
@@ -228,9 +229,15 @@ def to_jpeg(source: bytes, limit: int) -> bytes:
     lower quality until it fits. Pillow is imported here, so a send without media never loads it."""
     from PIL import Image, ImageOps
 
-    Image.MAX_IMAGE_PIXELS = 60_000_000  # a decompression bomb is refused, not decoded
+    # Pillow raises only above twice this (between 1x and 2x it warns and decodes): a
+    # 119-megapixel TIFF of 170 KB peaked at 1.3 GB. So the header's size is checked here,
+    # after open() (which reads only the header) and before anything decodes pixels.
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         with Image.open(io.BytesIO(source)) as opened:
+            width, height = opened.size
+            if width * height > MAX_PIXELS:
+                raise MediaTooLarge(f"the image is {width}x{height} pixels; at most {MAX_PIXELS} are converted")
             image = ImageOps.exif_transpose(opened)
             image.load()
     except Image.DecompressionBombError as exc:
