@@ -20,6 +20,7 @@ from PIL import Image
 
 from devstack import aws
 from tests.support.forms import mms, new_sid, replace
+from tests.support.hostile import Reply, hostile_server
 from tests.support.outbound_stack import post_message, sandbox_requests
 from tests.support.stack import RunningStack, wait_for
 
@@ -179,3 +180,23 @@ def test_unsupported_or_unreachable_media_sends_nothing(stack: RunningStack, med
         response = post_message(stack, {"to": "+15005550010", "media_urls": [url]})
         assert response.status_code == 400 and response.json()["error"]["code"] == code
     assert sandbox_requests(stack) == []
+
+
+def test_a_trickling_media_server_holds_up_no_other_message_past_its_deadline(stack: RunningStack, event_log: EventLog) -> None:
+    """A server sending a byte every 2 s once held the next MMS's message.received back for
+    as long as its body took; now its item fails at the deadline (10 s) and the other goes on."""
+    with hostile_server() as trickle:
+        slow_url = trickle.serve("/slow.pdf", Reply(PDF[:30], trickle_seconds=2.0))  # 60 s for the body
+        slow_sid, fine_sid = new_sid("MM"), new_sid("MM")
+        inbound_mms(stack, slow_sid, [(slow_url, "application/pdf")])
+        posted = time.monotonic()
+        inbound_mms(stack, fine_sid, [(host(stack, fine_sid, PDF, "application/pdf"), "application/pdf")])
+        events = wait_for(lambda: event_log.of_sid(fine_sid), timeout=40)
+        delay = time.monotonic() - posted
+        print(f"message.received of the other MMS after {delay:.1f} s")
+        assert [m["status"] for m in events[0]["detail"]["media"]] == ["stored"]
+        assert delay < 20, delay
+        slow = wait_for(lambda: event_log.of_sid(slow_sid), timeout=30)
+        assert [m["status"] for m in slow[0]["detail"]["media"]] == ["failed"]  # handed off all the same
+        stored = stack.table().get_item(Key={"sid": slow_sid}, ConsistentRead=True)["Item"]
+        assert [m.get("error") for m in stored["media"]] == ["timeout"]

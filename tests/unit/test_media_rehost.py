@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -205,3 +206,38 @@ def test_lengths_int_misreads_and_urls_urlopen_cannot_parse_fail_only_their_item
     ]
     items = rehost_urls(settings, s3, urls)
     assert [(m["status"], m.get("error")) for m in items] == [("failed", "bad_length"), ("failed", "bad_length"), ("failed", "bad_url"), ("stored", None)]
+
+
+def test_a_trickling_server_fails_its_item_at_the_deadline_and_holds_up_no_other_message(hostile: HostileServer, aws: tuple[Settings, Any]) -> None:
+    settings, s3 = aws
+    slow = hostile.serve("/slow.pdf", Reply(PDF + b"0" * 200, trickle_seconds=0.2))  # 50 s for the whole body
+    fine = hostile.serve("/fine.pdf", Reply(PDF))
+    slow_sid, fine_sid = new_sid("MM"), new_sid("MM")
+    first = store_inbound(slow_sid, [{"url": u, "content_type": "application/pdf", "status": "pending"} for u in (slow, fine)])
+    second = store_inbound(fine_sid, [{"url": fine, "content_type": "application/pdf", "status": "pending"}])
+    started = time.monotonic()
+    outcome = MediaRehost(replace(settings, media_item_seconds=1.0), s3=s3).handle([stream_record(first, arn=ARN, sequence=1), stream_record(second, arn=ARN, sequence=2)])
+    took = time.monotonic() - started
+    assert outcome.failed_sequence is None and took < 3, took  # the deadline, not the body's 50 s
+    slow_message, fine_message = current(slow_sid), current(fine_sid)
+    # The slow message still completes (its update is its message.received), with the item failed.
+    assert [(m["status"], m.get("error")) for m in slow_message["media"]] == [("failed", "timeout"), ("stored", None)]
+    assert fine_message["media"][0]["status"] == "stored"
+    # The later message in the batch finished first: it did not wait for the earlier one.
+    assert fine_message["updated_at"] < slow_message["updated_at"]
+
+
+def test_a_batch_reports_its_first_failed_record_while_the_other_messages_finish(aws: tuple[Settings, Any]) -> None:
+    settings, s3 = aws
+
+    def fetch(url: str, credentials: tuple[str, str] | None) -> Fetched:
+        if "down" in url:
+            raise RuntimeError("the bucket's region is down")  # not an item's fault: the record is retried
+        raise FetchFailed("http_404")
+
+    sids = [new_sid("MM") for _ in range(4)]
+    urls = ["https://api.twilio.com/ok", "https://api.twilio.com/down", "https://api.twilio.com/ok", "https://api.twilio.com/down"]
+    batch = [stream_record(store_inbound(sid, [{"url": url, "status": "pending"}]), arn=ARN, sequence=n + 1) for n, (sid, url) in enumerate(zip(sids, urls))]
+    outcome = MediaRehost(settings, s3=s3, fetch=fetch).handle(batch)
+    assert (outcome.failed_sequence, outcome.error) == (f"{2:021d}", "rehost_failed:RuntimeError")
+    assert [current(sid)["media"][0]["status"] for sid in sids] == ["failed", "pending", "failed", "pending"]

@@ -69,6 +69,8 @@ class Settings:
     media_bucket: str = ""
     media_link_seconds: int = 300
     media_not_ready_seconds: float = 4.0
+    # The whole time one inbound item may take, waits for a 404 included.
+    media_item_seconds: float = 10.0
     delete_twilio_media: bool = False
     # Outbound media_urls resolving to private, loopback, link-local or metadata addresses
     # are refused; on in every stage but local, where tests turn it on.
@@ -155,6 +157,7 @@ class Settings:
             media_bucket=env.get("MEDIA_BUCKET") or f"{prefix}-media",
             media_link_seconds=_positive_int(env, "MEDIA_LINK_SECONDS", 300),
             media_not_ready_seconds=float(_positive_int(env, "MEDIA_NOT_READY_SECONDS", 4)),
+            media_item_seconds=float(_positive_int(env, "MEDIA_ITEM_SECONDS", 10)),
             delete_twilio_media=_flag(env, "DELETE_TWILIO_MEDIA", False),
             ssrf_guard=_flag(env, "MEDIA_SSRF_GUARD", not local),
         )

@@ -4,6 +4,9 @@ Twilio answers a media URL with a redirect to a signed copy on its CDN; the cred
 go only to Twilio's own https origin (an unredirected header), since the CDN refuses a request
 that carries a second kind of auth. Media can 404 for a moment after the webhook
 ("not ready yet"), so a 404 is tried again until `not_ready_seconds` have passed.
+
+All of it, waits and redirects included, fits one deadline, checked between reads: a
+socket timeout alone bounds each read, and a server sending a byte a second never trips it.
 """
 from __future__ import annotations
 
@@ -56,23 +59,30 @@ def download(
     credentials: tuple[str, str] | None,
     max_bytes: int,
     not_ready_seconds: float,
-    timeout: float = 10.0,
+    deadline_seconds: float,
+    timeout: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Fetched:
-    """The item at `url`; FetchFailed once it cannot be had (404 after the wait, too large, ...)."""
+    """The item at `url`; FetchFailed once it cannot be had (404 after the wait, too large,
+    past `deadline_seconds`, ...). A stalled read may overrun the deadline by `timeout`."""
     started, delay, cuts = time.monotonic(), 0.25, 0
+    deadline = started + deadline_seconds
     while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise FetchFailed("timeout")
         request = urllib.request.Request(url, method="GET")
         if credentials is not None:
             request.add_unredirected_header("Authorization", basic_auth(*credentials))
         try:
             # http(s) only: inbound refuses any other MediaUrl scheme at the webhook (400).
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # nosec B310
+            with urllib.request.urlopen(request, timeout=min(timeout, remaining)) as response:  # nosec B310
                 _check_length(response.headers.get("Content-Length"), max_bytes)
-                return _spool(response, response.headers.get("Content-Type"), max_bytes)
+                return _spool(response, response.headers.get("Content-Type"), max_bytes, deadline)
         except HTTPError as exc:
             exc.close()
-            if exc.code == 404 and time.monotonic() - started + delay <= not_ready_seconds:
+            waited = time.monotonic() - started + delay
+            if exc.code == 404 and waited <= not_ready_seconds and started + waited < deadline:
                 sleep(delay)
                 delay = min(delay * 2, 1.0)
                 continue
@@ -102,10 +112,10 @@ def _check_length(declared: str | None, max_bytes: int) -> None:
         raise FetchFailed("too_large")
 
 
-def _spool(response: IO[bytes], header_type: str | None, max_bytes: int) -> Fetched:
+def _spool(response: http.client.HTTPResponse, header_type: str | None, max_bytes: int, deadline: float) -> Fetched:
     body: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 (handed to the caller)
     try:
-        size, digest, head = _copy_body(response, body, max_bytes)
+        size, digest, head = _copy_body(response, body, max_bytes, deadline)
     except BaseException:
         body.close()
         raise
@@ -114,11 +124,15 @@ def _spool(response: IO[bytes], header_type: str | None, max_bytes: int) -> Fetc
     return Fetched(body, size, digest, declared, sniff(head))
 
 
-def _copy_body(response: IO[bytes], body: IO[bytes], max_bytes: int) -> tuple[int, str, bytes]:
+def _copy_body(response: http.client.HTTPResponse, body: IO[bytes], max_bytes: int, deadline: float) -> tuple[int, str, bytes]:
     """Size, SHA-256 and first bytes of the response body, written to `body`."""
     digest, size, head = hashlib.sha256(), 0, b""
     try:
-        while chunk := response.read(CHUNK):
+        # read1: at most one recv, so the deadline is checked as bytes trickle in (read(n)
+        # waits for all n bytes, however slowly they come).
+        while chunk := response.read1(CHUNK):
+            if time.monotonic() > deadline:
+                raise FetchFailed("timeout")
             size += len(chunk)
             if size > max_bytes:
                 raise FetchFailed("too_large")
@@ -128,7 +142,9 @@ def _copy_body(response: IO[bytes], body: IO[bytes], max_bytes: int) -> tuple[in
             body.write(chunk)
     except (http.client.IncompleteRead, ConnectionError):  # a chunked body or a socket cut mid-way
         raise FetchFailed("truncated") from None
-    # read(n) answers b"" at a cut without raising (only read() raises IncompleteRead);
+    except TimeoutError:  # a read stalled for the whole socket timeout
+        raise FetchFailed("timeout") from None
+    # read(n) and read1(n) answer b"" at a cut without raising (only read() raises IncompleteRead);
     # http.client still counts what Content-Length promised and never came.
     if getattr(response, "length", None):
         raise FetchFailed("truncated")

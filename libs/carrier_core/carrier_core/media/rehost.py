@@ -2,7 +2,8 @@
 
 Driven by the messages table's stream (the inbound service's `rehost_media` function in
 AWS, the local stack's poller here), never by the webhook, which stays one write. Items of
-a message download side by side, so one that 404s for its few seconds delays no other.
+a message download side by side, and so do the messages of a batch, so one item that 404s
+for its few seconds, or trickles until its deadline, delays no other.
 The results land in one update whose condition is that every item is still `pending`: a
 redelivered record finds them finished and writes nothing, and the update that does land
 is the one the hand-off turns into `message.received` (carrier_core.handoff.events).
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 # Twilio accepts MMS up to 5 MB and WhatsApp documents up to 16 MB.
 MAX_INBOUND_BYTES = 20 * 1024 * 1024
+# Messages of a batch re-hosted at once, each with up to 10 items side by side.
+MESSAGES_AT_ONCE = 8
 # Where the account's credentials may go: Twilio's media URLs are all on api.twilio.com
 # (the CDN copy it redirects to is signed and takes none). Scheme, host and port, so that
 # neither clear text nor another port on a trusted host ever sees them.
@@ -70,20 +73,38 @@ class MediaRehost:
         return self._s3
 
     def handle(self, records: Sequence[dict[str, Any]]) -> BatchOutcome:
-        """A batch of Lambda-shaped stream records; stops at the first that fails, like the hand-off."""
+        """A batch of Lambda-shaped stream records; reports the first that fails, like the hand-off.
+
+        Messages run side by side, so a slow media server holds up only its own message (each
+        item has its deadline); one message's records keep their order. A record after the
+        failed one may have finished already: tried again, its condition refuses the write.
+        """
         outcome = BatchOutcome(records=len(records))
-        for raw in records:
-            record = StreamRecord.from_lambda(raw)
+        parsed = [StreamRecord.from_lambda(raw) for raw in records]
+        by_message: dict[str, list[int]] = {}
+        for n, record in enumerate(parsed):
+            by_message.setdefault(str(record.keys.get("sid")), []).append(n)
+        errors: dict[int, str] = {}
+        with ThreadPoolExecutor(max_workers=max(1, min(len(by_message), MESSAGES_AT_ONCE))) as pool:
+            for failed in pool.map(lambda ns: self._in_order([(n, parsed[n]) for n in ns]), by_message.values()):
+                errors.update(failed)
+        if errors:
+            first = min(errors)
+            outcome.failed_sequence, outcome.error = parsed[first].sequence_number, errors[first]
+            log.warning("media re-host failed", extra={"error": outcome.error})
+        return outcome
+
+    def _in_order(self, records: list[tuple[int, StreamRecord]]) -> dict[int, str]:
+        """One message's records in order, up to the first that fails (storage or S3 down)."""
+        for n, record in records:
             try:
                 indexes = pending_items(record, self.settings.messages_table)
                 if indexes:
                     assert record.new is not None
                     self.rehost(record.new, indexes)
-            except Exception as exc:  # storage or S3 down: the event source tries the record again
-                outcome.failed_sequence, outcome.error = record.sequence_number, f"rehost_failed:{type(exc).__name__}"
-                log.warning("media re-host failed", extra={"error": outcome.error})
-                break
-        return outcome
+            except Exception as exc:  # the event source tries the record again
+                return {n: f"rehost_failed:{type(exc).__name__}"}
+        return {}
 
     def rehost(self, item: Image, indexes: list[int]) -> list[MediaItem]:
         """Copy the items at `indexes`, then finish them all in one conditional update."""
@@ -115,7 +136,7 @@ class MediaRehost:
         return self.settings.media_credentials if origin(url) in self.trusted_origins else None
 
     def _download(self, url: str, credentials: tuple[str, str] | None) -> Fetched:
-        return download(url, credentials, MAX_INBOUND_BYTES, self.settings.media_not_ready_seconds)
+        return download(url, credentials, MAX_INBOUND_BYTES, self.settings.media_not_ready_seconds, self.settings.media_item_seconds)
 
     def _copy(self, sid: str, index: int, media: dict[str, Any]) -> MediaItem:
         url = str(media["url"])
