@@ -73,6 +73,9 @@ def test_inbound_worker_role_grants_what_the_rehost_calls() -> None:
     mapping = resources(SERVICE)[("aws_lambda_event_source_mapping", "media_worker")]
     assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
     assert mapping["destination_config"][0]["on_failure"][0]["destination_arn"] == "${var.media_worker.dlq_arn}"
+    # Batches of one shard run side by side: a message whose media server is slow holds up
+    # only its own batch, not every message inserted after it.
+    assert mapping["parallelization_factor"] == 10
 
 
 def test_service_media_policy_grants_exactly_puts_under_a_prefix_and_reads() -> None:

@@ -64,7 +64,7 @@ resource "aws_lambda_function" "media_worker" {
   #checkov:skip=CKV_AWS_117:Reaches DynamoDB, S3, SSM and Twilio's public media URLs; a VPC would add NAT cost and cold-start time for no isolation gain.
   #checkov:skip=CKV_AWS_272:Zips are built reproducibly by `make package-<svc>` and deployed by the same pipeline; code signing is not set up.
   #checkov:skip=CKV_AWS_173:The environment holds table, bucket and parameter names, no secret (tokens are in SSM); the AWS managed key encrypts it at rest.
-  #checkov:skip=CKV_AWS_115:Concurrency is bounded by the stream's shard count (parallelization_factor 1): one invocation per shard.
+  #checkov:skip=CKV_AWS_115:Concurrency is bounded by the stream's shard count times the mapping's parallelization_factor (10).
   count         = local.media_worker_enabled ? 1 : 0
   function_name = local.media_worker_name
   role          = aws_iam_role.media_worker[0].arn
@@ -89,14 +89,17 @@ resource "aws_lambda_function" "media_worker" {
 }
 
 # Order per message does not matter here (each message's items finish in one conditional
-# update), but the settings mirror the hand-off's: stop at a failed record, bisect, DLQ.
+# update; the filter passes only INSERTs), so up to 10 batches of a shard run at once: a
+# message whose media server is slow holds up its own batch until the item's deadline
+# (MEDIA_ITEM_SECONDS), never the messages inserted after it. The rest mirrors the
+# hand-off: report the failed record, bisect, DLQ.
 resource "aws_lambda_event_source_mapping" "media_worker" {
   count                          = local.media_worker_enabled ? 1 : 0
   event_source_arn               = var.media_worker.messages_stream_arn
   function_name                  = aws_lambda_function.media_worker[0].arn
   starting_position              = "TRIM_HORIZON"
   batch_size                     = var.media_worker.batch_size
-  parallelization_factor         = 1
+  parallelization_factor         = 10
   bisect_batch_on_function_error = true
   maximum_retry_attempts         = var.media_worker.maximum_retry_attempts
   function_response_types        = ["ReportBatchItemFailures"]
