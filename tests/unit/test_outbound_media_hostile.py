@@ -2,6 +2,7 @@
 stable code, never a 500, and nothing is sent or stored half-way."""
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 from carrier_core.errors import CarrierError
 from carrier_core.settings import Settings
 from tests.support.hostile import HostileServer, Reply, hostile_server
-from tests.support.outbound import media_env, outbound_module  # noqa: F401
+from tests.support.outbound import CUSTOMER, Outbound, media_env, outbound, outbound_module, twilio  # noqa: F401
 from tests.unit.test_outbound_media import image_bytes
 
 PDF = b"%PDF-1.4\n" + b"0" * 2000
@@ -45,3 +46,16 @@ def test_an_image_cut_short_of_its_length_is_unreachable(hostile: HostileServer,
 def test_lengths_int_misreads_are_a_400_not_a_500(label: str, reply: Reply, hostile: HostileServer, media_env: tuple[Settings, Any]) -> None:
     error = refused([hostile.serve("/card.pdf", reply)], *media_env)
     assert (error.code, error.http_status) == ("media_response_invalid", 400), label
+
+
+def test_a_redirect_to_a_port_that_is_not_a_number_is_unreachable(hostile: HostileServer, media_env: tuple[Settings, Any]) -> None:
+    url = hostile.serve("/hop.pdf", Reply(b"", status=302, headers={"Location": "http://127.0.0.1:1a/p.pdf"}))
+    error = refused([url], *media_env)
+    assert (error.code, error.http_status) == ("media_unreachable", 400)
+
+
+@pytest.mark.parametrize("url", ["https://example.com:1a/p.png", "https://example.com:99999/p.png", "https://[::1/p.png"])
+def test_a_media_url_no_client_can_request_is_refused_at_the_request(url: str, outbound: Outbound) -> None:
+    response = outbound.post({"to": CUSTOMER, "body": "look", "media_urls": [url]})
+    assert response.status_code == 400 and json.loads(response.body)["error"]["code"] == "invalid_media_url"
+    assert outbound.twilio.requests == []

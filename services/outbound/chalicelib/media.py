@@ -146,7 +146,10 @@ def open_url(method: str, url: str, settings: Settings, deadline: float, headers
         allowed = ("https", "http") if settings.is_local else ("https",)
         if parts.scheme not in allowed or not parts.hostname:
             raise MediaUrlForbidden(f"{_where(url)}: media must be an https URL")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError as exc:  # a redirect's Location with a port that is not a number
+            raise MediaUnreachable(f"{_where(url)}: the port is not a number") from exc
         address = resolve(parts.hostname, port, settings.ssrf_guard)
         timeout = max(0.1, deadline - time.monotonic())
         conn: http.client.HTTPConnection = (http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection)(parts.hostname, port, timeout=timeout)

@@ -172,7 +172,11 @@ def _url(value: object, allow_http: bool) -> str | None:
     """The URL when it is absolute with a host and an accepted scheme, else None."""
     if not isinstance(value, str):
         return None
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises for a port no client can request: "1a", 99999)
+    except ValueError:  # that, or an unparseable netloc such as "https://[::1"
+        return None
     schemes = ("https", "http") if allow_http else ("https",)
     return value if parts.scheme in schemes and parts.hostname else None
 

@@ -141,7 +141,7 @@ class MediaRehost:
     def _copy(self, sid: str, index: int, media: dict[str, Any]) -> MediaItem:
         url = str(media["url"])
         item = _as_item(media)
-        if urlsplit(url).scheme not in ("http", "https"):
+        if origin(url) is None:  # not http(s), or a port no socket takes ("1a", 99999)
             return _failed(item, "bad_url")
         try:
             fetched = self._fetch(url, self._credentials(url))
