@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -242,3 +243,16 @@ def test_a_batch_reports_its_first_failed_record_while_the_other_messages_finish
     outcome = MediaRehost(settings, s3=s3, fetch=fetch).handle(batch)
     assert (outcome.failed_sequence, outcome.error) == (f"{2:021d}", "rehost_failed:RuntimeError")
     assert [current(sid)["media"][0]["status"] for sid in sids] == ["failed", "pending", "failed", "pending"]
+
+
+def test_a_server_that_never_answers_fails_its_item_with_timeout_at_the_deadline(aws: tuple[Settings, Any]) -> None:
+    settings, s3 = aws
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)  # connections complete in the backlog; no status line ever comes
+    started = time.monotonic()
+    try:
+        [item] = rehost_urls(replace(settings, media_item_seconds=1.0), s3, [f"http://127.0.0.1:{silent.getsockname()[1]}/a.pdf"])
+    finally:
+        silent.close()
+    assert (item["status"], item["error"]) == ("failed", "timeout") and time.monotonic() - started < 3

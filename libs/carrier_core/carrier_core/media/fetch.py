@@ -81,8 +81,8 @@ def download(
                 return _spool(response, response.headers.get("Content-Type"), max_bytes, deadline)
         except HTTPError as exc:
             exc.close()
-            waited = time.monotonic() - started + delay
-            if exc.code == 404 and waited <= not_ready_seconds and started + waited < deadline:
+            now = time.monotonic()
+            if exc.code == 404 and now - started + delay <= not_ready_seconds and now + delay < deadline:
                 sleep(delay)
                 delay = min(delay * 2, 1.0)
                 continue
@@ -93,7 +93,9 @@ def download(
                 continue
             raise
         except (URLError, OSError) as exc:
-            raise FetchFailed(f"unreachable:{type(exc).__name__}") from None
+            # urllib wraps a connect timeout in URLError; one waiting for the status line is bare.
+            cause = exc.reason if isinstance(exc, URLError) else exc
+            raise FetchFailed("timeout" if isinstance(cause, TimeoutError) else f"unreachable:{type(exc).__name__}") from None
         except (http.client.InvalidURL, ValueError):  # a port that is not a number, say
             raise FetchFailed("bad_url") from None
         except http.client.HTTPException as exc:  # a status line or headers past reading
@@ -146,6 +148,6 @@ def _copy_body(response: http.client.HTTPResponse, body: IO[bytes], max_bytes: i
         raise FetchFailed("timeout") from None
     # read(n) and read1(n) answer b"" at a cut without raising (only read() raises IncompleteRead);
     # http.client still counts what Content-Length promised and never came.
-    if getattr(response, "length", None):
+    if response.length:
         raise FetchFailed("truncated")
     return size, digest.hexdigest(), head
