@@ -56,16 +56,6 @@ def test_media_link_is_a_307_to_a_short_lived_copy(outbound: Outbound) -> None:
     assert unknown.status_code == 404 and json.loads(unknown.body)["error"]["code"] == "message_not_found"
 
 
-@pytest.mark.parametrize("index", ["\u00b2", "\u0663", "9" * 5000])
-def test_a_media_index_int_misreads_is_a_404_not_a_500(index: str, outbound: Outbound) -> None:
-    sid = "MM" + "3" * 32
-    gone = MediaItem(url="https://api.twilio.com/x/ME1", status="failed", error="http_404")
-    # int("\u0663") is 3: item 3 has a copy, which only an ASCII "3" may read.
-    stored_message(sid, [gone, gone, gone, MediaItem(url="https://api.twilio.com/x/ME4", status="stored", stored_url="s3://b/inbound/x/3", size=8)])
-    response = outbound.client.http.get(f"/messages/{sid}/media/{index}")
-    assert response.status_code == 404 and json.loads(response.body)["error"]["code"] == "media_not_found"
-
-
 # ---------------------------------------------------------------------------------------
 # The checks before a send: prepare_media against a local media server
 # ---------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Outbound media checks against media servers that misbehave: every answer is a 4xx with a
-stable code, never a 500, and nothing is sent or stored half-way."""
+"""Outbound media against input that misbehaves: media servers' answers, URLs no client can
+request, indexes int() misreads. Each is a 4xx with a stable code, never a 500, and nothing
+is sent or stored half-way."""
 from __future__ import annotations
 
 import json
@@ -9,10 +10,11 @@ from typing import Any
 import pytest
 
 from carrier_core.errors import CarrierError
+from carrier_core.models import MediaItem
 from carrier_core.settings import Settings
 from tests.support.hostile import HostileServer, Reply, hostile_server
 from tests.support.outbound import CUSTOMER, Outbound, media_env, outbound, outbound_module, twilio  # noqa: F401
-from tests.unit.test_outbound_media import image_bytes
+from tests.unit.test_outbound_media import image_bytes, stored_message
 
 PDF = b"%PDF-1.4\n" + b"0" * 2000
 
@@ -59,3 +61,13 @@ def test_a_media_url_no_client_can_request_is_refused_at_the_request(url: str, o
     response = outbound.post({"to": CUSTOMER, "body": "look", "media_urls": [url]})
     assert response.status_code == 400 and json.loads(response.body)["error"]["code"] == "invalid_media_url"
     assert outbound.twilio.requests == []
+
+
+@pytest.mark.parametrize("index", ["\u00b2", "\u0663", "9" * 5000])
+def test_a_media_index_int_misreads_is_a_404_not_a_500(index: str, outbound: Outbound) -> None:
+    sid = "MM" + "3" * 32
+    gone = MediaItem(url="https://api.twilio.com/x/ME1", status="failed", error="http_404")
+    # int("\u0663") is 3: item 3 has a copy, which only an ASCII "3" may read.
+    stored_message(sid, [gone, gone, gone, MediaItem(url="https://api.twilio.com/x/ME4", status="stored", stored_url="s3://b/inbound/x/3", size=8)])
+    response = outbound.client.http.get(f"/messages/{sid}/media/{index}")
+    assert response.status_code == 404 and json.loads(response.body)["error"]["code"] == "media_not_found"
