@@ -68,12 +68,16 @@ def media_link(sid: str, index: str, settings: Settings) -> str:
     """A short-lived link to the stored copy of media item `index`; MediaNotFound when none is."""
     if not MESSAGE_ID.fullmatch(sid) or sid.startswith(RETRY_PREFIX):
         raise InvalidMessageId("a message id is SM or MM and 32 hexadecimal digits")
+    # Read before the message: str.isdigit() and int() take "²" and "٣" (then int() fails
+    # on "²"), and int() refuses 4,301 digits; an index that is no ASCII number is never echoed.
+    n = ascii_int(index)
+    if n is None:
+        raise MediaNotFound(f"message {sid} has no such media item; items are numbered from 0 in ASCII digits")
     item = _get(MessageModel, sid)
     media = item.media or []
-    n = ascii_int(index)
-    if n is None or n >= len(media):
-        raise MediaNotFound(f"message {sid} has no media item {index[:20]}")
+    if n >= len(media):
+        raise MediaNotFound(f"message {sid} has no media item {n}")
     stored = media[n]
     if stored.status != MediaStatus.STORED.value or not stored.stored_url:
-        raise MediaNotFound(f"media item {index} of message {sid} has no stored copy (status {stored.status})")
+        raise MediaNotFound(f"media item {n} of message {sid} has no stored copy (status {stored.status})")
     return presigned_get(s3_client(settings.region), stored.stored_url, settings.media_link_seconds)

@@ -169,16 +169,19 @@ def _body(value: object) -> str | None:
 
 
 def _url(value: object, allow_http: bool) -> str | None:
-    """The URL when it is absolute with a host and an accepted scheme, else None."""
+    """The URL when it is absolute with a host, a usable port and an accepted scheme, else None."""
     if not isinstance(value, str):
         return None
     try:
+        # urlsplit raises on an unclosed or non-IPv6 bracket ("http://[::1"), and .port on
+        # a port that is no ASCII number or over 65535: refused here, not a 500 at the probe.
         parts = urlsplit(value)
-        parts.port  # noqa: B018 (raises for a port no client can request: "1a", 99999)
-    except ValueError:  # that, or an unparseable netloc such as "https://[::1"
+        port = parts.port
+    except ValueError:
         return None
     schemes = ("https", "http") if allow_http else ("https",)
-    return value if parts.scheme in schemes and parts.hostname else None
+    # Port 0 parses, but no server listens there, and `port or 443` would quietly change it.
+    return value if parts.scheme in schemes and parts.hostname and port != 0 else None
 
 
 def _media(value: object, allow_http: bool) -> tuple[str, ...]:
@@ -193,7 +196,7 @@ def _media(value: object, allow_http: bool) -> tuple[str, ...]:
         url = _url(item, allow_http)
         if url is None:
             scheme = "http(s)" if allow_http else "https"
-            raise InvalidMediaUrl(f"media_urls[{index}] must be an absolute {scheme} URL")
+            raise InvalidMediaUrl(f"media_urls[{index}] must be an absolute {scheme} URL with a host and a port from 1 to 65535")
         urls.append(url)
     return tuple(urls)
 
@@ -206,7 +209,7 @@ def _status_callback(value: object, settings: Settings) -> str:
         return str(settings.status_webhook_url)
     url = _url(value, settings.is_local)
     if url is None:
-        raise InvalidField("status_callback must be an absolute https URL")
+        raise InvalidField("status_callback must be an absolute https URL with a host and a port from 1 to 65535")
     return url
 
 
