@@ -249,6 +249,15 @@ def test_every_redirect_hop_is_checked(media_server: MediaServer, media_env: tup
     assert raised.value.code == "media_url_forbidden"
 
 
+@pytest.mark.parametrize("location", [b"http://[::1/a.jpg", b"http://127.0.0.1:99999/a.jpg", b"http://127.0.0.1:abc/a.jpg"])
+def test_a_redirect_to_an_unparsable_url_is_unreachable(location: bytes, media_server: MediaServer, media_env: tuple[Settings, Any]) -> None:
+    settings, s3 = media_env
+    media_server.files["/badhop"] = ("redirect", location)
+    with pytest.raises(CarrierError) as raised:
+        outbound_module("media").prepare_media((media_server.url("/badhop"),), settings, s3=s3)
+    assert raised.value.code == "media_unreachable" and "99999" not in raised.value.message
+
+
 def test_a_send_with_forbidden_media_reaches_no_twilio(outbound: Outbound) -> None:
     """The app in a deployed-like stage: the guard is on by default."""
     assert outbound.settings().ssrf_guard is True

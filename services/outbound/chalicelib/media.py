@@ -22,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 from carrier_core.digits import ascii_int
 from carrier_core.errors import MediaResponseInvalid, MediaTooLarge, MediaUnreachable, MediaUrlForbidden, StorageUnavailable, UnsupportedMediaType
@@ -141,15 +141,13 @@ def resolve(host: str, port: int, guard: bool) -> str:
 
 def open_url(method: str, url: str, settings: Settings, deadline: float, headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
     """The response to `method url`, redirects followed, every hop checked and pinned."""
+    next_url = url
     for _ in range(MAX_REDIRECTS + 1):
-        parts = urlsplit(url)
+        url, parts, explicit_port = _hop(url, next_url)
         allowed = ("https", "http") if settings.is_local else ("https",)
         if parts.scheme not in allowed or not parts.hostname:
             raise MediaUrlForbidden(f"{_where(url)}: media must be an https URL")
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError as exc:  # a redirect's Location with a port that is not a number
-            raise MediaUnreachable(f"{_where(url)}: the port is not a number") from exc
+        port = explicit_port or (443 if parts.scheme == "https" else 80)
         address = resolve(parts.hostname, port, settings.ssrf_guard)
         timeout = max(0.1, deadline - time.monotonic())
         conn: http.client.HTTPConnection = (http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection)(parts.hostname, port, timeout=timeout)
@@ -166,10 +164,24 @@ def open_url(method: str, url: str, settings: Settings, deadline: float, headers
         if response.status in (301, 302, 303, 307, 308) and location:
             response.read()
             conn.close()
-            url = urljoin(url, location)
+            next_url = location
             continue
         return response
     raise MediaUnreachable(f"{_where(url)} redirects more than {MAX_REDIRECTS} times")
+
+
+def _hop(url: str, location: str) -> tuple[str, SplitResult, int | None]:
+    """`location` resolved against `url`, split, and its explicit port.
+
+    The caller's URL was parsed by the request's checks; a redirect's Location is the media
+    server's, and an unclosed "[" or a port of 99999 makes urljoin or .port raise ValueError.
+    """
+    try:
+        joined = urljoin(url, location)
+        parts = urlsplit(joined)
+        return joined, parts, parts.port
+    except ValueError as exc:
+        raise MediaUnreachable("a media URL redirects to a URL that cannot be parsed") from exc
 
 
 def probe(url: str, settings: Settings, deadline: float) -> Probed:
