@@ -12,12 +12,14 @@ SERVICES := inbound status outbound
 STAGE ?= dev
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install java dev dev-reset test test-unit test-e2e test-contract typecheck bandit audit bench clean replay-dlq
+.PHONY: help install java dev dev-reset test test-unit test-e2e test-contract fuzz typecheck bandit audit bench clean replay-dlq
 
 help:
 	@echo "make dev        run the whole stack locally (ports 8000-8006) until Ctrl-C"
 	@echo "make dev-reset  forget the local stack's data (.dev/)"
 	@echo "make test       install what is needed, then run every test suite"
+	@echo "make fuzz       a longer fuzz of the running stack, from a fresh seed it prints"
+	@echo "                (FUZZ_SEED=n replays a run, FUZZ_SCALE=n runs n times make test's examples)"
 	@echo "make audit      pip-audit the pinned requirements (needs network)"
 	@echo "make bench      measure the speed and size targets"
 	@echo "make replay-dlq STAGE=local|dev|prod   publish what the hand-off's dead-letter queue holds"
@@ -66,6 +68,17 @@ test-e2e: install
 
 test-contract: install
 	$(BIN)/python -m pytest tests/contract
+
+# make test's fuzz draws the same examples every run; this one draws FUZZ_SCALE times as
+# many from a random seed, printed before and after, so a failure is replayed with
+# `make fuzz FUZZ_SEED=<seed>`.
+FUZZ_SCALE ?= 10
+
+fuzz: install
+	@seed="$${FUZZ_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}"; \
+	echo "fuzz: FUZZ_SEED=$$seed FUZZ_SCALE=$(FUZZ_SCALE)"; \
+	FUZZ_SEED=$$seed FUZZ_SCALE=$(FUZZ_SCALE) $(BIN)/python -m pytest tests/e2e/test_fuzz.py \
+		|| { echo "fuzz failed; run it again with: make fuzz FUZZ_SEED=$$seed FUZZ_SCALE=$(FUZZ_SCALE)"; exit 1; }
 
 # bandit over everything that runs (tests are left out: pytest's asserts are the point
 # there). It fails on any finding of medium severity or above; each skipped one carries a

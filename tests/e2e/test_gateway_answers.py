@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 
 import pytest
@@ -15,14 +14,8 @@ ERROR_KEYS = {"code", "message", "twilio_code", "retryable"}
 
 def raw_exchange(stack: RunningStack, service: str, request: bytes, timeout: float = 10) -> tuple[int, dict[str, object]]:
     """Send bytes no HTTP client library would, and read the status line and JSON body."""
-    port = int(stack.url(service).rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(request)
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), json.loads(body)
+    status, body = stack.raw_exchange(service, request, timeout)
+    return status, json.loads(body)
 
 
 @pytest.mark.parametrize("service", SERVICES)
