@@ -106,10 +106,10 @@ def test_prism_accepts_the_search_for_a_lost_answer(outbound: tuple[ModuleType, 
     request; its own example answer trips over the page links (see PAGE_LINKS), and the
     search then fails the way a failed search must: as a doubt, not an error."""
     twilio_client, settings = outbound
-    from chalicelib.search import find_message
+    from chalicelib.search import find_messages
 
     with pytest.raises(twilio_client.TwilioCallFailed) as failed:
-        find_message(settings, request_of(PAYLOADS["explicit sender"], settings), datetime.now(timezone.utc))
+        find_messages(settings, request_of(PAYLOADS["explicit sender"], settings), datetime.now(timezone.utc))
     assert failed.value.maybe_created is True
     _, http = twilio_client.get_client(settings)
     answer = http.last_response()

@@ -68,4 +68,4 @@ def test_outbound_health_covers_its_four_tables(stack: RunningStack) -> None:
 
 def test_retry_worker_runs_on_demand_in_the_local_stage(stack: RunningStack) -> None:
     report = run_retry_worker(stack, at=0)  # nothing can be due at the epoch
-    assert report == {"due": 0, "sent": [], "rescheduled": [], "dead": [], "skipped": []}
+    assert report == {"due": 0, "sent": [], "rescheduled": [], "dead": [], "unknown": [], "skipped": []}

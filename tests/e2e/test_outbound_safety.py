@@ -5,10 +5,13 @@ Every case ends with exactly one message at the sandbox and the caller holding i
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+import requests
 
 from carrier_core.settings import LOCAL_ACCOUNT_SID, LOCAL_API_KEY_SID, LOCAL_AUTH_TOKEN
 from tests.support.forms import BUSINESS, new_sid, sms
@@ -64,6 +67,60 @@ def test_500_after_the_create_is_adopted_not_sent_again(stack: RunningStack, key
         assert replay.json()["sid"] == created["sid"] and replay.headers.get("Idempotent-Replayed") == "true"
     assert len(sandbox_requests(stack)) == 1
     assert stack.get_message(created["sid"]).json()["body"] == "exactly once"
+
+
+def check_kept_unknown(stack: RunningStack, answer: dict[str, Any]) -> None:
+    """A send of unknown outcome: kept for a reconciler, outside the worker's due index."""
+    assert answer["sid"].startswith("RQ") and answer["status"] == "unknown"
+    failed = stack.table("failed-messages").get_item(Key={"id": answer["sid"]}, ConsistentRead=True)["Item"]
+    assert failed["state"] == "unknown" and failed["maybe_created"] is True and "retry_state" not in failed
+    assert stack.get_message(answer["sid"]).json()["status"] == "unknown"
+
+
+@pytest.mark.parametrize("keys", [(None, None), ("A", "B")], ids=["no keys", "two keys"])
+def test_a_500_that_created_nothing_never_takes_the_sid_of_an_identical_send(stack: RunningStack, keys: tuple[str | None, str | None]) -> None:
+    to = a_customer()
+    payload = {"to": to, "body": "the same text twice", "status_callback": QUIET}
+    first = post_message(stack, payload, key=keys[0] and new_sid(keys[0]))
+    assert first.status_code == 202
+    sandbox_fault(stack, 500, count=1)  # refused before creating: Twilio holds only the first
+    second = post_message(stack, payload, key=keys[1] and new_sid(keys[1]))
+    assert second.status_code == 202
+    assert second.json()["sid"] != first.json()["sid"] == only_message(stack, to)["sid"]
+    check_kept_unknown(stack, second.json())
+    run_retry_worker(stack, at=an_hour_from_now())
+    assert len(sandbox_requests(stack)) == 2 and len(sandbox_messages(stack, to, AUTH)) == 1
+
+
+def test_eight_identical_sends_with_four_500s_after_creating_share_no_sid(stack: RunningStack) -> None:
+    """Eight at once, the first four creates answering 500 after creating: every message
+    Twilio holds is answered to at most one caller, and every other caller is told its
+    outcome is unknown (never another's SID, never an error to retry)."""
+    to = a_customer()
+    payload = {"to": to, "body": "eight of the same", "status_callback": QUIET}
+    sandbox_fault(stack, 500, count=4, after_create=True)
+    barrier = threading.Barrier(8)
+
+    def post(_: int) -> requests.Response:
+        with requests.Session() as session:
+            barrier.wait()
+            return post_message(stack, payload, session=session)
+
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(post, range(8)))
+    assert [r.status_code for r in responses] == [202] * 8
+    held = {m["sid"] for m in sandbox_messages(stack, to, AUTH)}
+    assert len(held) == 8
+    sids = [r.json()["sid"] for r in responses if r.json()["sid"].startswith("SM")]
+    unknown = [r.json() for r in responses if r.json()["status"] == "unknown"]
+    assert len(sids) == len(set(sids)) and set(sids) <= held
+    assert len(sids) + len(unknown) == 8
+    for answer in unknown:
+        check_kept_unknown(stack, answer)
+    owners = [stack.table().get_item(Key={"sid": sid}, ConsistentRead=True).get("Item", {}).get("send_id") for sid in held]
+    assert sum(owner is not None for owner in owners) == len(sids) == len(set(filter(None, owners)))
+    run_retry_worker(stack, at=an_hour_from_now())
+    assert len(sandbox_requests(stack)) == 8
 
 
 def test_an_answer_lost_past_the_read_timeout_is_found_by_the_worker(stack: RunningStack) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 from chalice.test import Client
 from moto import mock_aws
 
@@ -84,6 +85,14 @@ def create_tables() -> None:
 def opt_out(phone: str, sender: str, opted_out: bool = True) -> None:
     OptOutModel(phone, sender, opted_out=opted_out, keyword="STOP" if opted_out else "START",
                 message_sid="SM" + "0" * 32, updated_at="2026-01-01T00:00:00.000Z").save()
+
+
+def create_at_twilio(twilio: FakeTwilio, to: str, body: str) -> None:
+    """A message Twilio holds that no send of ours owns: one a request created before it
+    died unanswered, or the same text sent by someone else (the console, another system)."""
+    url = f"{twilio.url}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+    response = requests.post(url, data={"To": to, "From": SENDER, "Body": body}, auth=(ACCOUNT_SID, AUTH_TOKEN), timeout=10)
+    assert response.status_code == 201, response.text[:300]
 
 
 def stored(sid: str) -> MessageModel | None:

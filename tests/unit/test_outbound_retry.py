@@ -218,7 +218,7 @@ def test_scheduled_handler_stops_when_the_lambda_time_is_short(outbound: Outboun
     flushed = io.StringIO()
     outbound.app.runtime.metrics._stream = flushed
     response = outbound.client.lambda_.invoke("retry_failed", event)
-    assert response.payload == {"due": 1, "sent": [], "rescheduled": [], "dead": [], "skipped": []}
+    assert response.payload == {"due": 1, "sent": [], "rescheduled": [], "dead": [], "unknown": [], "skipped": []}
     (line,) = [json.loads(text) for text in flushed.getvalue().splitlines()]
     assert line["FailedMessagesBacklog"] == 1
     assert outbound.twilio.requests == []

@@ -16,7 +16,7 @@ from botocore.exceptions import ReadTimeoutError
 
 from carrier_core.models import FailedMessageModel, IdempotencyModel, MessageModel, OptOutModel, iso
 from tests.support.fake_twilio import API_KEYS, AUTH_TOKEN
-from tests.support.outbound import CUSTOMER, SENDER, Outbound, outbound, stored, twilio  # noqa: F401
+from tests.support.outbound import CUSTOMER, SENDER, Outbound, create_at_twilio, outbound, stored, twilio  # noqa: F401
 
 
 def body_of(response: Any) -> dict[str, Any]:
@@ -261,8 +261,8 @@ def _abandon(outbound: Outbound, key: str, payload: dict[str, Any]) -> None:
 @pytest.mark.parametrize("sent_before_dying", [True, False], ids=["it had sent", "it had not"])
 def test_a_key_abandoned_by_a_dead_request_is_taken_over_with_a_search(outbound: Outbound, sent_before_dying: bool) -> None:
     payload = {"to": CUSTOMER, "body": "the dead request's message"}
-    if sent_before_dying:  # what reached Twilio before the request died
-        assert outbound.post(payload).status_code == 202
+    if sent_before_dying:  # what reached Twilio before the request died, owned by no send
+        create_at_twilio(outbound.twilio, CUSTOMER, payload["body"])
     _abandon(outbound, "dead-1", payload)
     response = outbound.post(payload, key="dead-1")
     assert response.status_code == 202

@@ -25,6 +25,7 @@ locals {
     "HandoffPublished",
     "HandoffFailed",
     "OutboundReconciled",
+    "OutboundUnknown",
     "OutboundUnstored",
     "OptOutLearned",
   ]

@@ -105,6 +105,10 @@ class MessageModel(Model):
     wa_id = UnicodeAttribute(null=True)
     geo = MapAttribute[str, Any](null=True)
     opt_out_keyword = UnicodeAttribute(null=True)
+    # The outbound send (one POST /messages, or a stored one the retry worker runs, by its id) that
+    # owns this SID: Twilio answered it with the SID, or it adopted the SID after a lost
+    # answer. One SID, one send; a search never adopts a SID another send owns.
+    send_id = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     expires_at = TTLAttribute(null=True)

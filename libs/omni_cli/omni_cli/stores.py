@@ -77,11 +77,11 @@ def failed_retry(
         raise CliFailure(f"POST /_local/retry-failed: {error_line(response)}")
     report = response.json()
     profile.console.print(" ".join(f"{key} {len(value) if isinstance(value, list) else value}" for key, value in report.items()))
-    for key in ("sent", "rescheduled", "dead"):
+    for key in ("sent", "rescheduled", "dead", "unknown"):
         for done in report.get(key) or []:
             profile.console.print(f"{done} {key}")
     if item_id and item_id not in (report.get("sent") or []):
-        raise CliFailure(f"{item_id} was not sent: {next((k for k in ('rescheduled', 'dead', 'skipped') if item_id in report.get(k, [])), 'not run')}")
+        raise CliFailure(f"{item_id} was not sent: {next((k for k in ('rescheduled', 'dead', 'unknown', 'skipped') if item_id in report.get(k, [])), 'not run')}")
 
 
 def get_failed(item_id: str) -> FailedMessageModel:

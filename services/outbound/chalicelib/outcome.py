@@ -17,6 +17,9 @@ class Kind(str, enum.Enum):
     RETRYING = "retrying"  # handed to the retry worker: 202 with our RQ id
     REFUSED = "refused"  # refused here or by Twilio: the error's 4xx
     REPLAYED = "replayed"  # an earlier request with the same Idempotency-Key answered it
+    # Twilio may have sent it, no message it holds is certainly this one's (adoption.py):
+    # 202 with our RQ id and status unknown, kept for a reconciler, never sent again
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class SendOutcome:
     @property
     def sid(self) -> str | None:
         """What an Idempotency-Key's replays answer with: the message, or the retrying send."""
-        if self.kind in (Kind.SENT, Kind.RETRYING) and self.resource is not None:
+        if self.kind in (Kind.SENT, Kind.RETRYING, Kind.UNKNOWN) and self.resource is not None:
             return str(self.resource["sid"])
         return None
 
@@ -51,6 +54,8 @@ def metrics_for(outcome: SendOutcome) -> list[Metric]:
             metrics.append(("OutboundUnstored", {}))
     elif outcome.kind is Kind.RETRYING:
         metrics.append(("OutboundRetrying", {}))
+    elif outcome.kind is Kind.UNKNOWN:
+        metrics.append(("OutboundUnknown", {}))
     elif outcome.kind is Kind.REPLAYED:
         metrics.append(("OutboundReplayed", {}))
     elif outcome.error is not None:

@@ -97,6 +97,8 @@ def call_with_retries(
     runs before the next attempt: what it finds is the result; only when it finds nothing
     is the call made again. A failed search ends the retries, the doubt unresolved.
     `maybe_created` says an earlier run left that doubt, so `find` runs before the first call.
+    Anything else `find` raises ends the call with it (adoption.Unmatched: Twilio holds
+    matches, none certainly this send's, so neither adopting nor sending again is safe).
     """
     attempts = 0
     doubt = maybe_created

@@ -32,12 +32,13 @@ RECONCILE_MAX_PAGES = 5
 RECONCILE_PAGE_SIZE = 50
 
 
-def find_message(settings: Settings, request: OutboundRequest, since: datetime) -> Accepted | None:
-    """The message Twilio created for `request` since `since`, if an earlier attempt did.
+def find_messages(settings: Settings, request: OutboundRequest, since: datetime) -> list[Accepted]:
+    """Every message Twilio holds that `request` could have created since `since`, newest first.
 
     Lists Messages to the recipient (from the sender when the request names one) sent since
-    shortly before `since`, newest first, and matches on what the request fixes: body,
-    number of media, messaging service. Raises TwilioCallFailed when the search cannot be
+    shortly before `since`, and matches on what the request fixes: body, number of media,
+    messaging service. Another send of the same text in the window matches too, so which
+    one is ours is adoption.py's question. Raises TwilioCallFailed when the search cannot be
     completed, because then nothing is proven either way.
     """
     client, http = get_client(settings)
@@ -46,16 +47,18 @@ def find_message(settings: Settings, request: OutboundRequest, since: datetime) 
     if request.from_number:
         filters["from_"] = request.from_number
     messages = client.api.v2010.accounts(settings.account_sid).messages
+    found: list[Accepted] = []
     try:
         page = messages.page(page_size=RECONCILE_PAGE_SIZE, **filters)
         for _ in range(RECONCILE_MAX_PAGES):
-            for instance in page:
-                if _matches(instance, request, start):
-                    log.info("twilio message found", extra={"message_sid": instance.sid})
-                    return Accepted(sid=str(instance.sid), status=str(instance.status or "queued"), account_sid=instance.account_sid, adopted=True)
+            found += [
+                Accepted(sid=str(i.sid), status=str(i.status or "queued"), account_sid=i.account_sid, adopted=True)
+                for i in page if _matches(i, request, start)
+            ]
             page = page.next_page()
             if page is None:
-                return None
+                log.info("twilio messages found", extra={"matches": len(found)})
+                return found
     except TwilioRestException as exc:
         raise rest_failure(exc, http.last_response()) from exc
     except requests.RequestException as exc:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
-from carrier_core.errors import CarrierError
+from carrier_core.errors import CarrierError, TwilioUnavailable
 from carrier_core.logs import append_keys, mask_phone
 from carrier_core.models import MessageModel
 from carrier_core.optout import TWILIO_OPTED_OUT, record_twilio_opt_out
@@ -27,8 +28,16 @@ from chalicelib.prepared import PreparedMedia
 from chalicelib.outcome import Kind, SendOutcome
 from chalicelib.request import OutboundRequest
 from chalicelib.retry import RetriesExhausted, RetryPolicy, backoff, call_with_retries
-from chalicelib.store import accepted_item, check_opt_out, retrying_item, store_failed, write_accepted
-from chalicelib.search import find_message
+from chalicelib.adoption import Unmatched, find_own
+from chalicelib.store import (
+    UNKNOWN,
+    accepted_item,
+    check_opt_out,
+    failed_item,
+    retrying_item,
+    save_failed,
+    write_accepted,
+)
 from chalicelib.twilio_client import Accepted, TwilioCallFailed, create_message
 
 log = logging.getLogger(__name__)
@@ -65,7 +74,17 @@ class Unsent:
     retried: tuple[str, ...]
 
 
-Delivery = Sent | Refused | Unsent
+@dataclass(frozen=True)
+class Uncertain:
+    """Twilio may have the message, but none it holds is certainly this send's (adoption.py):
+    kept for a reconciler, never sent again. `failure`: this run's last failed attempt."""
+
+    failure: TwilioCallFailed | None
+    attempts: int
+    retried: tuple[str, ...]
+
+
+Delivery = Sent | Refused | Unsent | Uncertain
 
 
 def _prepare_media(urls: tuple[str, ...], settings: Settings) -> PreparedMedia:
@@ -85,15 +104,17 @@ def deliver(
     policy: RetryPolicy,
     time_left: Callable[[], float],
     since: datetime,
+    send_id: str,
     maybe_created: bool = False,
     ledger: Ledger = NO_KEY,
 ) -> Delivery:
     """Send `request` unless its recipient opted out; never raises once Twilio accepted.
 
     `since`: when the first attempt at this send began, where a search for a message an
-    earlier attempt may have created starts. `maybe_created`: an earlier run left that
-    doubt (the worker), so the search comes before any new attempt. `ledger`: the guard's
-    writes to fold into the opt-out check and the message write (none without a key).
+    earlier attempt may have created starts. `send_id`: who owns the SID this send gets
+    or adopts (adoption.py). `maybe_created`: an earlier run left that doubt (the worker),
+    so the search comes before any new attempt. `ledger`: the guard's writes to fold into
+    the opt-out check and the message write (none without a key).
     """
     try:
         check_opt_out(request, ledger.claim())
@@ -115,29 +136,48 @@ def deliver(
         retried.append(failure.error.code)
         log.info("retrying twilio", extra={"error_code": failure.error.code, "delay_seconds": round(delay, 3), "maybe_created": failure.maybe_created})
 
+    failures: list[TwilioCallFailed] = []
+
+    def create() -> Accepted:
+        try:
+            return create_message(settings, sent)
+        except TwilioCallFailed as failure:
+            failures.append(failure)
+            raise
+
     try:
         accepted, attempts = call_with_retries(
-            lambda: create_message(settings, sent),
+            create,
             policy,
             time_left,
             on_retry,
-            find=lambda: find_message(settings, sent, since),
+            find=lambda: find_own(settings, sent, since, send_id),
             maybe_created=maybe_created,
         )
     except RetriesExhausted as exhausted:
         return Unsent(exhausted.last, exhausted.attempts, exhausted.maybe_created, tuple(retried))
     except TwilioCallFailed as failure:
         return Refused(failure.error, failure, opt_out_learned=_learn_opt_out(request, failure))
+    except Unmatched:
+        return _uncertain(failures, retried)
     append_keys(message_sid=accepted.sid)
     log.info("twilio accepted", extra={"attempts": attempts, "status": loggable_status(accepted.status), "adopted": accepted.adopted, "to": mask_phone(request.to)})
-    item, stored = _record(request, accepted, settings, ledger, media)
-    return Sent(item, attempts, accepted.adopted, stored, tuple(retried))
+    recorded = _record(request, accepted, settings, ledger, media, send_id)
+    if recorded is None:
+        return _uncertain(failures, retried)
+    return Sent(recorded[0], attempts, accepted.adopted, recorded[1], tuple(retried))
+
+
+def _uncertain(failures: list[TwilioCallFailed], retried: list[str]) -> Uncertain:
+    log.warning("twilio outcome unknown", extra={"attempts": len(failures)})
+    return Uncertain(failures[-1] if failures else None, len(failures), tuple(retried))
 
 
 def _record(
-    request: OutboundRequest, accepted: Accepted, settings: Settings, ledger: Ledger, media: PreparedMedia
-) -> tuple[MessageModel, bool]:
-    """Write the accepted message; (item, whether it was stored).
+    request: OutboundRequest, accepted: Accepted, settings: Settings, ledger: Ledger, media: PreparedMedia, send_id: str
+) -> tuple[MessageModel, bool] | None:
+    """Write the accepted message; (item, whether it was stored), or None when an adopted
+    SID could not be claimed (another send owns it, or the claim's write failed).
 
     Twilio has it now, so no failure here may become an error the caller would retry
     (sending it twice): the status callbacks still create the item, and the caller gets the
@@ -145,15 +185,16 @@ def _record(
     botocore ReadTimeoutError with an AttributeError rather than its own exception.
     """
     item = accepted_item(request, accepted, settings)
+    item.send_id = send_id
     if media.items:
         item.media = [m.item() for m in media.items]  # the caller's URLs, and what was sent
     try:
-        write_accepted(item, ledger.completion(accepted.sid))
+        landed = write_accepted(item, ledger.completion(accepted.sid), claim=accepted.adopted)
     except Exception as exc:  # noqa: BLE001 - see above: anything here is after Twilio accepted
         code = exc.code if isinstance(exc, CarrierError) else type(exc).__name__
-        log.error("accepted message not stored", extra={"message_sid": accepted.sid, "error_code": code})
-        return item, False
-    return item, True
+        log.error("accepted message not stored", extra={"message_sid": accepted.sid, "error_code": code, "adopted": accepted.adopted})
+        return None if accepted.adopted else (item, False)
+    return (item, True) if landed else None
 
 
 def _learn_opt_out(request: OutboundRequest, failure: TwilioCallFailed) -> bool:
@@ -174,7 +215,7 @@ def send_message(
 ) -> SendOutcome:
     """The API's send: the accepted message, a refusal, or a send stored for the worker."""
     since = datetime.now(timezone.utc)
-    delivery = deliver(request, settings, policy, time_left, since, ledger=ledger)
+    delivery = deliver(request, settings, policy, time_left, since, uuid.uuid4().hex, ledger=ledger)
     if isinstance(delivery, Sent):
         return SendOutcome(
             Kind.SENT,
@@ -188,13 +229,15 @@ def send_message(
         if delivery.failure is not None:
             _keep_rejected(request, delivery.failure, settings)
         return SendOutcome(Kind.REFUSED, error=delivery.error, opt_out_learned=delivery.opt_out_learned)
+    if isinstance(delivery, Uncertain):
+        return _stored_unknown(request, delivery, since, settings)
     return _stored_for_retry(request, delivery, since, settings, policy)
 
 
 def _keep_rejected(request: OutboundRequest, failure: TwilioCallFailed, settings: Settings) -> None:
     """Record a permanent refusal for operators; the caller's 4xx does not depend on it."""
     try:
-        store_failed(request, failure, 1, None, settings)
+        save_failed(failed_item(request, failure, 1, None, settings))
     except CarrierError as exc:
         log.warning("rejected send not stored", extra={"error_code": exc.code})
 
@@ -203,5 +246,21 @@ def _stored_for_retry(request: OutboundRequest, unsent: Unsent, since: datetime,
     """Hand the send to the retry worker; a store failure is a 503, never a silent loss."""
     failure = unsent.failure
     wait = max(failure.retry_after or 0.0, backoff(0, policy.worker_base_delay, policy.worker_max_delay))
-    failed = store_failed(request, failure, unsent.attempts, time.time() + wait, settings, since=since, maybe_created=unsent.maybe_created)
+    failed = save_failed(failed_item(request, failure, unsent.attempts, time.time() + wait, settings, since=since, maybe_created=unsent.maybe_created))
     return SendOutcome(Kind.RETRYING, render_message(retrying_item(failed)), retried=unsent.retried)
+
+
+def _stored_unknown(request: OutboundRequest, uncertain: Uncertain, since: datetime, settings: Settings) -> SendOutcome:
+    """Keep a send of unknown outcome for a reconciler: 202, status unknown, never retried.
+
+    Twilio may have sent it, so even a failed store is no error the caller would retry:
+    the answer is rendered from the item that was not stored, and logged.
+    """
+    failure = uncertain.failure or TwilioCallFailed(TwilioUnavailable("an earlier try may have sent it"), None, maybe_created=True)
+    failed = failed_item(request, failure, uncertain.attempts, None, settings, since=since, maybe_created=True, state=UNKNOWN)
+    try:
+        save_failed(failed)
+    except Exception as exc:  # noqa: BLE001 - after Twilio may have sent it; see _record on PynamoDB
+        code = exc.code if isinstance(exc, CarrierError) else type(exc).__name__
+        log.error("send of unknown outcome not stored", extra={"retry_id": failed.id, "error_code": code})
+    return SendOutcome(Kind.UNKNOWN, render_message(retrying_item(failed)), retried=uncertain.retried)

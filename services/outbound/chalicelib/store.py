@@ -25,8 +25,9 @@ from carrier_core.settings import Settings
 from carrier_core.status.machine import UNKNOWN_RANK, known_status, rule_of
 from carrier_core.status.store import StatusReport, planned_updates, record_status
 from carrier_core.storage import response_code, storage_error
-from carrier_core.writes import Transaction
+from carrier_core.writes import Transaction, update_item
 
+from chalicelib.adoption import claimed
 from chalicelib.request import OutboundRequest
 from chalicelib.twilio_client import Accepted, TwilioCallFailed
 
@@ -36,8 +37,9 @@ log = logging.getLogger(__name__)
 # failed-messages table, and once the retry worker sends it, the message it became.
 RETRY_PREFIX = "RQ"
 RETRYING, SENT, DEAD, REJECTED = "retrying", "sent", "dead", "rejected"
-
-
+# Twilio may have sent it, but no message can be told to be its own (adoption.py): kept
+# for a reconciler, outside the due index, so the worker never sends it again.
+UNKNOWN = "unknown"
 
 class Companion(Protocol):
     """Another item's write that must land in the same transaction as one of ours (an
@@ -155,15 +157,16 @@ def rank_of(status: str) -> int:
     return rule_of(known).rank if known is not None else UNKNOWN_RANK
 
 
-def write_accepted(item: MessageModel, companion: Companion | None = None) -> MessageModel:
-    """Record the accepted send through the status machine's own write.
+def write_accepted(item: MessageModel, companion: Companion | None = None, claim: bool = False) -> bool:
+    """Record the accepted send through the status machine's own write; False when a
+    `claim` (an adopted SID) found the SID owned by another send, and nothing was written.
 
     Twilio may call the status service before this write lands, and that callback creates
     the item. `record_status` merges either way round: one UpdateItem when our status is
     further than what is stored, a second (history only) when a callback won the race; the
-    fields only we know (body, sender, segments) are set in both. With a companion, each of
-    those updates is a TransactWriteItems with the companion's write, so the happy path is
-    still one request.
+    fields only we know (body, sender, segments, the owning send) are set in both. With a
+    companion, each of those updates is a TransactWriteItems with the companion's write, so
+    the happy path is still one request.
     """
     fields = {
         "channel": item.channel,
@@ -175,13 +178,19 @@ def write_accepted(item: MessageModel, companion: Companion | None = None) -> Me
         "encoding": item.encoding,
         "account_sid": item.account_sid,
         "messaging_service_sid": item.messaging_service_sid,
+        "send_id": item.send_id,
     }
     assert item.expires_at is not None, "accepted_item always sets it"
     report = StatusReport(item.status, datetime.fromisoformat(item.created_at), source="outbound")
-    if companion is None:
+    if companion is None and not claim:
         record_status(item.sid, report, item.expires_at, fields, authoritative=True)
-        return item
+        return True
     for _, update in planned_updates(item.sid, report, item.expires_at, fields, authoritative=True):
+        update = claimed(update) if claim else update
+        if companion is None:
+            if update_item(MessageModel, update) is not None:
+                return True
+            continue
         try:
             with _transaction() as tx:
                 tx.update_item(MessageModel, update)
@@ -192,15 +201,17 @@ def write_accepted(item: MessageModel, companion: Companion | None = None) -> Me
                 continue  # the message's own condition: try the next way of writing it
             raise storage_error(exc) from exc
         companion.landed()
-        return item
-    return item  # already recorded: the companion is left for its owner to write alone
+        return True
+    # Already recorded, or, for a claim, owned by another send. The companion is left for
+    # its owner to write alone.
+    return not claim
 
 
 def new_retry_id() -> str:
     return RETRY_PREFIX + uuid.uuid4().hex
 
 
-def store_failed(
+def failed_item(
     request: OutboundRequest,
     failure: TwilioCallFailed,
     attempts: int,
@@ -208,9 +219,11 @@ def store_failed(
     settings: Settings,
     since: datetime | None = None,
     maybe_created: bool = False,
+    state: str = REJECTED,
 ) -> FailedMessageModel:
-    """Keep a send Twilio did not take: due for the retry worker at `next_attempt_at`, or,
-    when that is None, kept as `rejected` for the record (it never enters the due index).
+    """A send Twilio did not take, to keep with save_failed: due for the retry worker at
+    `next_attempt_at`, or, when that is None, kept as `state` (rejected, unknown) for the
+    record (it never enters the due index).
 
     `since` is when the first attempt began and `maybe_created` whether one may have
     reached Twilio unanswered: the worker then searches from `since` before sending.
@@ -218,7 +231,7 @@ def store_failed(
     now = utc_now()
     at = iso(now)
     retrying = next_attempt_at is not None
-    item = FailedMessageModel(
+    return FailedMessageModel(
         new_retry_id(),
         request=request.to_dict(),
         twilio_error=failure.describe(),
@@ -227,20 +240,24 @@ def store_failed(
         attempts=attempts,
         retry_state="pending" if retrying else None,
         next_attempt_at=int(next_attempt_at) if next_attempt_at is not None else None,
-        state=RETRYING if retrying else REJECTED,
+        state=RETRYING if retrying else state,
         first_attempt_at=iso(since or now),
         maybe_created=maybe_created or None,
         created_at=at,
         updated_at=at,
         expires_at=expiry(settings, now),
     )
+
+
+def save_failed(item: FailedMessageModel) -> FailedMessageModel:
+    """Put a new failed send; carrier_core.storage's error when DynamoDB refuses."""
     try:
         item.save(condition=FailedMessageModel.id.does_not_exist())
     except PutError as exc:
         raise storage_error(exc) from exc
     log.warning(
-        "send stored for retry" if retrying else "rejected send stored",
-        extra={"retry_id": item.id, "attempts": attempts, "error_code": failure.error.code, "to": mask_phone(request.to)},
+        {RETRYING: "send stored for retry", UNKNOWN: "send of unknown outcome stored"}.get(item.state, "rejected send stored"),
+        extra={"retry_id": item.id, "attempts": int(item.attempts), "error_code": item.category, "to": mask_phone(str(item.request.as_dict()["to"]))},
     )
     return item
 
@@ -253,7 +270,7 @@ def retrying_item(failed: FailedMessageModel) -> MessageModel:
     return MessageModel(
         failed.id,
         **request_fields(request),
-        status=RETRYING if failed.state == RETRYING else "failed",
+        status=failed.state if failed.state in (RETRYING, UNKNOWN) else "failed",
         status_rank=0,
         error_code=int(code) if code is not None else None,
         history=[],

@@ -23,14 +23,15 @@ from carrier_core.storage import is_condition_failure, storage_error
 from chalicelib.outcome import Kind, Metric, SendOutcome, metrics_for
 from chalicelib.request import OutboundRequest
 from chalicelib.retry import RetryPolicy, backoff
-from chalicelib.send import Refused, Sent, deliver
-from chalicelib.store import DEAD, SENT
+from chalicelib.send import Refused, Sent, Uncertain, deliver
+from chalicelib.store import DEAD, SENT, UNKNOWN
 from chalicelib.twilio_client import TwilioCallFailed
 
 log = logging.getLogger(__name__)
 
 PENDING = "pending"
 BATCH = 25
+RETRY_METRICS = {"sent": "RetrySent", "rescheduled": "RetryRescheduled", "dead": "RetryDead"}
 
 
 @dataclass
@@ -42,11 +43,13 @@ class WorkerReport:
     sent: list[str] = field(default_factory=list)
     rescheduled: list[str] = field(default_factory=list)
     dead: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     metrics: list[Metric] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
-        return {"due": self.due, "sent": self.sent, "rescheduled": self.rescheduled, "dead": self.dead, "skipped": self.skipped}
+        return {"due": self.due, "sent": self.sent, "rescheduled": self.rescheduled, "dead": self.dead, "unknown": self.unknown,
+                "skipped": self.skipped}
 
 
 def retry_due(
@@ -74,7 +77,8 @@ def retry_due(
         state, metrics = retry_one(item, at, settings, policy, time_left)
         getattr(report, state).append(item.id)
         report.metrics += metrics
-        report.metrics.append(({"sent": "RetrySent", "rescheduled": "RetryRescheduled", "dead": "RetryDead"}[state], {}))
+        if state in RETRY_METRICS:  # an unknown outcome counts as OutboundUnknown alone
+            report.metrics.append((RETRY_METRICS[state], {}))
     return report
 
 
@@ -102,16 +106,21 @@ def claim(item: FailedMessageModel, at: int, policy: RetryPolicy) -> bool:
 def retry_one(
     item: FailedMessageModel, at: int, settings: Settings, policy: RetryPolicy, time_left: Callable[[], float]
 ) -> tuple[str, list[Metric]]:
-    """Send a claimed item once, through the API's own core; 'sent', 'rescheduled' or 'dead'.
+    """Send a claimed item once, through the API's own core; 'sent', 'rescheduled', 'dead'
+    or 'unknown'.
 
     When an earlier attempt may have created the message, the core first searches Twilio
-    for it and adopts what it finds: the worker never sends blindly after a 5xx or a
-    lost answer either.
+    for it and adopts what it finds and no other send owns: the worker never sends blindly
+    after a 5xx or a lost answer either. The item's id owns the SID it gets.
     """
     request = OutboundRequest.from_dict(dict(item.request.as_dict()))
     since = _first_attempt(item)
-    delivery = deliver(request, settings, replace(policy, max_attempts=1), time_left, since, maybe_created=bool(item.maybe_created))
+    delivery = deliver(request, settings, replace(policy, max_attempts=1), time_left, since, item.id, maybe_created=bool(item.maybe_created))
     attempts = int(item.attempts)
+    if isinstance(delivery, Uncertain):
+        # Out of the due index for good: Twilio may have sent it, a reconciler decides.
+        _finish(item, at, UNKNOWN, attempts + delivery.attempts, error=delivery.failure.describe() if delivery.failure else None)
+        return "unknown", metrics_for(SendOutcome(Kind.UNKNOWN))
     if isinstance(delivery, Sent):
         outcome = SendOutcome(Kind.SENT, channel=request.channel, adopted=delivery.adopted, stored=delivery.stored)
         _finish(item, at, SENT, attempts + delivery.attempts, message_sid=delivery.item.sid)
@@ -148,7 +157,7 @@ def _finish(
     message_sid: str | None = None,
     error: dict[str, object] | None = None,
 ) -> None:
-    """Mark the item sent or dead: it leaves the due index by losing retry_state."""
+    """Mark the item sent, dead or unknown: it leaves the due index by losing retry_state."""
     m = FailedMessageModel
     actions = [
         m.state.set(state),
@@ -160,6 +169,8 @@ def _finish(
     ]
     if message_sid:
         actions.append(m.message_sid.set(message_sid))
+    if state == UNKNOWN:
+        actions.append(m.maybe_created.set(True))
     if error:
         actions += [m.twilio_error.set(error), m.category.set(str(error.get("category") or item.category)), m.retryable.set(False)]
     _update_claimed(item, actions)
