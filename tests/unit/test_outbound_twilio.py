@@ -101,6 +101,15 @@ def test_429_keeps_retry_after_as_an_http_date(client_module: ModuleType, twilio
     assert 25 <= raised.value.retry_after <= 30
 
 
+@pytest.mark.parametrize("header", ["\u00b2", "9" * 5000, "-1", "soon"])
+def test_429_with_a_retry_after_that_is_no_number_is_still_a_rate_limit(header: str, client_module: ModuleType, twilio: FakeTwilio) -> None:
+    # "²" passes str.isdigit() and float() then raises: a 500 for a send Twilio refused.
+    twilio.fail(429, retry_after=header)
+    with pytest.raises(client_module.TwilioCallFailed) as raised:
+        client_module.create_message(settings_for(twilio.url), request())
+    assert (raised.value.error.code, raised.value.transient, raised.value.retry_after) == ("rate_limited", True, None)
+
+
 def test_500_is_transient_twilio_unavailable(client_module: ModuleType, twilio: FakeTwilio) -> None:
     twilio.fail(500)
     with pytest.raises(client_module.TwilioCallFailed) as raised:

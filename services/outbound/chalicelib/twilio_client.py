@@ -24,6 +24,7 @@ from twilio.http import HttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
+from carrier_core.digits import ascii_int
 from carrier_core.errors import CarrierError, RateLimited, TwilioRejected, TwilioUnavailable, from_twilio_code
 from carrier_core.settings import Settings
 
@@ -263,8 +264,9 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    seconds = ascii_int(value)  # "²".isdigit() is true, and float("²") raises
+    if seconds is not None:
+        return float(seconds)
     try:
         moment = parsedate_to_datetime(value)
     except (TypeError, ValueError):
