@@ -4,6 +4,8 @@
 #   make deploy-<svc>  STAGE=dev|prod  package, then terraform init/plan/apply infra/envs/STAGE/<svc>
 #   make deploy-shared STAGE=dev|prod  keys, tables, alarms and dashboard of the stage (apply first)
 #   make checkov                       checkov over infra/ (part of `make test`)
+#   make terraform-schema              extract the AWS provider's schema for tests/infra/tfcheck.py
+#   make iam-lint                      parliament over infra/'s IAM policies, advisories included
 
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
@@ -11,7 +13,7 @@ PACKAGE_TARGETS := $(addprefix package-,$(SERVICES))
 DEPLOY_TARGETS  := $(addprefix deploy-,$(SERVICES))
 TF_ROOT = infra/envs/$(STAGE)
 
-.PHONY: checkov deploy-preflight deploy-shared $(PACKAGE_TARGETS) $(DEPLOY_TARGETS)
+.PHONY: checkov terraform-schema iam-lint deploy-preflight deploy-shared $(PACKAGE_TARGETS) $(DEPLOY_TARGETS)
 
 # `make test` runs checkov too (a prerequisite added here keeps the Makefile's rule intact).
 test: checkov
@@ -24,6 +26,20 @@ $(CHECKOV_STAMP): infra/requirements-checkov.txt
 # --skip-download: no call to the vendor's API, only the checks shipped with the pinned version.
 checkov: $(CHECKOV_STAMP)
 	$(CHECKOV_VENV)/bin/checkov --directory infra --framework terraform --quiet --compact --skip-download
+
+# The provider schema the Terraform check reads (tests/infra/aws_provider_schema.json), from
+# the CDK for Terraform package generated from the pinned provider major (6.66.0; the
+# package's cdktf.provider.version). Not part of `make test`: the package is about 46 MB, so
+# its extract is committed; run this after pinning another provider or using a new type.
+PROVIDER_SCHEMA_PACKAGE := @cdktn/provider-aws@25.7.0
+
+terraform-schema: install
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	(cd "$$tmp" && npm pack --silent $(PROVIDER_SCHEMA_PACKAGE) >/dev/null) && \
+	$(BIN)/python infra/provider_schema.py "$$tmp"/*.tgz tests/infra/aws_provider_schema.json infra
+
+iam-lint: install
+	$(BIN)/python -m tests.infra.iam_lint
 
 $(PACKAGE_TARGETS): package-%: install
 	$(BIN)/python infra/package.py $*

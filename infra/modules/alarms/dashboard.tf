@@ -30,7 +30,7 @@ locals {
     "OptOutLearned",
   ]
 
-  region = data.aws_region.current.name
+  region = data.aws_region.current.region
 
   # A SEARCH finds the metric under every dimension set it is emitted with (channel,
   # error_code, ...), so a widget needs no change when a service adds a dimension.

@@ -9,7 +9,7 @@ data "aws_partition" "current" {}
 locals {
   prefix     = "omni-twilio-${var.stage}"
   account_id = data.aws_caller_identity.current.account_id
-  region     = data.aws_region.current.name
+  region     = data.aws_region.current.region
   root_arn   = "arn:${data.aws_partition.current.partition}:iam::${local.account_id}:root"
 }
 

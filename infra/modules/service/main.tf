@@ -8,7 +8,7 @@ data "aws_partition" "current" {}
 locals {
   prefix     = "omni-twilio-${var.stage}-${var.name}"
   account_id = data.aws_caller_identity.current.account_id
-  region     = data.aws_region.current.name
+  region     = data.aws_region.current.region
   partition  = data.aws_partition.current.partition
 
   # The Chalice app object handles API Gateway events; each @app.schedule function is
