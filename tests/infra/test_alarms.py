@@ -66,7 +66,8 @@ def test_every_alarm_notifies_the_topic() -> None:
         assert body["alarm_actions"] == "${local.actions}", name
     assert LOCALS["actions"] == ["${aws_sns_topic.this.arn}"]
     topic = resources(ALARMS)[("aws_sns_topic", "this")]
-    assert topic["kms_master_key_id"] == "${aws_kms_key.this.arn}"
+    assert topic["kms_master_key_id"] == "${module.key.arn}"
+    assert named(ALARMS, "module")["key"]["name"] == "alarms"
 
 
 def test_alarmed_carrier_metrics_are_declared_or_expected() -> None:

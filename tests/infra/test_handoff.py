@@ -70,9 +70,9 @@ def test_bus_and_encrypted_dlq_names() -> None:
     assert found[("aws_cloudwatch_event_bus", "this")]["name"] == "${local.prefix}-events"
     dlq = found[("aws_sqs_queue", "dlq")]
     assert dlq["name"] == "${local.prefix}-events-dlq"
-    assert dlq["kms_master_key_id"] == "${aws_kms_key.this.arn}"
+    assert dlq["kms_master_key_id"] == "${module.key.arn}"
     assert dlq["message_retention_seconds"] == 1209600
-    assert found[("aws_kms_key", "this")]["enable_key_rotation"] is True
+    assert named(EVENTS, "module")["key"]["name"] == "events"
 
 
 @pytest.mark.parametrize("stage", STAGES)

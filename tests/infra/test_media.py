@@ -40,11 +40,9 @@ def s3_granted(by_sid: dict[str, dict[str, Any]]) -> set[str]:
 def test_bucket_is_private_kms_encrypted_tls_only_and_expires() -> None:
     found = resources(MEDIA)
     assert found[("aws_s3_bucket", "this")]["bucket"] == "${local.prefix}-media"
-    key = found[("aws_kms_key", "this")]
-    assert key["enable_key_rotation"] is True
-    assert found[("aws_kms_alias", "this")]["name"] == "alias/${local.prefix}-media"
+    assert named(MEDIA, "module")["key"]["name"] == "media"  # alias/omni-twilio-<stage>-media
     sse = found[("aws_s3_bucket_server_side_encryption_configuration", "this")]["rule"][0]
-    assert sse["apply_server_side_encryption_by_default"][0] == {"sse_algorithm": "aws:kms", "kms_master_key_id": "${aws_kms_key.this.arn}"}
+    assert sse["apply_server_side_encryption_by_default"][0] == {"sse_algorithm": "aws:kms", "kms_master_key_id": "${module.key.arn}"}
     assert sse["bucket_key_enabled"] is True
     block = found[("aws_s3_bucket_public_access_block", "this")]
     assert all(block[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"))

@@ -102,13 +102,13 @@ def test_safe_settings(name: str) -> None:
     body = table(name)
     assert body["billing_mode"] == "PAY_PER_REQUEST" == MODELS[name][0].Meta.billing_mode
     assert body["point_in_time_recovery"] == [{"enabled": True}]
-    assert body["server_side_encryption"] == [{"enabled": True, "kms_key_arn": "${aws_kms_key.this.arn}"}]
+    assert body["server_side_encryption"] == [{"enabled": True, "kms_key_arn": "${module.key.arn}"}]
     assert body["deletion_protection_enabled"] == "${var.deletion_protection}"
 
 
-def test_table_key_rotates() -> None:
-    key = TABLES[("aws_kms_key", "this")]
-    assert key["enable_key_rotation"] is True
+def test_tables_have_their_own_key() -> None:
+    key = named(MODULES / "tables", "module")["key"]
+    assert (key["source"], key["name"]) == ("../kms_key", "tables")
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -3,7 +3,6 @@
 
 data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
-data "aws_partition" "current" {}
 
 locals {
   prefix    = "omni-twilio-${var.stage}"
@@ -15,55 +14,25 @@ locals {
 # Topic
 # ---------------------------------------------------------------------------------------
 
-resource "aws_kms_key" "this" {
-  description             = "${local.prefix} alarm topic"
-  enable_key_rotation     = true
-  deletion_window_in_days = var.kms_deletion_window_days
-  policy                  = data.aws_iam_policy_document.key.json
-}
+# CloudWatch publishes alarms to an encrypted topic only if it may use the key.
+module "key" {
+  source               = "../kms_key"
+  stage                = var.stage
+  name                 = "alarms"
+  description          = "${local.prefix} alarm topic"
+  deletion_window_days = var.kms_deletion_window_days
 
-resource "aws_kms_alias" "this" {
-  name          = "alias/${local.prefix}-alarms"
-  target_key_id = aws_kms_key.this.key_id
-}
-
-data "aws_iam_policy_document" "key" {
-  #checkov:skip=CKV_AWS_109:A key policy's resource is the key it is attached to; AWS requires "*" here.
-  #checkov:skip=CKV_AWS_111:A key policy's resource is the key it is attached to; AWS requires "*" here.
-  #checkov:skip=CKV_AWS_356:A key policy's resource is the key it is attached to; AWS requires "*" here.
-  statement {
-    sid       = "AccountAdministersThroughIam"
-    actions   = ["kms:*"]
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
-    }
-  }
-
-  # CloudWatch publishes alarms to an encrypted topic only if it may use the key.
-  statement {
+  service_statements = [{
     sid       = "CloudWatchPublishesToTopic"
+    service   = "cloudwatch.amazonaws.com"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
-    resources = ["*"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [data.aws_caller_identity.current.account_id]
-    }
-  }
+    condition = { test = "StringEquals", variable = "aws:SourceAccount", values = [data.aws_caller_identity.current.account_id] }
+  }]
 }
 
 resource "aws_sns_topic" "this" {
   name              = "${local.prefix}-alarms"
-  kms_master_key_id = aws_kms_key.this.arn
+  kms_master_key_id = module.key.arn
 }
 
 resource "aws_sns_topic_subscription" "email" {
@@ -326,4 +295,16 @@ resource "aws_cloudwatch_metric_alarm" "delivery_failure_rate" {
       period      = 300
     }
   }
+}
+
+# Moved into module.key (modules/kms_key): these blocks make a plan move the existing key
+# and alias in state instead of destroying them and creating new ones.
+moved {
+  from = aws_kms_key.this
+  to   = module.key.aws_kms_key.this
+}
+
+moved {
+  from = aws_kms_alias.this
+  to   = module.key.aws_kms_alias.this
 }

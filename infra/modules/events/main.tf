@@ -2,9 +2,6 @@
 # (modules/service, handoff.tf) publishes to the bus; Lambda's event source mapping sends
 # the place of each record that failed every retry to the DLQ.
 
-data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
-
 locals {
   prefix = "omni-twilio-${var.stage}"
 }
@@ -16,33 +13,12 @@ resource "aws_cloudwatch_event_bus" "this" {
 
 # The DLQ's key: a customer managed key so that the key policy and CloudTrail say who
 # reads what failed (DLQ messages name stream positions, not message contents).
-resource "aws_kms_key" "this" {
-  description             = "${local.prefix} hand-off dead-letter queue"
-  enable_key_rotation     = true
-  deletion_window_in_days = var.kms_deletion_window_days
-  policy                  = data.aws_iam_policy_document.key.json
-}
-
-resource "aws_kms_alias" "this" {
-  name          = "alias/${local.prefix}-events"
-  target_key_id = aws_kms_key.this.key_id
-}
-
-data "aws_iam_policy_document" "key" {
-  #checkov:skip=CKV_AWS_109:A key policy's resource is the key it is attached to; AWS requires "*" here.
-  #checkov:skip=CKV_AWS_111:A key policy's resource is the key it is attached to; AWS requires "*" here.
-  #checkov:skip=CKV_AWS_356:A key policy's resource is the key it is attached to; AWS requires "*" here.
-  # Use is granted through IAM: the consumer's role (send) and operators (replay).
-  statement {
-    sid       = "AccountAdministersThroughIam"
-    actions   = ["kms:*"]
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
-    }
-  }
+module "key" {
+  source               = "../kms_key"
+  stage                = var.stage
+  name                 = "events"
+  description          = "${local.prefix} hand-off dead-letter queue"
+  deletion_window_days = var.kms_deletion_window_days
 }
 
 # 14 days, SQS's longest retention. A message points into the table's stream, which keeps
@@ -51,6 +27,18 @@ data "aws_iam_policy_document" "key" {
 resource "aws_sqs_queue" "dlq" {
   name                              = "${local.prefix}-events-dlq"
   message_retention_seconds         = 1209600
-  kms_master_key_id                 = aws_kms_key.this.arn
+  kms_master_key_id                 = module.key.arn
   kms_data_key_reuse_period_seconds = 300
+}
+
+# Moved into module.key (modules/kms_key): these blocks make a plan move the existing key
+# and alias in state instead of destroying them and creating new ones.
+moved {
+  from = aws_kms_key.this
+  to   = module.key.aws_kms_key.this
+}
+
+moved {
+  from = aws_kms_alias.this
+  to   = module.key.aws_kms_alias.this
 }

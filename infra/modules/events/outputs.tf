@@ -17,5 +17,5 @@ output "dlq" {
 
 output "kms_alias" {
   description = "Alias of the DLQ's key, which the status root looks up by name."
-  value       = aws_kms_alias.this.name
+  value       = module.key.alias
 }

@@ -3,40 +3,16 @@
 # every object expired by a lifecycle rule. Readers get presigned links (SigV4) from the
 # outbound service; nothing is public.
 
-data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
-
 locals {
   prefix = "omni-twilio-${var.stage}"
 }
 
-resource "aws_kms_key" "this" {
-  description             = "${local.prefix} media bucket"
-  enable_key_rotation     = true
-  deletion_window_in_days = var.kms_deletion_window_days
-  policy                  = data.aws_iam_policy_document.key.json
-}
-
-resource "aws_kms_alias" "this" {
-  name          = "alias/${local.prefix}-media"
-  target_key_id = aws_kms_key.this.key_id
-}
-
-data "aws_iam_policy_document" "key" {
-  #checkov:skip=CKV_AWS_109:A key policy's resource is the key it is attached to; AWS requires "*" here.
-  #checkov:skip=CKV_AWS_111:A key policy's resource is the key it is attached to; AWS requires "*" here.
-  #checkov:skip=CKV_AWS_356:A key policy's resource is the key it is attached to; AWS requires "*" here.
-  # Use is granted through IAM: the inbound and outbound roles (modules/service, media).
-  statement {
-    sid       = "AccountAdministersThroughIam"
-    actions   = ["kms:*"]
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
-    }
-  }
+module "key" {
+  source               = "../kms_key"
+  stage                = var.stage
+  name                 = "media"
+  description          = "${local.prefix} media bucket"
+  deletion_window_days = var.kms_deletion_window_days
 }
 
 resource "aws_s3_bucket" "this" {
@@ -68,7 +44,7 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
   rule {
     apply_server_side_encryption_by_default {
       sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.this.arn
+      kms_master_key_id = module.key.arn
     }
     bucket_key_enabled = true
   }
@@ -130,4 +106,16 @@ data "aws_iam_policy_document" "bucket" {
       values   = ["false"]
     }
   }
+}
+
+# Moved into module.key (modules/kms_key): these blocks make a plan move the existing key
+# and alias in state instead of destroying them and creating new ones.
+moved {
+  from = aws_kms_key.this
+  to   = module.key.aws_kms_key.this
+}
+
+moved {
+  from = aws_kms_alias.this
+  to   = module.key.aws_kms_alias.this
 }

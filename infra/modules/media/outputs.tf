@@ -5,10 +5,10 @@ output "bucket" {
 
 output "kms_key_arn" {
   description = "ARN of the key that encrypts the media bucket's objects."
-  value       = aws_kms_key.this.arn
+  value       = module.key.arn
 }
 
 output "kms_alias" {
   description = "Alias of the media key, by which service roots find it."
-  value       = aws_kms_alias.this.name
+  value       = module.key.alias
 }

@@ -10,7 +10,6 @@ locals {
   prefix     = "omni-twilio-${var.stage}"
   account_id = data.aws_caller_identity.current.account_id
   region     = data.aws_region.current.region
-  root_arn   = "arn:${data.aws_partition.current.partition}:iam::${local.account_id}:root"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -18,83 +17,36 @@ locals {
 # Operators write the parameters (README: rotating the auth token); services only decrypt.
 # ---------------------------------------------------------------------------------------
 
-resource "aws_kms_key" "secrets" {
-  description             = "${local.prefix} Twilio auth token in SSM"
-  enable_key_rotation     = true
-  deletion_window_in_days = var.kms_deletion_window_days
-  policy                  = data.aws_iam_policy_document.secrets_key.json
-}
-
-resource "aws_kms_alias" "secrets" {
-  name          = "alias/${local.prefix}-secrets"
-  target_key_id = aws_kms_key.secrets.key_id
-}
-
-data "aws_iam_policy_document" "secrets_key" {
-  #checkov:skip=CKV_AWS_109:A key policy's resource is the key it is attached to; AWS requires "*" here.
-  #checkov:skip=CKV_AWS_111:A key policy's resource is the key it is attached to; AWS requires "*" here.
-  #checkov:skip=CKV_AWS_356:A key policy's resource is the key it is attached to; AWS requires "*" here.
-  # A key policy's resource is always "*": the key it is attached to.
-  statement {
-    sid       = "AccountAdministersThroughIam"
-    actions   = ["kms:*"]
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = [local.root_arn]
-    }
-  }
+module "secrets_key" {
+  source               = "../kms_key"
+  stage                = var.stage
+  name                 = "secrets"
+  description          = "${local.prefix} Twilio auth token in SSM"
+  deletion_window_days = var.kms_deletion_window_days
 }
 
 # ---------------------------------------------------------------------------------------
 # Logs: Lambda and API Gateway log groups of the stage are encrypted with this key.
 # ---------------------------------------------------------------------------------------
 
-resource "aws_kms_key" "logs" {
-  description             = "${local.prefix} CloudWatch log groups"
-  enable_key_rotation     = true
-  deletion_window_in_days = var.kms_deletion_window_days
-  policy                  = data.aws_iam_policy_document.logs_key.json
-}
+# CloudWatch Logs encrypts with the key on behalf of log groups of this account only.
+module "logs_key" {
+  source               = "../kms_key"
+  stage                = var.stage
+  name                 = "logs"
+  description          = "${local.prefix} CloudWatch log groups"
+  deletion_window_days = var.kms_deletion_window_days
 
-resource "aws_kms_alias" "logs" {
-  name          = "alias/${local.prefix}-logs"
-  target_key_id = aws_kms_key.logs.key_id
-}
-
-data "aws_iam_policy_document" "logs_key" {
-  #checkov:skip=CKV_AWS_109:A key policy's resource is the key it is attached to; AWS requires "*" here.
-  #checkov:skip=CKV_AWS_111:A key policy's resource is the key it is attached to; AWS requires "*" here.
-  #checkov:skip=CKV_AWS_356:A key policy's resource is the key it is attached to; AWS requires "*" here.
-  statement {
-    sid       = "AccountAdministersThroughIam"
-    actions   = ["kms:*"]
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = [local.root_arn]
-    }
-  }
-
-  # CloudWatch Logs encrypts with the key on behalf of log groups of this account only.
-  statement {
-    sid       = "CloudWatchLogsUsesKey"
-    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-    resources = ["*"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["logs.${local.region}.amazonaws.com"]
-    }
-
-    condition {
+  service_statements = [{
+    sid     = "CloudWatchLogsUsesKey"
+    service = "logs.${local.region}.amazonaws.com"
+    actions = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+    condition = {
       test     = "ArnLike"
       variable = "kms:EncryptionContext:aws:logs:arn"
       values   = ["arn:${data.aws_partition.current.partition}:logs:${local.region}:${local.account_id}:log-group:*"]
     }
-  }
+  }]
 }
 
 # ---------------------------------------------------------------------------------------
@@ -127,4 +79,26 @@ resource "aws_iam_role_policy_attachment" "apigateway_logs" {
 resource "aws_api_gateway_account" "this" {
   count               = var.manage_apigateway_account ? 1 : 0
   cloudwatch_role_arn = aws_iam_role.apigateway_logs[0].arn
+}
+
+# Moved into module.secrets_key and module.logs_key (modules/kms_key): these blocks make a
+# plan move the existing keys and aliases in state instead of destroying and recreating them.
+moved {
+  from = aws_kms_key.secrets
+  to   = module.secrets_key.aws_kms_key.this
+}
+
+moved {
+  from = aws_kms_alias.secrets
+  to   = module.secrets_key.aws_kms_alias.this
+}
+
+moved {
+  from = aws_kms_key.logs
+  to   = module.logs_key.aws_kms_key.this
+}
+
+moved {
+  from = aws_kms_alias.logs
+  to   = module.logs_key.aws_kms_alias.this
 }

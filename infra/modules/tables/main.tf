@@ -1,42 +1,18 @@
 # The carrier's three tables. Key schemas, the `due` index and the TTL attribute mirror
 # libs/carrier_core/carrier_core/models.py; tests/infra compare the two.
 
-data "aws_caller_identity" "current" {}
-
 locals {
   prefix = "omni-twilio-${var.stage}"
 }
 
 # One customer managed key for the tables, their streams and backups: it lets the key
 # policy and CloudTrail say who reads the messages, which the AWS owned key cannot.
-resource "aws_kms_key" "this" {
-  description             = "${local.prefix} DynamoDB tables"
-  enable_key_rotation     = true
-  deletion_window_in_days = var.kms_deletion_window_days
-  policy                  = data.aws_iam_policy_document.key.json
-}
-
-resource "aws_kms_alias" "this" {
-  name          = "alias/${local.prefix}-tables"
-  target_key_id = aws_kms_key.this.key_id
-}
-
-data "aws_iam_policy_document" "key" {
-  #checkov:skip=CKV_AWS_109:A key policy's resource is the key it is attached to; AWS requires "*" here.
-  #checkov:skip=CKV_AWS_111:A key policy's resource is the key it is attached to; AWS requires "*" here.
-  #checkov:skip=CKV_AWS_356:A key policy's resource is the key it is attached to; AWS requires "*" here.
-  # Key policies must name the key as "*" (the key they are attached to). The account
-  # root statement delegates use to IAM, where each service role names this key's ARN.
-  statement {
-    sid       = "AccountAdministersThroughIam"
-    actions   = ["kms:*"]
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:aws:iam::${data.aws_caller_identity.current.account_id}:root"]
-    }
-  }
+module "key" {
+  source               = "../kms_key"
+  stage                = var.stage
+  name                 = "tables"
+  description          = "${local.prefix} DynamoDB tables"
+  deletion_window_days = var.kms_deletion_window_days
 }
 
 # Messages, inbound and outbound, keyed by Twilio's SID. The stream is the hand-off to
@@ -65,7 +41,7 @@ resource "aws_dynamodb_table" "messages" {
 
   server_side_encryption {
     enabled     = true
-    kms_key_arn = aws_kms_key.this.arn
+    kms_key_arn = module.key.arn
   }
 }
 
@@ -110,7 +86,7 @@ resource "aws_dynamodb_table" "failed_messages" {
 
   server_side_encryption {
     enabled     = true
-    kms_key_arn = aws_kms_key.this.arn
+    kms_key_arn = module.key.arn
   }
 }
 
@@ -141,7 +117,7 @@ resource "aws_dynamodb_table" "optouts" {
 
   server_side_encryption {
     enabled     = true
-    kms_key_arn = aws_kms_key.this.arn
+    kms_key_arn = module.key.arn
   }
 }
 
@@ -169,6 +145,18 @@ resource "aws_dynamodb_table" "idempotency" {
 
   server_side_encryption {
     enabled     = true
-    kms_key_arn = aws_kms_key.this.arn
+    kms_key_arn = module.key.arn
   }
+}
+
+# Moved into module.key (modules/kms_key): these blocks make a plan move the existing key
+# and alias in state instead of destroying them and creating new ones.
+moved {
+  from = aws_kms_key.this
+  to   = module.key.aws_kms_key.this
+}
+
+moved {
+  from = aws_kms_alias.this
+  to   = module.key.aws_kms_alias.this
 }

@@ -34,10 +34,10 @@ output "idempotency_table" {
 
 output "kms_key_arn" {
   description = "ARN of the key that encrypts the tables; service roles need it to read and write."
-  value       = aws_kms_key.this.arn
+  value       = module.key.arn
 }
 
 output "kms_alias" {
   description = "Alias of the tables' key, which service roots look up by name."
-  value       = aws_kms_alias.this.name
+  value       = module.key.alias
 }
