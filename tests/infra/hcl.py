@@ -109,4 +109,11 @@ def app_routes(app_py: Path) -> set[tuple[str, str]]:
     return routes
 
 
+def stream_function_statements(module_dir: Path, call: str) -> dict[str, dict[str, Any]]:
+    """sid -> statement of a stream function's role: the module's own and the call's."""
+    policy = resources(MODULES / "stream_function", "data")[("aws_iam_policy_document", "this")]
+    statements = [*policy["statement"], *named(module_dir, "module")[call]["policy_statements"]]
+    return {s["sid"]: s for s in statements}
+
+
 VAR_REF = re.compile(r"\bvar\.([A-Za-z_][A-Za-z0-9_-]*)")

@@ -1,10 +1,12 @@
 """Lint every aws_iam_policy_document under infra/ with duo-labs' parliament.
 
-Each data source's statements (and `dynamic "statement"` contents) are rendered to the JSON
-policy Terraform would produce, with placeholders where Terraform would interpolate: inside
-an ARN, the partition, region and account become `aws`, `us-east-1` and `111111111111` and
-any other piece `placeholder`; a resource that is one expression becomes `*`, and an action
-or condition value that is one expression is left out. parliament then looks each action up
+Each data source's statements (and `dynamic "statement"` contents), and the statements a
+module call hands to modules/stream_function (`policy_statements`) or modules/kms_key
+(`service_statements`), are rendered to the JSON policy Terraform would produce, with
+placeholders where Terraform would interpolate: inside an ARN, the partition, region and
+account become `aws`, `us-east-1` and `111111111111` and any other piece `placeholder`; a
+resource that is one expression becomes `*`, and an action or condition value that is one
+expression is left out. parliament then looks each action up
 in its copy of AWS's service authorization reference.
 
 Findings of parliament's groups ERROR, MALFORMED and INVALID are errors (an unknown action
@@ -118,9 +120,29 @@ def render_statement(body: dict[str, Any]) -> dict[str, Any]:
     return statement
 
 
+def _module_statements(source: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Statements a module call hands to modules/stream_function or modules/kms_key."""
+    statements: list[dict[str, Any]] = []
+    if source.endswith("/stream_function") and isinstance(body.get("policy_statements"), list):
+        for s in body["policy_statements"]:
+            via = s.get("via_service")
+            condition = [] if not isinstance(via, str) else [{"test": "StringEquals", "variable": "kms:ViaService", "values": [f"{via}.us-east-1.amazonaws.com"]}]
+            statements.append(render_statement({**s, "condition": condition}))
+    if source.endswith("/kms_key") and isinstance(body.get("service_statements"), list):
+        for s in body["service_statements"]:
+            statements.append(render_statement({"sid": s["sid"], "actions": s["actions"], "resources": ["*"],
+                                                "principals": [{"type": "Service", "identifiers": [s["service"]]}],
+                                                "condition": [s["condition"]]}))
+    return [s for s in statements if "Action" in s]
+
+
 def policy_documents(directory: Path) -> dict[str, dict[str, Any]]:
-    """`<dir>: data.aws_iam_policy_document.<name>` -> the rendered policy."""
+    """`<dir>: data.aws_iam_policy_document.<name>` (or `module.<name>`) -> the rendered policy."""
     found: dict[str, dict[str, Any]] = {}
+    for name, body in load_directory(directory.resolve()).modules.items():
+        statements = _module_statements(str(body.get("source", "")), body)
+        if statements:
+            found[f"{directory}: module.{name}"] = {"Version": "2012-10-17", "Statement": statements}
     for (rtype, name), body in load_directory(directory.resolve()).data.items():
         if rtype != "aws_iam_policy_document":
             continue

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from carrier_core.handoff.events import SOURCE
-from tests.infra.hcl import ENVS, MODULES, ROOT, STAGES, local_values, named, resources, top_level_names
+from tests.infra.hcl import ENVS, MODULES, ROOT, STAGES, local_values, named, resources, stream_function_statements, top_level_names
 
 SERVICE = MODULES / "service"
+STREAM = MODULES / "stream_function"
 EVENTS = MODULES / "events"
 ALARMS = MODULES / "alarms"
 
@@ -22,8 +23,8 @@ CLIENT_CALLS = {"put_events": "events:PutEvents", "send_message": "sqs:SendMessa
 CONSUMER_MODULES = ("consumer", "events", "handler", "publish", "records")
 
 
-def handoff_policy() -> dict[str, Any]:
-    return resources(SERVICE, "data")[("aws_iam_policy_document", "handoff")]
+def handoff_call() -> dict[str, Any]:
+    return named(SERVICE, "module")["handoff"]
 
 
 def consumer_calls() -> set[str]:
@@ -39,30 +40,41 @@ def consumer_calls() -> set[str]:
 
 def test_role_grants_what_the_consumer_and_its_mappings_call() -> None:
     assert consumer_calls() == {"events:PutEvents"}
-    by_sid = {s["sid"]: s for s in handoff_policy()["statement"]}
+    by_sid = stream_function_statements(SERVICE, "handoff")
     granted = {a for s in by_sid.values() for a in s["actions"] if not a.startswith(("logs:", "xray:", "kms:"))}
     # ssm:GetParameter: app.py's cold start reads the settings (the auth token) like the API's.
     assert granted == consumer_calls() | MAPPING_ACTIONS | {"ssm:GetParameter"}
     assert by_sid["PublishEvents"]["resources"] == ["${var.handoff.event_bus_arn}"]
-    assert by_sid["SendToDeadLetterQueue"]["resources"] == ["${var.handoff.dlq_arn}"]
+    assert by_sid["SendToDeadLetterQueue"]["resources"] == ["${var.dlq_arn}"]
+    assert handoff_call()["dlq_arn"] == "${var.handoff.dlq_arn}"
     assert "/stream/*" in by_sid["ReadStreams"]["resources"]
     assert by_sid["EncryptDeadLetterQueueThroughSqs"]["condition"][0]["values"] == ["sqs.${local.region}.amazonaws.com"]
     assert by_sid["DecryptStreamsThroughDynamoDB"]["actions"] == ["kms:Decrypt"]
+    assert by_sid["DecryptStreamsThroughDynamoDB"]["via_service"] == "dynamodb"
+    assert handoff_call()["parameters"] == "${local.stream_function_parameters}"
     for statement in by_sid.values():
         if statement["resources"] == ["*"]:
             assert statement["sid"] == "WriteTraces"
 
 
 def test_mapping_reports_item_failures_bisects_and_sends_failures_to_the_dlq() -> None:
-    mapping = resources(SERVICE)[("aws_lambda_event_source_mapping", "handoff")]
+    mapping = resources(STREAM)[("aws_lambda_event_source_mapping", "this")]
     assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
     assert mapping["bisect_batch_on_function_error"] is True
-    assert mapping["parallelization_factor"] == 1  # one batch per shard at a time: order per SID
+    # One batch per shard at a time, order per SID: the module's default, which the hand-off keeps.
+    assert mapping["parallelization_factor"] == "${var.parallelization_factor}"
+    assert named(STREAM, "variable")["parallelization_factor"]["default"] == 1
+    assert "parallelization_factor" not in handoff_call()
     assert mapping["starting_position"] == "TRIM_HORIZON"
-    assert mapping["maximum_retry_attempts"] == "${var.handoff.maximum_retry_attempts}"
-    assert mapping["batch_size"] == "${var.handoff.batch_size}"
-    assert mapping["destination_config"][0]["on_failure"][0]["destination_arn"] == "${var.handoff.dlq_arn}"
-    assert mapping["for_each"] == "${local.handoff_enabled ? var.handoff.stream_arns : {}}"
+    assert mapping["maximum_retry_attempts"] == "${var.maximum_retry_attempts}"
+    assert mapping["batch_size"] == "${var.batch_size}"
+    assert mapping["destination_config"][0]["on_failure"][0]["destination_arn"] == "${var.dlq_arn}"
+    assert mapping["for_each"] == "${var.streams}"
+    call = handoff_call()
+    assert call["count"] == "${local.handoff_enabled ? 1 : 0}"
+    assert call["maximum_retry_attempts"] == "${var.handoff.maximum_retry_attempts}"
+    assert call["batch_size"] == "${var.handoff.batch_size}"
+    assert "var.handoff.stream_arns" in call["streams"]
 
 
 def test_bus_and_encrypted_dlq_names() -> None:
@@ -102,8 +114,7 @@ def test_shared_root_creates_the_bus_and_watches_the_consumer(stage: str) -> Non
     assert alarms["stream_consumer_names"] == ["${local.prefix}-status-handoff", "${local.prefix}-inbound-rehost-media"]
     assert "${local.prefix}-status-handoff" in alarms["function_names"]
     assert alarms["events_dlq_name"] == "${module.events.dlq.name}"
-    service_main = (SERVICE / "handoff.tf").read_text()
-    assert 'handoff_name    = "${local.prefix}-handoff"' in service_main
+    assert handoff_call()["name"] == "${local.prefix}-handoff"
 
 
 def test_alarms_on_iterator_age_and_dlq_depth_and_their_widgets() -> None:
@@ -128,8 +139,9 @@ def test_replay_routes_by_the_names_terraform_gives_the_stream_functions() -> No
     # every message of that function unrouted on the queue.
     from carrier_core.handoff.replay import Origin, origin_of
 
-    names = local_values(SERVICE)
-    for local, origin in (("handoff_name", Origin.HANDOFF), ("media_worker_name", Origin.MEDIA_REHOST)):
-        name = names[local].replace("${local.prefix}", "omni-twilio-prod-svc")
+    calls = named(SERVICE, "module")
+    for call, origin in (("handoff", Origin.HANDOFF), ("media_worker", Origin.MEDIA_REHOST)):
+        assert calls[call]["source"] == "../stream_function"
+        name = calls[call]["name"].replace("${local.prefix}", "omni-twilio-prod-svc")
         arn = f"arn:aws:lambda:eu-west-1:123456789012:function:{name}"
         assert origin_of({"requestContext": {"functionArn": arn}}) == (origin, arn)

@@ -20,8 +20,11 @@ def test_infra_policies_have_no_errors() -> None:
 def test_every_policy_document_is_rendered() -> None:
     documents = {w: p for d in sorted({p.parent for p in INFRA.rglob("*.tf")}) for w, p in policy_documents(d).items()}
     declared = sum(1 for p in INFRA.rglob("*.tf") for _ in re.finditer(r'^data "aws_iam_policy_document"', p.read_text(), re.M))
-    assert len(documents) == declared
+    assert len([w for w in documents if ": data." in w]) == declared
     assert all(p["Statement"] for p in documents.values())
+    # The statements handed to the shared modules are linted where they are written.
+    calls = {w.split(": ")[1] for w in documents if ": module." in w}
+    assert calls >= {"module.handoff", "module.media_worker", "module.logs_key", "module.key"}
 
 
 @pytest.mark.parametrize("value, rendered", [

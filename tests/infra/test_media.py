@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.hcl import ENVS, MODULES, ROOT, STAGES, named, resources, top_level_names
+from tests.infra.hcl import ENVS, MODULES, ROOT, STAGES, named, resources, stream_function_statements, top_level_names
 
 MEDIA = MODULES / "media"
 SERVICE = MODULES / "service"
@@ -62,18 +62,19 @@ def test_shared_root_creates_the_bucket_with_an_expiry(stage: str) -> None:
 
 def test_inbound_worker_role_grants_what_the_rehost_calls() -> None:
     calls = s3_calls(["libs/carrier_core/carrier_core/media/rehost.py", "libs/carrier_core/carrier_core/media/storage.py"])
-    worker = statements("media_worker")
+    worker = stream_function_statements(SERVICE, "media_worker")
     # storage.py also presigns, for outbound; the worker itself only uploads.
     assert "s3:PutObject" in calls and s3_granted(worker) == {"s3:PutObject"}
     assert worker["WriteInboundMedia"]["resources"] == ["${local.media_bucket_arn}/inbound/*"]
     assert worker["FinishMedia"]["actions"] == ["dynamodb:UpdateItem"]
     assert worker["UseMediaKeyThroughS3"]["actions"] == ["kms:GenerateDataKey"]
-    mapping = resources(SERVICE)[("aws_lambda_event_source_mapping", "media_worker")]
-    assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
-    assert mapping["destination_config"][0]["on_failure"][0]["destination_arn"] == "${var.media_worker.dlq_arn}"
+    call = named(SERVICE, "module")["media_worker"]
+    assert call["dlq_arn"] == "${var.media_worker.dlq_arn}"
+    assert '"INSERT"' in call["filter_pattern"] and '"inbound"' in call["filter_pattern"]
+    assert list(call["streams"]) == ["messages"]
     # Batches of one shard run side by side: a message whose media server is slow holds up
     # only its own batch, not every message inserted after it.
-    assert mapping["parallelization_factor"] == 10
+    assert call["parallelization_factor"] == 10
 
 
 def test_service_media_policy_grants_exactly_puts_under_a_prefix_and_reads() -> None:

@@ -129,6 +129,7 @@ CASES = [
     Case("count.index without count", 'resource "aws_sqs_queue" "q" {\n  name = "q-${count.index}"\n}\n', r"count\.index in a block without count", line=2),
     Case("each without for_each", 'resource "aws_sqs_queue" "q" {\n  name = each.value\n}\n', r"each\.value in a block without for_each"),
     Case("for_each resource without index", 'output "o" {\n  description = "o"\n  value       = aws_sqs_queue.many.arn\n}\n', r"aws_sqs_queue\.many has for_each: index it"),
+    Case("counted module without index", 'module "many" {\n  source = "./child"\n  count  = 2\n  name   = "n"\n}\n\noutput "o" {\n  description = "o"\n  value       = module.many.arn\n}\n', r"module\.many has count: index it", line=9),
     Case("count resource without index", 'output "o" {\n  description = "o"\n  value       = aws_sqs_queue.counted.url\n}\n', r"aws_sqs_queue\.counted has count: index it"),
     Case("output without value", 'output "o" {\n  description = "o"\n}\n', r"output o: missing required argument 'value'"),
     Case("variable argument misspelt", 'variable "v" {\n  description = "v"\n  typ         = string\n}\n', r"variable v: unknown argument 'typ'"),
@@ -162,9 +163,11 @@ def test_seeded_mistake_is_found(case: Case, tmp_path: Path) -> None:
 
 # Mistakes seeded into a copy of a real module: the finding names the file and the line.
 MUTATIONS = [
-    ("service", "handoff.tf", "  starting_position                  = \"TRIM_HORIZON\"", "  starting_positon                   = \"TRIM_HORIZON\"", r"unknown argument 'starting_positon'"),
+    ("stream_function", "main.tf", "  starting_position                  = \"TRIM_HORIZON\"", "  starting_positon                   = \"TRIM_HORIZON\"", r"unknown argument 'starting_positon'"),
     ("service", "main.tf", "data.aws_region.current.region", "data.aws_region.current.name", r"deprecated in provider 6\.x"),
-    ("service", "handoff.tf", "aws_iam_role.handoff[0].arn", "aws_iam_role.handoff.arn", r"aws_iam_role\.handoff has count: index it"),
+    ("service", "main.tf", "aws_lambda_function.this[each.key].arn", "aws_lambda_function.this.arn", r"aws_lambda_function\.this has for_each: index it"),
+    ("service", "outputs.tf", "module.handoff[0].function_name", "module.handoff.function_name", r"module\.handoff has count: index it"),
+    ("kms_key", "main.tf", "  enable_key_rotation     = true", "  enable_key_rotaton      = true", r"unknown argument 'enable_key_rotaton'"),
     ("tables", "main.tf", "point_in_time_recovery {", "point_in_time_recovery = {", r"'point_in_time_recovery' is a block"),
 ]
 

@@ -208,8 +208,9 @@ def test_lambda_runtime_matches_the_package_target_and_the_python_of_the_tests()
     match = re.search(r'^VERSION = "(\d+\.\d+)"$', (INFRA / "lambda_python.py").read_text(), re.M)
     assert match
     version = match.group(1)
-    functions = [r for (kind, _), r in resources(SERVICE).items() if kind == "aws_lambda_function"]
-    assert len(functions) == 3
+    # The API and scheduled functions, and the stream functions (modules/stream_function).
+    functions = [r for d in (SERVICE, MODULES / "stream_function") for (kind, _), r in resources(d).items() if kind == "aws_lambda_function"]
+    assert len(functions) == 2
     for fn in functions:
         assert fn["runtime"] == f"python{version}" and fn["architectures"] == ["arm64"]
         assert fn["tracing_config"] == [{"mode": "Active"}]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.infra.tfcheck import load_schema
-from tests.infra.hcl import ENVS, INFRA, MODULE_DIRS, ROOTS, SERVICES, STAGES, VAR_REF, load_file, named, text
+from tests.infra.hcl import ENVS, INFRA, MODULE_DIRS, MODULES, ROOTS, SERVICES, STAGES, VAR_REF, load_file, named, text
 
 ALL_TF = sorted(INFRA.rglob("*.tf"))
 
@@ -57,7 +57,12 @@ def test_variables_described_typed_and_used(directory: Path) -> None:
     assert used <= set(variables), f"undeclared: {used - set(variables)}"
 
 
-@pytest.mark.parametrize("module", MODULE_DIRS, ids=lambda p: p.name)
+def test_modules_the_roots_call_take_the_stage() -> None:
+    called = {Path(body["source"]).name for root in ROOTS for body in named(root, "module").values()}
+    assert called and all("stage" in named(MODULES / name, "variable") for name in called)
+
+
+@pytest.mark.parametrize("module", [m for m in MODULE_DIRS if "stage" in named(m, "variable")], ids=lambda p: p.name)
 def test_stage_is_a_closed_set(module: Path) -> None:
     stage = named(module, "variable")["stage"]
     condition = stage["validation"][0]["condition"]

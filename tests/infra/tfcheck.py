@@ -409,7 +409,11 @@ class Checker:
             if name not in d.modules:
                 self.report(at(m.group(0)), f"undeclared module module.{name}")
                 continue
-            target = self.module_dir(d.modules[name])
+            call = d.modules[name]
+            multi = "count" if "count" in call else "for_each" if "for_each" in call else None
+            if output and multi and not index:
+                self.report(at(m.group(0)), f"module.{name} has {multi}: index it before reading {output!r}")
+            target = self.module_dir(call)
             if output and target is not None and output not in load_directory(target).outputs:
                 self.report(at(m.group(0)), f"module.{name} has no output {output!r}{_suggest(output, load_directory(target).outputs)}")
         for m in DATA_REF.finditer(expr):

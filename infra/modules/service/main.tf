@@ -37,6 +37,13 @@ locals {
     var.api_key_secret_parameter == null ? "" : var.api_key_secret_parameter,
   ])
 
+  # The stream functions (handoff.tf, media.tf) import app.py, whose cold start reads the
+  # settings, auth token included (carrier_core/runtime.py).
+  stream_function_parameters = {
+    arns        = [for name in local.token_parameters : "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${name}"]
+    kms_key_arn = var.secrets_kms_key_arn
+  }
+
   # The service's public base URL. Twilio signs the exact URL it is configured with, so
   # the function must know it: from the custom domain when there is one, otherwise the
   # stage's execute-api URL, built from the API's id (the function does not need the

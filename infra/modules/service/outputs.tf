@@ -40,5 +40,5 @@ output "webhook_url" {
 
 output "handoff_function_name" {
   description = "The hand-off consumer's function name; null when the service has none."
-  value       = length(aws_lambda_function.handoff) == 0 ? null : aws_lambda_function.handoff[0].function_name
+  value       = local.handoff_enabled ? module.handoff[0].function_name : null
 }
