@@ -24,7 +24,7 @@ PRICES = {  # US dollars per million of each unit, us-east-1, on-demand
     "api_gateway_rest_request": 3.50,  # first 333 million a month
     "eventbridge_custom_event": 1.00,  # the hand-off's one event per message or status change
 }
-MEMORY_MB = {"inbound": 512, "status": 512, "send": 1024}  # infra/envs/*/*/main.tf
+MEMORY_MB = {"inbound": 512, "status": 512, "send": 1024}  # infra/roots/*/main.tf
 FULL_VCPU_MB = 1769  # Lambda gives a function one vCPU at 1,769 MB, a share of one below it
 DYNAMODB_MS = 5.0  # assumption: one in-region DynamoDB request, single-digit ms at p50
 TWILIO_CREATE_MS = 250.0  # assumption: Twilio's Messages create, answered from us-east-1

@@ -1,7 +1,7 @@
 # Packaging, deployment and static checks of infra/. Included from the Makefile.
 #
 #   make package-<svc>                 build build/<svc>.zip and print its size
-#   make deploy-<svc>  STAGE=dev|prod  package, then terraform init/plan/apply infra/envs/STAGE/<svc>
+#   make deploy-<svc>  STAGE=dev|prod  package, then terraform init/plan/apply infra/roots/<svc> for STAGE
 #   make deploy-shared STAGE=dev|prod  keys, tables, alarms and dashboard of the stage (apply first)
 #   make checkov                       checkov over infra/ (part of `make test`)
 #   make terraform-schema              extract the AWS provider's schema for tests/infra/tfcheck.py
@@ -11,7 +11,8 @@ CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 PACKAGE_TARGETS := $(addprefix package-,$(SERVICES))
 DEPLOY_TARGETS  := $(addprefix deploy-,$(SERVICES))
-TF_ROOT = infra/envs/$(STAGE)
+# One root per deployable; a stage is a values file and a backend file in each root.
+TF_ROOTS := infra/roots
 
 .PHONY: checkov terraform-schema iam-lint deploy-preflight deploy-shared $(PACKAGE_TARGETS) $(DEPLOY_TARGETS)
 
@@ -47,16 +48,20 @@ $(PACKAGE_TARGETS): package-%: install
 # Stops before building or touching anything when terraform, the stage or AWS credentials
 # are missing, with a message that says which.
 deploy-preflight:
-	@test -d "$(TF_ROOT)" || { echo "deploy: no stage '$(STAGE)': use STAGE=$$(ls infra/envs | paste -sd '|' -)" >&2; exit 2; }
+	@test -f "$(TF_ROOTS)/shared/stages/$(STAGE).tfvars" || { echo "deploy: no stage '$(STAGE)': use STAGE=$$(ls $(TF_ROOTS)/shared/stages | sed 's/\.tfvars$$//' | paste -sd '|' -)" >&2; exit 2; }
 	@command -v terraform >/dev/null 2>&1 || { echo "deploy: terraform is not on PATH: install Terraform >= 1.6 (https://developer.hashicorp.com/terraform/install)" >&2; exit 2; }
 	@$(MAKE) --no-print-directory install >/dev/null
 	@$(BIN)/python infra/check_aws.py
 
-# init with the stage's backend.hcl, plan to a file, apply exactly that plan.
+# init with the stage's backend file, plan with its values to a file, apply exactly that
+# plan. Both stages share the root's directory: each keeps its own Terraform data directory
+# (.terraform-<stage>: backend settings, providers), so one stage's init never points the
+# other's at a different state, and -reconfigure takes the backend file as it is now
+# (never offering to migrate state from one stage's bucket to the other's).
 define terraform_apply
-	terraform -chdir=$(TF_ROOT)/$(1) init -input=false -backend-config=backend.hcl
-	terraform -chdir=$(TF_ROOT)/$(1) plan -input=false $(2) -out=$(CURDIR)/build/$(STAGE)-$(1).tfplan
-	terraform -chdir=$(TF_ROOT)/$(1) apply -input=false $(CURDIR)/build/$(STAGE)-$(1).tfplan
+	TF_DATA_DIR=.terraform-$(STAGE) terraform -chdir=$(TF_ROOTS)/$(1) init -input=false -reconfigure -backend-config=backend/$(STAGE).hcl
+	TF_DATA_DIR=.terraform-$(STAGE) terraform -chdir=$(TF_ROOTS)/$(1) plan -input=false -var-file=stages/$(STAGE).tfvars $(2) -out=$(CURDIR)/build/$(STAGE)-$(1).tfplan
+	TF_DATA_DIR=.terraform-$(STAGE) terraform -chdir=$(TF_ROOTS)/$(1) apply -input=false $(CURDIR)/build/$(STAGE)-$(1).tfplan
 endef
 
 deploy-shared: deploy-preflight

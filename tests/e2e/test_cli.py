@@ -105,7 +105,7 @@ def test_failures_are_one_line(stack: RunningStack) -> None:
     assert "neither an http(s) URL nor a file" in failure(stack, "simulate", "inbound", "--from", CUSTOMER, "--media", "no/such/file")
     # A deployed stage without the flag: its Terraform output, here not initialised.
     line = failure(stack, "--stage", "dev", "show", "SM" + "0" * 32)
-    assert "pass --outbound-url" in line and "terraform init` in infra/envs/dev/outbound" in line
+    assert "pass --outbound-url" in line and "terraform init` in infra/roots/outbound for dev" in line
     result = subprocess.run([str(CLI), "show", "SM" + "0" * 32], env={**os.environ, "DEVSTACK_PORT_BASE": "1"},
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 1 and result.stderr.startswith("Error: cannot reach the outbound API")

@@ -13,10 +13,11 @@ from hcl2 import SerializationOptions
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 MODULES = INFRA / "modules"
-ENVS = INFRA / "envs"
+ROOTS_DIR = INFRA / "roots"
 SERVICES = ("inbound", "status", "outbound")
-STAGES = tuple(sorted(p.name for p in ENVS.iterdir() if p.is_dir()))
-ROOTS = tuple(sorted(p.parent for p in ENVS.glob("*/*/main.tf")))
+ROOTS = tuple(sorted(p.parent for p in ROOTS_DIR.glob("*/main.tf")))
+# A stage is a values file (stages/<stage>.tfvars) and a backend file in each root.
+STAGES = tuple(sorted(p.stem for p in (ROOTS_DIR / "shared" / "stages").glob("*.tfvars")))
 MODULE_DIRS = tuple(sorted(p for p in MODULES.iterdir() if p.is_dir()))
 
 _OPTIONS = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
@@ -60,6 +61,35 @@ def local_values(directory: Path) -> dict[str, Any]:
     for entry in load_dir(directory).get("locals", []):
         values.update(entry)
     return values
+
+
+def stage_values(root: Path, stage: str) -> dict[str, Any]:
+    """A root's variables for one stage: stages/<stage>.tfvars over the defaults."""
+    values = {name: body["default"] for name, body in named(root, "variable").items() if "default" in body}
+    values.update(load_file(root / "stages" / f"{stage}.tfvars"))
+    return values
+
+
+_VAR_EXPR = re.compile(r"\$\{var\.(\w+)\}")
+
+
+def _resolve(value: Any, values: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        whole = _VAR_EXPR.fullmatch(value)
+        if whole and whole.group(1) in values:
+            return values[whole.group(1)]
+        return _VAR_EXPR.sub(lambda m: str(values[m.group(1)]) if isinstance(values.get(m.group(1)), str) else m.group(0), value)
+    if isinstance(value, dict):
+        return {k: _resolve(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, values) for v in value]
+    return value
+
+
+def wired(root_name: str, stage: str, module: str) -> dict[str, Any]:
+    """A module call of a root as one stage applies it: `${var.x}` replaced by the stage's value."""
+    root = ROOTS_DIR / root_name
+    return _resolve(named(root, "module")[module], stage_values(root, stage))  # type: ignore[no-any-return]
 
 
 def text(directory: Path) -> str:

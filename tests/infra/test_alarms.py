@@ -6,7 +6,7 @@ import re
 import pytest
 
 from carrier_core.metrics import METRICS, NAMESPACE
-from tests.infra.hcl import ENVS, MODULES, SERVICES, STAGES, local_values, named, resources
+from tests.infra.hcl import ROOTS_DIR, MODULES, SERVICES, STAGES, local_values, named, resources, wired
 
 ALARMS = MODULES / "alarms"
 LOCALS = local_values(ALARMS)
@@ -82,12 +82,12 @@ def test_alarmed_carrier_metrics_are_declared_or_expected() -> None:
 @pytest.mark.parametrize("stage", STAGES)
 def test_shared_root_watches_what_the_service_roots_create(stage: str) -> None:
     """The shared root names functions and APIs by the service module's convention."""
-    alarms = named(ENVS / stage / "shared", "module")["alarms"]
+    alarms = wired("shared", stage, "alarms")
     prefix = f"omni-twilio-{stage}"
     expand = lambda s: s.replace("${local.prefix}", prefix)  # noqa: E731
     expected_functions = {f"{prefix}-{svc}" for svc in SERVICES}
     for svc in SERVICES:
-        service = named(ENVS / stage / svc, "module")["service"]
+        service = wired(svc, stage, "service")
         expected_functions |= {f"{prefix}-{svc}-{key.replace('_', '-')}" for key in service.get("schedules", {})}
         if service.get("handoff"):
             expected_functions.add(f"{prefix}-{svc}-handoff")  # modules/service/handoff.tf
@@ -99,7 +99,7 @@ def test_shared_root_watches_what_the_service_roots_create(stage: str) -> None:
     assert listed | api_functions == expected_functions
     scheduled = {expand(f) for f in alarms["scheduled_function_names"]}
     assert scheduled == {f for f in expected_functions - api_functions if not f.endswith(("-handoff", "-rehost-media"))}
-    assert set(local_values(ENVS / stage / "shared")["services"]) == set(SERVICES)
+    assert set(local_values(ROOTS_DIR / "shared")["services"]) == set(SERVICES)
     service_main = (MODULES / "service" / "main.tf").read_text()
     assert 'prefix     = "omni-twilio-${var.stage}-${var.name}"' in service_main
     assert '"${local.prefix}-${replace(key, "_", "-")}"' in service_main

@@ -15,7 +15,7 @@ from moto.server import ThreadedMotoServer
 from tests.infra.hcl import ROOT
 
 FAKE_TERRAFORM = """#!/bin/sh
-echo "$@" >> "{log}"
+echo "TF_DATA_DIR=$TF_DATA_DIR $@" >> "{log}"
 """
 
 
@@ -99,7 +99,23 @@ def test_deploy_runs_terraform_on_that_root_only(tmp_path: Path, sts: str) -> No
     assert "build/inbound.zip:" in result.stdout  # packaged first, size printed
     calls = log.read_text().splitlines()
     assert len(calls) == 3
-    root = "-chdir=infra/envs/dev/inbound"
-    assert calls[0] == f"{root} init -input=false -backend-config=backend.hcl"
-    assert calls[1].startswith(f"{root} plan -input=false -var zip_path={ROOT}/build/inbound.zip -out=")
+    # One root for every stage: the stage picks the backend file, the values and the data
+    # directory (.terraform-dev), so a prod init never repoints dev's state.
+    root = "TF_DATA_DIR=.terraform-dev -chdir=infra/roots/inbound"
+    assert calls[0] == f"{root} init -input=false -reconfigure -backend-config=backend/dev.hcl"
+    assert calls[1].startswith(f"{root} plan -input=false -var-file=stages/dev.tfvars -var zip_path={ROOT}/build/inbound.zip -out=")
     assert calls[2] == f"{root} apply -input=false {ROOT}/build/dev-inbound.tfplan"
+
+
+def test_deploy_shared_uses_the_stage_files_of_the_shared_root(tmp_path: Path, sts: str) -> None:
+    path, log = fake_terraform(tmp_path)
+    env = no_credentials_env(path)
+    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_ENDPOINT_URL_STS=sts)
+    result = make("deploy-shared", env, stage="prod")
+    assert result.returncode == 0, result.stderr
+    root = "TF_DATA_DIR=.terraform-prod -chdir=infra/roots/shared"
+    assert log.read_text().splitlines() == [
+        f"{root} init -input=false -reconfigure -backend-config=backend/prod.hcl",
+        f"{root} plan -input=false -var-file=stages/prod.tfvars -out={ROOT}/build/prod-shared.tfplan",
+        f"{root} apply -input=false {ROOT}/build/prod-shared.tfplan",
+    ]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from carrier_core.handoff.events import SOURCE
-from tests.infra.hcl import ENVS, MODULES, ROOT, STAGES, local_values, named, resources, stream_function_statements, top_level_names
+from tests.infra.hcl import MODULES, ROOT, ROOTS_DIR, STAGES, local_values, named, resources, stream_function_statements, top_level_names, wired
 
 SERVICE = MODULES / "service"
 STREAM = MODULES / "stream_function"
@@ -89,8 +89,8 @@ def test_bus_and_encrypted_dlq_names() -> None:
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_status_root_wires_the_consumer_to_both_streams(stage: str) -> None:
-    root = ENVS / stage / "status"
-    handoff = named(root, "module")["service"]["handoff"]
+    root = ROOTS_DIR / "status"
+    handoff = wired("status", stage, "service")["handoff"]
     assert set(handoff["stream_arns"]) == {"messages", "optouts"}
     assert handoff["maximum_retry_attempts"] >= 1 and 1 <= handoff["batch_size"] <= 1000
     module, function = handoff["handler"].split(".")
@@ -102,14 +102,13 @@ def test_status_root_wires_the_consumer_to_both_streams(stage: str) -> None:
     assert data[("aws_sqs_queue", "events_dlq")]["name"] == "${local.prefix}-events-dlq"
     assert data[("aws_kms_alias", "events")]["name"] == "alias/${local.prefix}-events"
     for other in ("inbound", "outbound"):
-        assert "handoff" not in named(ENVS / stage / other, "module")["service"]
+        assert "handoff" not in wired(other, stage, "service")
 
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_shared_root_creates_the_bus_and_watches_the_consumer(stage: str) -> None:
-    modules = named(ENVS / stage / "shared", "module")
-    assert modules["events"]["source"] == "../../../modules/events"
-    alarms = modules["alarms"]
+    assert wired("shared", stage, "events")["source"] == "../../modules/events"
+    alarms = wired("shared", stage, "alarms")
     # The inbound media re-host (tests/infra/test_media.py) reads the messages stream too.
     assert alarms["stream_consumer_names"] == ["${local.prefix}-status-handoff", "${local.prefix}-inbound-rehost-media"]
     assert "${local.prefix}-status-handoff" in alarms["function_names"]

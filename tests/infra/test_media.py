@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.hcl import ENVS, MODULES, ROOT, STAGES, named, resources, stream_function_statements, top_level_names
+from tests.infra.hcl import MODULES, ROOT, STAGES, named, resources, stream_function_statements, top_level_names, wired
 
 MEDIA = MODULES / "media"
 SERVICE = MODULES / "service"
@@ -55,8 +55,8 @@ def test_bucket_is_private_kms_encrypted_tls_only_and_expires() -> None:
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_shared_root_creates_the_bucket_with_an_expiry(stage: str) -> None:
-    media = named(ENVS / stage / "shared", "module")["media"]
-    assert media["source"] == "../../../modules/media" and media["expiry_days"] >= 1
+    media = wired("shared", stage, "media")
+    assert media["source"] == "../../modules/media" and media["expiry_days"] >= 1
     assert media["force_destroy"] is (stage == "dev")
 
 
@@ -87,11 +87,11 @@ def test_service_media_policy_grants_exactly_puts_under_a_prefix_and_reads() -> 
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_roots_give_each_service_its_own_media_access(stage: str) -> None:
-    inbound = named(ENVS / stage / "inbound", "module")["service"]
-    outbound = named(ENVS / stage / "outbound", "module")["service"]
+    inbound = wired("inbound", stage, "service")
+    outbound = wired("outbound", stage, "service")
     assert (inbound["media"]["put_prefix"], inbound["media"]["read"]) == ("inbound/", False)
     assert (outbound["media"]["put_prefix"], outbound["media"]["read"]) == ("outbound/", True)
-    assert "media" not in named(ENVS / stage / "status", "module")["service"]
+    assert "media" not in wired("status", stage, "service")
     assert "media_worker" not in outbound
     module, function = inbound["media_worker"]["handler"].split(".")
     app = (ROOT / "services" / "inbound" / f"{module}.py").read_text()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench.cold import DEPLOYED_ENV, OUR_FIRST_SEND, SDK_FIRST_SEND
-from tests.infra.hcl import ENVS, MODULES, ROOT, SERVICES, local_values, named, top_level_names
+from tests.infra.hcl import ROOTS_DIR, MODULES, ROOT, SERVICES, local_values, named, top_level_names
 
 # docs/architecture.md, "Targets measured by make bench".
 SIZE_LIMITS = {"inbound": 3 * 2**20, "status": 3 * 2**20, "outbound": 15 * 2**20}
@@ -47,11 +47,10 @@ def sha256(path: Path) -> str:
 
 
 def tf_handlers(service: str) -> set[str]:
-    """Every handler a root of any stage gives this service's functions."""
+    """Every handler the service's root gives its functions."""
     handlers = {local_values(MODULES / "service")["api_handler"]}
-    for root in ENVS.glob(f"*/{service}"):
-        schedules = named(root, "module")["service"].get("schedules", {})
-        handlers |= {s["handler"] for s in schedules.values()}
+    schedules = named(ROOTS_DIR / service, "module")["service"].get("schedules", {})
+    handlers |= {s["handler"] for s in schedules.values()}
     return handlers
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from carrier_core.settings import REQUIRED_URLS
 
-from tests.infra.hcl import ENVS, INFRA, MODULES, ROOT, SERVICES, STAGES, app_routes, local_values, named, resources, unquote_keys
+from tests.infra.hcl import INFRA, MODULES, ROOT, ROOTS, ROOTS_DIR, SERVICES, STAGES, app_routes, local_values, named, resources, unquote_keys, wired
 
 SERVICE = MODULES / "service"
 LOCALS = local_values(SERVICE)
@@ -135,7 +135,7 @@ def test_environment_names_are_settings_names() -> None:
     known = settings_names()
     assert {"STAGE", "MESSAGES_TABLE", "TWILIO_AUTH_TOKEN_PARAMETER"} <= known
     assert module_environment_names() <= known
-    for root in ENVS.glob("*/*"):
+    for root in ROOTS:
         for body in named(root, "module").values():
             assert set(body.get("environment", {})) <= known, root
 
@@ -143,7 +143,7 @@ def test_environment_names_are_settings_names() -> None:
 def test_no_token_in_plain_environment() -> None:
     tokens = {"TWILIO_AUTH_TOKEN", "TWILIO_AUTH_TOKEN_SECONDARY", "TWILIO_API_KEY_SECRET"}
     assert not tokens & module_environment_names()
-    for root in ENVS.glob("*/*"):
+    for root in ROOTS:
         for body in named(root, "module").values():
             assert not tokens & set(body.get("environment", {})), root
     rule = named(SERVICE, "variable")["environment"]["validation"][0]["condition"]
@@ -154,7 +154,7 @@ def test_no_local_only_setting_in_deployed_environment() -> None:
     """The emulator endpoint, the sandbox URL and Lambda's reserved names stay out."""
     local_only = {"DYNAMODB_ENDPOINT", "TWILIO_API_BASE_URL", "AWS_REGION", "AWS_DEFAULT_REGION"}
     assert not local_only & module_environment_names()
-    for root in ENVS.glob("*/*"):
+    for root in ROOTS:
         for body in named(root, "module").values():
             assert not local_only & set(body.get("environment", {})), root
 
@@ -163,7 +163,7 @@ def test_no_local_only_setting_in_deployed_environment() -> None:
 @pytest.mark.parametrize("service", SERVICES)
 def test_required_urls_are_set(stage: str, service: str) -> None:
     """settings.REQUIRED_URLS: the URL each service refuses to start without."""
-    given = set(named(ENVS / stage / service, "module")["service"]["environment"])
+    given = set(wired(service, stage, "service")["environment"])
     webhook = LOCALS["webhooks"].get(service)
     if webhook is not None:
         given.add(webhook["variable"])
@@ -174,20 +174,21 @@ def test_required_urls_are_set(stage: str, service: str) -> None:
 @pytest.mark.parametrize("stage", STAGES)
 @pytest.mark.parametrize("service", SERVICES)
 def test_root_wiring(stage: str, service: str) -> None:
-    module = named(ENVS / stage / service, "module")["service"]
+    module = wired(service, stage, "service")
     assert module["name"] == service
     assert module["authorization"] == ("AWS_IAM" if service == "outbound" else "NONE")
-    assert module["auth_token_parameter"] == "/omni-twilio/${local.stage}/twilio-auth-token"
+    assert module["auth_token_parameter"] == f"/omni-twilio/{stage}/twilio-auth-token"
     required = {"TWILIO_ACCOUNT_SID"} | ({"TWILIO_DEFAULT_FROM_NUMBER", "STATUS_WEBHOOK_URL"} if service == "outbound" else set())
     assert required <= set(module["environment"])
     config = ROOT / "services" / service / ".chalice" / "config.json"
     assert f'"/omni-twilio/{stage}/twilio-auth-token"' in config.read_text()
     # Only outbound calls Twilio's REST API: the API key's secret is its alone.
-    key_parameter = "/omni-twilio/${local.stage}/twilio-api-key-secret"
+    key_parameter = f"/omni-twilio/{stage}/twilio-api-key-secret"
     assert module.get("api_key_secret_parameter") == (key_parameter if service == "outbound" else None)
     assert (f'"/omni-twilio/{stage}/twilio-api-key-secret"' in config.read_text()) == (service == "outbound")
     if service == "outbound":
-        assert module["environment"]["TWILIO_API_KEY_SID"] == "${var.twilio_api_key_sid}"
+        declared = named(ROOTS_DIR / service, "module")["service"]
+        assert declared["environment"]["TWILIO_API_KEY_SID"] == "${var.twilio_api_key_sid}"
 
 
 def test_the_api_key_secret_is_read_like_the_auth_token() -> None:

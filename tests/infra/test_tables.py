@@ -8,7 +8,7 @@ from pynamodb.models import Model
 
 from carrier_core.models import FailedMessageModel, IdempotencyModel, MessageModel, OptOutModel
 from carrier_core.settings import Settings
-from tests.infra.hcl import ENVS, MODULES, STAGES, named, resources
+from tests.infra.hcl import MODULES, STAGES, named, resources, wired
 
 TABLES = resources(MODULES / "tables")
 # Terraform resource name -> model and the name suffix settings.py defaults to.
@@ -113,5 +113,5 @@ def test_tables_have_their_own_key() -> None:
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_deletion_protection_on_in_prod(stage: str) -> None:
-    tables = named(ENVS / stage / "shared", "module")["tables"]
+    tables = wired("shared", stage, "tables")
     assert tables["deletion_protection"] is (stage == "prod")

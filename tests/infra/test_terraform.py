@@ -9,15 +9,17 @@ from pathlib import Path
 import pytest
 
 from tests.infra.tfcheck import load_schema
-from tests.infra.hcl import ENVS, INFRA, MODULE_DIRS, MODULES, ROOTS, SERVICES, STAGES, VAR_REF, load_file, named, text
+from tests.infra.hcl import INFRA, MODULE_DIRS, MODULES, ROOTS, ROOTS_DIR, SERVICES, STAGES, VAR_REF, load_file, named, text
 
 ALL_TF = sorted(INFRA.rglob("*.tf"))
 
 
 def test_layout_has_every_root() -> None:
     assert STAGES == ("dev", "prod")
-    expected = {ENVS / stage / root for stage in STAGES for root in ("shared", *SERVICES)}
-    assert set(ROOTS) == expected
+    assert set(ROOTS) == {ROOTS_DIR / root for root in ("shared", *SERVICES)}
+    for root in ROOTS:
+        assert {p.stem for p in (root / "stages").glob("*.tfvars")} == set(STAGES), root.name
+        assert {p.stem for p in (root / "backend").glob("*.hcl")} == set(STAGES), root.name
     assert {p.name for p in MODULE_DIRS} >= {"tables", "service", "alarms"}
 
 
@@ -86,33 +88,56 @@ def test_roots_only_wire_modules(root: Path) -> None:
         assert (root / body["source"]).resolve().parent == (INFRA / "modules").resolve(), name
 
 
-@pytest.mark.parametrize("root", ROOTS, ids=lambda p: str(p.relative_to(INFRA)))
-def test_roots_own_state_key_and_backend_config(root: Path) -> None:
-    stage, name = root.parent.name, root.name
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("root", ROOTS, ids=lambda p: p.name)
+def test_each_stage_has_its_own_state_key_and_backend(root: Path, stage: str) -> None:
+    """The keys are those of the per-stage roots before them, so existing state is found."""
     block = load_file(root / "main.tf")["terraform"][0]
-    s3 = block["backend"][0]["s3"]
-    assert s3["key"] == f"omni-twilio/{stage}/{name}.tfstate"
-    assert s3["encrypt"] is True
-    config = load_file(root / "backend.hcl")
-    assert set(config) == {"bucket", "region", "dynamodb_table"}
-    assert stage in config["bucket"] and stage in config["dynamodb_table"]
+    assert block["backend"][0]["s3"] == {"encrypt": True}  # the rest is per stage
+    config = load_file(root / "backend" / f"{stage}.hcl")
+    assert set(config) == {"bucket", "key", "region", "dynamodb_table"}
+    assert config["key"] == f"omni-twilio/{stage}/{root.name}.tfstate"
+    assert config["bucket"] == f"omni-twilio-{stage}-terraform-state"
+    assert config["dynamodb_table"] == f"omni-twilio-{stage}-terraform-locks"
     provider = load_file(root / "main.tf")["provider"][0]["aws"]
     assert provider["allowed_account_ids"] == ["${var.aws_account_id}"]
+    assert provider["default_tags"][0]["tags"]["stage"] == "${var.stage}"
 
 
 def test_state_keys_unique() -> None:
-    keys = [load_file(r / "main.tf")["terraform"][0]["backend"][0]["s3"]["key"] for r in ROOTS]
-    assert len(keys) == len(set(keys))
+    keys = [load_file(r / "backend" / f"{s}.hcl")["key"] for r in ROOTS for s in STAGES]
+    assert len(keys) == len(set(keys)) == len(ROOTS) * len(STAGES)
 
 
-@pytest.mark.parametrize("root", ROOTS, ids=lambda p: str(p.relative_to(INFRA)))
-def test_tfvars_set_declared_and_required_variables(root: Path) -> None:
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("root", ROOTS, ids=lambda p: p.name)
+def test_stage_values_set_declared_and_required_variables(root: Path, stage: str) -> None:
     variables = named(root, "variable")
-    values = load_file(root / "terraform.tfvars")
+    values = load_file(root / "stages" / f"{stage}.tfvars")
+    assert values["stage"] == stage
     assert set(values) <= set(variables)
     # zip_path comes from `make deploy-<svc>` on the command line.
     required = {n for n, body in variables.items() if "default" not in body} - {"zip_path"}
     assert required <= set(values), f"{root}: no value for {required - set(values)}"
+    assert f'"{stage}"' in variables["stage"]["validation"][0]["condition"]
+
+
+# What may differ between dev and prod, per root (infra/README.md, "Variables per stage").
+STAGE_DIFFERENCES = {
+    "shared": {"stage", "aws_account_id", "deletion_protection", "media_expiry_days", "media_force_destroy"},
+    **{svc: {"stage", "aws_account_id", "reserved_concurrency", "log_retention_days", "throttle_rate_limit", "throttle_burst_limit"} for svc in SERVICES},
+}
+
+
+@pytest.mark.parametrize("root", ROOTS, ids=lambda p: p.name)
+def test_stages_differ_only_in_their_values(root: Path) -> None:
+    """One root serves every stage: the stages set the same variables, and differ only where
+    a stage should; the Terraform itself names no stage."""
+    dev, prod = (load_file(root / "stages" / f"{s}.tfvars") for s in ("dev", "prod"))
+    assert set(dev) == set(prod)
+    assert {k for k in dev if dev[k] != prod[k]} == STAGE_DIFFERENCES[root.name]
+    code = "\n".join(p.read_text() for p in root.glob("*.tf") if p.name != "variables.tf")
+    assert not re.search(r"\b(dev|prod)\b", re.sub(r"(?m)#.*$", "", code)), root.name
 
 
 def test_every_checkov_skip_says_why() -> None:
@@ -120,15 +145,6 @@ def test_every_checkov_skip_says_why() -> None:
     assert skips, "expected the documented skips"
     for skip in skips:
         assert re.fullmatch(r"CKV2?_AWS_\d+:.{20,}", skip), f"skip without a reason: {skip}"
-
-
-def test_stage_roots_differ_only_by_stage_values() -> None:
-    """dev and prod roots are the same wiring: a change to one that misses the other fails."""
-    for root in ("shared", *SERVICES):
-        dev = text(ENVS / "dev" / root)
-        prod = text(ENVS / "prod" / root)
-        shape = re.compile(r"\b(dev|prod)\b|= (true|false|null|\d+)$", re.M)
-        assert shape.sub("X", dev) == shape.sub("X", prod), root
 
 
 def _code(directory: Path) -> str:

@@ -158,7 +158,8 @@ class Profile:
 
 
 def terraform_output(stage: str, service: str, name: str) -> str:
-    """One output of infra/envs/<stage>/<service>, read with `terraform output` from its state."""
+    """One output of infra/roots/<service> for a stage, read with `terraform output` from its
+    state: through the stage's data directory (.terraform-<stage>), which `make deploy-*` inits."""
     root = next((d for d in (Path.cwd() / "infra", Path(__file__).resolve().parents[3] / "infra") if d.is_dir()), None)
     unknown = f"the {stage} stage's {service} URL is unknown: pass --{service}-url"
     if root is None or shutil.which("terraform") is None:
@@ -166,12 +167,13 @@ def terraform_output(stage: str, service: str, name: str) -> str:
     try:
         # A fixed command line: terraform from PATH, a directory of this repository.
         result = subprocess.run(  # nosec B603
-            ["terraform", f"-chdir={root / 'envs' / stage / service}", "output", "-raw", name],
-            capture_output=True, text=True, timeout=60, check=False)
+            ["terraform", f"-chdir={root / 'roots' / service}", "output", "-raw", name],
+            env={**os.environ, "TF_DATA_DIR": f".terraform-{stage}"}, capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise CliFailure(f"{unknown}: terraform output failed ({type(exc).__name__})") from exc
     if result.returncode != 0 or not result.stdout.strip():
-        raise CliFailure(f"{unknown}, or `terraform init` in infra/envs/{stage}/{service} to read its output {name}")
+        raise CliFailure(f"{unknown}, or `terraform init` in infra/roots/{service} for {stage} to read its output {name} "
+                         f"(TF_DATA_DIR=.terraform-{stage} terraform -chdir=infra/roots/{service} init -backend-config=backend/{stage}.hcl)")
     return result.stdout.strip()
 
 

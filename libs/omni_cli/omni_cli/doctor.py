@@ -44,7 +44,7 @@ def tables_check(profile: Profile) -> str:
         except Exception as exc:  # an endpoint that does not answer, credentials refused
             raise unreachable("DynamoDB", exc, "check DYNAMODB_ENDPOINT / AWS credentials") from exc
     if missing:
-        raise Problem(f"missing tables {', '.join(missing)}: apply infra/envs/{profile.stage} (locally, restart make dev)")
+        raise Problem(f"missing tables {', '.join(missing)}: make deploy-shared STAGE={profile.stage} (locally, restart make dev)")
     return f"tables {profile.settings.messages_table}, -failed-messages, -optouts reachable"
 
 

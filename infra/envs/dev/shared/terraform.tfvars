@@ -1,5 +1,0 @@
-# dev: shared root. Replace the account id with the stage's before the first apply.
-region                    = "us-east-1"
-aws_account_id            = "111111111111"
-manage_apigateway_account = true
-alarm_emails              = []

@@ -1,0 +1,5 @@
+# State of the shared root in the dev stage's account (bucket and lock table: infra/README.md).
+bucket         = "omni-twilio-dev-terraform-state"
+key            = "omni-twilio/dev/shared.tfstate"
+region         = "us-east-1"
+dynamodb_table = "omni-twilio-dev-terraform-locks"

@@ -1,0 +1,5 @@
+# State of the shared root in the prod stage's account (bucket and lock table: infra/README.md).
+bucket         = "omni-twilio-prod-terraform-state"
+key            = "omni-twilio/prod/shared.tfstate"
+region         = "us-east-1"
+dynamodb_table = "omni-twilio-prod-terraform-locks"

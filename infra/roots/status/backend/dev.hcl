@@ -1,0 +1,5 @@
+# State of the status root in the dev stage's account (bucket and lock table: infra/README.md).
+bucket         = "omni-twilio-dev-terraform-state"
+key            = "omni-twilio/dev/status.tfstate"
+region         = "us-east-1"
+dynamodb_table = "omni-twilio-dev-terraform-locks"
