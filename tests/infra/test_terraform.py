@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.tfcheck import load_schema
+from tests.infra.tfcheck import check, load_schema
 from tests.infra.hcl import INFRA, MODULE_DIRS, MODULES, ROOTS, ROOTS_DIR, SERVICES, STAGES, VAR_REF, load_file, named, text
 
 ALL_TF = sorted(INFRA.rglob("*.tf"))
@@ -192,3 +192,16 @@ def test_terraform_fmt() -> None:
     result = subprocess.run([terraform, "fmt", "-check", "-recursive", "-diff", str(INFRA)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, f"run `terraform fmt -recursive infra`:\n{result.stdout}{result.stderr}"
+
+
+@pytest.mark.parametrize("module", MODULE_DIRS, ids=lambda p: p.name)
+def test_module_has_an_example_that_passes_the_schema_check(module: Path) -> None:
+    """examples/<name>/ is a root that calls the module; the schema check validates its
+    inputs against the module's variables and its outputs against the module's outputs."""
+    examples = sorted(p.parent for p in module.glob("examples/*/main.tf"))
+    assert examples, f"{module.name} has no examples/<name>/main.tf"
+    for example in examples:
+        calls = [b for b in named(example, "module").values() if (example / b["source"]).resolve() == module.resolve()]
+        assert calls, f"{example} does not call {module.name}"
+        findings = check(example, display_root=INFRA)
+        assert not findings, "\n".join(map(str, findings))

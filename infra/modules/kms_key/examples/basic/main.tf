@@ -1,21 +1,6 @@
 # A key for a stage's tables, and one CloudWatch Logs may use for this account's log groups.
-# Parsed and schema-checked by tests/infra; `terraform init && terraform validate` here
-# where the provider can be downloaded.
-
-terraform {
-  required_version = ">= 1.6"
-
-  required_providers {
-    aws = {
-      source  = "hashicorp/aws"
-      version = "~> 6.0"
-    }
-  }
-}
-
-provider "aws" {
-  region = "us-east-1"
-}
+# Parsed and schema-checked by tests/infra (tfcheck.py); run `terraform init && terraform
+# validate` here where the AWS provider can be downloaded.
 
 module "tables_key" {
   source      = "../.."

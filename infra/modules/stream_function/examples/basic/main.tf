@@ -1,21 +1,6 @@
-# A consumer of one table's stream that publishes to a bus. Parsed and schema-checked by
-# tests/infra; `terraform init && terraform validate` here where the provider can be
-# downloaded.
-
-terraform {
-  required_version = ">= 1.6"
-
-  required_providers {
-    aws = {
-      source  = "hashicorp/aws"
-      version = "~> 6.0"
-    }
-  }
-}
-
-provider "aws" {
-  region = "us-east-1"
-}
+# A consumer of one table's stream that publishes to a bus.
+# Parsed and schema-checked by tests/infra (tfcheck.py); run `terraform init && terraform
+# validate` here where the AWS provider can be downloaded.
 
 variable "zip_path" {
   description = "A zip with app.py (make package-status)."
