@@ -124,6 +124,25 @@ def used_types(tf_dir: Path) -> dict[str, set[str]]:
     return used
 
 
+def dumps(schema: dict[str, Any]) -> str:
+    """JSON with one type (or one name) per line, so that a new provider or type reads as a
+    diff of the types it changes."""
+    def line(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+    parts = []
+    for key in sorted(schema):
+        value = schema[key]
+        if isinstance(value, dict) and key in ("resources", "data_sources"):
+            inner = ",\n".join(f"  {line(k)}: {line(v)}" for k, v in sorted(value.items()))
+            parts.append(f"{line(key)}: {{\n{inner}\n }}")
+        elif isinstance(value, list):
+            parts.append(f"{line(key)}: [\n" + ",\n".join(f"  {line(v)}" for v in value) + "\n ]")
+        else:
+            parts.append(f"{line(key)}: {line(value)}")
+    return "{\n " + ",\n ".join(parts) + "\n}\n"
+
+
 def main(package: Path, target: Path, tf_dir: Path) -> None:
     with tarfile.open(package) as tar:
         meta = json.load(tar.extractfile("package/package.json"))  # type: ignore[arg-type]
@@ -138,7 +157,7 @@ def main(package: Path, target: Path, tf_dir: Path) -> None:
         schema[kind] = {name: schema[kind][name] for name in sorted(used[kind])}
     provider = meta["cdktf"]["provider"]
     header = {"package": f"{meta['name']}@{meta['version']}", "provider": provider["name"], "version": provider["version"]}
-    target.write_text(json.dumps({"source": header, **schema}, sort_keys=True, separators=(",", ":")) + "\n")
+    target.write_text(dumps({"source": header, **schema}))
     print(f"{target}: provider {provider['version']}, schemas of {len(schema['resources'])} resources and "
           f"{len(schema['data_sources'])} data sources used in {tf_dir}, {target.stat().st_size // 1024} KiB")
 
