@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from carrier_core import failed_sends
 from carrier_core.errors import InvalidPhoneNumber, RateLimited, TwilioUnavailable
 from carrier_core.models import FailedMessageModel, MessageModel
 from tests.support.outbound import CUSTOMER, SENDER, Outbound, opt_out, outbound, outbound_module, twilio  # noqa: F401
@@ -164,8 +165,8 @@ def test_a_claimed_item_is_not_sent_by_a_second_worker(outbound: Outbound) -> No
     at = int(time.time()) + 3600
     item = FailedMessageModel.get(retry_id)
     stale_copy = FailedMessageModel.get(retry_id)
-    assert worker.claim(item, at, outbound.app.policy) is True
-    assert worker.claim(stale_copy, at, outbound.app.policy) is False
+    assert failed_sends.claim(item, at, outbound.app.policy.claim_seconds) is True
+    assert failed_sends.claim(stale_copy, at, outbound.app.policy.claim_seconds) is False
     assert run_worker(outbound, at=at)["skipped"] == [retry_id]
     assert outbound.twilio.requests == []
     # Once the claim's lease has passed, the item may be taken again.

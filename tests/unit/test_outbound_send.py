@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from carrier_core.logs import JsonFormatter
-from carrier_core.models import FailedMessageModel, IdempotencyModel, MessageModel
+from carrier_core.models import FailedMessageModel, IdempotencyModel, MessageModel, utc_now
 from carrier_core.status.machine import MessageStatus, rule_of
 from tests.support.outbound import CUSTOMER, SENDER, STATUS_URL, Outbound, opt_out, outbound, stored, twilio  # noqa: F401
 
@@ -200,8 +200,7 @@ def test_a_status_callback_that_beat_the_write_keeps_its_status(outbound: Outbou
     MessageModel(sid, direction="outbound", status="delivered", status_rank=DELIVERED_RANK, created_at="2026-01-01T00:00:00.000Z",
                  updated_at="2026-01-01T00:00:01.000Z", history=[{"status": "delivered", "at": "2026-01-01T00:00:01.000Z"}]).save()
     request = request_module.OutboundRequest.from_json(json.dumps({"to": CUSTOMER, "body": "late write"}).encode(), outbound.settings())
-    item = store.accepted_item(request, twilio_client.Accepted(sid, "queued", None), outbound.settings())
-    store.write_accepted(item)
+    store.write_accepted(request, twilio_client.Accepted(sid, "queued", None), utc_now(), outbound.settings(), send_id=None)
     merged = MessageModel.get(sid)
     assert (merged.status, merged.status_rank, merged.body, merged.from_number) == ("delivered", DELIVERED_RANK, "late write", SENDER)
     assert [h.status for h in merged.history] == ["delivered", "queued"]
@@ -209,7 +208,7 @@ def test_a_status_callback_that_beat_the_write_keeps_its_status(outbound: Outbou
 
 
 def outbound_store() -> Any:
-    return __import__("chalicelib.store", fromlist=["write_accepted"])
+    return __import__("chalicelib.accepted", fromlist=["write_accepted"])
 
 
 def outbound_request() -> Any:

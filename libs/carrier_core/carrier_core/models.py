@@ -140,7 +140,7 @@ class FailedMessageModel(Model):
     attempts = NumberAttribute(default=0)
     retry_state = UnicodeAttribute(null=True)
     next_attempt_at = NumberAttribute(null=True)
-    state = UnicodeAttribute(default="pending")
+    state = UnicodeAttribute()  # carrier_core.failed_sends.FailedState
     claimed_until = NumberAttribute(null=True)
     message_sid = UnicodeAttribute(null=True)
     # When the first attempt began, and whether an attempt may have created the message

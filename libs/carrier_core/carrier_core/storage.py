@@ -18,12 +18,16 @@ forever; everything else may pass on a later try.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from carrier_core.errors import CarrierError, StorageUnavailable, ValueNotStorable
+
+log = logging.getLogger(__name__)
 
 # ---- the budget --------------------------------------------------------------
 # Twilio drops a webhook request after 15 s
@@ -103,3 +107,26 @@ def storage_error(exc: BaseException) -> CarrierError:
 def failure_kind(exc: BaseException) -> str:
     """What went wrong, safe to log: DynamoDB's code, else the innermost exception's class."""
     return response_code(exc) or [type(cause).__name__ for cause in _causes(exc)][-1]
+
+
+class Swallowed:
+    """What `after_acceptance` caught: the error's code, or None when the block ran through."""
+
+    code: str | None = None
+
+
+@contextmanager
+def after_acceptance(message: str, **fields: Any) -> Iterator[Swallowed]:
+    """Run a write that follows Twilio's acceptance of a message: a failure is logged as
+    `message` with `fields` and its code, and never raised, since an error there would tell
+    the caller to send again, and the customer would be texted twice.
+
+    Caught broadly on purpose: PynamoDB 6.1 answers a botocore ReadTimeoutError with an
+    AttributeError (see above), not with its own exception.
+    """
+    swallowed = Swallowed()
+    try:
+        yield swallowed
+    except Exception as exc:  # noqa: BLE001 - the one place that swallows after acceptance
+        swallowed.code = exc.code if isinstance(exc, CarrierError) else type(exc).__name__
+        log.error(message, extra={**fields, "error_code": swallowed.code})

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from carrier_core.errors import CarrierError
+from carrier_core import failed_sends
 from carrier_core.models import FailedMessageModel, OptOutModel, iso, utc_now
 from carrier_core.phone import parse_address
 from omni_cli.context import CliFailure, Profile, error_line, http
@@ -17,8 +18,6 @@ from omni_cli.context import CliFailure, Profile, error_line, http
 failed_app = typer.Typer(help="The failed-message store: sends Twilio did not take.", no_args_is_help=True)
 optouts_app = typer.Typer(help="Who may not be messaged, by customer number and business sender.", no_args_is_help=True)
 
-# The retry worker's due index holds items whose retry_state is this (services/outbound).
-DUE_STATE = "pending"
 OPERATOR_SOURCE = "operator"
 DURATION = re.compile(r"^(\d+)([smhd])$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -64,11 +63,12 @@ def failed_retry(
     profile = stored(ctx.obj)
     if (item_id is None) == (not every):
         raise CliFailure("give one ID or --all")
-    items = [get_failed(item_id)] if item_id else [i for i in FailedMessageModel.scan() if i.retry_state == DUE_STATE]
+    now = int(time.time())
+    # The due index holds exactly the sends waiting for a retry: no scan of the table.
+    items = [get_failed(item_id)] if item_id else failed_sends.waiting()
     for item in items:
-        if item.retry_state != DUE_STATE:
+        if not failed_sends.make_due(item, now):
             raise CliFailure(f"{item.id} is not waiting for a retry (state {item.state})")
-        item.update(actions=[FailedMessageModel.next_attempt_at.set(int(time.time()))], condition=FailedMessageModel.retry_state == DUE_STATE)
     if not profile.is_local:
         profile.console.print(f"{len(items)} made due now; the scheduled worker retries within a minute")
         return

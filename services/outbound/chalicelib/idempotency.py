@@ -14,7 +14,7 @@ adopts what it finds.
 The send never sees the key: KeyGuard wraps it the way AWS Lambda Powertools' idempotency
 handler wraps a function (claim, run, then complete or release), and a request without a
 key gets NoKey, which only runs it. To keep a keyed send at DESIGN's two DynamoDB
-requests, the guard hands the send two companions (store.Companion) rather than writing
+requests, the guard hands the send two companions (transaction.Companion) rather than writing
 alone: the claim rides in the opt-out check (ConditionChecks + the claim's Put in one
 TransactWriteItems) and the completion in the message write (its Update + the claim's
 Update). A send that ends otherwise (refused, stored for retry, write failed) is completed
@@ -39,7 +39,7 @@ from carrier_core.models import IdempotencyModel, iso, utc_now
 from carrier_core.storage import storage_error
 
 from chalicelib.outcome import SendOutcome
-from chalicelib.store import Companion, CompanionRefused
+from chalicelib.transaction import Companion, CompanionRefused
 
 log = logging.getLogger(__name__)
 

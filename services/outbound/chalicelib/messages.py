@@ -1,7 +1,9 @@
-"""Reading stored messages for the public API."""
+"""The public API's view of messages: stored ones read back, and the resources of sends
+that are not (yet) messages: accepted but not yet written, or kept for a retry."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from pynamodb.exceptions import GetError
@@ -9,14 +11,15 @@ from pynamodb.exceptions import GetError
 from carrier_core.digits import ascii_int
 from carrier_core.errors import InvalidMessageId, MediaNotFound, MessageNotFound
 from carrier_core.media.storage import presigned_get, s3_client
-from carrier_core.models import FailedMessageModel, MediaStatus, MessageModel
+from carrier_core.failed_sends import RETRY_PREFIX, FailedState
+from carrier_core.models import FailedMessageModel, HistoryEntry, MediaItem, MediaStatus, MessageModel, expiry, iso, utc_now
 from carrier_core.resource import render_message
 from carrier_core.settings import Settings
+from carrier_core.status.machine import stored_rank
 from carrier_core.storage import storage_error
 
 from chalicelib.outcome import Kind, SendOutcome
 from chalicelib.request import OutboundRequest
-from chalicelib.store import RETRY_PREFIX, accepted_item, retrying_item
 from chalicelib.twilio_client import Accepted
 
 # What GET /messages/{id} reads: a Twilio message SID, or the RQ… id of a send being retried.
@@ -81,3 +84,50 @@ def media_link(sid: str, index: str, settings: Settings) -> str:
     if stored.status != MediaStatus.STORED.value or not stored.stored_url:
         raise MediaNotFound(f"media item {n} of message {sid} has no stored copy (status {stored.status})")
     return presigned_get(s3_client(settings.region), stored.stored_url, settings.media_link_seconds)
+
+
+def accepted_item(
+    request: OutboundRequest,
+    accepted: Accepted,
+    settings: Settings,
+    at: datetime | None = None,
+    send_id: str | None = None,
+    media: list[MediaItem] | None = None,
+) -> MessageModel:
+    """The message as Twilio accepted it at `at`, in memory: the resource to render
+    whether or not its write (chalicelib.accepted) lands."""
+    now = at or utc_now()
+    stamp = iso(now)
+    item = MessageModel(
+        accepted.sid,
+        **request.message_fields(),
+        status=accepted.status,
+        status_rank=stored_rank(accepted.status),
+        history=[HistoryEntry(status=accepted.status, at=stamp, source="outbound")],
+        account_sid=accepted.account_sid or settings.account_sid,
+        send_id=send_id,
+        created_at=stamp,
+        updated_at=stamp,
+        expires_at=expiry(settings, now),
+    )
+    if media is not None:
+        item.media = media
+    return item
+
+
+def retrying_item(failed: FailedMessageModel) -> MessageModel:
+    """A kept failed send as a message resource: our id, status retrying, unknown or failed."""
+    request = OutboundRequest.from_dict(dict(failed.request.as_dict()))
+    error = dict(failed.twilio_error.as_dict()) if failed.twilio_error is not None else {}
+    code = error.get("code")
+    shown = failed.state if failed.state in (FailedState.RETRYING.value, FailedState.UNKNOWN.value) else "failed"
+    return MessageModel(
+        failed.id,
+        **request.message_fields(),
+        status=shown,
+        status_rank=stored_rank(shown),
+        error_code=int(code) if code is not None else None,
+        history=[],
+        created_at=failed.created_at,
+        updated_at=failed.updated_at,
+    )

@@ -22,6 +22,7 @@ from carrier_core.errors import (
     MissingField,
     TooManyMedia,
 )
+from carrier_core.models import MediaItem
 from carrier_core.phone import parse_address
 from carrier_core.segments import Segments, count_segments
 from carrier_core.settings import Settings
@@ -62,6 +63,22 @@ class OutboundRequest:
     @property
     def segments(self) -> Segments:
         return count_segments(self.body or "")
+
+    def message_fields(self) -> dict[str, Any]:
+        """The message attributes this request determines, whatever became of it (by
+        MessageModel's Python names)."""
+        segments = self.segments
+        return {
+            "direction": "outbound",
+            "channel": self.channel,
+            "from_number": self.from_number,
+            "to_number": self.to,
+            "body": self.body,
+            "media": [MediaItem(url=url) for url in self.media_urls],
+            "num_segments": segments.count,
+            "encoding": segments.encoding.value,
+            "messaging_service_sid": self.messaging_service_sid,
+        }
 
     def fingerprint(self) -> str:
         """A stable hash of the request, to tell a replay from a different request under one key."""

@@ -15,13 +15,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
+from carrier_core import failed_sends
 from carrier_core.errors import CarrierError, TwilioUnavailable
+from carrier_core.failed_sends import FailedState
 from carrier_core.logs import append_keys, mask_phone
-from carrier_core.models import MessageModel
+from carrier_core.models import FailedMessageModel, MessageModel, utc_now
 from carrier_core.optout import TWILIO_OPTED_OUT, record_twilio_opt_out
 from carrier_core.resource import render_message
 from carrier_core.settings import Settings
 from carrier_core.status.machine import loggable_status
+from carrier_core.storage import after_acceptance
 
 from chalicelib.idempotency import NO_KEY, Ledger
 from chalicelib.prepared import PreparedMedia
@@ -29,15 +32,9 @@ from chalicelib.outcome import Kind, SendOutcome
 from chalicelib.request import OutboundRequest
 from chalicelib.retry import RetriesExhausted, RetryPolicy, backoff, call_with_retries
 from chalicelib.adoption import Unmatched, find_own
-from chalicelib.store import (
-    UNKNOWN,
-    accepted_item,
-    check_opt_out,
-    failed_item,
-    retrying_item,
-    save_failed,
-    write_accepted,
-)
+from chalicelib.accepted import write_accepted
+from chalicelib.messages import accepted_item, retrying_item
+from chalicelib.optouts import check_opt_out
 from chalicelib.twilio_client import Accepted, TwilioCallFailed, create_message
 
 log = logging.getLogger(__name__)
@@ -181,18 +178,15 @@ def _record(
 
     Twilio has it now, so no failure here may become an error the caller would retry
     (sending it twice): the status callbacks still create the item, and the caller gets the
-    message as Twilio accepted it. Caught broadly on purpose: PynamoDB 6.1 answers a
-    botocore ReadTimeoutError with an AttributeError rather than its own exception.
+    message as Twilio accepted it.
     """
-    item = accepted_item(request, accepted, settings)
-    item.send_id = send_id
-    if media.items:
-        item.media = [m.item() for m in media.items]  # the caller's URLs, and what was sent
-    try:
-        landed = write_accepted(item, ledger.completion(accepted.sid), claim=accepted.adopted)
-    except Exception as exc:  # noqa: BLE001 - see above: anything here is after Twilio accepted
-        code = exc.code if isinstance(exc, CarrierError) else type(exc).__name__
-        log.error("accepted message not stored", extra={"message_sid": accepted.sid, "error_code": code, "adopted": accepted.adopted})
+    at = utc_now()
+    sent = [m.item() for m in media.items] if media.items else None  # the caller's URLs, and what was sent
+    item = accepted_item(request, accepted, settings, at, send_id, sent)
+    landed = False
+    with after_acceptance("accepted message not stored", message_sid=accepted.sid, adopted=accepted.adopted) as failed:
+        landed = write_accepted(request, accepted, at, settings, send_id, sent, ledger.completion(accepted.sid), claim=accepted.adopted)
+    if failed.code is not None:
         return None if accepted.adopted else (item, False)
     return (item, True) if landed else None
 
@@ -234,10 +228,16 @@ def send_message(
     return _stored_for_retry(request, delivery, since, settings, policy)
 
 
+def _keep(request: OutboundRequest, failure: TwilioCallFailed, attempts: int, next_attempt_at: float | None, settings: Settings,
+          since: datetime | None = None, maybe_created: bool = False, state: FailedState = FailedState.REJECTED) -> FailedMessageModel:
+    """The failed send as carrier_core.failed_sends keeps it."""
+    return failed_sends.kept(request.to_dict(), failure.describe(), attempts, next_attempt_at, settings, since, maybe_created, state)
+
+
 def _keep_rejected(request: OutboundRequest, failure: TwilioCallFailed, settings: Settings) -> None:
     """Record a permanent refusal for operators; the caller's 4xx does not depend on it."""
     try:
-        save_failed(failed_item(request, failure, 1, None, settings))
+        failed_sends.save(_keep(request, failure, 1, None, settings))
     except CarrierError as exc:
         log.warning("rejected send not stored", extra={"error_code": exc.code})
 
@@ -246,7 +246,7 @@ def _stored_for_retry(request: OutboundRequest, unsent: Unsent, since: datetime,
     """Hand the send to the retry worker; a store failure is a 503, never a silent loss."""
     failure = unsent.failure
     wait = max(failure.retry_after or 0.0, backoff(0, policy.worker_base_delay, policy.worker_max_delay))
-    failed = save_failed(failed_item(request, failure, unsent.attempts, time.time() + wait, settings, since=since, maybe_created=unsent.maybe_created))
+    failed = failed_sends.save(_keep(request, failure, unsent.attempts, time.time() + wait, settings, since, unsent.maybe_created))
     return SendOutcome(Kind.RETRYING, render_message(retrying_item(failed)), retried=unsent.retried)
 
 
@@ -257,10 +257,7 @@ def _stored_unknown(request: OutboundRequest, uncertain: Uncertain, since: datet
     the answer is rendered from the item that was not stored, and logged.
     """
     failure = uncertain.failure or TwilioCallFailed(TwilioUnavailable("an earlier try may have sent it"), None, maybe_created=True)
-    failed = failed_item(request, failure, uncertain.attempts, None, settings, since=since, maybe_created=True, state=UNKNOWN)
-    try:
-        save_failed(failed)
-    except Exception as exc:  # noqa: BLE001 - after Twilio may have sent it; see _record on PynamoDB
-        code = exc.code if isinstance(exc, CarrierError) else type(exc).__name__
-        log.error("send of unknown outcome not stored", extra={"retry_id": failed.id, "error_code": code})
+    failed = _keep(request, failure, uncertain.attempts, None, settings, since, True, FailedState.UNKNOWN)
+    with after_acceptance("send of unknown outcome not stored", retry_id=failed.id):
+        failed_sends.save(failed)
     return SendOutcome(Kind.UNKNOWN, render_message(retrying_item(failed)), retried=uncertain.retried)

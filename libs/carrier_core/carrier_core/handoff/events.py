@@ -29,7 +29,7 @@ from typing import Any
 
 from carrier_core.errors import from_twilio_code
 from carrier_core.handoff.records import Image, StreamRecord
-from carrier_core.status.machine import UNKNOWN_RANK, known_status, rank_of, rule_of
+from carrier_core.status.machine import known_status, rule_of, stored_rank
 
 SOURCE = "omni.twilio"
 # The `schema_version` of every detail; bump with a new file in schema/ (events.v<major>.json).
@@ -108,8 +108,7 @@ def _rank(item: Image) -> int:
     stored = item.get("status_rank")
     if isinstance(stored, int):
         return stored
-    rank = rank_of(str(item.get("status", "")))
-    return rank if rank is not None else UNKNOWN_RANK
+    return stored_rank(str(item.get("status", "")))
 
 
 def _message_event(event_type: EventType, item: Image, previous: str | None) -> Event:

@@ -116,3 +116,10 @@ def rank_of(value: str) -> int | None:
     """The rank of a status name, or None for a status this code does not know."""
     status = known_status(value)
     return RULES[status].rank if status is not None else None
+
+
+def stored_rank(value: str) -> int:
+    """The rank a message with this status is stored with: UNKNOWN_RANK for a status this
+    code does not know, so any known status moves past it."""
+    rank = rank_of(value)
+    return rank if rank is not None else UNKNOWN_RANK
