@@ -18,6 +18,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from carrier_core.settings import Settings
+from carrier_core.vocabulary import MediaStatus
 from carrier_core.storage import CONNECT_TIMEOUT_SECONDS, MAX_RETRY_ATTEMPTS, READ_TIMEOUT_SECONDS
 
 UNBOUND = "unbound-call-bind_models-first"
@@ -30,14 +31,6 @@ def utc_now() -> datetime:
 def iso(moment: datetime) -> str:
     """ISO 8601 in UTC with milliseconds and a Z, the API's timestamp format."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-class MediaStatus(str, enum.Enum):
-    """Where an inbound media item's copy stands (carrier_core.media.rehost)."""
-
-    PENDING = "pending"
-    STORED = "stored"
-    FAILED = "failed"
 
 
 class MediaItem(MapAttribute[str, Any]):

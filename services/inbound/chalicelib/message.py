@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from carrier_core.errors import InvalidField, InvalidMediaUrl, MediaMismatch, MissingField
 from carrier_core.optout import OptOutAction, match_keyword
+from carrier_core.vocabulary import channel_of
 from carrier_core.webhook import message_sid, messaging_service_sid, whole_number
 
 MAX_MEDIA = 10
@@ -69,7 +70,7 @@ class InboundMessage:
             from_number=from_number,
             to_number=form["To"],
             body=form.get("Body", ""),
-            channel="whatsapp" if from_number.startswith("whatsapp:") else ("mms" if media else "sms"),
+            channel=channel_of(from_number, media=bool(media)).value,
             media=media,
             num_segments=whole_number(form, "NumSegments"),
             profile_name=form.get("ProfileName") or None,

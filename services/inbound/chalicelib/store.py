@@ -7,17 +7,20 @@ from typing import Any
 from pynamodb.exceptions import TransactWriteError
 
 from carrier_core.logs import mask_phone
-from carrier_core.models import MediaStatus, MessageModel, OptOutModel, expiry, iso, utc_now
+from carrier_core.models import MessageModel, OptOutModel, expiry, iso, utc_now
 from carrier_core.optout import OptOutAction
 from carrier_core.settings import Settings
+from carrier_core.status.machine import MessageStatus, stored_rank
 from carrier_core.storage import REASON_CONDITION_FAILED, cancellation_codes, storage_error
+from carrier_core.vocabulary import Direction, MediaStatus
 from carrier_core.writes import Transaction, placeholders, put_item, values
 
 from chalicelib.message import InboundMessage
 
 log = logging.getLogger(__name__)
 
-RECEIVED = "received"
+RECEIVED = MessageStatus.RECEIVED.value
+RECEIVED_RANK = stored_rank(RECEIVED)
 
 
 def item_fields(message: InboundMessage, settings: Settings) -> dict[str, Any]:
@@ -27,13 +30,13 @@ def item_fields(message: InboundMessage, settings: Settings) -> dict[str, Any]:
     at = iso(now)
     return {
         "sid": message.message_sid,
-        "direction": "inbound",
+        "direction": Direction.INBOUND.value,
         "channel": message.channel,
         "from_number": message.from_number,
         "to_number": message.to_number,
         "body": message.body,
         "status": RECEIVED,
-        "status_rank": 0,
+        "status_rank": RECEIVED_RANK,
         # Each item is copied to the media bucket off this path (carrier_core.media.rehost).
         "media": [{"url": m.url, "content_type": m.content_type, "status": MediaStatus.PENDING.value} for m in message.media],
         "num_segments": message.num_segments,

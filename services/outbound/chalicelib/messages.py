@@ -12,11 +12,12 @@ from carrier_core.digits import ascii_int
 from carrier_core.errors import InvalidMessageId, MediaNotFound, MessageNotFound
 from carrier_core.media.storage import presigned_get, s3_client
 from carrier_core.failed_sends import RETRY_PREFIX, FailedState
-from carrier_core.models import FailedMessageModel, HistoryEntry, MediaItem, MediaStatus, MessageModel, expiry, iso, utc_now
+from carrier_core.models import FailedMessageModel, HistoryEntry, MediaItem, MessageModel, expiry, iso, utc_now
 from carrier_core.resource import render_message
 from carrier_core.settings import Settings
 from carrier_core.status.machine import stored_rank
 from carrier_core.storage import storage_error
+from carrier_core.vocabulary import MediaStatus
 
 from chalicelib.outcome import Kind, SendOutcome
 from chalicelib.request import OutboundRequest

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from carrier_core.models import MediaItem, MediaStatus
+from carrier_core.models import MediaItem
+from carrier_core.vocabulary import MediaStatus
 
 
 @dataclass(frozen=True)

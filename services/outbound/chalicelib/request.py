@@ -24,6 +24,7 @@ from carrier_core.errors import (
 )
 from carrier_core.models import MediaItem
 from carrier_core.phone import parse_address
+from carrier_core.vocabulary import Direction, channel_of
 from carrier_core.segments import Segments, count_segments
 from carrier_core.settings import Settings
 
@@ -51,9 +52,7 @@ class OutboundRequest:
 
     @property
     def channel(self) -> str:
-        if self.to.startswith("whatsapp:"):
-            return "whatsapp"
-        return "mms" if self.media_urls else "sms"
+        return channel_of(self.to, self.from_number, media=bool(self.media_urls)).value
 
     @property
     def senders(self) -> tuple[str, ...]:
@@ -69,7 +68,7 @@ class OutboundRequest:
         MessageModel's Python names)."""
         segments = self.segments
         return {
-            "direction": "outbound",
+            "direction": Direction.OUTBOUND.value,
             "channel": self.channel,
             "from_number": self.from_number,
             "to_number": self.to,

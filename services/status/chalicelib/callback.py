@@ -13,9 +13,9 @@ from carrier_core.errors import InvalidField, MissingField
 from carrier_core.optout import TWILIO_OPTED_OUT
 from carrier_core.status.machine import MessageStatus, known_status
 from carrier_core.status.store import StatusReport
+from carrier_core.vocabulary import channel_of
 from carrier_core.webhook import message_sid, messaging_service_sid, whole_number
 
-WHATSAPP = "whatsapp:"
 SOURCE = "callback"
 
 
@@ -41,9 +41,7 @@ class StatusCallback:
     @property
     def channel(self) -> str:
         """The channel as far as a callback tells: WhatsApp by its address prefix, MMS by its SID."""
-        if (self.from_number or "").startswith(WHATSAPP) or (self.to_number or "").startswith(WHATSAPP):
-            return "whatsapp"
-        return "mms" if self.message_sid.startswith("MM") else "sms"
+        return channel_of(self.from_number, self.to_number, media=self.message_sid.startswith("MM")).value
 
     @property
     def opted_out(self) -> bool:

@@ -30,6 +30,7 @@ from typing import Any
 from carrier_core.errors import from_twilio_code
 from carrier_core.handoff.records import Image, StreamRecord
 from carrier_core.status.machine import known_status, rule_of, stored_rank
+from carrier_core.vocabulary import Direction, MediaStatus
 
 SOURCE = "omni.twilio"
 # The `schema_version` of every detail; bump with a new file in schema/ (events.v<major>.json).
@@ -37,8 +38,8 @@ SOURCE = "omni.twilio"
 # 1.2: contact events add `source`; `keyword` and `message_sid` are null when no inbound
 # message carried the change (an operator's, or Twilio's 21610), as they always were.
 SCHEMA_VERSION = "1.2"
-INBOUND = "inbound"
-MEDIA_PENDING = "pending"  # carrier_core.models.MediaStatus.PENDING, without importing pynamodb
+INBOUND = Direction.INBOUND.value
+MEDIA_PENDING = MediaStatus.PENDING.value
 # carrier_core.optout.OptOutSource.KEYWORD: the stored `source` is null for a keyword.
 KEYWORD_SOURCE = "keyword"
 MEDIA_FIELDS = ("url", "content_type", "stored_url", "size", "sha256", "status", "sniffed_content_type")

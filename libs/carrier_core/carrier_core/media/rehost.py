@@ -25,8 +25,9 @@ from carrier_core.handoff.handler import HandoffConfig
 from carrier_core.handoff.records import Image, StreamRecord
 from carrier_core.media.fetch import Fetched, FetchFailed, basic_auth, download
 from carrier_core.media.storage import s3_client, stored_url, upload
-from carrier_core.models import MediaItem, MediaStatus, MessageModel, iso, utc_now
+from carrier_core.models import MediaItem, MessageModel, iso, utc_now
 from carrier_core.settings import Settings
+from carrier_core.vocabulary import MediaStatus
 
 log = logging.getLogger(__name__)
 
