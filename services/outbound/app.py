@@ -16,7 +16,7 @@ from carrier_core.webhook import JSON, check_size
 from chalicelib.idempotency import check_key, guard_for
 from chalicelib.local import retry_at
 from chalicelib.messages import get_message, media_link, replayed
-from chalicelib.outcome import Kind, Metric, metrics_for
+from chalicelib.outcome import Kind, metrics_for
 from chalicelib.request import OutboundRequest
 from chalicelib.retry import RetryPolicy
 from chalicelib.send import send_message
@@ -56,21 +56,16 @@ def create_message() -> Response:
     left = time_left(app.lambda_context, policy.budget_seconds)
     guard = guard_for(check_key(request.headers.get("idempotency-key")), message.fingerprint(), left, lambda sid: replayed(sid, message, runtime.settings))
     outcome = guard.run(lambda ledger: send_message(message, runtime.settings, policy, left, ledger))
-    emit(metrics_for(outcome))
+    runtime.metrics.emit(metrics_for(outcome))
     if outcome.error is not None:
         raise outcome.error
     replay = {"Idempotent-Replayed": "true"} if outcome.kind is Kind.REPLAYED else {}
     return Response(body=outcome.resource, headers={**JSON_HEADERS, **replay}, status_code=202)
 
 
-def emit(metrics: list[Metric]) -> None:
-    for name, dimensions in metrics:
-        runtime.metrics.add(name, 1, **dimensions)
-
-
 def emit_report(report: WorkerReport) -> None:
     runtime.metrics.add("FailedMessagesBacklog", report.due)
-    emit(report.metrics)
+    runtime.metrics.emit(report.metrics)
 
 
 @app.route("/messages/{sid}", methods=["GET"])

@@ -28,8 +28,7 @@ def status() -> Response:
     form = read_webhook(app.current_request, settings.auth_tokens, settings.status_webhook_url, settings.webhook_shared_keys)
     callback = StatusCallback.from_form(form)
     recorded = record_callback(callback, settings)
-    for name, dimensions in metrics_for(callback, recorded):
-        runtime.metrics.add(name, 1, **dimensions)
+    runtime.metrics.emit(metrics_for(callback, recorded))
     # Twilio reads nothing from the answer; 204 says so and costs no body.
     return Response(body="", status_code=204)
 
@@ -50,8 +49,7 @@ def handoff(event: Any) -> dict[str, Any]:
     runtime.begin_request(getattr(event.context, "aws_request_id", None))
     try:
         outcome = consumer(runtime.settings).handle(event.to_dict()["Records"])
-        for name, value, dimensions in metrics_for(outcome):
-            runtime.metrics.add(name, value, **dimensions)
+        runtime.metrics.emit(metrics_for(outcome))
         return outcome.response()
     finally:
         runtime.metrics.flush()

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from carrier_core.metrics import Fact
 from carrier_core.models import FailedMessageModel, MessageModel
 from tests.support.outbound import CUSTOMER, Outbound, create_at_twilio, outbound, stored, twilio  # noqa: F401
 
@@ -89,7 +90,7 @@ def test_the_worker_keeps_an_unmatched_doubt_unknown(outbound: Outbound, monkeyp
     failed = FailedMessageModel.get(retry_id)
     assert failed.maybe_created is True
     report = run_worker(outbound, at=failed.next_attempt_at + 1)
-    assert retry_id in report.unknown and ("OutboundUnknown", {}) in report.metrics
+    assert retry_id in report.unknown and Fact("OutboundUnknown") in report.metrics
     assert FailedMessageModel.get(retry_id).state == "unknown"
     assert body_of(outbound.get(retry_id))["status"] == "unknown"
     assert len(outbound.twilio.requests) == 2 and len(outbound.twilio.created) == 1

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ReadTimeoutError
 
+from carrier_core.metrics import Fact
 from carrier_core.models import FailedMessageModel, IdempotencyModel, MessageModel, OptOutModel, iso
 from tests.support.fake_twilio import API_KEYS, AUTH_TOKEN
 from tests.support.outbound import CUSTOMER, SENDER, Outbound, create_at_twilio, outbound, stored, twilio  # noqa: F401
@@ -101,7 +102,7 @@ def test_an_unresolved_doubt_goes_to_the_worker_which_searches_first(outbound: O
     worker = __import__("chalicelib.worker", fromlist=["retry_due"])
     report = worker.retry_due(outbound.settings(), outbound.app.policy, lambda: 60.0, now=failed.next_attempt_at + 1)
     assert report.sent == [retry_id]
-    assert ("OutboundReconciled", {}) in report.metrics
+    assert Fact("OutboundReconciled") in report.metrics
     (created,) = outbound.twilio.created
     assert len(outbound.twilio.requests) == 1 and len(outbound.twilio.lists) == 1
     assert FailedMessageModel.get(retry_id).message_sid == created["sid"]

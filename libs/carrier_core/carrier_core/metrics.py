@@ -10,6 +10,8 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import IO
 
 NAMESPACE = "OmniTwilioCarrier"
@@ -44,6 +46,15 @@ METRICS: dict[str, str] = {
 }
 
 
+@dataclass(frozen=True)
+class Fact:
+    """One count an outcome stands for: what a core returns, and the app emits."""
+
+    name: str
+    dimensions: Mapping[str, str] = field(default_factory=dict)
+    value: float = 1.0
+
+
 class Metrics:
     """Counts for one invocation, written as one EMF line per dimension set by flush()."""
 
@@ -62,6 +73,11 @@ class Metrics:
         key = tuple(sorted(dimensions.items()))
         with self._lock:
             self._counts[key][name] += value
+
+    def emit(self, facts: Iterable[Fact]) -> None:
+        """Count every fact of an outcome."""
+        for fact in facts:
+            self.add(fact.name, fact.value, **fact.dimensions)
 
     def flush(self) -> None:
         """Write and forget what was counted; a no-op when nothing was."""

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from carrier_core.errors import CarrierError
+from carrier_core.metrics import Fact
 
-Metric = tuple[str, dict[str, str]]
 
 
 class Kind(str, enum.Enum):
@@ -43,23 +43,23 @@ class SendOutcome:
         return None
 
 
-def metrics_for(outcome: SendOutcome) -> list[Metric]:
+def metrics_for(outcome: SendOutcome) -> list[Fact]:
     """The metrics one send counts; dimensions are closed sets, never a SID or number."""
-    metrics: list[Metric] = [("TwilioRetried", {"error_code": code}) for code in outcome.retried]
+    metrics = [Fact("TwilioRetried", {"error_code": code}) for code in outcome.retried]
     if outcome.kind is Kind.SENT:
-        metrics.append(("OutboundAccepted", {"channel": outcome.channel or "sms"}))
+        metrics.append(Fact("OutboundAccepted", {"channel": outcome.channel or "sms"}))
         if outcome.adopted:
-            metrics.append(("OutboundReconciled", {}))
+            metrics.append(Fact("OutboundReconciled"))
         if not outcome.stored:
-            metrics.append(("OutboundUnstored", {}))
+            metrics.append(Fact("OutboundUnstored"))
     elif outcome.kind is Kind.RETRYING:
-        metrics.append(("OutboundRetrying", {}))
+        metrics.append(Fact("OutboundRetrying"))
     elif outcome.kind is Kind.UNKNOWN:
-        metrics.append(("OutboundUnknown", {}))
+        metrics.append(Fact("OutboundUnknown"))
     elif outcome.kind is Kind.REPLAYED:
-        metrics.append(("OutboundReplayed", {}))
+        metrics.append(Fact("OutboundReplayed"))
     elif outcome.error is not None:
-        metrics.append(("OutboundRejected", {"error_code": outcome.error.code}))
+        metrics.append(Fact("OutboundRejected", {"error_code": outcome.error.code}))
     if outcome.opt_out_learned:
-        metrics.append(("OptOutLearned", {}))
+        metrics.append(Fact("OptOutLearned"))
     return metrics

@@ -16,10 +16,11 @@ from carrier_core import failed_sends
 from carrier_core.errors import CarrierError
 from carrier_core.failed_sends import FailedState
 from carrier_core.logs import append_keys
+from carrier_core.metrics import Fact
 from carrier_core.models import FailedMessageModel
 from carrier_core.settings import Settings
 
-from chalicelib.outcome import Kind, Metric, SendOutcome, metrics_for
+from chalicelib.outcome import Kind, SendOutcome, metrics_for
 from chalicelib.request import OutboundRequest
 from chalicelib.retry import RetryPolicy, backoff
 from chalicelib.send import Refused, Sent, Uncertain, deliver
@@ -42,7 +43,7 @@ class WorkerReport:
     dead: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    metrics: list[Metric] = field(default_factory=list)
+    metrics: list[Fact] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         return {"due": self.due, "sent": self.sent, "rescheduled": self.rescheduled, "dead": self.dead, "unknown": self.unknown,
@@ -72,13 +73,13 @@ def retry_due(
         getattr(report, state).append(item.id)
         report.metrics += metrics
         if state in RETRY_METRICS:  # an unknown outcome counts as OutboundUnknown alone
-            report.metrics.append((RETRY_METRICS[state], {}))
+            report.metrics.append(Fact(RETRY_METRICS[state]))
     return report
 
 
 def retry_one(
     item: FailedMessageModel, at: int, settings: Settings, policy: RetryPolicy, time_left: Callable[[], float]
-) -> tuple[str, list[Metric]]:
+) -> tuple[str, list[Fact]]:
     """Send a claimed item once, through the API's own core; 'sent', 'rescheduled', 'dead'
     or 'unknown'.
 

@@ -6,17 +6,15 @@ from functools import cache
 
 from carrier_core.handoff.consumer import BatchOutcome
 from carrier_core.handoff.handler import Handoff, HandoffConfig
+from carrier_core.metrics import Fact
 from carrier_core.settings import Settings
 
-Metric = tuple[str, float, dict[str, str]]
-
-
-def metrics_for(outcome: BatchOutcome) -> list[Metric]:
+def metrics_for(outcome: BatchOutcome) -> list[Fact]:
     """Events published by type, and a failed record by kind of failure (never a SID)."""
     by_type = Counter(event.type.value for event in outcome.published)
-    metrics: list[Metric] = [("HandoffPublished", float(n), {"event_type": t}) for t, n in sorted(by_type.items())]
+    metrics = [Fact("HandoffPublished", {"event_type": t}, float(n)) for t, n in sorted(by_type.items())]
     if outcome.error is not None:
-        metrics.append(("HandoffFailed", 1.0, {"error_code": outcome.error.split(":", 1)[0]}))
+        metrics.append(Fact("HandoffFailed", {"error_code": outcome.error.split(":", 1)[0]}))
     return metrics
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from carrier_core.errors import TWILIO_CODES
+from carrier_core.metrics import Fact
 from carrier_core.models import expiry, utc_now
 from carrier_core.optout import record_twilio_opt_out
 from carrier_core.settings import Settings
@@ -14,7 +15,6 @@ from chalicelib.callback import StatusCallback
 
 log = logging.getLogger(__name__)
 
-Metric = tuple[str, dict[str, str]]
 
 
 def record_callback(callback: StatusCallback, settings: Settings) -> Recorded:
@@ -44,21 +44,21 @@ def record_callback(callback: StatusCallback, settings: Settings) -> Recorded:
     return recorded
 
 
-def metrics_for(callback: StatusCallback, recorded: Recorded) -> list[Metric]:
+def metrics_for(callback: StatusCallback, recorded: Recorded) -> list[Fact]:
     """The metrics one recorded callback counts; dimensions are closed sets, never a SID."""
     known = callback.known
     if recorded.outcome is Outcome.DUPLICATE:
-        return [("StatusDuplicate", {})]
-    metrics: list[Metric] = [("StatusRecorded", {"status": known.value if known else "unknown"})]
+        return [Fact("StatusDuplicate")]
+    metrics = [Fact("StatusRecorded", {"status": known.value if known else "unknown"})]
     if known is None:
-        metrics.append(("StatusUnrecognized", {}))
+        metrics.append(Fact("StatusUnrecognized"))
     elif recorded.outcome is Outcome.RECORDED:
-        metrics.append(("StatusOutOfOrder", {}))
+        metrics.append(Fact("StatusOutOfOrder"))
     if recorded.created:
-        metrics.append(("StatusUnknownSid", {}))
+        metrics.append(Fact("StatusUnknownSid"))
     if callback.opted_out and callback.to_number:
-        metrics.append(("OptOutLearned", {}))
+        metrics.append(Fact("OptOutLearned"))
     if recorded.outcome is Outcome.ADVANCED and known is not None and rule_of(known).failure:
         error_cls = TWILIO_CODES.get(callback.error_code) if callback.error_code is not None else None
-        metrics.append(("DeliveryFailed", {"error_code": error_cls.code if error_cls else "other"}))
+        metrics.append(Fact("DeliveryFailed", {"error_code": error_cls.code if error_cls else "other"}))
     return metrics
