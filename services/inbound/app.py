@@ -50,8 +50,4 @@ def rehost_media(event: Any) -> dict[str, Any]:
     # Imported here: the webhook's cold start (the same zip, another function) never pays for it.
     from carrier_core.media.rehost import rehost_worker
 
-    runtime.begin_request(getattr(event.context, "aws_request_id", None))
-    try:
-        return rehost_worker(runtime.settings).handle(event.to_dict()["Records"]).response()
-    finally:
-        runtime.metrics.flush()
+    return rehost_worker(runtime.settings).handle(event.to_dict()["Records"]).response()

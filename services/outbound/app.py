@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import time
 from typing import TYPE_CHECKING, Any
 
 from chalice import Chalice, Rate, Response
@@ -31,21 +30,6 @@ runtime.attach(app, Response)
 policy = RetryPolicy.from_env()
 
 
-def time_left(context: Any, budget: float | None = None) -> Any:
-    """Seconds this invocation may still use: the Lambda's remaining time, within `budget`.
-
-    `context` is the invocation's Lambda context (Chalice sets app.lambda_context only for
-    HTTP routes; a scheduled function gets it on its event).
-    """
-    started = time.monotonic()
-
-    def left() -> float:
-        remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else float("inf")
-        return min(remaining, budget - (time.monotonic() - started)) if budget is not None else remaining
-
-    return left
-
-
 @app.route("/messages", methods=["POST"], content_types=[JSON])
 @handles_errors(Response)
 def create_message() -> Response:
@@ -53,7 +37,7 @@ def create_message() -> Response:
     assert request is not None
     check_size(request.headers, request.raw_body)
     message = OutboundRequest.from_json(request.raw_body, runtime.settings)
-    left = time_left(app.lambda_context, policy.budget_seconds)
+    left = runtime.time_left(app.lambda_context, policy.budget_seconds)
     guard = guard_for(check_key(request.headers.get("idempotency-key")), message.fingerprint(), left, lambda sid: replayed(sid, message, runtime.settings))
     outcome = guard.run(lambda ledger: send_message(message, runtime.settings, policy, left, ledger))
     runtime.metrics.emit(metrics_for(outcome))
@@ -93,13 +77,9 @@ def retry_failed(event: Any) -> dict[str, object]:
     # Imported here: the API's cold start (the same zip, another function) never pays for it.
     from chalicelib.worker import retry_due
 
-    runtime.begin_request(getattr(event.context, "aws_request_id", None))
-    try:
-        report = retry_due(runtime.settings, policy, time_left(event.context))
-        emit_report(report)
-        return report.as_dict()
-    finally:
-        runtime.metrics.flush()
+    report = retry_due(runtime.settings, policy, runtime.time_left(event.context))
+    emit_report(report)
+    return report.as_dict()
 
 
 if os.environ.get("STAGE") == "local":
@@ -114,6 +94,6 @@ if os.environ.get("STAGE") == "local":
         request = app.current_request
         assert request is not None
         at = retry_at(request.raw_body)
-        report = retry_due(runtime.settings, policy, time_left(app.lambda_context, 60), now=at)
+        report = retry_due(runtime.settings, policy, runtime.time_left(app.lambda_context, 60), now=at)
         emit_report(report)
         return Response(body=report.as_dict(), status_code=200)

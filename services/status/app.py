@@ -46,10 +46,6 @@ def handoff(event: Any) -> dict[str, Any]:
     # Imported here: the webhook's cold start (the same zip, another function) never pays for it.
     from chalicelib.handoff import consumer, metrics_for
 
-    runtime.begin_request(getattr(event.context, "aws_request_id", None))
-    try:
-        outcome = consumer(runtime.settings).handle(event.to_dict()["Records"])
-        runtime.metrics.emit(metrics_for(outcome))
-        return outcome.response()
-    finally:
-        runtime.metrics.flush()
+    outcome = consumer(runtime.settings).handle(event.to_dict()["Records"])
+    runtime.metrics.emit(metrics_for(outcome))
+    return outcome.response()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -55,12 +56,38 @@ class Runtime:
         clear_keys(service=self.service, stage=settings.stage, request_id=request_id)
 
     def attach(self, app: Any, response_cls: Callable[..., Any]) -> None:
-        """Register around_request as `app`'s HTTP middleware (a Chalice app, duck-typed)."""
+        """Register the one middleware of every function of `app` (a Chalice app, duck-typed):
+        around_request for an HTTP route, around_event for a stream or scheduled function."""
 
-        def per_request(request: Any, get_response: Callable[[Any], Any]) -> Any:
-            return self.around_request(request, get_response, response_cls)
+        def per_invocation(event: Any, get_response: Callable[[Any], Any]) -> Any:
+            if hasattr(event, "method"):  # chalice.app.Request: an API route
+                return self.around_request(event, get_response, response_cls)
+            return self.around_event(event, get_response)
 
-        app.register_middleware(per_request, "http")
+        app.register_middleware(per_invocation, "all")
+
+    def around_event(self, event: Any, get_response: Callable[[Any], Any]) -> Any:
+        """Non-HTTP middleware body: correlation keys in, metrics flushed, whatever happens."""
+        self.begin_request(getattr(getattr(event, "context", None), "aws_request_id", None))
+        try:
+            return get_response(event)
+        finally:
+            self.metrics.flush()
+
+    @staticmethod
+    def time_left(context: Any, budget: float | None = None) -> Callable[[], float]:
+        """Seconds this invocation may still use: the Lambda's remaining time, within `budget`.
+
+        `context` is the invocation's Lambda context (Chalice sets app.lambda_context only for
+        HTTP routes; a stream or scheduled function gets it on its event).
+        """
+        started = time.monotonic()
+
+        def left() -> float:
+            remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else float("inf")
+            return min(remaining, budget - (time.monotonic() - started)) if budget is not None else remaining
+
+        return left
 
     def around_request(self, request: Any, get_response: Callable[[Any], Any], response_cls: Callable[..., Any]) -> Any:
         """HTTP middleware body: correlation keys in, framework errors out, metrics flushed."""
