@@ -36,11 +36,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 
-from carrier_core.handoff.consumer import BatchOutcome
+from carrier_core.stream import batch as stream
+from carrier_core.stream.batch import BatchOutcome
 from carrier_core.handoff.events import Event
 from carrier_core.handoff.handler import Handoff, HandoffConfig
 from carrier_core.handoff.publish import EventBridgePublisher, Publisher, events_client
-from carrier_core.handoff.records import lambda_record
+from carrier_core.stream.records import lambda_record
 from carrier_core.handoff.replay import Origin
 from carrier_core.logs import configure_logging
 from devstack.checkpoints import Checkpoints
@@ -68,13 +69,12 @@ class FaultyBus:
         return [r if r is not None else next(published) for r in results]
 
 
-class Consumer(Protocol):
-    """What runs on a batch: the hand-off, or the media re-host."""
+class Consumer(stream.Consumer, Protocol):
+    """What runs on a batch: the hand-off, or the media re-host, with the names it reads
+    (the poller sends a failed record's place to the DLQ they name)."""
 
     @property
     def config(self) -> HandoffConfig: ...
-
-    def handle(self, records: Sequence[dict[str, Any]]) -> BatchOutcome: ...
 
 
 class FaultyRehost:
@@ -97,7 +97,7 @@ class FaultyRehost:
                 outcome = self.inner.handle(records[:index])
                 if outcome.failed_sequence is None:
                     outcome.records = len(records)
-                    outcome.failed_sequence, outcome.error = record["dynamodb"]["SequenceNumber"], "rehost_failed:InjectedFault"
+                    outcome.fail(record["dynamodb"]["SequenceNumber"], "rehost_failed:InjectedFault")
                 return outcome
         return self.inner.handle(records)
 

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from carrier_core.handoff import replay
+from carrier_core.stream.batch import Consumer
 from devstack.poller import FaultyRehost
 from devstack.stack import DATA_DIR, Layout, child_env
 
@@ -20,7 +21,7 @@ def main() -> int:
 
     rehost = replay.rehost_in_process(os.environ)
 
-    def media_rehost(function_arn: str) -> replay.Consumer:
+    def media_rehost(function_arn: str) -> Consumer:
         # The poller's test faults apply here too: the same stand-in for a failing S3.
         return FaultyRehost(rehost(function_arn), layout.data_dir / "poller" / "faults.json")
 

@@ -20,7 +20,7 @@ ALARMS = MODULES / "alarms"
 MAPPING_ACTIONS = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams", "sqs:SendMessage"}
 # botocore client method -> IAM action, for the calls the consumer's code makes.
 CLIENT_CALLS = {"put_events": "events:PutEvents", "send_message": "sqs:SendMessage"}
-CONSUMER_MODULES = ("consumer", "events", "handler", "publish", "records")
+CONSUMER_MODULES = ("handoff/consumer", "handoff/events", "handoff/handler", "handoff/publish", "stream/records", "stream/batch")
 
 
 def handoff_call() -> dict[str, Any]:
@@ -31,7 +31,7 @@ def consumer_calls() -> set[str]:
     """The AWS actions the consumer's code calls (the Lambda path; replay is an operator's)."""
     calls = set()
     for name in CONSUMER_MODULES:
-        tree = ast.parse((ROOT / "libs/carrier_core/carrier_core/handoff" / f"{name}.py").read_text())
+        tree = ast.parse((ROOT / "libs/carrier_core/carrier_core" / f"{name}.py").read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in CLIENT_CALLS:
                 calls.add(CLIENT_CALLS[node.func.attr])

@@ -17,7 +17,7 @@ from moto import mock_aws
 from carrier_core.handoff.consumer import process_batch
 from carrier_core.handoff.events import Event, EventType, derive
 from carrier_core.handoff.publish import EventBridgePublisher, entry, entry_size
-from carrier_core.handoff.records import StreamRecord
+from carrier_core.stream.records import StreamRecord
 from carrier_core.models import MessageModel
 from carrier_core.status.store import StatusReport, record_status
 from tests.support.callbacks import moto_messages_table

@@ -16,7 +16,7 @@ import requests
 from PIL import Image
 
 from carrier_core.handoff.events import EventType, derive
-from carrier_core.handoff.records import StreamRecord
+from carrier_core.stream.records import StreamRecord
 from carrier_core.media.fetch import Fetched, FetchFailed
 from carrier_core.media.rehost import MediaRehost
 from carrier_core.media.sniff import sniff

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from carrier_core.handoff.consumer import BatchOutcome
+from carrier_core.stream.batch import BatchOutcome
 from carrier_core.handoff.events import Event
 from carrier_core.handoff.handler import Handoff, HandoffConfig
 from carrier_core.handoff.replay import Origin

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from functools import cache
 
-from carrier_core.handoff.consumer import BatchOutcome
+from carrier_core.stream.batch import BatchOutcome
 from carrier_core.handoff.handler import Handoff, HandoffConfig
 from carrier_core.metrics import Fact
 from carrier_core.settings import Settings

@@ -1,6 +1,7 @@
 """The hand-off to the workflow engine: stream records in, EventBridge events out.
 
-records.py reads a DynamoDB stream record, events.py derives the events a stored change
-means, publish.py puts them on the bus, consumer.py runs a batch with per-record failures,
-replay.py publishes what the dead-letter queue holds.
+events.py derives the events a stored change means, publish.py puts them on the bus,
+consumer.py runs a batch with per-record failures, replay.py hands what the dead-letter
+queue holds back to the consumer it failed in. What every stream consumer shares (the
+record, the batch's outcome) is carrier_core.stream.
 """

@@ -17,26 +17,12 @@ from typing import Any
 
 from carrier_core.handoff.events import Event
 from carrier_core.handoff.publish import MAX_CALL_BYTES, MAX_ENTRIES, Publisher, entry_size
-from carrier_core.handoff.records import StreamRecord
+from carrier_core.stream.batch import BatchOutcome
+from carrier_core.stream.records import StreamRecord
 
 log = logging.getLogger(__name__)
 
 Derive = Callable[[StreamRecord], list[Event]]
-
-
-@dataclass
-class BatchOutcome:
-    """What a batch did: events published, the first failed record and why."""
-
-    records: int = 0
-    published: list[Event] = field(default_factory=list)
-    failed_sequence: str | None = None
-    error: str | None = None
-
-    def response(self) -> dict[str, Any]:
-        """The ReportBatchItemFailures answer Lambda reads."""
-        failures = [{"itemIdentifier": self.failed_sequence}] if self.failed_sequence else []
-        return {"batchItemFailures": failures}
 
 
 @dataclass
@@ -73,7 +59,7 @@ def process_batch(raw_records: Sequence[dict[str, Any]], derive: Derive, publish
             events = derive(StreamRecord.from_lambda(raw))
         except Exception as exc:  # a record we cannot read must not hide the ones before it
             if _flush(pending, publish, outcome, sequences):
-                _fail(outcome, sequences[index], f"unreadable_record:{type(exc).__name__}")
+                outcome.fail(sequences[index], f"unreadable_record:{type(exc).__name__}")
             break
         failed = False
         for event in events:
@@ -81,7 +67,7 @@ def process_batch(raw_records: Sequence[dict[str, Any]], derive: Derive, publish
                 # No call can carry it: fail the record (its retries, then the DLQ and its alarm)
                 # rather than put a chunk that can only be refused.
                 if _flush(pending, publish, outcome, sequences):
-                    _fail(outcome, sequences[index], "entry_too_large")
+                    outcome.fail(sequences[index], "entry_too_large")
                 failed = True
                 break
             if not pending.admits(event) and not _flush(pending, publish, outcome, sequences):
@@ -112,16 +98,13 @@ def _flush(pending: _Pending, publish: Publisher, outcome: BatchOutcome, sequenc
     try:
         errors = publish([event for _, event in chunk])
     except Exception as exc:  # the bus or the network: retried by the event source
-        _fail(outcome, sequences[chunk[0][0]], f"publish_failed:{type(exc).__name__}")
+        outcome.fail(sequences[chunk[0][0]], f"publish_failed:{type(exc).__name__}")
         return False
     for (index, event), error in zip(chunk, errors):
         if error is not None:
-            _fail(outcome, sequences[index], f"entry_refused:{error}")
+            outcome.fail(sequences[index], f"entry_refused:{error}")
             return False
         outcome.published.append(event)
     return True
 
 
-def _fail(outcome: BatchOutcome, sequence: str, error: str) -> None:
-    outcome.failed_sequence = sequence
-    outcome.error = error

@@ -28,7 +28,7 @@ from functools import cached_property
 from typing import Any
 
 from carrier_core.errors import from_twilio_code
-from carrier_core.handoff.records import Image, StreamRecord
+from carrier_core.stream.records import Image, StreamRecord
 from carrier_core.status.machine import known_status, rule_of, stored_rank
 from carrier_core.vocabulary import Direction, MediaStatus
 

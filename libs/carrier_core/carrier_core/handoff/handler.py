@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from carrier_core.handoff.consumer import BatchOutcome, process_batch
+from carrier_core.handoff.consumer import process_batch
+from carrier_core.stream.batch import BatchOutcome
 from carrier_core.handoff.events import derive
 from carrier_core.handoff.publish import EventBridgePublisher, Publisher, events_client
 from carrier_core.settings import Settings

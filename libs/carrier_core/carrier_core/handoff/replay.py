@@ -25,11 +25,11 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from carrier_core.handoff.consumer import BatchOutcome
+from carrier_core.stream.batch import BatchOutcome, Consumer
 from carrier_core.handoff.handler import Handoff, HandoffConfig
-from carrier_core.handoff.records import lambda_record
+from carrier_core.stream.records import lambda_record
 
 if TYPE_CHECKING:
     from carrier_core.media.rehost import MediaRehost
@@ -43,10 +43,6 @@ class Origin(str, enum.Enum):
 
     HANDOFF = "handoff"
     MEDIA_REHOST = "rehost-media"
-
-
-class Consumer(Protocol):
-    def handle(self, records: Sequence[dict[str, Any]]) -> BatchOutcome: ...
 
 
 # The consumer that replays an origin's records, given the function ARN the message names.
@@ -85,11 +81,10 @@ class InvokeFunction:
         response = self.client.invoke(FunctionName=self.function_arn, Payload=json.dumps({"Records": list(records)}).encode())
         answer = json.loads(response["Payload"].read() or b"null")
         failures = answer.get("batchItemFailures") if isinstance(answer, dict) else None
-        if response.get("FunctionError") or failures is None:
-            outcome.failed_sequence = records[0]["dynamodb"]["SequenceNumber"] if records else None
-            outcome.error = f"invoke_failed:{response.get('FunctionError') or 'unexpected_answer'}"
+        if (response.get("FunctionError") or failures is None) and records:
+            outcome.fail(records[0]["dynamodb"]["SequenceNumber"], f"invoke_failed:{response.get('FunctionError') or 'unexpected_answer'}")
         elif failures:
-            outcome.failed_sequence, outcome.error = str(failures[0]["itemIdentifier"]), "function_reported_failure"
+            outcome.fail(str(failures[0]["itemIdentifier"]), "function_reported_failure")
         return outcome
 
 

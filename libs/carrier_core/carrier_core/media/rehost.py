@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 
 from pynamodb.exceptions import UpdateError
 
-from carrier_core.handoff.consumer import BatchOutcome
+from carrier_core.stream.batch import BatchOutcome
 from carrier_core.handoff.handler import HandoffConfig
-from carrier_core.handoff.records import Image, StreamRecord
+from carrier_core.stream.records import Image, StreamRecord
 from carrier_core.media.fetch import Fetched, FetchFailed, basic_auth, download
 from carrier_core.media.storage import s3_client, stored_url, upload
 from carrier_core.models import MediaItem, MessageModel, iso, utc_now
@@ -91,7 +91,7 @@ class MediaRehost:
                 errors.update(failed)
         if errors:
             first = min(errors)
-            outcome.failed_sequence, outcome.error = parsed[first].sequence_number, errors[first]
+            outcome.fail(parsed[first].sequence_number, errors[first])
             log.warning("media re-host failed", extra={"error": outcome.error})
         return outcome
 
