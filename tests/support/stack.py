@@ -17,9 +17,9 @@ import requests
 
 from carrier_core.settings import LOCAL_AUTH_TOKEN
 from devstack.stack import ROOT, Layout, Stack
-from tests.support.forms import encode, sign
+from tests.support.webhooks import FORM_HEADERS, signed_form
 
-FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
+__all__ = ["FORM_HEADERS", "RunningStack", "replay_dlq", "run_stack", "wait_for"]
 # The local stack's fake AWS identity: never real credentials.
 LOCAL_AWS = {"region_name": "us-east-1", "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
@@ -48,9 +48,8 @@ class RunningStack:
     ) -> requests.Response:
         """POST a form to /twilio/<service>, signed by RequestValidator unless told otherwise."""
         url = self.webhook_url(service)
-        sig = signature if signature is not None else sign(signed_url or url, pairs, token)
-        all_headers = {**FORM_HEADERS, "X-Twilio-Signature": sig, **(headers or {})}
-        return self.http.post(url, data=encode(pairs).encode(), headers=all_headers, timeout=30)
+        body, all_headers = signed_form(signed_url or url, pairs, token, signature, headers)
+        return self.http.post(url, data=body, headers=all_headers, timeout=30)
 
     def raw_exchange(self, service: str, request: bytes, timeout: float = 10) -> tuple[int, bytes]:
         """Send bytes no HTTP client library would (a raw 0xb2 in the path, a bad method);

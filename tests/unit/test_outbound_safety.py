@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
@@ -18,6 +17,7 @@ from carrier_core.metrics import Fact
 from carrier_core.models import FailedMessageModel, IdempotencyModel, MessageModel, OptOutModel, iso
 from tests.support.fake_twilio import API_KEYS, AUTH_TOKEN
 from tests.support.outbound import CUSTOMER, SENDER, Outbound, create_at_twilio, outbound, stored, twilio  # noqa: F401
+from tests.support.webhooks import count_dynamodb_requests
 
 
 def body_of(response: Any) -> dict[str, Any]:
@@ -212,18 +212,6 @@ def test_the_seed_variable_names_start_the_service(outbound: Outbound, monkeypat
     monkeypatch.setenv("STATUS_WEBHOOK_URL", "https://elsewhere.example.com/twilio/status")
     with pytest.raises(Exception, match="TWILIO_STATUS_CALLBACK_URL and STATUS_WEBHOOK_URL"):
         load_app("outbound")
-
-
-def count_dynamodb_requests() -> Counter[str]:
-    """DynamoDB API calls from now on, by operation, over every model's client."""
-    calls: Counter[str] = Counter()
-
-    def count(event_name: str, **_: Any) -> None:
-        calls[event_name.rsplit(".", 1)[-1]] += 1
-
-    for model in (MessageModel, OptOutModel, IdempotencyModel, FailedMessageModel):
-        model._get_connection().connection.client.meta.events.register("before-parameter-build.dynamodb", count)
-    return calls
 
 
 @pytest.mark.parametrize(

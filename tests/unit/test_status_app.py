@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, ContextManager
 
 import pytest
 from chalice.test import Client
@@ -15,13 +15,13 @@ from chalice.test import Client
 from carrier_core.logs import JsonFormatter
 from carrier_core.models import MessageModel
 from tests.support.apps import load_app, project_dir
-from tests.support.callbacks import MOTO_ENDPOINT, moto_messages_table, status_callback
-from tests.support.forms import Pairs, drop, encode, new_sid, replace, sign
+from tests.support.callbacks import MOTO_ENDPOINT, status_callback
+from tests.support.forms import Pairs, drop, encode, new_sid, replace
+from tests.support.webhooks import FORM_HEADERS, WebhookHarness, post_webhook, webhook_harness
 
 PUBLIC_URL = "https://status.example.com/twilio/status"
 PRIMARY = "primary-auth-token-000000000000000"
 SECONDARY = "secondary-auth-token-00000000000000"
-FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 def environment(endpoint: str) -> dict[str, str]:
@@ -40,17 +40,22 @@ def start(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> ModuleType:
     return load_app("status")
 
 
+def status_harness() -> ContextManager[WebhookHarness]:
+    """The status app over moto's messages table, in the local stage."""
+    return webhook_harness("status", environment(MOTO_ENDPOINT), PUBLIC_URL, PRIMARY, stage="local", tables=[MessageModel])
+
+
 @pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
-    with moto_messages_table():
-        app = start(monkeypatch, MOTO_ENDPOINT)
-        with Client(app.app, stage_name="local", project_dir=project_dir("status")) as test_client:
-            yield test_client
+def client() -> Iterator[Client]:
+    with status_harness() as harness:
+        yield harness.client
 
 
 def post(client: Client, form: Pairs, token: str | None = PRIMARY, url: str = PUBLIC_URL) -> Any:
-    headers = {**FORM, **({"X-Twilio-Signature": sign(url, form, token)} if token else {})}
-    return client.http.post("/twilio/status", headers=headers, body=encode(form).encode())
+    """A callback signed for `url` with `token`; with no token, no signature header at all."""
+    if token is None:
+        return client.http.post("/twilio/status", headers=FORM_HEADERS, body=encode(form).encode())
+    return post_webhook(client, "status", url, form, token)
 
 
 def stored_status(sid: str) -> str | None:

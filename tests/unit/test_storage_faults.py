@@ -17,11 +17,12 @@ from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from carrier_core import storage
 from carrier_core.models import MessageModel, OptOutModel
 from tests.support.apps import load_app, project_dir
-from tests.support.callbacks import MOTO_ENDPOINT, moto_messages_table, status_callback
+from tests.support.callbacks import status_callback
 from tests.support.faults import fail_dynamodb
-from tests.support.forms import encode, sign, sms
+from tests.support.forms import sms
 from tests.support.inbound_app import INBOUND_URL, TOKEN, UNIT_ENV, InboundHarness, inbound_harness
-from tests.unit.test_status_app import post, start
+from tests.support.webhooks import post_webhook
+from tests.unit.test_status_app import status_harness
 
 
 def client_error(code: str, message: str = "") -> ClientError:
@@ -83,11 +84,9 @@ def test_inbound_answers_each_fault_with_its_status(fault: Fault, harness: Inbou
 
 @pytest.mark.parametrize("fault", APP_FAULTS, ids=lambda f: f.label)
 def test_status_answers_each_fault_with_its_status(fault: Fault, monkeypatch: pytest.MonkeyPatch) -> None:
-    with moto_messages_table():
-        app = start(monkeypatch, MOTO_ENDPOINT)
+    with status_harness() as harness:
         fail_dynamodb(monkeypatch, fault.cause, "UpdateItem")
-        with Client(app.app, stage_name="local", project_dir=project_dir("status")) as client:
-            response = post(client, status_callback("delivered"))
+        response = harness.post(status_callback("delivered"))
     error = json.loads(response.body)["error"]
     assert (response.status_code, error["code"]) == (fault.status, fault.code)
 
@@ -158,9 +157,8 @@ def test_frozen_store_answers_503_inside_the_budget(service: str, frozen: Frozen
     app = load_app(service)
     url = INBOUND_URL if service == "inbound" else env["STATUS_WEBHOOK_URL"]
     form = sms() if service == "inbound" else status_callback("delivered")
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sign(url, form, TOKEN)}
     with Client(app.app, stage_name="local", project_dir=project_dir(service)) as client:
-        response, seconds = timed(lambda: client.http.post(f"/twilio/{service}", headers=headers, body=encode(form)))
+        response, seconds = timed(lambda: post_webhook(client, service, url, form, TOKEN))
     assert response.status_code == 503, response.body
     assert json.loads(response.body)["error"]["retryable"] is True
     assert seconds < storage.WEBHOOK_BUDGET_SECONDS
