@@ -14,10 +14,12 @@ from botocore.exceptions import EndpointConnectionError
 from carrier_core.models import MessageModel, OptOutModel
 from tests.support.apps import load_app, project_dir
 from tests.support.faults import fail_dynamodb
-from tests.support.forms import BUSINESS, CUSTOMER, drop, encode, mms, replace, sign, sms, whatsapp
+from tests.support.forms import BUSINESS, CUSTOMER, drop, mms, replace, sms, whatsapp
 from tests.support.inbound_app import INBOUND_URL, SECONDARY, TOKEN, UNIT_ENV, InboundHarness, inbound_harness
+from tests.support.webhooks import post_webhook
 
 SMS = sms(sid="SM" + "1" * 32, body="Where is my parcel?")
+JSON_BODY = json.dumps({"MessageSid": "SM" + "8" * 32, "From": CUSTOMER, "To": BUSINESS, "Body": "hi"}).encode()
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
@@ -30,6 +32,8 @@ class Case:
     stored: int = 0
     token: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    json: bytes | None = None  # posted as a JSON webhook instead of `form`
+    declared: bytes | None = None  # the body its bodySHA256 hashes, when not `json` itself
 
 
 CASES = [
@@ -59,7 +63,12 @@ CASES = [
     Case("NumMedia without media", replace(SMS, NumMedia="1"), 400, code="media_mismatch"),
     Case("sid twice", SMS + [("MessageSid", "SM" + "9" * 32)], 400, code="invalid_field"),
     Case("oversized", replace(SMS, Body="x" * 70_000), 413, code="payload_too_large"),
-    Case("json content type", SMS, 415, code="unsupported_content_type", headers={"Content-Type": "text/plain"}),
+    Case("text/plain content type", SMS, 415, code="unsupported_content_type", headers={"Content-Type": "text/plain"}),
+    # A JSON webhook signed with bodySHA256 passes the signature check, but carries no
+    # message form, so nothing is stored; one whose body is not the one it declares is forged.
+    Case("json body signed with bodySHA256", [], 400, code="missing_field", json=JSON_BODY),
+    Case("json body that is not the one its bodySHA256 declares", [], 403, code="invalid_signature",
+         json=JSON_BODY, declared=JSON_BODY + b" "),
 ]
 
 
@@ -72,7 +81,10 @@ def harness() -> Iterator[InboundHarness]:
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.label)
 def test_inbound(case: Case, harness: InboundHarness) -> None:
     kwargs = {"token": case.token} if case.token else {}
-    response = harness.post(case.form, **kwargs, **case.headers)
+    if case.json is not None:
+        response = harness.post_json(case.json, declared=case.declared, **kwargs)
+    else:
+        response = harness.post(case.form, **kwargs, **case.headers)
     assert response.status_code == case.status
     if case.code is None:
         assert response.headers["Content-Type"] == "text/xml"
@@ -185,11 +197,7 @@ def test_unreachable_dynamodb_is_503_so_twilio_retries(monkeypatch: pytest.Monke
         monkeypatch.setenv(name, value)
     app = load_app("inbound")
     with Client(app.app, stage_name="local", project_dir=project_dir("inbound")) as client:
-        response = client.http.post(
-            "/twilio/inbound",
-            headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sign(INBOUND_URL, SMS, TOKEN)},
-            body=encode(SMS),
-        )
+        response = post_webhook(client, "inbound", INBOUND_URL, SMS, TOKEN)
         health = client.http.get("/health")
     assert response.status_code == 503
     assert json.loads(response.body)["error"] == {
