@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from carrier_core.errors import TWILIO_CODES, CarrierError, ConfigurationError, from_twilio_code
+from carrier_core.errors import CarrierError, ConfigurationError, from_twilio_code
 from carrier_core.logs import JsonFormatter, append_keys, clear_keys, mask_phone
 from carrier_core.metrics import Metrics
 from carrier_core.optout import OptOutAction, match_keyword
@@ -78,7 +78,7 @@ def test_api_key_is_used_for_rest_and_its_secret_read_from_ssm() -> None:
     assert "secret-of" not in repr(settings)
     # Every deployed outbound stage names the parameter; without a key SID it is not read.
     without = Settings.from_env("inbound", {**DEPLOYED, "TWILIO_API_KEY_SECRET_PARAMETER": "/p", "TWILIO_API_KEY_SID": ""}, read_secret=read_secret)
-    assert without.rest_credentials == (DEPLOYED["TWILIO_ACCOUNT_SID"], "secret-of:/omni-twilio/prod/twilio-auth-token")
+    assert without.rest_credentials == ("ACffffffffffffffffffffffffffffffff", "secret-of:/omni-twilio/prod/twilio-auth-token")
 
 
 @pytest.mark.parametrize(("extra", "named"), [
@@ -104,22 +104,59 @@ def test_the_seed_names_are_aliases() -> None:
         "TWILIO_DEFAULT_FROM_NUMBER": "+15005550006",
     }
     settings = Settings.from_env("outbound", {**env, **seed}, read_secret=read_secret)
-    assert (settings.inbound_webhook_url, settings.status_webhook_url) == (seed["TWILIO_INBOUND_WEBHOOK_URL"], seed["TWILIO_STATUS_CALLBACK_URL"])
-    assert (settings.default_messaging_service_sid, settings.default_from_number) == ("MG" + "b" * 32, "+15005550006")
+    assert (settings.inbound_webhook_url, settings.status_webhook_url) == (
+        "https://sms.example.com/twilio/inbound", "https://sms.example.com/twilio/status")
+    assert (settings.default_messaging_service_sid, settings.default_from_number) == ("MGbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "+15005550006")
     # The same value under both names is no conflict.
     same = Settings.from_env("inbound", {**DEPLOYED, "TWILIO_INBOUND_WEBHOOK_URL": DEPLOYED["INBOUND_WEBHOOK_URL"]}, read_secret=read_secret)
-    assert same.inbound_webhook_url == DEPLOYED["INBOUND_WEBHOOK_URL"]
+    assert same.inbound_webhook_url == "https://sms.example.com/twilio/inbound"
 
 
-def test_error_codes_are_unique_and_bodies_complete() -> None:
+# The taxonomy as the API documents it, written out by hand: code -> (HTTP status, retryable).
+# Codes are API: a rename, a reuse or a changed status shows up here.
+ERRORS = {
+    "invalid_signature": (403, False), "missing_field": (400, False), "invalid_field": (400, False),
+    "malformed_body": (400, False), "media_mismatch": (400, False), "payload_too_large": (413, False),
+    "unsupported_content_type": (415, False), "unknown_status": (400, False), "method_not_allowed": (405, False),
+    "message_not_found": (404, False), "not_found": (404, False), "access_denied": (403, False),
+    "request_rejected": (400, False), "idempotency_conflict": (409, False), "idempotency_in_progress": (409, True),
+    "too_many_media": (400, False), "invalid_media_url": (400, False), "value_not_storable": (400, False),
+    "invalid_message_id": (400, False), "invalid_phone_number": (400, False), "invalid_sender": (400, False),
+    "region_not_permitted": (400, False), "sender_not_capable": (400, False), "recipient_opted_out": (403, False),
+    "sender_queue_full": (429, True), "recipient_unreachable": (400, False), "not_mobile_number": (400, False),
+    "unsupported_media_type": (400, False), "media_unreachable": (400, False), "media_too_large": (400, False),
+    "media_url_forbidden": (400, False), "media_response_invalid": (400, False), "media_not_found": (404, False),
+    "message_too_long": (400, False), "carrier_unreachable": (502, False), "message_blocked": (502, False),
+    "unknown_destination": (502, False), "landline_or_unreachable": (502, False), "carrier_violation": (502, False),
+    "unknown_carrier_error": (502, True), "twilio_authentication_failed": (502, False), "rate_limited": (429, True),
+    "twilio_unavailable": (503, True), "twilio_rejected": (400, False), "gateway_error": (502, True),
+    "gateway_timeout": (504, True), "storage_unavailable": (503, True), "configuration_error": (500, False),
+    "internal_error": (500, False),
+}
+
+
+def test_error_codes_are_the_documented_ones_and_bodies_complete() -> None:
     classes = [cls for cls in vars(__import__("carrier_core.errors", fromlist=["x"])).values() if isinstance(cls, type) and issubclass(cls, CarrierError) and cls is not CarrierError]
-    codes = [cls.code for cls in classes]
-    assert len(codes) == len(set(codes)), "two error classes share a code"
+    assert len(classes) == len(ERRORS), "two error classes share a code, or one is not in ERRORS"
+    assert {cls.code: (cls.http_status, cls.retryable) for cls in classes} == ERRORS
     for cls in classes:
         assert cls.__doc__, cls.__name__
-        body = cls().to_body()["error"]
-        assert set(body) == {"code", "message", "twilio_code", "retryable"}
-        assert 400 <= cls.http_status < 600
+        body = cls("a message").to_body()["error"]
+        assert body == {"code": cls.code, "message": "a message", "twilio_code": None, "retryable": ERRORS[cls.code][1]}
+
+
+# Twilio's error codes and what each becomes (https://www.twilio.com/docs/api/errors); any
+# other code is twilio_rejected, keeping Twilio's number.
+TWILIO_ERRORS = {
+    20003: "twilio_authentication_failed", 20429: "rate_limited", 21211: "invalid_phone_number",
+    21212: "invalid_sender", 21408: "region_not_permitted", 21602: "missing_field", 21606: "sender_not_capable",
+    21610: "recipient_opted_out", 21611: "sender_queue_full", 21612: "recipient_unreachable",
+    21614: "not_mobile_number", 21617: "message_too_long", 21619: "missing_field", 21620: "unsupported_media_type",
+    21623: "invalid_field", 30001: "sender_queue_full", 30002: "twilio_authentication_failed",
+    30003: "carrier_unreachable", 30004: "message_blocked", 30005: "unknown_destination",
+    30006: "landline_or_unreachable", 30007: "carrier_violation", 30008: "unknown_carrier_error",
+    99999: "twilio_rejected", 21999: "twilio_rejected",
+}
 
 
 @pytest.mark.parametrize(("twilio_code", "code", "retryable"), [
@@ -132,7 +169,11 @@ def test_error_codes_are_unique_and_bodies_complete() -> None:
 def test_twilio_codes_map_into_the_taxonomy(twilio_code: int, code: str, retryable: bool) -> None:
     error = from_twilio_code(twilio_code, "from Twilio")
     assert (error.code, error.retryable, error.twilio_code) == (code, retryable, twilio_code)
-    assert twilio_code in TWILIO_CODES or code == "twilio_rejected"
+
+
+def test_every_twilio_code_maps_as_documented() -> None:
+    assert {n: from_twilio_code(n).code for n in TWILIO_ERRORS} == TWILIO_ERRORS
+    assert from_twilio_code(None).code == "unknown_carrier_error"
 
 
 @pytest.mark.parametrize(("body", "expected"), [
