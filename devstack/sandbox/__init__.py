@@ -5,10 +5,11 @@ Twilio's routes (basic auth with the account SID and auth token, or a configured
   GET  /2010-04-01/Accounts/{AccountSid}/Messages.json       list; To, From, DateSent[<>], paging
   GET  /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json  fetch; 404 code 20404 if unknown
 Control API for tests (no auth; not part of Twilio):
-  POST   /_sandbox/faults     {"status": 429|500|502|503, "count": N|-1, "retry_after": s,
+  POST   /_sandbox/faults     {"status": 429|500|502|503, "count": N|-1, "retry_after": s|"value",
                                "after_create": bool, "delay": s}
   GET    /_sandbox/faults     the armed fault or null; DELETE clears it
   GET    /_sandbox/requests   every create received, faulted ones too; DELETE resets
+  GET    /_sandbox/searches   every Messages list request received; DELETE resets
   GET    /_sandbox/callbacks  every status callback sent and its answer; DELETE resets
   GET    /health
 Hosted media (Twilio-shaped media URLs, /_sandbox/media): devstack/sandbox/media.py.

@@ -42,7 +42,7 @@ def invalid(code: int, message: str) -> TwilioApiError:
     return TwilioApiError(400, code, message)
 
 
-def too_many_requests(retry_after: int | None) -> TwilioApiError:
+def too_many_requests(retry_after: int | str | None) -> TwilioApiError:
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
     return TwilioApiError(429, 20429, "Too Many Requests", headers)
 

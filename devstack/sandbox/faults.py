@@ -18,7 +18,8 @@ class Faults:
     """The next `count` creates go wrong (count -1: until cleared).
 
     `status` is what they answer (429, 500, 502, 503; omitted: Twilio's own answer, only
-    with a delay). With `after_create` the message is created first, callbacks and all,
+    with a delay). `retry_after` is seconds, or a string sent as the header verbatim (an
+    HTTP date, or a value no client should take for a number). With `after_create` the message is created first, callbacks and all,
     as Twilio sometimes does before a 5xx; `delay` holds the answer that many seconds,
     so a client whose read timeout is shorter never sees it.
     """
@@ -35,8 +36,9 @@ class Faults:
                 "expected {\"status\": 429|500|502|503, \"count\": N or -1, \"retry_after\": seconds, "
                 "\"after_create\": true|false, \"delay\": seconds}"
             )
-        if retry_after is not None and (not isinstance(retry_after, int) or retry_after < 0):
-            raise ValueError("retry_after must be a whole number of seconds")
+        if retry_after is not None and not _retry_after_ok(retry_after):
+            raise ValueError("retry_after must be a whole number of seconds, or a header value (an HTTP date, "
+                             "or a malformed one to test a client) of up to 8192 Latin-1 characters without CR or LF")
         if not isinstance(after_create, bool):
             raise ValueError("after_create must be true or false")
         if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= 120:
@@ -76,6 +78,21 @@ class Faults:
             if fault["retry_after"] is not None:
                 error.headers["Retry-After"] = str(fault["retry_after"])
         return Fault(error, bool(fault["after_create"]), float(fault["delay"]))
+
+
+def _retry_after_ok(value: object) -> bool:
+    """Seconds (Twilio's form), or any string an HTTP header can carry, sent verbatim."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value >= 0
+    if not isinstance(value, str) or not 0 < len(value) <= 8192 or "\r" in value or "\n" in value:
+        return False
+    try:
+        value.encode("latin-1")  # http.server writes header lines as Latin-1
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

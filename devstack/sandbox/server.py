@@ -45,6 +45,7 @@ class Sandbox:
         self.lock = threading.Lock()
         self.messages: dict[str, Message] = {}
         self.requests: deque[dict[str, Any]] = deque(maxlen=LOG_LIMIT)
+        self.searches: deque[dict[str, Any]] = deque(maxlen=LOG_LIMIT)
         self.faults = Faults()
         self.callbacks = CallbackSender(auth_token, limit=LOG_LIMIT)
         self.lifecycle = Lifecycle(self.lock, self.callbacks, callback_delay)
@@ -104,7 +105,10 @@ class Sandbox:
             found = [m.resource() for m in sorted(self.messages.values(), key=_newest_first) if listing.admits(m)]
         return listing.page(path, found)
 
-    def record(self, path: str, form: Form, status: int, body: Mapping[str, Any], auth_user: str | None = None, created: str | None = None) -> None:
+    def record(
+        self, path: str, form: Form, status: int, body: Mapping[str, Any], auth_user: str | None = None,
+        created: str | None = None, connection: str | None = None,
+    ) -> None:
         entry = {
             "time": datetime.now(timezone.utc).isoformat(),
             "path": path,
@@ -114,15 +118,28 @@ class Sandbox:
             "sid": body.get("sid") if status == 201 else created,
             "error_code": body.get("code") if status >= 400 else None,
             "auth_user": auth_user,
+            # The client's address and port: a client that keeps its connection sends from one.
+            "connection": connection,
         }
         with self.lock:
             self.requests.append(entry)
 
-    def request_log(self, clear: bool = False) -> list[dict[str, Any]]:
+    def record_search(self, path: str, query: Form, status: int, auth_user: str | None) -> None:
+        entry = {"time": datetime.now(timezone.utc).isoformat(), "path": path, "query": query, "status": status, "auth_user": auth_user}
         with self.lock:
-            entries = list(self.requests)
+            self.searches.append(entry)
+
+    def request_log(self, clear: bool = False) -> list[dict[str, Any]]:
+        return self._read(self.requests, clear)
+
+    def search_log(self, clear: bool = False) -> list[dict[str, Any]]:
+        return self._read(self.searches, clear)
+
+    def _read(self, log: deque[dict[str, Any]], clear: bool) -> list[dict[str, Any]]:
+        with self.lock:
+            entries = list(log)
             if clear:
-                self.requests.clear()
+                log.clear()
         return entries
 
     def close(self) -> None:
@@ -180,12 +197,7 @@ class Handler(BaseHTTPRequestHandler):
             elif method == "POST" and (match := MESSAGES.match(path)):
                 self._create(match["account"], path, raw)
             elif method == "GET" and (match := MESSAGES.match(path)):
-                self.sandbox.authenticate(self.headers.get("Authorization"))
-                self.sandbox.check_account(match["account"], path)
-                query: Form = {}
-                for name, value in parse_qsl(urlsplit(self.path).query, keep_blank_values=True):
-                    query.setdefault(name, []).append(value)
-                self._send(200, self.sandbox.list_messages(path, query))
+                self._list(match["account"], path)
             elif method == "GET" and (match := MESSAGE.match(path)):
                 self.sandbox.authenticate(self.headers.get("Authorization"))
                 self.sandbox.check_account(match["account"], path)
@@ -194,6 +206,21 @@ class Handler(BaseHTTPRequestHandler):
                 raise errors.not_found(path)
         except TwilioApiError as exc:
             self._send(exc.status, exc.body(), exc.headers)
+
+    def _list(self, account: str, path: str) -> None:
+        query: Form = {}
+        for name, value in parse_qsl(urlsplit(self.path).query, keep_blank_values=True):
+            query.setdefault(name, []).append(value)
+        user: str | None = None
+        try:
+            user = self.sandbox.authenticate(self.headers.get("Authorization"))
+            self.sandbox.check_account(account, path)
+            page = self.sandbox.list_messages(path, query)
+        except TwilioApiError as exc:
+            self.sandbox.record_search(path, query, exc.status, user)
+            raise
+        self.sandbox.record_search(path, query, 200, user)
+        self._send(200, page)
 
     def _create(self, account: str, path: str, raw: bytes) -> None:
         form: Form = {}
@@ -217,7 +244,8 @@ class Handler(BaseHTTPRequestHandler):
         except TwilioApiError as exc:
             status, body, headers = exc.status, exc.body(), exc.headers
         # Logged as soon as it is decided, so the log shows a held answer at once.
-        self.sandbox.record(path, form, status, body, user, created)
+        host, port = self.client_address[:2]
+        self.sandbox.record(path, form, status, body, user, created, f"{host}:{port}")
         if fault is not None:
             time.sleep(fault.delay)
         try:
@@ -242,6 +270,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, current)
         elif path == "/_sandbox/requests" and method in ("GET", "DELETE"):
             self._send(200, sandbox.request_log(clear=method == "DELETE"))
+        elif path == "/_sandbox/searches" and method in ("GET", "DELETE"):
+            self._send(200, sandbox.search_log(clear=method == "DELETE"))
         elif path == "/_sandbox/callbacks" and method in ("GET", "DELETE"):
             self._send(200, sandbox.callbacks.records(clear=method == "DELETE"))
         elif path == "/_sandbox/pending" and method == "GET":

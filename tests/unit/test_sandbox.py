@@ -297,6 +297,42 @@ def test_fault_without_retry_after_has_no_header_and_bad_spec_is_400(api: Api) -
     assert api.http.get(api.url("/_sandbox/faults")).json() is None
 
 
+@pytest.mark.parametrize("value", ["Wed, 21 Oct 2026 07:28:00 GMT", "soon", "-1", "\u00b2", "9" * 5000])
+def test_a_retry_after_string_is_sent_verbatim(api: Api, value: str) -> None:
+    armed = api.http.post(api.url("/_sandbox/faults"), json={"status": 429, "retry_after": value})
+    assert armed.status_code == 200 and armed.json()["retry_after"] == value
+    response = api.create(BASE)
+    twilio_error(response, 429, 20429)
+    assert response.headers["Retry-After"] == value
+
+
+@pytest.mark.parametrize("value", ["", "1\r\nX-Injected: 1", "\u2603", "9" * 8193, True, 1.5])
+def test_a_retry_after_no_header_can_carry_is_400(api: Api, value: Any) -> None:
+    assert api.http.post(api.url("/_sandbox/faults"), json={"status": 429, "retry_after": value}).status_code == 400
+    assert api.http.get(api.url("/_sandbox/faults")).json() is None
+
+
+def test_search_log_keeps_each_list_request_and_resets(api: Api) -> None:
+    api.http.get(api.messages_url(), params={"To": CUSTOMER, "PageSize": "20"}, auth=(SID, TOKEN), timeout=10)
+    api.http.get(api.messages_url(), params={"To": CUSTOMER}, auth=(SID, "wrong"), timeout=10)
+    log = api.http.delete(api.url("/_sandbox/searches")).json()
+    assert [(e["query"], e["status"], e["auth_user"]) for e in log] == [
+        ({"To": [CUSTOMER], "PageSize": ["20"]}, 200, SID),
+        ({"To": [CUSTOMER]}, 401, None),
+    ]
+    assert api.http.get(api.url("/_sandbox/searches")).json() == []
+    assert api.http.get(api.url("/_sandbox/requests")).json() == []  # searches are no creates
+
+
+def test_request_log_names_the_connection_a_create_came_over(api: Api) -> None:
+    for _ in range(3):
+        assert api.create(BASE).status_code == 201  # one session: one kept connection
+    assert requests.post(api.messages_url(), data=BASE, auth=(SID, TOKEN), timeout=10).status_code == 201
+    connections = [e["connection"] for e in api.http.get(api.url("/_sandbox/requests")).json()]
+    assert len(set(connections[:3])) == 1 and connections[3] != connections[0]
+    assert all(re.fullmatch(r"127\.0\.0\.1:\d+", c) for c in connections)
+
+
 def test_request_log_keeps_repeated_fields_and_resets(api: Api) -> None:
     api.create(list(BASE.items()) + [("MediaUrl", "https://example.com/1.jpg"), ("MediaUrl", "https://example.com/2.jpg")])
     [entry] = api.http.get(api.url("/_sandbox/requests")).json()
