@@ -1,4 +1,4 @@
-"""The outbound app in process: moto for DynamoDB, the fake Twilio for the REST API."""
+"""The outbound app in process: moto for DynamoDB, the in-process Twilio sandbox for the REST API."""
 from __future__ import annotations
 
 import importlib
@@ -18,7 +18,7 @@ from moto import mock_aws
 from carrier_core.models import ALL_MODELS, MessageModel, OptOutModel, bind_models
 from carrier_core.settings import Settings
 from tests.support.apps import ROOT, load_app
-from tests.support.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, running_fake_twilio
+from tests.support.sandbox import ACCOUNT_SID, AUTH_TOKEN, TwilioView, running_twilio
 
 STATUS_URL = "https://status.example.com/twilio/status"
 SENDER = "+15005550006"
@@ -45,11 +45,11 @@ def outbound_environ(twilio_url: str, **extra: str) -> dict[str, str]:
 
 @dataclass
 class Outbound:
-    """A loaded app, its test client, and the fake Twilio behind it."""
+    """A loaded app, its test client, and the Twilio sandbox behind it."""
 
     app: ModuleType
     client: Client
-    twilio: FakeTwilio
+    twilio: TwilioView
 
     def post(self, payload: Any, key: str | None = None, headers: dict[str, str] | None = None) -> Any:
         all_headers = {"Content-Type": "application/json", **({"Idempotency-Key": key} if key else {}), **(headers or {})}
@@ -87,7 +87,7 @@ def opt_out(phone: str, sender: str, opted_out: bool = True) -> None:
                 message_sid="SM" + "0" * 32, updated_at="2026-01-01T00:00:00.000Z").save()
 
 
-def create_at_twilio(twilio: FakeTwilio, to: str, body: str) -> None:
+def create_at_twilio(twilio: TwilioView, to: str, body: str) -> None:
     """A message Twilio holds that no send of ours owns: one a request created before it
     died unanswered, or the same text sent by someone else (the console, another system)."""
     url = f"{twilio.url}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
@@ -115,13 +115,13 @@ def example_media(real: Any, probed: Any) -> Any:
 
 
 @pytest.fixture
-def twilio() -> Iterator[FakeTwilio]:
-    with running_fake_twilio() as fake:
-        yield fake
+def twilio() -> Iterator[TwilioView]:
+    with running_twilio() as sandbox:
+        yield sandbox
 
 
 @pytest.fixture
-def outbound(twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch) -> Iterator[Outbound]:
+def outbound(twilio: TwilioView, monkeypatch: pytest.MonkeyPatch) -> Iterator[Outbound]:
     for name in ("TWILIO_EDGE", "TWILIO_REGION", "DYNAMODB_ENDPOINT", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     for name, value in outbound_environ(twilio.url).items():

@@ -4,12 +4,14 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qsl
 
+import requests
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
@@ -128,3 +130,100 @@ def message_schema() -> dict[str, Any]:
     """Twilio's api.v2010.account.message schema, its $refs resolvable, from the OpenAPI spec."""
     spec = json.loads(TWILIO_SPEC.read_text())
     return {"$ref": "#/components/schemas/api.v2010.account.message", "components": spec["components"]}
+
+
+# The credentials of the sandbox behind the outbound unit tests, and the API key it accepts too.
+ACCOUNT_SID = "AC" + "1" * 32
+AUTH_TOKEN = "unit-test-twilio-auth-token"
+API_KEYS = {"SK" + "2" * 32: "unit-test-api-key-secret"}
+# Past the end of any unit test: no message moves on, so no callback is ever sent (the
+# outbound tests' StatusCallback is a public URL, and unit tests use no network).
+NO_CALLBACKS = 3600.0
+# A create the sandbox refused before it reached the Messages resource.
+NOT_RECEIVED = (20003, 20404)
+
+
+@dataclass
+class TwilioView:
+    """What the outbound unit tests see of an in-process sandbox, read through its control API:
+    the creates and searches it received, the messages it created, and faults to arm."""
+
+    server: SandboxServer
+    http: requests.Session = field(default_factory=requests.Session)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def _control(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.http.request(method, self.url + path, timeout=10, **kwargs)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def fail(self, status: int, count: int = 1, retry_after: str | None = None, delay: float = 0.0, after_create: bool = False) -> None:
+        """The next `count` creates answer `status` (201: Twilio's own answer, `delay` late)."""
+        spec: dict[str, Any] = {"count": count, "delay": delay, "after_create": after_create}
+        if status != 201:
+            spec["status"] = status
+        if retry_after is not None:
+            spec["retry_after"] = retry_after
+        self._control("POST", "/_sandbox/faults", json=spec)
+
+    def clear(self) -> None:
+        """Disarm the fault and forget every create and search."""
+        for path in ("/_sandbox/faults", "/_sandbox/requests", "/_sandbox/searches"):
+            self._control("DELETE", path)
+
+    def _creates(self) -> list[dict[str, Any]]:
+        return [e for e in self._control("GET", "/_sandbox/requests") if e["error_code"] not in NOT_RECEIVED]
+
+    def _searches(self) -> list[dict[str, Any]]:
+        return [e for e in self._control("GET", "/_sandbox/searches") if e["status"] == 200]
+
+    @property
+    def requests(self) -> list[list[tuple[str, str]]]:
+        """Each create's form fields, in the order received."""
+        return [[(name, value) for name, values in e["form"].items() for value in values] for e in self._creates()]
+
+    def forms(self) -> list[dict[str, Any]]:
+        """Each create's fields; MediaUrl as a list."""
+        out = []
+        for entry in self._creates():
+            form: dict[str, Any] = {name: values[-1] for name, values in entry["form"].items() if name != "MediaUrl"}
+            form["MediaUrl"] = entry["form"].get("MediaUrl", [])
+            out.append(form)
+        return out
+
+    @property
+    def created(self) -> list[dict[str, Any]]:
+        """Every message created, oldest first, as Twilio would fetch it now."""
+        return [self.server.sandbox.fetch(e["sid"], "") for e in self._control("GET", "/_sandbox/requests") if e["sid"]]
+
+    @property
+    def lists(self) -> list[dict[str, str]]:
+        """The query of each Messages list request."""
+        return [{name: values[-1] for name, values in e["query"].items()} for e in self._searches()]
+
+    @property
+    def auth_users(self) -> list[str]:
+        """Who authenticated each create and search (an account or key SID, never a secret)."""
+        entries = sorted(self._creates() + self._searches(), key=lambda e: str(e["time"]))
+        return [str(e["auth_user"]) for e in entries]
+
+    @property
+    def connections(self) -> set[str]:
+        """The client ends (host:port) the creates came from."""
+        return {str(e["connection"]) for e in self._creates()}
+
+
+@contextmanager
+def running_twilio() -> Iterator[TwilioView]:
+    """An in-process sandbox with the outbound unit tests' credentials, shut down afterwards."""
+    server = start(Sandbox(ACCOUNT_SID, AUTH_TOKEN, callback_delay=NO_CALLBACKS, api_keys=API_KEYS))
+    view = TwilioView(server)
+    try:
+        yield view
+    finally:
+        view.http.close()
+        server.shutdown()
+        server.server_close()

@@ -14,8 +14,8 @@ from moto import mock_aws
 from carrier_core.models import MessageModel, bind_models
 from tests.support.apps import load_app
 from tests.support.callbacks import MOTO_ENDPOINT
-from tests.support.fake_twilio import FakeTwilio
 from tests.support.outbound import CUSTOMER, create_tables, outbound_environ, twilio  # noqa: F401
+from tests.support.sandbox import TwilioView
 
 JSON_TYPE = {"Content-Type": "application/json"}
 
@@ -81,7 +81,7 @@ CASES = [
 
 
 @pytest.fixture
-def client(twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:  # noqa: F811
+def client(twilio: TwilioView, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:  # noqa: F811
     """The outbound app in the local stage (the only one with /_local/retry-failed), on moto."""
     for name in ("TWILIO_EDGE", "TWILIO_REGION", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)

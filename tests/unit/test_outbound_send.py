@@ -1,4 +1,4 @@
-"""POST /messages in process: moto for DynamoDB, the fake Twilio for the REST API."""
+"""POST /messages in process: moto for DynamoDB, the in-process Twilio sandbox for the REST API."""
 from __future__ import annotations
 
 import json
@@ -24,7 +24,7 @@ def test_accepted_send_is_202_written_once_with_the_twilio_sid(outbound: Outboun
     response = outbound.post({"to": CUSTOMER, "body": "Your order shipped €5 {ok}", "media_urls": ["https://example.com/a.jpg"]})
     assert response.status_code == 202
     message = body_of(response)
-    assert message["sid"].startswith("SM")
+    assert message["sid"].startswith("MM")  # Twilio's SID for a message with media
     assert (message["status"], message["direction"], message["channel"]) == ("queued", "outbound", "mms")
     assert (message["from"], message["to"]) == (SENDER, CUSTOMER)
     assert (message["num_segments"], message["encoding"]) == (1, "GSM-7")
@@ -44,20 +44,22 @@ def test_ucs2_body_reports_its_segments(outbound: Outbound) -> None:
 
 
 @pytest.mark.parametrize(
-    ("payload", "status", "code", "twilio_code"),
+    ("payload", "status", "code", "twilio_code", "message"),
     [
-        ({"to": "+15005550001", "body": "x"}, 400, "invalid_phone_number", 21211),
-        ({"to": "+15005550004", "body": "x"}, 403, "recipient_opted_out", 21610),
-        ({"to": "+15005550009", "body": "x"}, 400, "not_mobile_number", 21614),
-        ({"to": CUSTOMER, "from": "+15005550001", "body": "x"}, 400, "invalid_sender", 21212),
+        ({"to": "+15005550001", "body": "x"}, 400, "invalid_phone_number", 21211, "The 'To' number +15005550001 is not a valid phone number."),
+        ({"to": "+15005550004", "body": "x"}, 403, "recipient_opted_out", 21610, "Attempt to send to unsubscribed recipient"),
+        ({"to": "+15005550009", "body": "x"}, 400, "not_mobile_number", 21614, "'To' number +15005550009 is not a valid mobile number"),
+        ({"to": CUSTOMER, "from": "+15005550001", "body": "x"}, 400, "invalid_sender", 21212,
+         "The 'From' number +15005550001 is not a valid phone number, shortcode, or alphanumeric sender ID."),
     ],
 )
 def test_twilio_refusals_are_4xx_with_the_twilio_code_and_not_retried(
-    outbound: Outbound, payload: dict[str, Any], status: int, code: str, twilio_code: int
+    outbound: Outbound, payload: dict[str, Any], status: int, code: str, twilio_code: int, message: str
 ) -> None:
     response = outbound.post(payload)
     assert response.status_code == status
-    assert body_of(response)["error"] == {"code": code, "message": f"magic number error {twilio_code}", "twilio_code": twilio_code, "retryable": False}
+    # Twilio's own message for the code is passed on.
+    assert body_of(response)["error"] == {"code": code, "message": message, "twilio_code": twilio_code, "retryable": False}
     assert len(outbound.twilio.requests) == 1
     assert list(MessageModel.scan()) == []
     # Kept for the record, outside the due index: the worker never retries it.

@@ -1,4 +1,4 @@
-"""The Twilio client against a fake Messages API: what is sent, and every answer mapped."""
+"""The Twilio client against the sandbox's Messages API: what is sent, and every answer mapped."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from carrier_core.settings import Settings
-from tests.support.fake_twilio import FakeTwilio, running_fake_twilio
+from tests.support.sandbox import TwilioView, running_twilio
 from tests.support.outbound import outbound_environ, outbound_module
 
 
@@ -26,9 +26,9 @@ def client_module() -> Iterator[ModuleType]:
 
 
 @pytest.fixture
-def twilio() -> Iterator[FakeTwilio]:
-    with running_fake_twilio() as fake:
-        yield fake
+def twilio() -> Iterator[TwilioView]:
+    with running_twilio() as sandbox:
+        yield sandbox
 
 
 def settings_for(url: str, **extra: str) -> Settings:
@@ -40,12 +40,14 @@ def request(**fields: Any) -> Any:
     return outbound_module("request").OutboundRequest.from_json(json.dumps(body).encode(), settings_for("http://unused"))
 
 
-def test_accepted_send_posts_every_field_twilio_expects(client_module: ModuleType, twilio: FakeTwilio) -> None:
+def test_accepted_send_posts_every_field_twilio_expects(client_module: ModuleType, twilio: TwilioView) -> None:
     req = request(media_urls=["https://example.com/a.jpg", "https://example.com/b.png"], validity_period=600, max_price=0.25, **{"from": "+15005550006"},
                   messaging_service_sid="MG" + "b" * 32, status_callback="https://cb.example.com/s")
     accepted = client_module.create_message(settings_for(twilio.url), req)
-    assert accepted.sid.startswith("SM") and len(accepted.sid) == 34
-    assert accepted.status == "accepted"
+    # A message with media is an MM SID, and a From beside the messaging service is queued at
+    # once, as the sandbox's README says Twilio answers.
+    assert accepted.sid.startswith("MM") and len(accepted.sid) == 34
+    assert accepted.status == "queued"
     (form,) = twilio.forms()
     assert form == {
         "To": "+15005550010", "From": "+15005550006", "MessagingServiceSid": "MG" + "b" * 32, "Body": "hello",
@@ -76,7 +78,7 @@ REFUSALS = [
 
 
 @pytest.mark.parametrize("case", REFUSALS, ids=lambda c: c.label)
-def test_twilio_error_codes_map_into_the_taxonomy(case: Refusal, client_module: ModuleType, twilio: FakeTwilio) -> None:
+def test_twilio_error_codes_map_into_the_taxonomy(case: Refusal, client_module: ModuleType, twilio: TwilioView) -> None:
     with pytest.raises(client_module.TwilioCallFailed) as raised:
         client_module.create_message(settings_for(twilio.url), request(**case.fields))
     failure = raised.value
@@ -85,7 +87,7 @@ def test_twilio_error_codes_map_into_the_taxonomy(case: Refusal, client_module: 
     assert len(twilio.requests) == 1
 
 
-def test_429_keeps_retry_after_in_seconds(client_module: ModuleType, twilio: FakeTwilio) -> None:
+def test_429_keeps_retry_after_in_seconds(client_module: ModuleType, twilio: TwilioView) -> None:
     twilio.fail(429, retry_after="3")
     with pytest.raises(client_module.TwilioCallFailed) as raised:
         client_module.create_message(settings_for(twilio.url), request())
@@ -94,7 +96,7 @@ def test_429_keeps_retry_after_in_seconds(client_module: ModuleType, twilio: Fak
     assert failure.transient is True and failure.retry_after == 3.0
 
 
-def test_429_keeps_retry_after_as_an_http_date(client_module: ModuleType, twilio: FakeTwilio) -> None:
+def test_429_keeps_retry_after_as_an_http_date(client_module: ModuleType, twilio: TwilioView) -> None:
     twilio.fail(429, retry_after=format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True))
     with pytest.raises(client_module.TwilioCallFailed) as raised:
         client_module.create_message(settings_for(twilio.url), request())
@@ -102,7 +104,7 @@ def test_429_keeps_retry_after_as_an_http_date(client_module: ModuleType, twilio
 
 
 @pytest.mark.parametrize("header", ["\u00b2", "9" * 5000, "-1", "soon"])
-def test_429_with_a_retry_after_that_is_no_number_is_still_a_rate_limit(header: str, client_module: ModuleType, twilio: FakeTwilio) -> None:
+def test_429_with_a_retry_after_that_is_no_number_is_still_a_rate_limit(header: str, client_module: ModuleType, twilio: TwilioView) -> None:
     # "²" passes str.isdigit() and float() then raises: a 500 for a send Twilio refused.
     twilio.fail(429, retry_after=header)
     with pytest.raises(client_module.TwilioCallFailed) as raised:
@@ -110,7 +112,7 @@ def test_429_with_a_retry_after_that_is_no_number_is_still_a_rate_limit(header: 
     assert (raised.value.error.code, raised.value.transient, raised.value.retry_after) == ("rate_limited", True, None)
 
 
-def test_500_is_transient_twilio_unavailable(client_module: ModuleType, twilio: FakeTwilio) -> None:
+def test_500_is_transient_twilio_unavailable(client_module: ModuleType, twilio: TwilioView) -> None:
     twilio.fail(500)
     with pytest.raises(client_module.TwilioCallFailed) as raised:
         client_module.create_message(settings_for(twilio.url), request())
@@ -118,7 +120,7 @@ def test_500_is_transient_twilio_unavailable(client_module: ModuleType, twilio: 
     assert raised.value.retry_after is None
 
 
-def test_wrong_token_is_a_permanent_authentication_failure(client_module: ModuleType, twilio: FakeTwilio) -> None:
+def test_wrong_token_is_a_permanent_authentication_failure(client_module: ModuleType, twilio: TwilioView) -> None:
     with pytest.raises(client_module.TwilioCallFailed) as raised:
         client_module.create_message(settings_for(twilio.url, TWILIO_AUTH_TOKEN="wrong"), request())
     assert (raised.value.error.code, raised.value.error.twilio_code, raised.value.transient) == ("twilio_authentication_failed", 20003, False)
@@ -133,7 +135,7 @@ def test_nobody_listening_is_transient(client_module: ModuleType) -> None:
     assert (raised.value.error.code, raised.value.http_status, raised.value.transient) == ("twilio_unavailable", None, True)
 
 
-def test_read_timeout_is_transient(client_module: ModuleType, twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_read_timeout_is_transient(client_module: ModuleType, twilio: TwilioView, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(client_module, "READ_TIMEOUT", 0.2)
     twilio.fail(201, delay=1.0)
     with pytest.raises(client_module.TwilioCallFailed) as raised:
@@ -142,7 +144,7 @@ def test_read_timeout_is_transient(client_module: ModuleType, twilio: FakeTwilio
 
 
 def test_edge_and_region_in_the_environment_do_not_move_the_base_url(
-    client_module: ModuleType, twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
+    client_module: ModuleType, twilio: TwilioView, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TWILIO_EDGE", "sydney")
     monkeypatch.setenv("TWILIO_REGION", "au1")
@@ -150,7 +152,7 @@ def test_edge_and_region_in_the_environment_do_not_move_the_base_url(
     assert accepted.sid.startswith("SM") and len(twilio.requests) == 1
 
 
-def test_connections_are_reused_across_sends(client_module: ModuleType, twilio: FakeTwilio) -> None:
+def test_connections_are_reused_across_sends(client_module: ModuleType, twilio: TwilioView) -> None:
     config = settings_for(twilio.url)
     for _ in range(5):
         client_module.create_message(config, request())
@@ -158,7 +160,7 @@ def test_connections_are_reused_across_sends(client_module: ModuleType, twilio: 
     assert len(twilio.connections) == 1
 
 
-def test_last_response_is_per_thread(client_module: ModuleType, twilio: FakeTwilio) -> None:
+def test_last_response_is_per_thread(client_module: ModuleType, twilio: TwilioView) -> None:
     import threading
 
     http = client_module.KeepingHttpClient()
