@@ -12,7 +12,7 @@ SERVICES := inbound status outbound
 STAGE ?= dev
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install lock java dev dev-reset test test-unit test-e2e test-contract fuzz typecheck bandit audit bench clean replay-dlq
+.PHONY: help install lock lint format java dev dev-reset test test-unit test-e2e test-contract fuzz typecheck bandit audit bench clean replay-dlq
 
 help:
 	@echo "make dev        run the whole stack locally (ports 8000-8006) until Ctrl-C"
@@ -22,6 +22,7 @@ help:
 	@echo "                (FUZZ_SEED=n replays a run, FUZZ_SCALE=n runs n times make test's examples)"
 	@echo "make audit      pip-audit the pinned requirements (needs network)"
 	@echo "make lock       regenerate the hash-locked requirements (*.lock) from the *.txt files"
+	@echo "make format     rewrite the Python files as ruff formats them (make test checks it)"
 	@echo "make bench      measure the speed and size targets"
 	@echo "make replay-dlq STAGE=local|dev|prod   publish what the hand-off's dead-letter queue holds"
 	@echo ".venv/bin/omni-twilio --help           the operator's command line (installed by make install)"
@@ -69,6 +70,15 @@ dev: install
 dev-reset:
 	rm -rf .dev
 
+# ruff: lint and format, with the settings in pyproject.toml. `make format` rewrites the files.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
 typecheck: install
 	$(BIN)/mypy
 	for svc in $(SERVICES); do (cd services/$$svc && ../../$(BIN)/mypy --config-file ../../pyproject.toml app.py chalicelib) || exit 1; done
@@ -110,7 +120,7 @@ AUDIT_REQUIREMENTS := requirements-dev.txt $(wildcard services/*/requirements.tx
 audit: install
 	for req in $(AUDIT_REQUIREMENTS); do $(BIN)/pip-audit --strict --progress-spinner off --requirement $$req || exit 1; done
 
-test: typecheck bandit install
+test: lint typecheck bandit install
 	$(BIN)/python -m pytest tests
 
 clean:

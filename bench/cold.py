@@ -1,4 +1,5 @@
 """Cold init of each service and the size of each deployment zip."""
+
 from __future__ import annotations
 
 import os
@@ -101,11 +102,13 @@ def zip_cold(service: str, runs: int = 15) -> Result:
         # What the zip leaves to the runtime (boto3, botocore) comes from this venv, on both sides.
         env = {**os.environ, **DEPLOYED_ENV, "PYTHONDONTWRITEBYTECODE": "1"}
         argv = [sys.executable, "-c", code]
-        with_ms, without_ms = interleaved((argv, {**env, "PYTHONPATH": str(shipped)}, shipped),
-                                          (argv, {**env, "PYTHONPATH": str(source)}, source), runs)
+        with_ms, without_ms = interleaved(
+            (argv, {**env, "PYTHONPATH": str(shipped)}, shipped), (argv, {**env, "PYTHONPATH": str(source)}, source), runs
+        )
     what = "through its first send's imports " if service == "outbound" else ""
-    return at_most(f"cold {service} {what}from its zip: with the zip's bytecode vs without", with_ms, without_ms,
-                   "ms CPU", ZIP_BYTECODE_LIMIT)
+    return at_most(
+        f"cold {service} {what}from its zip: with the zip's bytecode vs without", with_ms, without_ms, "ms CPU", ZIP_BYTECODE_LIMIT
+    )
 
 
 def zip_sizes() -> list[Result]:

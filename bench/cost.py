@@ -6,6 +6,7 @@ overhead, scaled to the function's memory, plus the waits no machine here can me
 DynamoDB and Twilio's API, stated below as assumptions). Prices are AWS's public on-demand
 list prices for us-east-1 on PRICE_DATE; check them before you budget.
 """
+
 from __future__ import annotations
 
 import math
@@ -101,10 +102,26 @@ def cost_rows(events: list[Event]) -> list[Result]:
         writes, reads, lambda_ms, parts = dollars_per_million(event)
         total = sum(parts.values())
         detail = ", ".join(f"{k} {v:.2f}" for k, v in parts.items())
-        rows.append(Result(f"cost per million {event.name} events, {PRICE_DATE} prices ({detail})", total, None, "USD",
-                           f"{writes:g} WRU {reads:g} RRU {lambda_ms:.0f} ms", True))
-        rows.append(Result(f"stored item size after a {event.name} event's lifecycle", item_size(event.item), None, "bytes",
-                           "< 400 KB item limit", item_size(event.item) < 400 * 1024))
+        rows.append(
+            Result(
+                f"cost per million {event.name} events, {PRICE_DATE} prices ({detail})",
+                total,
+                None,
+                "USD",
+                f"{writes:g} WRU {reads:g} RRU {lambda_ms:.0f} ms",
+                True,
+            )
+        )
+        rows.append(
+            Result(
+                f"stored item size after a {event.name} event's lifecycle",
+                item_size(event.item),
+                None,
+                "bytes",
+                "< 400 KB item limit",
+                item_size(event.item) < 400 * 1024,
+            )
+        )
     return rows
 
 

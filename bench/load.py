@@ -5,6 +5,7 @@ way (bench/trivial: `chalice local`'s gateway and threaded server, no work): the
 our handler costs on top of the server. Sends/s are compared with raw Messages.json POSTs to
 the sandbox that the sends go through, its status callbacks held back for both.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,21 @@ def stack(base: int) -> Iterator[Any]:
     with tempfile.TemporaryDirectory() as data, open(os.devnull, "wb") as quiet:
         layout = Layout(base, Path(data), dynamodb_in_memory=True)
         whole = Stack(layout, output=quiet)
-        trivial = child([sys.executable, "-m", "devstack.serve", "trivial", "--host", HOST, "--port", str(base + 8),
-                         "--project-dir", str(ROOT / "bench" / "trivial")], cwd=ROOT / "bench" / "trivial")
+        trivial = child(
+            [
+                sys.executable,
+                "-m",
+                "devstack.serve",
+                "trivial",
+                "--host",
+                HOST,
+                "--port",
+                str(base + 8),
+                "--project-dir",
+                str(ROOT / "bench" / "trivial"),
+            ],
+            cwd=ROOT / "bench" / "trivial",
+        )
         try:
             with running(trivial):
                 whole.start()
@@ -118,8 +132,15 @@ def rate(run: Callable[[requests.Session, int], int], total: int, expected: int)
     return total / elapsed
 
 
-def compare_rates(ours: Callable[[requests.Session, int], int], ours_status: int, theirs: Callable[[requests.Session, int], int],
-                  theirs_status: int, total: int, meters: tuple[CpuMeter, CpuMeter], rounds: int = 3) -> tuple[float, float]:
+def compare_rates(
+    ours: Callable[[requests.Session, int], int],
+    ours_status: int,
+    theirs: Callable[[requests.Session, int], int],
+    theirs_status: int,
+    total: int,
+    meters: tuple[CpuMeter, CpuMeter],
+    rounds: int = 3,
+) -> tuple[float, float]:
     rate(ours, total // 4, ours_status), rate(theirs, total // 4, theirs_status)  # warm both
     mine, reference = [], []
     for _ in range(rounds):
@@ -148,6 +169,7 @@ def throughput(total: int) -> list[Result]:
                     body, signature = bodies[next(cursor)]
                 headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature}
                 return session.post(url, data=body, headers=headers, timeout=30).status_code
+
             return post
 
         webhook_cpu = (CpuMeter({k: pids[k] for k in ("inbound", "dynamodb", "poller", "aws")}), CpuMeter({"trivial": pids["trivial"]}))
@@ -169,7 +191,10 @@ def throughput(total: int) -> list[Result]:
             form = {"To": f"+1500555{1000 + i % 8000:04d}", "From": "+15005550006", "Body": f"raw {i}"}
             return session.post(raw_url, data=form, headers=auth, timeout=30).status_code
 
-        send_cpu = (CpuMeter({k: pids[k] for k in ("outbound", "dynamodb", "sandbox", "poller", "aws")}), CpuMeter({"sandbox": pids["sandbox"]}))
+        send_cpu = (
+            CpuMeter({k: pids[k] for k in ("outbound", "dynamodb", "sandbox", "poller", "aws")}),
+            CpuMeter({"sandbox": pids["sandbox"]}),
+        )
         sends, raws = compare_rates(send, 202, raw, 201, total, send_cpu)
     return [
         at_least(f"inbound webhooks/s, {CALLERS} callers, vs a trivial route", inbound, trivial, "per s", THROUGHPUT_LIMIT),
@@ -181,8 +206,9 @@ def throughput(total: int) -> list[Result]:
     ]
 
 
-def bounds(label: str, measured: float, bare_rate: float, meters: tuple[CpuMeter, CpuMeter], fixed: tuple[str, ...],
-           framework_ms: float) -> list[Result]:
+def bounds(
+    label: str, measured: float, bare_rate: float, meters: tuple[CpuMeter, CpuMeter], fixed: tuple[str, ...], framework_ms: float
+) -> list[Result]:
     """Why a rate misses its target when the whole stack shares this machine's cores.
 
     First, the rate against the ceiling its CPU per call sets: near 1, the run is CPU-bound
@@ -196,8 +222,15 @@ def bounds(label: str, measured: float, bare_rate: float, meters: tuple[CpuMeter
     best = meters[0].ceiling(fixed, framework_ms)
     return [
         at_least(f"{label} vs what this machine's CPU allows", measured, meters[0].ceiling(), "per s", CPU_BOUND_LIMIT),
-        Result(f"{label} if ours cost only the server's {framework_ms:.2f} ms ({' + '.join(fixed)} + that)", best, bare_rate,
-               "per s", "explains", True, best / bare_rate),
+        Result(
+            f"{label} if ours cost only the server's {framework_ms:.2f} ms ({' + '.join(fixed)} + that)",
+            best,
+            bare_rate,
+            "per s",
+            "explains",
+            True,
+            best / bare_rate,
+        ),
     ]
 
 

@@ -1,4 +1,5 @@
 """The local parts a benchmark runs against, and the services loaded in this process."""
+
 from __future__ import annotations
 
 import base64
@@ -57,14 +58,24 @@ class DynamoDB:
 
         from carrier_core.storage import CONNECT_TIMEOUT_SECONDS, MAX_RETRY_ATTEMPTS, READ_TIMEOUT_SECONDS
 
-        config = Config(parameter_validation=False, connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=READ_TIMEOUT_SECONDS,
-                        retries={"total_max_attempts": 1 + MAX_RETRY_ATTEMPTS, "mode": "standard"})
+        config = Config(
+            parameter_validation=False,
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            read_timeout=READ_TIMEOUT_SECONDS,
+            retries={"total_max_attempts": 1 + MAX_RETRY_ATTEMPTS, "mode": "standard"},
+        )
         return botocore.session.get_session().create_client("dynamodb", endpoint_url=self.direct, region_name="us-east-1", config=config)
 
 
 def child(argv: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(argv, cwd=cwd, env={**os.environ, **SERVICE_ENV, "PYTHONPATH": str(ROOT), **(env or {})},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env={**os.environ, **SERVICE_ENV, "PYTHONPATH": str(ROOT), **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def wait_for_url(url: str, timeout: float = 120) -> None:
@@ -132,8 +143,13 @@ def load_service(service: str, endpoint: str, **extra: str) -> Any:
 def http_event(method: str, path: str, body: str, headers: dict[str, str]) -> dict[str, Any]:
     """The API Gateway proxy event Chalice's handler receives for one request."""
     return {
-        "requestContext": {"httpMethod": method, "resourcePath": path, "path": path,
-                           "identity": {"sourceIp": "127.0.0.1"}, "requestId": str(uuid.uuid4())},
+        "requestContext": {
+            "httpMethod": method,
+            "resourcePath": path,
+            "path": path,
+            "identity": {"sourceIp": "127.0.0.1"},
+            "requestId": str(uuid.uuid4()),
+        },
         "headers": headers,
         "multiValueQueryStringParameters": None,
         "pathParameters": None,

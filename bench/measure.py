@@ -6,6 +6,7 @@ parameters) botocore is asked to make; the reference then replays those calls, w
 message's SID swapped for a fresh one, through a plain botocore client. Same operations, same
 expressions, same item, same DynamoDB Local: the difference is our code.
 """
+
 from __future__ import annotations
 
 import copy
@@ -42,9 +43,14 @@ class Result:
         return f"{self.name:<58} {self.value:>10.4g} {ref:>10} {ratio:>6} {self.unit:<9} {self.target:<22} {verdict}"
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": f"{self.name} ({self.unit})", "value": round(self.value, 4),
-                "reference": None if self.reference is None else round(self.reference, 4),
-                "ratio": None if self.ratio is None else round(self.ratio, 4), "target": self.target, "pass": self.passed}
+        return {
+            "name": f"{self.name} ({self.unit})",
+            "value": round(self.value, 4),
+            "reference": None if self.reference is None else round(self.reference, 4),
+            "ratio": None if self.ratio is None else round(self.ratio, 4),
+            "target": self.target,
+            "pass": self.passed,
+        }
 
 
 HEADER = f"{'measure':<58} {'value':>10} {'reference':>10} {'ratio':>6} {'unit':<9} {'target':<22} verdict"

@@ -5,6 +5,7 @@ with, interleaved where they can be, so a noisy shared machine slows both sides 
 table goes to stdout as each row is measured; bench/results.json gets every row as
 {"name", "value", "reference", "ratio", "target", "pass"}.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,7 +47,7 @@ def main() -> int:
     report([zip_cold(service) for service in ("inbound", "status", "outbound")])
     # The handlers' JSON logs go nowhere; one sink for the whole run, since the logging
     # configured inside the first handler keeps writing to it.
-    quiet = open(os.devnull, "w")
+    quiet = open(os.devnull, "w")  # noqa: SIM115 - one sink for the whole run (see above)
     with dynamodb() as ddb, sandbox(PORT_BASE + 4) as sandbox_url:
         with redirect_stdout(quiet):
             inbound_rows, inbound = warm_inbound(ddb, WARM_SAMPLES)
@@ -58,11 +59,17 @@ def main() -> int:
             status_rows, status, delivered_item = warm_status(ddb, WARM_SAMPLES, send.sample_sid)
         report(status_rows)
         inbound_item = next(params["Item"] for op, params in inbound.calls if op == "PutItem")
-        report(cost_rows([
-            Event("inbound", inbound.calls, inbound_item, inbound.handler_ms - inbound.raw_ms, len(inbound.calls) * DYNAMODB_MS),
-            Event("status", status.calls, delivered_item, status.handler_ms - status.raw_ms, len(status.calls) * DYNAMODB_MS),
-            Event("send", send.calls, delivered_item, send.handler_ms - send.raw_ms, len(send.calls) * DYNAMODB_MS + TWILIO_CREATE_MS),
-        ]))
+        report(
+            cost_rows(
+                [
+                    Event("inbound", inbound.calls, inbound_item, inbound.handler_ms - inbound.raw_ms, len(inbound.calls) * DYNAMODB_MS),
+                    Event("status", status.calls, delivered_item, status.handler_ms - status.raw_ms, len(status.calls) * DYNAMODB_MS),
+                    Event(
+                        "send", send.calls, delivered_item, send.handler_ms - send.raw_ms, len(send.calls) * DYNAMODB_MS + TWILIO_CREATE_MS
+                    ),
+                ]
+            )
+        )
     with dynamodb(PORT_BASE + 10) as ddb:
         with redirect_stdout(quiet):
             scale_rows = inbound_at_scale(ddb, SCALE_SAMPLES)

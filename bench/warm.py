@@ -1,4 +1,5 @@
 """Warm handlers in process against DynamoDB Local, each against the raw requests it makes."""
+
 from __future__ import annotations
 
 import json
@@ -71,8 +72,7 @@ def warm_inbound(ddb: DynamoDB, count: int) -> tuple[list[Result], Warm]:
     counts = [requests_per_event(ddb, lambda f=form: deliver(f)) for form in (sms(), stop, stop)]  # type: ignore[misc]
     return [
         at_most("warm inbound webhook p50 vs its raw PutItem", handler_ms, raw_ms, "ms", HANDLER_LIMIT),
-        Result("DynamoDB requests per inbound webhook: new, STOP, duplicate", max(counts), None, "requests",
-               "1 each", counts == [1, 1, 1]),
+        Result("DynamoDB requests per inbound webhook: new, STOP, duplicate", max(counts), None, "requests", "1 each", counts == [1, 1, 1]),
     ], Warm("inbound", handler_ms, raw_ms, calls)
 
 
@@ -100,7 +100,7 @@ def warm_status(ddb: DynamoDB, count: int, sent_sid: str) -> tuple[list[Result],
         deliver("queued", sid)
         deliver("sent", sid)
     calls = capture(lambda: deliver("sent", sids[-1]))
-    mine, theirs = sids[:count], sids[count:2 * count]
+    mine, theirs = sids[:count], sids[count : 2 * count]
     replay = replayer(ddb.client(), calls, sids[-1], theirs)
     events = [webhook_event(url, status_callback("sent", sid=sid), token) for sid in mine]
 
@@ -112,11 +112,21 @@ def warm_status(ddb: DynamoDB, count: int, sent_sid: str) -> tuple[list[Result],
     handler = load_service("status", ddb.counted).app
     sid = new_sid()
     counts = [requests_per_event(ddb, lambda s=status: deliver(s, sid)) for status in ("queued", "sent", "delivered")]  # type: ignore[misc]
-    return [
-        at_most("warm in-order status callback p50 vs its raw UpdateItem", handler_ms, raw_ms, "ms", HANDLER_LIMIT),
-        Result("DynamoDB requests per in-order callback: queued, sent, delivered", max(counts), None, "requests",
-               "1 each", counts == [1, 1, 1]),
-    ], Warm("status", handler_ms, raw_ms, calls), item
+    return (
+        [
+            at_most("warm in-order status callback p50 vs its raw UpdateItem", handler_ms, raw_ms, "ms", HANDLER_LIMIT),
+            Result(
+                "DynamoDB requests per in-order callback: queued, sent, delivered",
+                max(counts),
+                None,
+                "requests",
+                "1 each",
+                counts == [1, 1, 1],
+            ),
+        ],
+        Warm("status", handler_ms, raw_ms, calls),
+        item,
+    )
 
 
 def warm_send(ddb: DynamoDB, sandbox_url: str, count: int) -> tuple[list[Result], Warm]:
@@ -139,7 +149,6 @@ def warm_send(ddb: DynamoDB, sandbox_url: str, count: int) -> tuple[list[Result]
         send()
     log = requests.Session()
     log.delete(sandbox_url + "/_sandbox/requests", timeout=10)
-    calls: list[Call] = []
     with captured_dynamodb_calls() as calls:
         sid = send()["sid"]
     logged = log.delete(sandbox_url + "/_sandbox/requests", timeout=10).json()

@@ -5,8 +5,10 @@ hand-off publishes to. `make dev` creates, idempotently, the bus, a rule that fo
 every omni.twilio event to the queue the workflow engine would read, the dead-letter
 queue of the stream consumer, and the media bucket.
 """
+
 from __future__ import annotations
 
+import contextlib
 import argparse
 import json
 import logging
@@ -46,16 +48,12 @@ def create_event_resources(endpoint: str) -> EventResources:
     # 14 days, the longest SQS keeps a message: an operator has that long to replay.
     dlq_url = sqs.create_queue(QueueName=DLQ, Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    try:
+    with contextlib.suppress(events.exceptions.ResourceAlreadyExistsException):
         events.create_event_bus(Name=BUS)
-    except events.exceptions.ResourceAlreadyExistsException:
-        pass
     events.put_rule(Name=RULE, EventBusName=BUS, EventPattern=json.dumps({"source": ["omni.twilio"]}), State="ENABLED")
     events.put_targets(Rule=RULE, EventBusName=BUS, Targets=[{"Id": "events-queue", "Arn": queue_arn}])
-    try:
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
         s3.create_bucket(Bucket=MEDIA_BUCKET)
-    except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
-        pass
     return EventResources(queue_url, dlq_url)
 
 

@@ -1,5 +1,6 @@
 """The stream poller's checkpoints: per stream and shard, the last sequence number handled and
 whether a closed shard is finished, in one JSON file written after every batch."""
+
 from __future__ import annotations
 
 import json
@@ -62,7 +63,10 @@ class Checkpoints:
 def well_formed(data: Any) -> bool:
     """Whether `data` is {stream: {shard: {"sequence": str | None, "done": bool}}}."""
     return isinstance(data, dict) and all(
-        isinstance(shards, dict) and all(
+        isinstance(shards, dict)
+        and all(
             isinstance(state, dict) and isinstance(state.get("sequence"), (str, type(None))) and isinstance(state.get("done"), bool)
-            for state in shards.values())
-        for shards in data.values())
+            for state in shards.values()
+        )
+        for shards in data.values()
+    )

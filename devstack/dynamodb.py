@@ -21,6 +21,7 @@ outside the services how many DynamoDB requests an event costs:
 The jar runs in this process's session, so stopping the part's process group stops both;
 when the jar exits, so does this process, and `make dev` restarts the part.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -201,8 +202,12 @@ class CountingProxy:
         if path == FAULTS_PATH:
             if method == "POST":
                 spec = json.loads(body or b"{}")
-                self.fault = {"target": str(spec["target"]), "table": str(spec["table"]),
-                              "count": int(spec.get("count", 1)), "delay": float(spec.get("delay", 0))}
+                self.fault = {
+                    "target": str(spec["target"]),
+                    "table": str(spec["table"]),
+                    "count": int(spec.get("count", 1)),
+                    "delay": float(spec.get("delay", 0)),
+                }
             elif method == "DELETE":
                 self.fault = None
             await framing.send(writer, 200, self.fault)
@@ -222,9 +227,6 @@ class CountingProxy:
             await framing.send(writer, 404, {"error": {"code": "not_found", "message": f"no such path {path}"}})
 
 
-
-
-
 def _table_names(value: Any) -> set[str]:
     """Every TableName in a request: one for an item request, one per item of a transaction."""
     if isinstance(value, dict):
@@ -233,8 +235,6 @@ def _table_names(value: Any) -> set[str]:
     if isinstance(value, list):
         return set().union(*(_table_names(v) for v in value))
     return set()
-
-
 
 
 async def run(port: int, data_dir: Path | None, upstream_port: int | None = None) -> int:

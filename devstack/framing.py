@@ -6,6 +6,7 @@ connection. Each server words the answer in its own error format and then closes
 connection, so the unread body is never parsed as the next request. Below it, the reading
 and writing of messages the DynamoDB proxy does over asyncio streams.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -92,10 +93,18 @@ async def read_body(reader: asyncio.StreamReader, headers: dict[str, str], limit
     return await reader.readexactly(length) if length else b""
 
 
-async def send(writer: asyncio.StreamWriter, status: int, payload: object, content_type: str = "application/json", close: bool = False) -> None:
+async def send(
+    writer: asyncio.StreamWriter, status: int, payload: object, content_type: str = "application/json", close: bool = False
+) -> None:
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Content Too Large", 500: "Internal Server Error",
-              503: "Service Unavailable"}[status]
+    reason = {
+        200: "OK",
+        400: "Bad Request",
+        404: "Not Found",
+        413: "Content Too Large",
+        500: "Internal Server Error",
+        503: "Service Unavailable",
+    }[status]
     connection = "Connection: close\r\n" if close else ""
     head = f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n{connection}\r\n"
     writer.write(head.encode() + body)

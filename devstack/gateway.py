@@ -7,6 +7,7 @@ HTML 501, a non-numeric or 5,000-digit Content-Length by dropping the connection
 Content-Length of 10 GB by waiting for it. `install()` patches
 chalice.local so that devstack/serve.py's server answers those in the deployed API's shape.
 """
+
 from __future__ import annotations
 
 import json

@@ -4,6 +4,7 @@ The services log one JSON object per line (what CloudWatch wants); on a terminal
 wall of braces. Each line becomes `[part] LEVEL message key=value ...`, with the keys every
 line of a request repeats (service, stage) left out. Lines that are not JSON pass unchanged.
 """
+
 from __future__ import annotations
 
 import json

@@ -21,6 +21,7 @@ bus "refuses" (a stand-in for a poison record), SIDs whose media re-host fails, 
 delay before each PutEvents call. Each consumer's DLQ messages name its function, as
 Lambda's do, so that replay hands them back to the consumer they failed in.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -110,7 +111,9 @@ def function_arn(origin: Origin) -> str:
 
 
 class Poller:
-    def __init__(self, handoff: Consumer, streams: Any, sqs: Any, checkpoints: Checkpoints, tables: Sequence[str], origin: Origin = Origin.HANDOFF) -> None:
+    def __init__(
+        self, handoff: Consumer, streams: Any, sqs: Any, checkpoints: Checkpoints, tables: Sequence[str], origin: Origin = Origin.HANDOFF
+    ) -> None:
         self.handoff = handoff
         self.origin = origin
         self.streams = streams
@@ -222,7 +225,11 @@ class Poller:
 
     def iterator_after_checkpoint(self, arn: str, shard_id: str, state: dict[str, Any]) -> str:
         """An iterator at the first record after the shard's checkpoint (its start when none)."""
-        where = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": state["sequence"]} if state["sequence"] else {"ShardIteratorType": "TRIM_HORIZON"}
+        where = (
+            {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": state["sequence"]}
+            if state["sequence"]
+            else {"ShardIteratorType": "TRIM_HORIZON"}
+        )
         iterator: str = self.streams.get_shard_iterator(StreamArn=arn, ShardId=shard_id, **where)["ShardIterator"]
         return iterator
 
@@ -233,7 +240,12 @@ class Poller:
         sequence = record["dynamodb"]["SequenceNumber"]
         arrived = datetime.fromtimestamp(record["dynamodb"].get("ApproximateCreationDateTime", time.time()), timezone.utc).isoformat()
         body = {
-            "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": function_arn(self.origin), "condition": "RetryAttemptsExhausted", "approximateInvokeCount": tries},
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": function_arn(self.origin),
+                "condition": "RetryAttemptsExhausted",
+                "approximateInvokeCount": tries,
+            },
             "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": None},
             "version": "1.0",
             "timestamp": datetime.now(timezone.utc).isoformat(),
@@ -270,7 +282,7 @@ def run(poller: Poller) -> None:
     while True:
         try:
             handled = poller.poll_once()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the emulator restarting, a table not there yet: tried again
             poller.forget()
             print(json.dumps({"level": "WARNING", "message": "poll failed", "error_type": type(exc).__name__}), flush=True)
             handled = 0
@@ -308,7 +320,13 @@ def main(argv: list[str] | None = None) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     publish = FaultyBus(EventBridgePublisher(events_client(config.region), config.event_bus_name), directory / "faults.json")
     # The streams endpoint is DynamoDB Local's (AWS_ENDPOINT_URL_DYNAMODB_STREAMS).
-    poller = Poller(Handoff(config, publish), boto3.client("dynamodbstreams"), boto3.client("sqs"), Checkpoints(directory / "checkpoints.json"), (config.messages_table, config.optouts_table))
+    poller = Poller(
+        Handoff(config, publish),
+        boto3.client("dynamodbstreams"),
+        boto3.client("sqs"),
+        Checkpoints(directory / "checkpoints.json"),
+        (config.messages_table, config.optouts_table),
+    )
     # Its own thread: a media item waiting out Twilio's "not ready" 404 holds up no event.
     threading.Thread(target=run, args=(media_poller(directory, config),), name="media", daemon=True).start()
     _Health.poller = poller

@@ -4,6 +4,7 @@ The same code as for a deployed stage (carrier_core.handoff.replay), pointed at 
 on DEVSTACK_PORT_BASE with its fake credentials. There is no Lambda here to invoke, so a
 media re-host's records run through the re-host in this process, as the poller runs it.
 """
+
 from __future__ import annotations
 
 import os

@@ -6,6 +6,7 @@
 Fields given as NAME=VALUE replace or add to a real-shaped default form; the signature is
 computed with Twilio's own RequestValidator and the local auth token (or TWILIO_AUTH_TOKEN).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,10 +27,24 @@ def default_form(kind: str) -> dict[str, str]:
     sid = "SM" + uuid.uuid4().hex
     account = os.environ.get("TWILIO_ACCOUNT_SID", LOCAL_ACCOUNT_SID)
     if kind == "status":
-        return {"MessageSid": sid, "MessageStatus": "delivered", "AccountSid": account, "ApiVersion": "2010-04-01",
-                "From": LOCAL_DEFAULT_FROM, "To": "+15005550010"}
-    return {"MessageSid": sid, "SmsMessageSid": sid, "AccountSid": account, "From": "+15005550010",
-            "To": LOCAL_DEFAULT_FROM, "Body": "Hello from the local stack", "NumMedia": "0", "ApiVersion": "2010-04-01"}
+        return {
+            "MessageSid": sid,
+            "MessageStatus": "delivered",
+            "AccountSid": account,
+            "ApiVersion": "2010-04-01",
+            "From": LOCAL_DEFAULT_FROM,
+            "To": "+15005550010",
+        }
+    return {
+        "MessageSid": sid,
+        "SmsMessageSid": sid,
+        "AccountSid": account,
+        "From": "+15005550010",
+        "To": LOCAL_DEFAULT_FROM,
+        "Body": "Hello from the local stack",
+        "NumMedia": "0",
+        "ApiVersion": "2010-04-01",
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -43,8 +58,12 @@ def main(argv: list[str] | None = None) -> None:
     url = f"http://127.0.0.1:{base + PORTS[args.kind]}/twilio/{args.kind}"
     token = os.environ.get("TWILIO_AUTH_TOKEN", LOCAL_AUTH_TOKEN)
     signature = RequestValidator(token).compute_signature(url, form)
-    request = Request(url, data=urlencode(form).encode(), method="POST", headers={
-        "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
+    request = Request(
+        url,
+        data=urlencode(form).encode(),
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
+    )
     try:
         # The request goes to a local service's http URL built from the stack's layout.
         with urlopen(request, timeout=10) as response:  # nosec B310

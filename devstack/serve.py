@@ -8,6 +8,7 @@ configuration exactly as `chalice local --stage local` loads it, on a server who
 holds a burst. It also writes one short line per request instead of http.server's
 date-stamped access log.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -5,8 +5,10 @@ process group, whatever the child started; nothing is left holding a port. A par
 exits on its own is started again after a back-off that doubles up to a bound, and the
 stack stops only when told to (Ctrl-C or SIGTERM).
 """
+
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -258,7 +260,7 @@ class Stack:
                 create_tables(part.url)
             else:
                 self.resources = aws.create_event_resources(part.url)
-        except Exception as exc:  # reported, and the next exit is supervised again
+        except Exception as exc:  # noqa: BLE001 - reported, and the next exit is supervised again
             self.say(f"{part.name} came back without its resources: {type(exc).__name__}: {exc}")
 
     def stop(self) -> None:
@@ -290,10 +292,8 @@ class Restart:
 
 
 def _signal_group(proc: subprocess.Popen[bytes], signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signum)
-    except ProcessLookupError:
-        pass
 
 
 def _relay(name: str, proc: subprocess.Popen[bytes]) -> None:

@@ -1,4 +1,5 @@
 """Create the local stage's tables in the local DynamoDB, idempotently, with the stream on."""
+
 from __future__ import annotations
 
 from pynamodb.exceptions import TableError

@@ -1,4 +1,5 @@
 """Exit non-zero with a clear message unless AWS credentials work (sts:GetCallerIdentity)."""
+
 from __future__ import annotations
 
 import sys

@@ -6,6 +6,7 @@ and the deployment zips carry its bytecode (whose format changes with every mino
 Looked for, in order: $LAMBDA_PYTHON (which must be a 3.12), the interpreter running this,
 `python3.12` on PATH, and the newest 3.12 that pyenv has installed.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,9 @@ class NotFound(Exception):
 def version_of(python: str) -> str | None:
     """`major.minor` of an interpreter, or None when it does not run."""
     try:
-        result = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True, timeout=60
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return result.stdout.strip() if result.returncode == 0 else None

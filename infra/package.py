@@ -19,6 +19,7 @@ Why not `chalice package`: it imports the app to find its routes (our apps read
 their settings at import), re-downloads on every run, and writes zips whose bytes
 change with file times; this builder needs neither the app's settings nor a clock.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,17 +46,25 @@ PLATFORM = "manylinux2014_aarch64"
 # Distributions the python3.12 Lambda runtime already provides. botocore pins urllib3,
 # jmespath and dateutil (which needs six); bundling our own copies would add ~25 MB for
 # code the runtime loads anyway. Names are normalised (lowercase, '-' for '_').
-RUNTIME_PROVIDED = frozenset(
-    {"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six"}
-)
+RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six"})
 
 # The Twilio SDK's async HTTP stack: aiohttp and aiohttp-retry, and what only they require on
 # Python 3.12. twilio/http/async_http_client.py is their only importer; the carrier sends with
 # the SDK's default synchronous client (chalicelib/twilio_client.py). Together ~3 MB of the
 # outbound zip. tests/infra/test_package.py checks that no function loads any of them.
 NEVER_LOADED = frozenset(
-    {"aiohttp", "aiohttp-retry", "aiosignal", "aiohappyeyeballs", "frozenlist", "multidict",
-     "yarl", "propcache", "attrs", "typing-extensions"}
+    {
+        "aiohttp",
+        "aiohttp-retry",
+        "aiosignal",
+        "aiohappyeyeballs",
+        "frozenlist",
+        "multidict",
+        "yarl",
+        "propcache",
+        "attrs",
+        "typing-extensions",
+    }
 )
 
 # Where Lambda unpacks the zip: the path the bytecode records for tracebacks.
@@ -91,11 +100,28 @@ def install(lock: Path, target: Path, cache: Path) -> None:
     """
     result = subprocess.run(
         [
-            sys.executable, "-m", "pip", "install", "--quiet", "--no-compile",
-            "--disable-pip-version-check", "--cache-dir", str(cache),
-            "--target", str(target), "--platform", PLATFORM, "--implementation", "cp",
-            "--python-version", PYTHON_VERSION, "--only-binary=:all:",
-            "--require-hashes", "--no-deps", "--requirement", str(lock),
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-compile",
+            "--disable-pip-version-check",
+            "--cache-dir",
+            str(cache),
+            "--target",
+            str(target),
+            "--platform",
+            PLATFORM,
+            "--implementation",
+            "cp",
+            "--python-version",
+            PYTHON_VERSION,
+            "--only-binary=:all:",
+            "--require-hashes",
+            "--no-deps",
+            "--requirement",
+            str(lock),
         ],
         capture_output=True,
         text=True,
@@ -196,9 +222,10 @@ def bytecode(files: dict[str, Path], stage: Path) -> dict[str, Path]:
     except NotFound as exc:
         raise SystemExit(f"packaging: {exc}") from exc
     result = subprocess.run(
-        [python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash",
-         "-s", str(stage), "-p", TASK_ROOT, "-i", "-"],
-        input="\n".join(str(stage / name) for name in names), capture_output=True, text=True,
+        [python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", "-s", str(stage), "-p", TASK_ROOT, "-i", "-"],
+        input="\n".join(str(stage / name) for name in names),
+        capture_output=True,
+        text=True,
     )
     if result.returncode != 0:
         sys.stderr.write(result.stdout + result.stderr)
@@ -214,7 +241,7 @@ def write_zip(files: dict[str, Path], out: Path) -> None:
         for name in sorted(files):
             info = zipfile.ZipInfo(name, date_time=EPOCH)
             info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = (0o100644 << 16)
+            info.external_attr = 0o100644 << 16
             info.create_system = 3  # unix, so the mode above is honoured
             zf.writestr(info, files[name].read_bytes(), compresslevel=9)
     partial.replace(out)
@@ -241,8 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     out = package(args.service, args.out or ROOT / "build" / f"{args.service}.zip", args.cache)
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
     size = out.stat().st_size
-    print(f"{out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}: "
-          f"{size} bytes ({size / 2**20:.2f} MiB) sha256 {digest}")
+    print(f"{out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}: {size} bytes ({size / 2**20:.2f} MiB) sha256 {digest}")
     return 0
 
 

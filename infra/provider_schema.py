@@ -13,6 +13,7 @@ Full schemas are kept only for the types the .tf files under TF_DIR use (the who
 is about 2.8 MB of JSON); every other type is listed by name, so a misspelt type is told
 apart from one whose schema needs `make terraform-schema` again.
 """
+
 from __future__ import annotations
 
 import json
@@ -127,6 +128,7 @@ def used_types(tf_dir: Path) -> dict[str, set[str]]:
 def dumps(schema: dict[str, Any]) -> str:
     """JSON with one type (or one name) per line, so that a new provider or type reads as a
     diff of the types it changes."""
+
     def line(value: Any) -> str:
         return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
@@ -158,8 +160,10 @@ def main(package: Path, target: Path, tf_dir: Path) -> None:
     provider = meta["cdktf"]["provider"]
     header = {"package": f"{meta['name']}@{meta['version']}", "provider": provider["name"], "version": provider["version"]}
     target.write_text(dumps({"source": header, **schema}))
-    print(f"{target}: provider {provider['version']}, schemas of {len(schema['resources'])} resources and "
-          f"{len(schema['data_sources'])} data sources used in {tf_dir}, {target.stat().st_size // 1024} KiB")
+    print(
+        f"{target}: provider {provider['version']}, schemas of {len(schema['resources'])} resources and "
+        f"{len(schema['data_sources'])} data sources used in {tf_dir}, {target.stat().st_size // 1024} KiB"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """The reference for inbound throughput: a Chalice route that does nothing, served as ours are."""
+
 from __future__ import annotations
 
 from chalice import Chalice, Response

@@ -15,6 +15,7 @@ Control API for tests (no auth; not part of Twilio):
 Hosted media (Twilio-shaped media URLs, /_sandbox/media): devstack/sandbox/media.py.
 Run it with `python -m devstack.sandbox --port N`; tests start it in-process with `start()`.
 """
+
 from __future__ import annotations
 
 import threading

@@ -1,4 +1,5 @@
 """`python -m devstack.sandbox --port N`: serve the Twilio sandbox until stopped."""
+
 from __future__ import annotations
 
 import argparse

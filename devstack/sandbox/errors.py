@@ -3,6 +3,7 @@
 Codes and wording follow https://www.twilio.com/docs/api/errors/<code>; the body shape is
 what api.twilio.com returns: `{"code", "message", "more_info", "status"}`.
 """
+
 from __future__ import annotations
 
 from typing import Any

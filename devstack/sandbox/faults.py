@@ -3,6 +3,7 @@
 A 429 or a 5xx instead of the create, a 5xx after it (Twilio's 20500 that did create), or
 an answer held past a client's read timeout; see the README's control API.
 """
+
 from __future__ import annotations
 
 import threading
@@ -33,12 +34,14 @@ class Faults:
         after_create, delay = spec.get("after_create", False), spec.get("delay", 0)
         if status not in (None, 429, 500, 502, 503) or not isinstance(count, int) or count == 0 or count < -1:
             raise ValueError(
-                "expected {\"status\": 429|500|502|503, \"count\": N or -1, \"retry_after\": seconds, "
-                "\"after_create\": true|false, \"delay\": seconds}"
+                'expected {"status": 429|500|502|503, "count": N or -1, "retry_after": seconds, '
+                '"after_create": true|false, "delay": seconds}'
             )
         if retry_after is not None and not _retry_after_ok(retry_after):
-            raise ValueError("retry_after must be a whole number of seconds, or a header value (an HTTP date, "
-                             "or a malformed one to test a client) of up to 8192 Latin-1 characters without CR or LF")
+            raise ValueError(
+                "retry_after must be a whole number of seconds, or a header value (an HTTP date, "
+                "or a malformed one to test a client) of up to 8192 Latin-1 characters without CR or LF"
+            )
         if not isinstance(after_create, bool):
             raise ValueError("after_create must be true or false")
         if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= 120:
@@ -48,7 +51,13 @@ class Faults:
         if status == 429 and after_create:
             raise ValueError("Twilio's 429 means the request was not processed: it never comes after a create")
         with self._lock:
-            self._fault = {"status": status, "count": count, "retry_after": retry_after, "after_create": after_create or status is None, "delay": delay}
+            self._fault = {
+                "status": status,
+                "count": count,
+                "retry_after": retry_after,
+                "after_create": after_create or status is None,
+                "delay": delay,
+            }
             return dict(self._fault)
 
     def clear(self) -> None:

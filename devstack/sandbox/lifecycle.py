@@ -5,6 +5,7 @@ failures, so the sandbox adds its own recipients for them (OUTCOMES), outside th
 of Twilio's magic numbers. Every other recipient is delivered.
 Callback fields: https://www.twilio.com/docs/messaging/guides/track-outbound-message-status
 """
+
 from __future__ import annotations
 
 import heapq
@@ -198,8 +199,14 @@ class CallbackSender:
             fields = dict(params)
             log.warning(
                 "status callback not accepted",
-                extra={"message_sid": fields["MessageSid"], "message_status": fields["MessageStatus"],
-                       "to": mask_phone(fields["To"]), "http_status": status, "error": error, "attempts": attempt},
+                extra={
+                    "message_sid": fields["MessageSid"],
+                    "message_status": fields["MessageStatus"],
+                    "to": mask_phone(fields["To"]),
+                    "http_status": status,
+                    "error": error,
+                    "attempts": attempt,
+                },
             )
 
     def records(self, clear: bool = False) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ https://www.twilio.com/docs/messaging/api/message-resource#read-multiple-message
 `DateSent>=2026-01-15` is the key `DateSent>`); each accepts a date (`YYYY-MM-DD`,
 compared on the day in GMT) or an ISO 8601 instant, which the SDK sends.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -98,7 +99,7 @@ class MessageList:
     def page(self, path: str, resources: list[dict[str, Any]]) -> dict[str, Any]:
         """This list's page of `resources` (already filtered and ordered), shaped as Twilio's."""
         start = self.page_number * self.page_size
-        chunk = resources[start:start + self.page_size]
+        chunk = resources[start : start + self.page_size]
         last = start + self.page_size >= len(resources)
         return {
             "messages": chunk,

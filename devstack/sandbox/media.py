@@ -12,6 +12,7 @@ Control API (no auth; not Twilio's):
   GET  /_sandbox/media            every hosted item: sid, sizes, GETs served, deleted
   GET  /_sandbox/media/{ME}/content   the bytes the redirect points at
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,7 +36,9 @@ if TYPE_CHECKING:
 
 # Twilio accepts MMS media up to 5 MB and WhatsApp documents up to 16 MB; room for both.
 MAX_MEDIA_BYTES = 20 * 1024 * 1024
-MEDIA = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages/(?P<message>[^/]+)/Media/(?P<sid>ME[0-9a-f]{{32}})(?P<json>\.json)?$")
+MEDIA = re.compile(
+    rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages/(?P<message>[^/]+)/Media/(?P<sid>ME[0-9a-f]{{32}})(?P<json>\.json)?$"
+)
 CONTENT = re.compile(r"^/_sandbox/media/(?P<sid>ME[0-9a-f]{32})/content$")
 MESSAGE_SID = re.compile(r"^(MM|SM)[0-9a-f]{32}$")
 
@@ -87,7 +90,9 @@ class MediaStore:
         self.items: dict[str, HostedMedia] = {}
 
     def add(self, account_sid: str, message_sid: str, content_type: str, data: bytes, not_ready: int) -> HostedMedia:
-        item = HostedMedia("ME" + secrets.token_hex(16), account_sid, message_sid, content_type, data, datetime.now(timezone.utc), not_ready)
+        item = HostedMedia(
+            "ME" + secrets.token_hex(16), account_sid, message_sid, content_type, data, datetime.now(timezone.utc), not_ready
+        )
         with self.lock:
             self.items[item.sid] = item
         return item
@@ -180,7 +185,9 @@ def _host(handler: BaseHTTPRequestHandler, sandbox: Sandbox, store: MediaStore, 
     send(handler, 201, {"url": f"http://{address[0]!s}:{address[1]}{item.path()}", **item.summary()})
 
 
-def send(handler: BaseHTTPRequestHandler, status: int, payload: Any, content_type: str | None = None, headers: dict[str, str] | None = None) -> None:
+def send(
+    handler: BaseHTTPRequestHandler, status: int, payload: Any, content_type: str | None = None, headers: dict[str, str] | None = None
+) -> None:
     if isinstance(payload, bytes):
         body = payload
     else:

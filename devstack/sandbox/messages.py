@@ -4,6 +4,7 @@ Validation follows Twilio's Messages API with test credentials
 (https://www.twilio.com/docs/iam/test-credentials): the documented magic numbers answer
 with their documented errors, any other well-formed number is accepted.
 """
+
 from __future__ import annotations
 
 import re
@@ -15,7 +16,7 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from devstack.sandbox.errors import TwilioApiError, invalid
+from devstack.sandbox.errors import invalid
 
 API_VERSION = "2010-04-01"
 MAX_BODY = 1600
@@ -44,8 +45,7 @@ MAGIC_FROM: dict[str, tuple[int, str]] = {
 
 # GSM 03.38: the basic set costs one septet, the extension table two (escape + char).
 GSM_BASIC = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 GSM_EXTENDED = frozenset("^{}\\[~]|€\f")
 
@@ -77,7 +77,7 @@ def _address(value: str) -> str:
     """The number without a channel prefix such as `whatsapp:`."""
     for prefix in CHANNEL_PREFIXES:
         if value.startswith(prefix):
-            return value[len(prefix):]
+            return value[len(prefix) :]
     return value
 
 
@@ -150,7 +150,9 @@ def _validity_period(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_VALIDITY_PERIOD:
-        raise invalid(90007, f"Invalid validity period value: ValidityPeriod must be a whole number of seconds from 1 to {MAX_VALIDITY_PERIOD}.")
+        raise invalid(
+            90007, f"Invalid validity period value: ValidityPeriod must be a whole number of seconds from 1 to {MAX_VALIDITY_PERIOD}."
+        )
     return int(raw)
 
 

@@ -1,6 +1,8 @@
 """The sandbox's HTTP front: Twilio's Messages routes, the control API and the request log."""
+
 from __future__ import annotations
 
+import contextlib
 import base64
 import binascii
 import hmac
@@ -106,8 +108,14 @@ class Sandbox:
         return listing.page(path, found)
 
     def record(
-        self, path: str, form: Form, status: int, body: Mapping[str, Any], auth_user: str | None = None,
-        created: str | None = None, connection: str | None = None,
+        self,
+        path: str,
+        form: Form,
+        status: int,
+        body: Mapping[str, Any],
+        auth_user: str | None = None,
+        created: str | None = None,
+        connection: str | None = None,
     ) -> None:
         entry = {
             "time": datetime.now(timezone.utc).isoformat(),
@@ -248,10 +256,9 @@ class Handler(BaseHTTPRequestHandler):
         self.sandbox.record(path, form, status, body, user, created, f"{host}:{port}")
         if fault is not None:
             time.sleep(fault.delay)
-        try:
+        # The client may have given up waiting (a delay fault): the message exists all the same.
+        with contextlib.suppress(OSError):
             self._send(status, body, headers)
-        except OSError:
-            pass  # the client gave up waiting (a delay fault): the message exists all the same
 
     def _control(self, method: str, path: str, raw: bytes) -> None:
         sandbox = self.sandbox

@@ -1,4 +1,5 @@
 """Inbound service: Twilio's incoming-message webhook. Routes only: parse, call, render."""
+
 from __future__ import annotations
 
 import os
@@ -45,7 +46,11 @@ def health() -> Response:
 
 # Media re-host, off the webhook's path: Terraform maps the messages stream to this function
 # (infra/modules/service/media.tf); the ARN here only serves `chalice package`.
-@app.on_dynamodb_record(stream_arn=os.environ.get("MESSAGES_STREAM_ARN", "arn:aws:dynamodb:us-east-1:000000000000:table/omni-twilio-local-messages/stream/local"))
+@app.on_dynamodb_record(
+    stream_arn=os.environ.get(
+        "MESSAGES_STREAM_ARN", "arn:aws:dynamodb:us-east-1:000000000000:table/omni-twilio-local-messages/stream/local"
+    )
+)
 def rehost_media(event: Any) -> dict[str, Any]:
     # Imported here: the webhook's cold start (the same zip, another function) never pays for it.
     from carrier_core.media.rehost import rehost_worker

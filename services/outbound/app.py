@@ -1,4 +1,5 @@
 """Outbound service: the platform's send and read API. Routes only: parse, call, render."""
+
 from __future__ import annotations
 
 import os
@@ -38,7 +39,9 @@ def create_message() -> Response:
     check_size(request.headers, request.raw_body)
     message = OutboundRequest.from_json(request.raw_body, runtime.settings)
     left = runtime.time_left(app.lambda_context, policy.budget_seconds)
-    guard = guard_for(check_key(request.headers.get("idempotency-key")), message.fingerprint(), left, lambda sid: replayed(sid, message, runtime.settings))
+    guard = guard_for(
+        check_key(request.headers.get("idempotency-key")), message.fingerprint(), left, lambda sid: replayed(sid, message, runtime.settings)
+    )
     outcome = guard.run(lambda ledger: send_message(message, runtime.settings, policy, left, ledger))
     runtime.metrics.emit(metrics_for(outcome))
     if outcome.error is not None:

@@ -1,4 +1,5 @@
 """Status service: Twilio's message status callbacks. Routes only: parse, call, render."""
+
 from __future__ import annotations
 
 import os
@@ -41,7 +42,11 @@ def health() -> Response:
 
 # The workflow hand-off: Terraform maps the messages and optouts streams to this function
 # (infra/modules/service/handoff.tf); the ARN here only serves `chalice package`.
-@app.on_dynamodb_record(stream_arn=os.environ.get("MESSAGES_STREAM_ARN", "arn:aws:dynamodb:us-east-1:000000000000:table/omni-twilio-local-messages/stream/local"))
+@app.on_dynamodb_record(
+    stream_arn=os.environ.get(
+        "MESSAGES_STREAM_ARN", "arn:aws:dynamodb:us-east-1:000000000000:table/omni-twilio-local-messages/stream/local"
+    )
+)
 def handoff(event: Any) -> dict[str, Any]:
     # Imported here: the webhook's cold start (the same zip, another function) never pays for it.
     from chalicelib.handoff import consumer, metrics_for

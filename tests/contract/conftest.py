@@ -8,6 +8,7 @@
 
 Prism runs on the spec with form-body encodings spelled out (tests/support/prism.py says why).
 """
+
 from __future__ import annotations
 
 import os

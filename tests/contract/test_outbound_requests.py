@@ -6,6 +6,7 @@ SDK). Prism, serving Twilio's OpenAPI spec, must accept every one; a request tha
 past our validation with a value Twilio's spec forbids must be refused by Prism. The same
 holds for the Messages list the service searches after an answer was lost.
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -1,4 +1,5 @@
 """The sandbox's answers, through a validating Prism proxy: what it returns is what Twilio's spec says."""
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,9 @@ def receiver() -> Iterator[CallbackReceiver]:
 
 
 @pytest.mark.parametrize("label", sorted(OUTBOUND_SENDS))
-def test_sandbox_answers_every_send_as_the_spec_says(prism_sandbox_url: str, contract_sandbox: SandboxServer, receiver: CallbackReceiver, label: str) -> None:
+def test_sandbox_answers_every_send_as_the_spec_says(
+    prism_sandbox_url: str, contract_sandbox: SandboxServer, receiver: CallbackReceiver, label: str
+) -> None:
     http = RecordingHttpClient()
     client = twilio_client(prism_sandbox_url, SID, TOKEN, http_client=http)
     send = dict(OUTBOUND_SENDS[label])
@@ -55,8 +58,12 @@ def test_proxy_check_bites_on_a_resource_off_the_schema(prism_sandbox_url: str, 
         return {**real(self), "sid": "XX123", "error_code": "none", "date_created": "2026-11-24T13:55:21Z"}
 
     monkeypatch.setattr(Message, "resource", off_schema)
-    response = requests.post(f"{prism_sandbox_url}/2010-04-01/Accounts/{SID}/Messages.json",
-                             data={"To": "+15005550010", "From": "+15005550006", "Body": "x"}, auth=(SID, TOKEN), timeout=10)
+    response = requests.post(
+        f"{prism_sandbox_url}/2010-04-01/Accounts/{SID}/Messages.json",
+        data={"To": "+15005550010", "From": "+15005550006", "Body": "x"},
+        auth=(SID, TOKEN),
+        timeout=10,
+    )
     # Prism does not know Twilio's date-time-rfc-2822 format; tests/unit/test_sandbox.py checks it.
     assert response.status_code == 500, response.text
     body = response.json()

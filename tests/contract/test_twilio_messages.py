@@ -1,4 +1,5 @@
 """Our Messages API requests, as the Twilio SDK makes them, checked by Prism against Twilio's spec."""
+
 from __future__ import annotations
 
 import json
@@ -41,7 +42,13 @@ def messages_url(base: str, account: str = SID) -> str:
 MALFORMED: dict[str, tuple[dict[str, str], tuple[str, str] | None, str, int, str]] = {
     # label: (form, basic auth, account in the path, Prism's status, text in the violation)
     "no To": ({"From": SENDER, "Body": "x"}, (SID, TOKEN), SID, 422, "'To'"),
-    "ValidityPeriod abc": ({"To": CUSTOMER, "From": SENDER, "Body": "x", "ValidityPeriod": "abc"}, (SID, TOKEN), SID, 422, "ValidityPeriod"),
+    "ValidityPeriod abc": (
+        {"To": CUSTOMER, "From": SENDER, "Body": "x", "ValidityPeriod": "abc"},
+        (SID, TOKEN),
+        SID,
+        422,
+        "ValidityPeriod",
+    ),
     "MaxPrice not a number": ({"To": CUSTOMER, "From": SENDER, "Body": "x", "MaxPrice": "cheap"}, (SID, TOKEN), SID, 422, "MaxPrice"),
     "AccountSid malformed": ({"To": CUSTOMER, "From": SENDER, "Body": "x"}, (SID, TOKEN), "AC123", 422, "AccountSid"),
     "MediaUrl not a URL": ({"To": CUSTOMER, "From": SENDER, "MediaUrl": "not a url"}, (SID, TOKEN), SID, 422, "MediaUrl"),
@@ -64,6 +71,10 @@ def test_prism_spec_only_spells_out_form_encodings() -> None:
     assert body["application/x-www-form-urlencoded"]["encoding"]["MediaUrl"] == {"style": "form", "explode": True}
     for operations in derived["paths"].values():
         for operation in operations.values():
-            form = operation.get("requestBody", {}).get("content", {}).get("application/x-www-form-urlencoded", {}) if isinstance(operation, dict) else {}
+            form = (
+                operation.get("requestBody", {}).get("content", {}).get("application/x-www-form-urlencoded", {})
+                if isinstance(operation, dict)
+                else {}
+            )
             form.pop("encoding", None)
     assert derived == original

@@ -3,6 +3,7 @@
 Every run is the installed console script in a subprocess, pointed at the stack by
 DEVSTACK_PORT_BASE, as an operator runs it.
 """
+
 from __future__ import annotations
 
 import json
@@ -106,8 +107,14 @@ def test_failures_are_one_line(stack: RunningStack) -> None:
     # A deployed stage without the flag: its Terraform output, here not initialised.
     line = failure(stack, "--stage", "dev", "show", "SM" + "0" * 32)
     assert "pass --outbound-url" in line and "terraform init` in infra/roots/outbound for dev" in line
-    result = subprocess.run([str(CLI), "show", "SM" + "0" * 32], env={**os.environ, "DEVSTACK_PORT_BASE": "1"},
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [str(CLI), "show", "SM" + "0" * 32],
+        env={**os.environ, "DEVSTACK_PORT_BASE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 1 and result.stderr.startswith("Error: cannot reach the outbound API")
 
 
@@ -140,8 +147,15 @@ def test_failed_list_retry_and_purge(stack: RunningStack) -> None:
         stack.http.delete(stack.url("sandbox", "/_sandbox/faults"), timeout=10)
     assert f"{second} sent" in ok(stack, "failed", "retry", "--all")
 
-    old = {"id": "RQ" + "0" * 32, "request": {"to": CUSTOMER}, "category": "carrier_unreachable", "attempts": 1, "state": "dead",
-           "created_at": "2020-01-01T00:00:00.000Z", "updated_at": "2020-01-01T00:00:00.000Z"}
+    old = {
+        "id": "RQ" + "0" * 32,
+        "request": {"to": CUSTOMER},
+        "category": "carrier_unreachable",
+        "attempts": 1,
+        "state": "dead",
+        "created_at": "2020-01-01T00:00:00.000Z",
+        "updated_at": "2020-01-01T00:00:00.000Z",
+    }
     stack.table("failed-messages").put_item(Item=old)
     assert "purged" in ok(stack, "failed", "purge", "--older-than", "30d")
     ids = {r["id"] for r in json.loads(ok(stack, "failed", "list", "--json"))}
@@ -153,7 +167,9 @@ def test_optouts_add_list_remove(stack: RunningStack) -> None:
     number = "+15005550021"
     assert ok(stack, "optouts", "add", number).strip() == "***0021 opted out of ***0006"
     rows = json.loads(ok(stack, "--show-numbers", "optouts", "list", "--json"))
-    assert {"phone": number, "sender": "+15005550006", "opted_out": True, "source": "operator"}.items() <= next(r for r in rows if r["phone"] == number).items()
+    assert {"phone": number, "sender": "+15005550006", "opted_out": True, "source": "operator"}.items() <= next(
+        r for r in rows if r["phone"] == number
+    ).items()
     listed = ok(stack, "optouts", "list")
     assert "***0021" in listed and number not in listed
     masked = next(r for r in json.loads(ok(stack, "optouts", "list", "--json")) if r["phone"] == "***0021")
@@ -235,8 +251,12 @@ def test_doctor_all_green_and_a_refused_key(stack: RunningStack) -> None:
     lines = out.strip().splitlines()
     assert len(lines) == 7 and all(line.startswith("✓ ") for line in lines), out
     assert "refuses an unsigned POST (403)" in out and "accepts the credentials" in out
-    env = {**os.environ, "DEVSTACK_PORT_BASE": str(stack.layout.base), "TWILIO_API_KEY_SID": "SK" + "0" * 32,
-           "TWILIO_API_KEY_SECRET": "not-the-secret"}
+    env = {
+        **os.environ,
+        "DEVSTACK_PORT_BASE": str(stack.layout.base),
+        "TWILIO_API_KEY_SID": "SK" + "0" * 32,
+        "TWILIO_API_KEY_SECRET": "not-the-secret",
+    }
     result = subprocess.run([str(CLI), "doctor"], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 1
     assert "✗ Twilio credentials: Twilio refused the credentials (20003)" in result.stdout
@@ -244,9 +264,22 @@ def test_doctor_all_green_and_a_refused_key(stack: RunningStack) -> None:
     assert result.stderr.strip() == "Error: 1 of 7 checks failed"
 
 
-HELP_COMMANDS = [[], ["simulate", "inbound"], ["simulate", "status"], ["send"], ["show"], ["failed", "list"], ["failed", "retry"],
-                 ["failed", "purge"], ["optouts", "list"], ["optouts", "add"], ["optouts", "remove"], ["events", "tail"],
-                 ["events", "replay-dlq"], ["doctor"]]
+HELP_COMMANDS = [
+    [],
+    ["simulate", "inbound"],
+    ["simulate", "status"],
+    ["send"],
+    ["show"],
+    ["failed", "list"],
+    ["failed", "retry"],
+    ["failed", "purge"],
+    ["optouts", "list"],
+    ["optouts", "add"],
+    ["optouts", "remove"],
+    ["events", "tail"],
+    ["events", "replay-dlq"],
+    ["doctor"],
+]
 
 
 def test_every_command_has_help() -> None:
@@ -278,7 +311,9 @@ def test_simulate_inbound_hosts_a_media_file_through_the_sandbox(stack: RunningS
     result = run(stack, "simulate", "inbound", "--from", CUSTOMER, "--body", "a file", "--media", str(photo))
     hosting = stack.http.get(stack.url("sandbox", "/_sandbox/media"), timeout=10).status_code == 200
     if not hosting:  # a sandbox without the media routes: the command says so, in one line
-        assert result.returncode == 1 and result.stderr.strip().endswith("this sandbox cannot host files (no POST /_sandbox/media); give an http(s) URL")
+        assert result.returncode == 1 and result.stderr.strip().endswith(
+            "this sandbox cannot host files (no POST /_sandbox/media); give an http(s) URL"
+        )
         return
     assert result.returncode == 0, result.stderr
     sid = SID.findall(result.stdout)[0]
@@ -292,13 +327,31 @@ def test_a_deployed_stage_through_url_flags_and_its_own_settings(stack: RunningS
     # here they name the local stack's account and token, so its webhook accepts the signature.
     args = ["--stage", "dev", "--inbound-url", stack.url("inbound"), "--outbound-url", stack.url("outbound")]
     env = {**os.environ, "TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": LOCAL_AUTH_TOKEN}
-    result = subprocess.run([str(CLI), *args, "simulate", "inbound", "--from", CUSTOMER, "--to", "+15005550006", "--body", "from dev"],
-                            env=env, capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [str(CLI), *args, "simulate", "inbound", "--from", CUSTOMER, "--to", "+15005550006", "--body", "from dev"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     sid = SID.findall(result.stdout)[0]
-    assert json.loads(subprocess.run([str(CLI), *args, "show", sid, "--json"], env=env, capture_output=True, text=True,
-                                     timeout=60, check=True).stdout)["body"] == "from dev"
+    assert (
+        json.loads(
+            subprocess.run([str(CLI), *args, "show", sid, "--json"], env=env, capture_output=True, text=True, timeout=60, check=True).stdout
+        )["body"]
+        == "from dev"
+    )
     unset = {k: v for k, v in env.items() if k not in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_AUTH_TOKEN_PARAMETER")}
-    result = subprocess.run([str(CLI), *args, "simulate", "inbound", "--from", CUSTOMER, "--to", "+15005550006"],
-                            env=unset, capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 1 and result.stderr.strip() == "Error: settings: TWILIO_AUTH_TOKEN_PARAMETER (or TWILIO_AUTH_TOKEN) is not set"
+    result = subprocess.run(
+        [str(CLI), *args, "simulate", "inbound", "--from", CUSTOMER, "--to", "+15005550006"],
+        env=unset,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (
+        result.returncode == 1 and result.stderr.strip() == "Error: settings: TWILIO_AUTH_TOKEN_PARAMETER (or TWILIO_AUTH_TOKEN) is not set"
+    )

@@ -1,4 +1,5 @@
 """`make dev`'s process: it comes up, restarts what dies, keeps its data, leaves nothing behind."""
+
 from __future__ import annotations
 
 import os
@@ -59,8 +60,10 @@ class DevProcess:
 
     def healthy(self) -> bool:
         try:
-            return all(requests.get(self.layout.url(n) + "/health", timeout=2).status_code == 200
-                       for n in ("inbound", "status", "outbound", "sandbox"))
+            return all(
+                requests.get(self.layout.url(n) + "/health", timeout=2).status_code == 200
+                for n in ("inbound", "status", "outbound", "sandbox")
+            )
         except requests.RequestException:
             return False
 
@@ -97,8 +100,12 @@ def part_pid(dev: DevProcess, command_piece: str) -> int:
 def store_inbound(layout: Layout, body: str) -> str:
     pairs = sms(body=body)
     url = layout.url("inbound") + "/twilio/inbound"
-    response = requests.post(url, data=encode(pairs).encode(), timeout=30,
-                             headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sign(url, pairs, LOCAL_AUTH_TOKEN)})
+    response = requests.post(
+        url,
+        data=encode(pairs).encode(),
+        timeout=30,
+        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sign(url, pairs, LOCAL_AUTH_TOKEN)},
+    )
     assert response.status_code == 200, response.text
     return dict(pairs)["MessageSid"]
 

@@ -6,6 +6,7 @@ the parsers behind the signature check. The outbound API's requests are drawn fr
 OpenAPI description (services/outbound/openapi.yaml), then mixed with JSON of every type and
 depth, and every answer is validated against the schema the description gives for it.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,13 @@ def fuzz(examples: int = 50) -> Callable[[T], T]:
     round trip through chalice local), times FUZZ_SCALE, from FUZZ_SEED when one is set."""
 
     def apply(test: T) -> T:
-        configured = settings(max_examples=examples * FUZZ_SCALE, deadline=None, suppress_health_check=list(HealthCheck),
-                              derandomize=FUZZ_SEED is None, database=None)(test)
+        configured = settings(
+            max_examples=examples * FUZZ_SCALE,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=FUZZ_SEED is None,
+            database=None,
+        )(test)
         return seed(int(FUZZ_SEED))(configured) if FUZZ_SEED is not None else configured
 
     return apply
@@ -58,8 +64,23 @@ nasty_text = st.one_of(
     st.text(max_size=30),
     st.sampled_from(["", "\x00", "\x00\x01\x7f", "²", "٣", "9" * 4301, "ẞ" * 300, "🚚" * 50, "javascript:alert(1)", "file:///etc/passwd"]),
 )
-TWILIO_NAMES = ["MessageSid", "SmsSid", "From", "To", "Body", "NumMedia", "NumSegments", "MediaUrl0", "MediaContentType0",
-                "MessageStatus", "ErrorCode", "AccountSid", "MessagingServiceSid", "ChannelStatusMessage", "RawDlrDoneDate"]
+TWILIO_NAMES = [
+    "MessageSid",
+    "SmsSid",
+    "From",
+    "To",
+    "Body",
+    "NumMedia",
+    "NumSegments",
+    "MediaUrl0",
+    "MediaContentType0",
+    "MessageStatus",
+    "ErrorCode",
+    "AccountSid",
+    "MessagingServiceSid",
+    "ChannelStatusMessage",
+    "RawDlrDoneDate",
+]
 field_name = st.one_of(st.sampled_from(TWILIO_NAMES), st.text(max_size=12), st.just("MediaUrl" + "7" * 4301), st.just("MediaUrl\u0663"))
 # What a count or an error code might be sent as: digits of every script, signs, spaces.
 numberish = st.one_of(
@@ -78,8 +99,14 @@ hostile_urls = st.builds(
     st.sampled_from(["", "/", "/a.jpg", "/a?b=[", "#["]),
 )
 CONTENT_TYPES = [
-    "application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=utf-8", "application/json",
-    "text/plain", "multipart/form-data; boundary=x", None, "", "application/x-www-form-urlencoded\x00",
+    "application/x-www-form-urlencoded",
+    "application/x-www-form-urlencoded; charset=utf-8",
+    "application/json",
+    "text/plain",
+    "multipart/form-data; boundary=x",
+    None,
+    "",
+    "application/x-www-form-urlencoded\x00",
 ]
 
 
@@ -95,9 +122,13 @@ def check_answer(response: requests.Response, seconds: float, limit: float = ANS
     return dict(error)
 
 
-def send(stack: RunningStack, method: str, service: str, path: str, body: bytes | None, headers: dict[str, str]) -> tuple[requests.Response, float]:
+def send(
+    stack: RunningStack, method: str, service: str, path: str, body: bytes | None, headers: dict[str, str]
+) -> tuple[requests.Response, float]:
     started = time.monotonic()
-    response = stack.http.request(method, stack.url(service, path), data=body, headers=headers, timeout=ANSWER_SECONDS + MEDIA_CHECK_SECONDS + 5)
+    response = stack.http.request(
+        method, stack.url(service, path), data=body, headers=headers, timeout=ANSWER_SECONDS + MEDIA_CHECK_SECONDS + 5
+    )
     return response, time.monotonic() - started
 
 
@@ -243,8 +274,7 @@ def test_fuzz_media_read(stack: RunningStack) -> None:
     sent = stack.http.post(stack.url("outbound", "/messages"), json={"to": "+15005550010", "body": "fuzz"}, timeout=30)
     assert sent.status_code == 202, sent.text[:300]
     sids = st.one_of(st.just(str(sent.json()["sid"])), from_schema(schema("MessageId")))
-    index = st.one_of(numberish, nasty_text.filter(bool), st.text(alphabet="0123456789", min_size=4000, max_size=5000),
-                      st.just("1" * 3000))
+    index = st.one_of(numberish, nasty_text.filter(bool), st.text(alphabet="0123456789", min_size=4000, max_size=5000), st.just("1" * 3000))
 
     @fuzz()
     @given(sids, index)
@@ -285,8 +315,11 @@ def test_fuzz_paths_and_methods(stack: RunningStack) -> None:
     segments = st.lists(nasty_text.map(lambda s: quote(s, safe="")), min_size=1, max_size=3).map(lambda parts: "/" + "/".join(parts))
 
     @fuzz()
-    @given(st.sampled_from(["inbound", "status", "outbound"]), st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"]),
-           st.one_of(st.sampled_from(known), segments))
+    @given(
+        st.sampled_from(["inbound", "status", "outbound"]),
+        st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"]),
+        st.one_of(st.sampled_from(known), segments),
+    )
     def run(service: str, method: str, path: str) -> None:
         response, seconds = send(stack, method, service, path, b"{}", {"Content-Type": "application/json"})
         check_answer(response, seconds)

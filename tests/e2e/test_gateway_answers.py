@@ -1,4 +1,5 @@
 """What the local server answers itself, before any route runs: the project's error shape too."""
+
 from __future__ import annotations
 
 import json
@@ -44,8 +45,13 @@ def test_content_length_that_is_not_a_number_is_400(stack: RunningStack, service
 
 # Each local server that reads a request body, where it reads one, and how it words an error:
 # the services and the DynamoDB proxy in the project's shape, the sandbox in Twilio's.
-BODY_READERS = {"inbound": "/twilio/inbound", "status": "/twilio/status", "outbound": "/messages", "dynamodb": "/",
-                "sandbox": "/2010-04-01/Accounts/AC00000000000000000000000000000000/Messages.json"}
+BODY_READERS = {
+    "inbound": "/twilio/inbound",
+    "status": "/twilio/status",
+    "outbound": "/messages",
+    "dynamodb": "/",
+    "sandbox": "/2010-04-01/Accounts/AC00000000000000000000000000000000/Messages.json",
+}
 
 
 def refused_length(stack: RunningStack, part: str, length: str) -> tuple[int, dict[str, object], float]:
@@ -82,8 +88,9 @@ def test_a_content_length_that_is_no_length_is_400(stack: RunningStack, part: st
     assert error_code(part, body) == (400 if part == "sandbox" else "request_rejected")
 
 
-@pytest.mark.parametrize(("size", "status", "code"), [("ffffffffff", 413, "payload_too_large"), ("zz", 400, "request_rejected"),
-                                                      ("-5", 400, "request_rejected")])
+@pytest.mark.parametrize(
+    ("size", "status", "code"), [("ffffffffff", 413, "payload_too_large"), ("zz", 400, "request_rejected"), ("-5", 400, "request_rejected")]
+)
 def test_the_dynamodb_proxy_refuses_a_chunk_it_cannot_read(stack: RunningStack, size: str, status: int, code: str) -> None:
     request = f"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{size}\r\n".encode()
     answered, body = raw_exchange(stack, "dynamodb", request, timeout=5)

@@ -4,6 +4,7 @@ The stack's poller runs the status service's consumer on the tables' streams; th
 forwards every omni.twilio event to the queue. Every event read is checked against the
 schema file. Other tests share the stack, so each test picks its own events by key.
 """
+
 from __future__ import annotations
 
 import json
@@ -91,7 +92,12 @@ def test_one_inbound_webhook_delivered_eight_times_at_once_is_one_event(stack: R
     # The body is the event as EventBridge hands it to a target (moto leaves out `account`).
     assert {"version", "id", "time", "region", "resources", "detail"} <= set(event)
     detail = event["detail"]
-    assert (detail["body"], detail["from"], detail["direction"], detail["status"]) == ("Is the shop open today?", "+15005550010", "inbound", "received")
+    assert (detail["body"], detail["from"], detail["direction"], detail["status"]) == (
+        "Is the shop open today?",
+        "+15005550010",
+        "inbound",
+        "received",
+    )
     assert "+15005550010" not in stack.log_text().replace('"from":"***0010"', "")  # logs mask numbers
 
 
@@ -141,7 +147,9 @@ def test_operator_add_remove_add_is_two_opt_outs_with_ids_of_their_own(stack: Ru
     cli = Path(sys.executable).parent / "omni-twilio"
     env = {**os.environ, "DEVSTACK_PORT_BASE": str(stack.layout.base)}
     for verb in ["add", "remove", "add"]:
-        done = subprocess.run([str(cli), "optouts", verb, customer, "--sender", sender], env=env, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [str(cli), "optouts", verb, customer, "--sender", sender], env=env, capture_output=True, text=True, timeout=60
+        )
         assert done.returncode == 0, done.stderr
     queue.settle(stack)
     events = queue.matching(lambda e: e["detail"].get("sender") == sender)
@@ -178,10 +186,17 @@ def test_poison_record_goes_to_the_dlq_and_replays_once(stack: RunningStack, que
     assert event["detail-type"] == "message.received"
 
 
-def test_a_media_job_in_the_dlq_is_replayed_by_the_re_host_not_deleted_by_the_hand_off(stack: RunningStack, queue: Queue, faults: Path) -> None:
+def test_a_media_job_in_the_dlq_is_replayed_by_the_re_host_not_deleted_by_the_hand_off(
+    stack: RunningStack, queue: Queue, faults: Path
+) -> None:
     sid = new_sid("MM")
     faults.write_text(json.dumps({"fail_media_sids": [sid]}))  # as a failing S3 would
-    hosted = stack.http.post(stack.url("sandbox", f"/_sandbox/media?message_sid={sid}"), data=b"%PDF-1.4\n%%EOF\n", headers={"Content-Type": "application/pdf"}, timeout=10)
+    hosted = stack.http.post(
+        stack.url("sandbox", f"/_sandbox/media?message_sid={sid}"),
+        data=b"%PDF-1.4\n%%EOF\n",
+        headers={"Content-Type": "application/pdf"},
+        timeout=10,
+    )
     assert hosted.status_code == 201, hosted.text
     form = replace(mms(count=1, sid=sid), MediaUrl0=hosted.json()["url"], MediaContentType0="application/pdf")
     assert stack.post_webhook("inbound", form).status_code == 200
@@ -199,7 +214,13 @@ def test_a_media_job_in_the_dlq_is_replayed_by_the_re_host_not_deleted_by_the_ha
     assert stack.get_message(sid).json()["media"][0]["status"] == "pending"
     faults.unlink()  # the cause is fixed; the operator's command runs the same replay
     cli = Path(sys.executable).parent / "omni-twilio"
-    done = subprocess.run([str(cli), "events", "replay-dlq"], env={**os.environ, "DEVSTACK_PORT_BASE": str(stack.layout.base)}, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [str(cli), "events", "replay-dlq"],
+        env={**os.environ, "DEVSTACK_PORT_BASE": str(stack.layout.base)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stderr.strip().splitlines()[-1]) == {"replayed": 1, "failed": 0, "expired": 0, "published": 0, "unrouted": 0}
     assert dlq_bodies() == []

@@ -1,4 +1,5 @@
 """The inbound webhook end to end: signed as Twilio signs, over HTTP, into DynamoDB Local."""
+
 from __future__ import annotations
 
 import threading

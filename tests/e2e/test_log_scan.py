@@ -1,5 +1,6 @@
 """Drive inbound, status and outbound with known secrets, numbers and bodies, then scan every
 line the stack wrote: none of them may appear, whatever path the request took."""
+
 from __future__ import annotations
 
 import uuid
@@ -18,8 +19,13 @@ def number(n: int) -> str:
 
 def test_no_secret_number_or_body_reaches_any_log(stack: RunningStack) -> None:
     marker = uuid.uuid4().hex[:8]
-    bodies = [f"inbound body {marker} one", f"inbound body {marker} bad", f"outbound body {marker} sent",
-              f"outbound body {marker} refused", f"outbound body {marker} invalid"]
+    bodies = [
+        f"inbound body {marker} one",
+        f"inbound body {marker} bad",
+        f"outbound body {marker} sent",
+        f"outbound body {marker} refused",
+        f"outbound body {marker} invalid",
+    ]
     media_secret = f"mediatoken{marker}"
     signatures: list[str] = []
 
@@ -40,7 +46,9 @@ def test_no_secret_number_or_body_reaches_any_log(stack: RunningStack) -> None:
     # Status: numbers in From/To, in ChannelStatusMessage, and as an unknown status.
     sid = new_sid()
     assert webhook("status", status_callback("sent", sid=sid, From=number(6), To=number(7))) == 204
-    assert webhook("status", status_callback("undelivered", sid=sid, error_code=30003, ChannelStatusMessage=f"no route to {number(8)}")) == 204
+    assert (
+        webhook("status", status_callback("undelivered", sid=sid, error_code=30003, ChannelStatusMessage=f"no route to {number(8)}")) == 204
+    )
     assert webhook("status", status_callback(number(9))) == 204
     # Outbound: a send, a refusal by Twilio (magic invalid number), an invalid request, a read.
     sent = post_message(stack, {"to": number(10), "body": bodies[2]}, key=f"key-{marker}")

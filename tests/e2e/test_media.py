@@ -1,5 +1,6 @@
 """Media end to end: inbound items hosted by the sandbox, copied to the bucket by the stack's
 media worker, read back through GET /messages/{sid}/media/{n}; the hand-off waits for them."""
+
 from __future__ import annotations
 
 import hashlib
@@ -34,7 +35,9 @@ def image_bytes(fmt: str, size: tuple[int, int] = (16, 12)) -> bytes:
 
 
 def host(stack: RunningStack, sid: str, data: bytes, content_type: str, query: str = "") -> str:
-    response = stack.http.post(stack.url("sandbox", f"/_sandbox/media?message_sid={sid}{query}"), data=data, headers={"Content-Type": content_type}, timeout=10)
+    response = stack.http.post(
+        stack.url("sandbox", f"/_sandbox/media?message_sid={sid}{query}"), data=data, headers={"Content-Type": content_type}, timeout=10
+    )
     assert response.status_code == 201, response.text
     return str(response.json()["url"])
 
@@ -77,7 +80,11 @@ def event_log(stack: RunningStack) -> EventLog:
 
 def test_jpeg_png_and_pdf_are_stored_with_their_sniffed_types_and_readable(stack: RunningStack, event_log: EventLog) -> None:
     sid = new_sid("MM")
-    files = [(image_bytes("JPEG"), "image/jpeg", "image/jpeg"), (image_bytes("PNG"), "image/png", "image/png"), (PDF, "application/octet-stream", "application/pdf")]
+    files = [
+        (image_bytes("JPEG"), "image/jpeg", "image/jpeg"),
+        (image_bytes("PNG"), "image/png", "image/png"),
+        (PDF, "application/octet-stream", "application/pdf"),
+    ]
     inbound_mms(stack, sid, [(host(stack, sid, data, header), header) for data, header, _ in files])
     message = wait_for(lambda: finished(stack, sid), timeout=20)
     assert message, "the media worker did not finish the message"
@@ -87,7 +94,13 @@ def test_jpeg_png_and_pdf_are_stored_with_their_sniffed_types_and_readable(stack
     s3 = stack.aws_client("s3")
     for n, ((data, header, sniffed), item) in enumerate(zip(files, message["media"])):
         digest = hashlib.sha256(data).hexdigest()
-        assert (item["status"], item["sha256"], item["size"], item["sniffed_content_type"], item["content_type"]) == ("stored", digest, len(data), sniffed, header)
+        assert (item["status"], item["sha256"], item["size"], item["sniffed_content_type"], item["content_type"]) == (
+            "stored",
+            digest,
+            len(data),
+            sniffed,
+            header,
+        )
         key = item["stored_url"].removeprefix(f"s3://{aws.MEDIA_BUCKET}/")
         stored = s3.get_object(Bucket=aws.MEDIA_BUCKET, Key=key)
         assert stored["Body"].read() == data and stored["ContentType"] == sniffed
@@ -104,7 +117,14 @@ def test_jpeg_png_and_pdf_are_stored_with_their_sniffed_types_and_readable(stack
 
 def test_a_404_item_is_failed_and_the_message_is_still_handed_off(stack: RunningStack, event_log: EventLog) -> None:
     sid = new_sid("MM")
-    inbound_mms(stack, sid, [(host(stack, sid, PDF, "application/pdf"), "application/pdf"), (host(stack, sid, PDF, "application/pdf", "&not_ready=-1"), "application/pdf")])
+    inbound_mms(
+        stack,
+        sid,
+        [
+            (host(stack, sid, PDF, "application/pdf"), "application/pdf"),
+            (host(stack, sid, PDF, "application/pdf", "&not_ready=-1"), "application/pdf"),
+        ],
+    )
     message = wait_for(lambda: finished(stack, sid), timeout=20)
     assert message and [m["status"] for m in message["media"]] == ["stored", "failed"]
     failed = stack.http.get(stack.url("outbound", f"/messages/{sid}/media/1"), allow_redirects=False, timeout=10)
@@ -157,7 +177,9 @@ def test_webp_and_a_12_mb_png_are_sent_to_twilio_as_jpegs_within_5_mb(stack: Run
     assert response.status_code == 202, response.text
     media = response.json()["media"]
     assert [(m["url"], m["content_type"], m["sent_content_type"], m["status"]) for m in media] == [
-        (urls[0], "image/webp", "image/jpeg", "stored"), (urls[1], "image/png", "image/jpeg", "stored")]
+        (urls[0], "image/webp", "image/jpeg", "stored"),
+        (urls[1], "image/png", "image/jpeg", "stored"),
+    ]
     [sent] = [r for r in sandbox_requests(stack) if r.get("Body") == "your photos"]
     links = sent["MediaUrl"]
     assert len(links) == 2 and not set(links) & set(urls)

@@ -1,4 +1,5 @@
 """Outbound end to end, the parts that never reach Twilio: validation, opt-outs, reads, health."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -50,7 +51,12 @@ def test_recipient_who_texted_stop_is_refused_with_21610(stack: RunningStack) ->
 
 
 def test_wrong_content_type_is_415_in_our_error_shape(stack: RunningStack) -> None:
-    response = stack.http.post(stack.url("outbound", "/messages"), data="to=%2B15005550010", headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=10)
+    response = stack.http.post(
+        stack.url("outbound", "/messages"),
+        data="to=%2B15005550010",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=10,
+    )
     assert response.status_code == 415
     assert response.json()["error"]["code"] == "unsupported_content_type"
 

@@ -3,6 +3,7 @@ accepted, opt-outs Twilio reports, and the API key the sandbox sees.
 
 Every case ends with exactly one message at the sandbox and the caller holding its SID.
 """
+
 from __future__ import annotations
 
 import threading
@@ -78,7 +79,9 @@ def check_kept_unknown(stack: RunningStack, answer: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("keys", [(None, None), ("A", "B")], ids=["no keys", "two keys"])
-def test_a_500_that_created_nothing_never_takes_the_sid_of_an_identical_send(stack: RunningStack, keys: tuple[str | None, str | None]) -> None:
+def test_a_500_that_created_nothing_never_takes_the_sid_of_an_identical_send(
+    stack: RunningStack, keys: tuple[str | None, str | None]
+) -> None:
     to = a_customer()
     payload = {"to": to, "body": "the same text twice", "status_callback": QUIET}
     first = post_message(stack, payload, key=keys[0] and new_sid(keys[0]))
@@ -177,8 +180,12 @@ def test_rest_calls_use_the_api_key_never_the_auth_token(stack: RunningStack) ->
     assert post_message(stack, {"to": to, "body": "with the key"}).status_code == 202
     assert [entry["auth_user"] for entry in sandbox_log(stack)] == [LOCAL_API_KEY_SID]
     # The sandbox refuses a key it does not know, as Twilio does.
-    stranger = stack.http.post(stack.url("sandbox", f"/2010-04-01/Accounts/{LOCAL_ACCOUNT_SID}/Messages.json"),
-                               data={"To": to, "From": BUSINESS, "Body": "x"}, auth=("SK" + "9" * 32, "guess"), timeout=10)
+    stranger = stack.http.post(
+        stack.url("sandbox", f"/2010-04-01/Accounts/{LOCAL_ACCOUNT_SID}/Messages.json"),
+        data={"To": to, "From": BUSINESS, "Body": "x"},
+        auth=("SK" + "9" * 32, "guess"),
+        timeout=10,
+    )
     assert (stranger.status_code, stranger.json()["code"]) == (401, 20003)
 
 

@@ -2,6 +2,7 @@
 
 These need the sandbox's Messages API and control API (/_sandbox/faults, /_sandbox/requests).
 """
+
 from __future__ import annotations
 
 import threading
@@ -63,7 +64,9 @@ def test_send_reaches_delivered_through_signed_callbacks(stack: RunningStack) ->
         ("+15005550009", 400, "not_mobile_number", 21614),
     ],
 )
-def test_twilio_refusal_is_4xx_with_its_code_and_not_retried(stack: RunningStack, to: str, status: int, code: str, twilio_code: int) -> None:
+def test_twilio_refusal_is_4xx_with_its_code_and_not_retried(
+    stack: RunningStack, to: str, status: int, code: str, twilio_code: int
+) -> None:
     response = post_message(stack, {"to": to, "body": "hello"})
     assert response.status_code == status
     error = response.json()["error"]

@@ -1,4 +1,5 @@
 """The Twilio sandbox as the local stack runs it (`python -m devstack.sandbox`), driven by the SDK."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The status callback webhook end to end: signed by RequestValidator, over HTTP, into DynamoDB Local."""
+
 from __future__ import annotations
 
 import json
@@ -139,7 +140,10 @@ def test_bad_signature_is_403_and_stores_nothing(stack: RunningStack, case: str)
     response = BAD_SIGNATURES[case](stack, form)
     assert response.status_code == 403
     assert response.json()["error"] == {
-        "code": "invalid_signature", "message": response.json()["error"]["message"], "twilio_code": None, "retryable": False,
+        "code": "invalid_signature",
+        "message": response.json()["error"]["message"],
+        "twilio_code": None,
+        "retryable": False,
     }
     assert stored(stack, dict(form)["MessageSid"]) is None
 

@@ -5,6 +5,7 @@ once plus random redeliveries, shuffles them, and posts them all at once through
 stack. Whatever the order DynamoDB applies them in, the message must end at the status of
 highest rank, with each distinct callback in its history exactly once.
 """
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -52,7 +53,9 @@ def post_all(stack: RunningStack, forms: list[Pairs]) -> list[int]:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=deliveries())
-def test_any_order_and_redelivery_ends_at_the_furthest_status(stack: RunningStack, case: tuple[str, list[tuple[str, int | None]], list[int]]) -> None:
+def test_any_order_and_redelivery_ends_at_the_furthest_status(
+    stack: RunningStack, case: tuple[str, list[tuple[str, int | None]], list[int]]
+) -> None:
     name, events, order = case
     sid = new_sid("SM")
     whatsapp = name.startswith("whatsapp")

@@ -1,4 +1,5 @@
 """Read the Terraform under infra/ with python-hcl2, the way the tests need it."""
+
 from __future__ import annotations
 
 import ast

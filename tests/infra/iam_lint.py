@@ -14,6 +14,7 @@ or prefix, a malformed ARN, an action that matches none of its resources, ...); 
 (`Resource: *`, missing conditions, ...) are advisories, listed by
 `python -m tests.infra.iam_lint`.
 """
+
 from __future__ import annotations
 
 import json
@@ -80,8 +81,10 @@ def render_resource(value: str) -> str:
         # "${some_arn}/stream/*", "${bucket_arn}/inbound/*": an ARN we cannot see.
         return "*"
     parts = stripped.split(":", 5)
-    return ":".join(ARN_PLACEHOLDERS.get(n, "placeholder") if "\x00" in p and n in ARN_PLACEHOLDERS else p.replace("\x00", "placeholder")
-                    for n, p in enumerate(parts))
+    return ":".join(
+        ARN_PLACEHOLDERS.get(n, "placeholder") if "\x00" in p and n in ARN_PLACEHOLDERS else p.replace("\x00", "placeholder")
+        for n, p in enumerate(parts)
+    )
 
 
 def _strings(value: Any) -> list[str]:
@@ -112,8 +115,9 @@ def render_statement(body: dict[str, Any]) -> dict[str, Any]:
             else:
                 statement.setdefault(name, {})[block["type"]] = ids
     for block in body.get("condition", []):
-        values = [render_resource(v) if v.startswith("arn:") else _strip(v).replace("\x00", "placeholder")
-                  for v in _strings(block.get("values"))] or ["placeholder"]
+        values = [
+            render_resource(v) if v.startswith("arn:") else _strip(v).replace("\x00", "placeholder") for v in _strings(block.get("values"))
+        ] or ["placeholder"]
         variable = _strip(str(block.get("variable", ""))).replace("\x00", "placeholder")
         # One value as a scalar, as IAM prints it (parliament reads Bool/Null values only so).
         statement.setdefault("Condition", {}).setdefault(block["test"], {})[variable] = values[0] if len(values) == 1 else values
@@ -126,13 +130,25 @@ def _module_statements(source: str, body: dict[str, Any]) -> list[dict[str, Any]
     if source.endswith("/stream_function") and isinstance(body.get("policy_statements"), list):
         for s in body["policy_statements"]:
             via = s.get("via_service")
-            condition = [] if not isinstance(via, str) else [{"test": "StringEquals", "variable": "kms:ViaService", "values": [f"{via}.us-east-1.amazonaws.com"]}]
+            condition = (
+                []
+                if not isinstance(via, str)
+                else [{"test": "StringEquals", "variable": "kms:ViaService", "values": [f"{via}.us-east-1.amazonaws.com"]}]
+            )
             statements.append(render_statement({**s, "condition": condition}))
     if source.endswith("/kms_key") and isinstance(body.get("service_statements"), list):
         for s in body["service_statements"]:
-            statements.append(render_statement({"sid": s["sid"], "actions": s["actions"], "resources": ["*"],
-                                                "principals": [{"type": "Service", "identifiers": [s["service"]]}],
-                                                "condition": [s["condition"]]}))
+            statements.append(
+                render_statement(
+                    {
+                        "sid": s["sid"],
+                        "actions": s["actions"],
+                        "resources": ["*"],
+                        "principals": [{"type": "Service", "identifiers": [s["service"]]}],
+                        "condition": [s["condition"]],
+                    }
+                )
+            )
     return [s for s in statements if "Action" in s]
 
 
@@ -159,8 +175,11 @@ def policy_documents(directory: Path) -> dict[str, dict[str, Any]]:
 
 def _templated_arn_condition(policy: dict[str, Any]) -> bool:
     """An Arn* operator on kms:EncryptionContext:<key>, a key parliament types as String."""
-    return any(op.startswith("Arn") and any(k.startswith("kms:EncryptionContext:") for k in keys)
-               for st in policy["Statement"] for op, keys in st.get("Condition", {}).items())
+    return any(
+        op.startswith("Arn") and any(k.startswith("kms:EncryptionContext:") for k in keys)
+        for st in policy["Statement"]
+        for op, keys in st.get("Condition", {}).items()
+    )
 
 
 def lint_policy(where: str, policy: dict[str, Any]) -> tuple[list[Issue], list[Issue]]:

@@ -1,4 +1,5 @@
 """Alarms and the dashboard watch every metric the code emits, under the names the services get."""
+
 from __future__ import annotations
 
 import re
@@ -72,8 +73,15 @@ def test_every_alarm_notifies_the_topic() -> None:
 
 def test_alarmed_carrier_metrics_are_declared_or_expected() -> None:
     carrier = alarm_metric_names() - {
-        "5XXError", "Latency", "Errors", "Throttles", "Invocations", "ReadThrottleEvents", "WriteThrottleEvents",
-        "IteratorAge", "ApproximateNumberOfMessagesVisible",
+        "5XXError",
+        "Latency",
+        "Errors",
+        "Throttles",
+        "Invocations",
+        "ReadThrottleEvents",
+        "WriteThrottleEvents",
+        "IteratorAge",
+        "ApproximateNumberOfMessagesVisible",
     }
     assert carrier <= set(LOCALS["carrier_metrics"])
     assert "WebhookRejected" in carrier

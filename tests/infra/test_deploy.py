@@ -1,5 +1,6 @@
 """`make deploy-<svc>` stops early and clearly without terraform or credentials, and
 otherwise drives terraform on that service's root alone."""
+
 from __future__ import annotations
 
 import os
@@ -48,8 +49,9 @@ def fake_terraform(tmp_path: Path) -> tuple[str, Path]:
 
 
 def make(target: str, env: dict[str, str], stage: str = "dev") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["make", "--no-print-directory", target, f"STAGE={stage}"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        ["make", "--no-print-directory", target, f"STAGE={stage}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_stops_without_terraform() -> None:

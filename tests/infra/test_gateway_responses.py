@@ -1,4 +1,5 @@
 """API Gateway's own answers carry the project's error body, with taxonomy codes and statuses."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """The workflow hand-off's infrastructure: mappings, bus, DLQ, role, alarms, dashboard."""
+
 from __future__ import annotations
 
 import ast
@@ -8,7 +9,18 @@ from typing import Any
 import pytest
 
 from carrier_core.handoff.events import SOURCE
-from tests.infra.hcl import MODULES, ROOT, ROOTS_DIR, STAGES, local_values, named, resources, stream_function_statements, top_level_names, wired
+from tests.infra.hcl import (
+    MODULES,
+    ROOT,
+    ROOTS_DIR,
+    STAGES,
+    local_values,
+    named,
+    resources,
+    stream_function_statements,
+    top_level_names,
+    wired,
+)
 
 SERVICE = MODULES / "service"
 STREAM = MODULES / "stream_function"
@@ -96,7 +108,7 @@ def test_status_root_wires_the_consumer_to_both_streams(stage: str) -> None:
     module, function = handoff["handler"].split(".")
     app = ROOT / "services" / "status" / f"{module}.py"
     assert function in top_level_names(app.read_text())
-    assert re.search(r"@app\.on_dynamodb_record\(.*\)\s*\ndef " + function + r"\(", app.read_text())
+    assert re.search(r"@app\.on_dynamodb_record\(.*?\)\s*\ndef " + function + r"\(", app.read_text(), re.S)
     data = resources(root, "data")
     assert data[("aws_cloudwatch_event_bus", "events")]["name"] == "${local.prefix}-events"
     assert data[("aws_sqs_queue", "events_dlq")]["name"] == "${local.prefix}-events-dlq"

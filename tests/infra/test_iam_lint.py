@@ -1,4 +1,5 @@
 """Every IAM policy document under infra/ passes parliament; seeded mistakes do not."""
+
 from __future__ import annotations
 
 import re
@@ -27,12 +28,18 @@ def test_every_policy_document_is_rendered() -> None:
     assert calls >= {"module.handoff", "module.media_worker", "module.logs_key", "module.key"}
 
 
-@pytest.mark.parametrize("value, rendered", [
-    ("*", "*"),
-    ("${aws_sqs_queue.q.arn}", "*"),
-    ("arn:${data.aws_partition.current.partition}:ssm:${local.region}:${local.account_id}:parameter/x", "arn:aws:ssm:us-east-1:111111111111:parameter/x"),
-    ("arn:aws:s3:::${var.bucket}/inbound/*", "arn:aws:s3:::placeholder/inbound/*"),
-])
+@pytest.mark.parametrize(
+    "value, rendered",
+    [
+        ("*", "*"),
+        ("${aws_sqs_queue.q.arn}", "*"),
+        (
+            "arn:${data.aws_partition.current.partition}:ssm:${local.region}:${local.account_id}:parameter/x",
+            "arn:aws:ssm:us-east-1:111111111111:parameter/x",
+        ),
+        ("arn:aws:s3:::${var.bucket}/inbound/*", "arn:aws:s3:::placeholder/inbound/*"),
+    ],
+)
 def test_render_resource(value: str, rendered: str) -> None:
     assert render_resource(value) == rendered
 

@@ -1,4 +1,5 @@
 """Every KMS key comes from modules/kms_key, keeps its alias, and moves in state, not anew."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """The media bucket, its key and lifecycle, and exactly the S3 access the code uses."""
+
 from __future__ import annotations
 
 import ast
@@ -12,7 +13,12 @@ from tests.infra.hcl import MODULES, ROOT, STAGES, named, resources, stream_func
 MEDIA = MODULES / "media"
 SERVICE = MODULES / "service"
 # botocore S3 client method -> the IAM action it needs; a presigned GET is signed for GetObject.
-S3_CALLS = {"put_object": "s3:PutObject", "generate_presigned_url": "s3:GetObject", "get_object": "s3:GetObject", "delete_object": "s3:DeleteObject"}
+S3_CALLS = {
+    "put_object": "s3:PutObject",
+    "generate_presigned_url": "s3:GetObject",
+    "get_object": "s3:GetObject",
+    "delete_object": "s3:DeleteObject",
+}
 
 
 def s3_calls(paths: list[str]) -> set[str]:
@@ -78,7 +84,13 @@ def test_inbound_worker_role_grants_what_the_rehost_calls() -> None:
 
 
 def test_service_media_policy_grants_exactly_puts_under_a_prefix_and_reads() -> None:
-    outbound_calls = s3_calls(["services/outbound/chalicelib/media.py", "services/outbound/chalicelib/messages.py", "libs/carrier_core/carrier_core/media/storage.py"])
+    outbound_calls = s3_calls(
+        [
+            "services/outbound/chalicelib/media.py",
+            "services/outbound/chalicelib/messages.py",
+            "libs/carrier_core/carrier_core/media/storage.py",
+        ]
+    )
     policy = statements("media")
     assert outbound_calls == {"s3:PutObject", "s3:GetObject"} == s3_granted(policy)
     assert policy["WriteMedia"]["resources"] == ["${local.media_bucket_arn}/${var.media.put_prefix}*"]
@@ -96,6 +108,6 @@ def test_roots_give_each_service_its_own_media_access(stage: str) -> None:
     module, function = inbound["media_worker"]["handler"].split(".")
     app = (ROOT / "services" / "inbound" / f"{module}.py").read_text()
     assert function in top_level_names(app)
-    assert re.search(r"@app\.on_dynamodb_record\(.*\)\s*\ndef " + function + r"\(", app)
+    assert re.search(r"@app\.on_dynamodb_record\(.*?\)\s*\ndef " + function + r"\(", app, re.S)
     # The bucket's name is the one carrier_core's settings default to.
     assert inbound["media"]["bucket_name"] == "${local.prefix}-media" == outbound["media"]["bucket_name"]

@@ -1,5 +1,6 @@
 """`make package-<svc>` zips: reproducible, small, holding the handlers Terraform names, and
 carrying Python 3.12 bytecode for every module a function loads."""
+
 from __future__ import annotations
 
 import hashlib
@@ -31,7 +32,10 @@ PACKAGE.loader.exec_module(package)
 def build(service: str, out: Path) -> Path:
     subprocess.run(
         [sys.executable, str(ROOT / "infra" / "package.py"), service, "--out", str(out)],
-        check=True, cwd=ROOT, capture_output=True, text=True,
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     return out
 
@@ -81,8 +85,7 @@ def test_entries_sorted_with_fixed_times(service: str, zips: dict[str, Path]) ->
 @cache
 def lambda_magic() -> bytes:
     code = "import importlib.util, sys; sys.stdout.write(importlib.util.MAGIC_NUMBER.hex())"
-    return bytes.fromhex(subprocess.run([package.lambda_python(), "-c", code], check=True,
-                                        capture_output=True, text=True).stdout)
+    return bytes.fromhex(subprocess.run([package.lambda_python(), "-c", code], check=True, capture_output=True, text=True).stdout)
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -128,8 +131,7 @@ def loaded_files(service: str) -> list[str]:
     """The zip names of the non-standard-library modules a function of `service` loads."""
     svc = ROOT / "services" / service
     env = {**os.environ, **DEPLOYED_ENV, "PYTHONPATH": f"{svc}{os.pathsep}{ROOT / 'libs' / 'carrier_core'}"}
-    out = subprocess.run([sys.executable, "-c", LOADS, service], cwd=svc, env=env,
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run([sys.executable, "-c", LOADS, service], cwd=svc, env=env, check=True, capture_output=True, text=True).stdout
     roots = [str(svc), str(ROOT / "libs" / "carrier_core"), *(p for p in sys.path if p.endswith("site-packages"))]
     names = []
     for file in json.loads(out):
@@ -142,8 +144,11 @@ def loaded_files(service: str) -> list[str]:
 @pytest.mark.parametrize("service", SERVICES)
 def test_contents(service: str, zips: dict[str, Path]) -> None:
     names = set(zipfile.ZipFile(zips[service]).namelist())
-    core = {f"carrier_core/{p.relative_to(ROOT / 'libs/carrier_core/carrier_core').as_posix()}"
-            for p in (ROOT / "libs/carrier_core/carrier_core").rglob("*") if p.is_file() and p.suffix in (".py", ".typed")}
+    core = {
+        f"carrier_core/{p.relative_to(ROOT / 'libs/carrier_core/carrier_core').as_posix()}"
+        for p in (ROOT / "libs/carrier_core/carrier_core").rglob("*")
+        if p.is_file() and p.suffix in (".py", ".typed")
+    }
     assert core <= names
     assert {"app.py", "chalice/__init__.py", "chalice/app.py", "pynamodb/models.py"} <= names
     chalicelib = {f"chalicelib/{p.name}" for p in (ROOT / "services" / service / "chalicelib").glob("*.py")}

@@ -1,4 +1,5 @@
 """The provider-schema check (tfcheck.py) passes on infra/ and catches each seeded mistake."""
+
 from __future__ import annotations
 
 import re
@@ -100,40 +101,139 @@ class Case:
 
 
 CASES = [
-    Case("misspelt argument", LAMBDA % '  handlr = "app.handler"', r"aws_lambda_function\.f: unknown argument 'handlr' \(did you mean 'handler'\?\)", line=6),
-    Case("missing required argument", 'resource "aws_lambda_function" "f" {\n  function_name = "f"\n}\n', r"aws_lambda_function\.f: missing required argument 'role'", line=1),
+    Case(
+        "misspelt argument",
+        LAMBDA % '  handlr = "app.handler"',
+        r"aws_lambda_function\.f: unknown argument 'handlr' \(did you mean 'handler'\?\)",
+        line=6,
+    ),
+    Case(
+        "missing required argument",
+        'resource "aws_lambda_function" "f" {\n  function_name = "f"\n}\n',
+        r"aws_lambda_function\.f: missing required argument 'role'",
+        line=1,
+    ),
     Case("computed-only attribute set", LAMBDA % '  arn = "arn:aws:lambda:x"', r"'arn' is computed by the provider and cannot be set"),
     Case("block as argument", LAMBDA % "  environment = { variables = {} }", r"'environment' is a block: write `environment \{ \.\.\. \}`"),
     Case("argument as block", LAMBDA % "  handler {\n  }", r"'handler' is an argument: write `handler = \.\.\.`"),
-    Case("unknown nested argument", LAMBDA % '  tracing_config {\n    mode     = "Active"\n    sampling = 1\n  }', r"aws_lambda_function\.f\.tracing_config: unknown argument 'sampling'", line=8),
-    Case("single block twice", LAMBDA % '  environment {\n  }\n  environment {\n  }', r"block 'environment' may appear only once, found 2"),
-    Case("nested required argument", 'data "aws_iam_policy_document" "p" {\n  statement {\n    actions = ["s3:GetObject"]\n    condition {\n      test = "Bool"\n      values = ["true"]\n    }\n  }\n}\n', r"statement\.condition: missing required argument 'variable'"),
-    Case("required block missing", 'resource "aws_s3_bucket_versioning" "v" {\n  bucket = "b"\n}\n', r"aws_s3_bucket_versioning\.v: missing required block 'versioning_configuration'", line=1),
-    Case("dynamic block that does not exist", 'data "aws_iam_policy_document" "p" {\n  dynamic "statment" {\n    for_each = []\n    content {\n    }\n  }\n}\n', r"dynamic 'statment' is not a block"),
-    Case("unknown argument in dynamic content", 'data "aws_iam_policy_document" "p" {\n  dynamic "statement" {\n    for_each = []\n    content {\n      action = []\n    }\n  }\n}\n', r"statement: unknown argument 'action'"),
-    Case("unknown lifecycle argument", 'resource "aws_sqs_queue" "q" {\n  lifecycle {\n    prevent_destroyed = true\n  }\n}\n', r"lifecycle has no argument 'prevent_destroyed'"),
-    Case("unknown resource type", 'resource "aws_lamda_function" "f" {\n}\n', r"unknown resource type aws_lamda_function \(did you mean 'aws_lambda_function'\?\)"),
+    Case(
+        "unknown nested argument",
+        LAMBDA % '  tracing_config {\n    mode     = "Active"\n    sampling = 1\n  }',
+        r"aws_lambda_function\.f\.tracing_config: unknown argument 'sampling'",
+        line=8,
+    ),
+    Case("single block twice", LAMBDA % "  environment {\n  }\n  environment {\n  }", r"block 'environment' may appear only once, found 2"),
+    Case(
+        "nested required argument",
+        'data "aws_iam_policy_document" "p" {\n  statement {\n    actions = ["s3:GetObject"]\n    condition {\n      test = "Bool"\n      values = ["true"]\n    }\n  }\n}\n',
+        r"statement\.condition: missing required argument 'variable'",
+    ),
+    Case(
+        "required block missing",
+        'resource "aws_s3_bucket_versioning" "v" {\n  bucket = "b"\n}\n',
+        r"aws_s3_bucket_versioning\.v: missing required block 'versioning_configuration'",
+        line=1,
+    ),
+    Case(
+        "dynamic block that does not exist",
+        'data "aws_iam_policy_document" "p" {\n  dynamic "statment" {\n    for_each = []\n    content {\n    }\n  }\n}\n',
+        r"dynamic 'statment' is not a block",
+    ),
+    Case(
+        "unknown argument in dynamic content",
+        'data "aws_iam_policy_document" "p" {\n  dynamic "statement" {\n    for_each = []\n    content {\n      action = []\n    }\n  }\n}\n',
+        r"statement: unknown argument 'action'",
+    ),
+    Case(
+        "unknown lifecycle argument",
+        'resource "aws_sqs_queue" "q" {\n  lifecycle {\n    prevent_destroyed = true\n  }\n}\n',
+        r"lifecycle has no argument 'prevent_destroyed'",
+    ),
+    Case(
+        "unknown resource type",
+        'resource "aws_lamda_function" "f" {\n}\n',
+        r"unknown resource type aws_lamda_function \(did you mean 'aws_lambda_function'\?\)",
+    ),
     Case("unknown data source type", 'data "aws_regions_current" "r" {\n}\n', r"unknown data type aws_regions_current"),
-    Case("provider argument misspelt", 'provider "aws" {\n  allowed_account_id = ["111111111111"]\n}\n', r"provider aws: unknown argument 'allowed_account_id'", line=2),
+    Case(
+        "provider argument misspelt",
+        'provider "aws" {\n  allowed_account_id = ["111111111111"]\n}\n',
+        r"provider aws: unknown argument 'allowed_account_id'",
+        line=2,
+    ),
     Case("provider block as argument", 'provider "aws" {\n  default_tags = { tags = {} }\n}\n', r"'default_tags' is a block"),
-    Case("unknown module input", 'module "other" {\n  source = "./child"\n  name   = "n"\n  sise   = 2\n}\n', r"module other: unknown input 'sise' \(did you mean 'size'\?\)", line=4),
+    Case(
+        "unknown module input",
+        'module "other" {\n  source = "./child"\n  name   = "n"\n  sise   = 2\n}\n',
+        r"module other: unknown input 'sise' \(did you mean 'size'\?\)",
+        line=4,
+    ),
     Case("missing module input", 'module "other" {\n  source = "./child"\n}\n', r"module other: missing required input 'name'"),
-    Case("unknown module output", 'output "o" {\n  description = "o"\n  value       = module.child.arm\n}\n', r"module\.child has no output 'arm'", line=3),
+    Case(
+        "unknown module output",
+        'output "o" {\n  description = "o"\n  value       = module.child.arm\n}\n',
+        r"module\.child has no output 'arm'",
+        line=3,
+    ),
     Case("undeclared module", 'output "o" {\n  description = "o"\n  value       = module.kid.arn\n}\n', r"undeclared module module\.kid"),
-    Case("undeclared variable", 'output "o" {\n  description = "o"\n  value       = var.zipp\n}\n', r"undeclared variable var\.zipp", line=3),
+    Case(
+        "undeclared variable", 'output "o" {\n  description = "o"\n  value       = var.zipp\n}\n', r"undeclared variable var\.zipp", line=3
+    ),
     Case("undeclared local", 'output "o" {\n  description = "o"\n  value       = local.nmes\n}\n', r"undeclared local local\.nmes"),
-    Case("undeclared resource", 'output "o" {\n  description = "o"\n  value       = aws_iam_role.that.arn\n}\n', r"reference to undeclared resource aws_iam_role\.that"),
-    Case("unknown resource attribute", 'output "o" {\n  description = "o"\n  value       = aws_iam_role.this.arm\n}\n', r"aws_iam_role\.this has no attribute 'arm'"),
-    Case("unknown data attribute", 'output "o" {\n  description = "o"\n  value       = data.aws_region.current.nme\n}\n', r"data\.aws_region\.current has no attribute 'nme'"),
-    Case("deprecated attribute", 'output "o" {\n  description = "o"\n  value       = data.aws_region.current.name\n}\n', r"data\.aws_region\.current\.name is deprecated in provider 6\.x: use 'region'"),
-    Case("count.index without count", 'resource "aws_sqs_queue" "q" {\n  name = "q-${count.index}"\n}\n', r"count\.index in a block without count", line=2),
+    Case(
+        "undeclared resource",
+        'output "o" {\n  description = "o"\n  value       = aws_iam_role.that.arn\n}\n',
+        r"reference to undeclared resource aws_iam_role\.that",
+    ),
+    Case(
+        "unknown resource attribute",
+        'output "o" {\n  description = "o"\n  value       = aws_iam_role.this.arm\n}\n',
+        r"aws_iam_role\.this has no attribute 'arm'",
+    ),
+    Case(
+        "unknown data attribute",
+        'output "o" {\n  description = "o"\n  value       = data.aws_region.current.nme\n}\n',
+        r"data\.aws_region\.current has no attribute 'nme'",
+    ),
+    Case(
+        "deprecated attribute",
+        'output "o" {\n  description = "o"\n  value       = data.aws_region.current.name\n}\n',
+        r"data\.aws_region\.current\.name is deprecated in provider 6\.x: use 'region'",
+    ),
+    Case(
+        "count.index without count",
+        'resource "aws_sqs_queue" "q" {\n  name = "q-${count.index}"\n}\n',
+        r"count\.index in a block without count",
+        line=2,
+    ),
     Case("each without for_each", 'resource "aws_sqs_queue" "q" {\n  name = each.value\n}\n', r"each\.value in a block without for_each"),
-    Case("for_each resource without index", 'output "o" {\n  description = "o"\n  value       = aws_sqs_queue.many.arn\n}\n', r"aws_sqs_queue\.many has for_each: index it"),
-    Case("counted module without index", 'module "many" {\n  source = "./child"\n  count  = 2\n  name   = "n"\n}\n\noutput "o" {\n  description = "o"\n  value       = module.many.arn\n}\n', r"module\.many has count: index it", line=9),
-    Case("count resource without index", 'output "o" {\n  description = "o"\n  value       = aws_sqs_queue.counted.url\n}\n', r"aws_sqs_queue\.counted has count: index it"),
+    Case(
+        "for_each resource without index",
+        'output "o" {\n  description = "o"\n  value       = aws_sqs_queue.many.arn\n}\n',
+        r"aws_sqs_queue\.many has for_each: index it",
+    ),
+    Case(
+        "counted module without index",
+        'module "many" {\n  source = "./child"\n  count  = 2\n  name   = "n"\n}\n\noutput "o" {\n  description = "o"\n  value       = module.many.arn\n}\n',
+        r"module\.many has count: index it",
+        line=9,
+    ),
+    Case(
+        "count resource without index",
+        'output "o" {\n  description = "o"\n  value       = aws_sqs_queue.counted.url\n}\n',
+        r"aws_sqs_queue\.counted has count: index it",
+    ),
     Case("output without value", 'output "o" {\n  description = "o"\n}\n', r"output o: missing required argument 'value'"),
-    Case("variable argument misspelt", 'variable "v" {\n  description = "v"\n  typ         = string\n}\n', r"variable v: unknown argument 'typ'"),
-    Case("moved to nowhere", 'moved {\n  from = aws_sqs_queue.old\n  to   = aws_sqs_queue.gone\n}\n', r"moved: to aws_sqs_queue\.gone: no such resource"),
+    Case(
+        "variable argument misspelt",
+        'variable "v" {\n  description = "v"\n  typ         = string\n}\n',
+        r"variable v: unknown argument 'typ'",
+    ),
+    Case(
+        "moved to nowhere",
+        "moved {\n  from = aws_sqs_queue.old\n  to   = aws_sqs_queue.gone\n}\n",
+        r"moved: to aws_sqs_queue\.gone: no such resource",
+    ),
 ]
 
 
@@ -163,11 +263,29 @@ def test_seeded_mistake_is_found(case: Case, tmp_path: Path) -> None:
 
 # Mistakes seeded into a copy of a real module: the finding names the file and the line.
 MUTATIONS = [
-    ("stream_function", "main.tf", "  starting_position                  = \"TRIM_HORIZON\"", "  starting_positon                   = \"TRIM_HORIZON\"", r"unknown argument 'starting_positon'"),
+    (
+        "stream_function",
+        "main.tf",
+        '  starting_position                  = "TRIM_HORIZON"',
+        '  starting_positon                   = "TRIM_HORIZON"',
+        r"unknown argument 'starting_positon'",
+    ),
     ("service", "main.tf", "data.aws_region.current.region", "data.aws_region.current.name", r"deprecated in provider 6\.x"),
-    ("service", "main.tf", "aws_lambda_function.this[each.key].arn", "aws_lambda_function.this.arn", r"aws_lambda_function\.this has for_each: index it"),
+    (
+        "service",
+        "main.tf",
+        "aws_lambda_function.this[each.key].arn",
+        "aws_lambda_function.this.arn",
+        r"aws_lambda_function\.this has for_each: index it",
+    ),
     ("service", "outputs.tf", "module.handoff[0].function_name", "module.handoff.function_name", r"module\.handoff has count: index it"),
-    ("kms_key", "main.tf", "  enable_key_rotation     = true", "  enable_key_rotaton      = true", r"unknown argument 'enable_key_rotaton'"),
+    (
+        "kms_key",
+        "main.tf",
+        "  enable_key_rotation     = true",
+        "  enable_key_rotaton      = true",
+        r"unknown argument 'enable_key_rotaton'",
+    ),
     ("tables", "main.tf", "point_in_time_recovery {", "point_in_time_recovery = {", r"'point_in_time_recovery' is a block"),
 ]
 
@@ -180,8 +298,7 @@ def test_seeded_mistake_in_a_real_module(module: str, file: str, before: str, af
     assert before in source, f"{before!r} is no longer in {module}/{file}: update this case"
     mutated = source.replace(before, after, 1)
     (copy / file).write_text(mutated)
-    expected_line = mutated.splitlines().index(next(l for l in mutated.splitlines() if after.strip() in l)) + 1
+    expected_line = mutated.splitlines().index(next(line for line in mutated.splitlines() if after.strip() in line)) + 1
     findings = check(copy, display_root=tmp_path / "modules")
     assert [(str(f.path), f.line) for f in findings] == [(f"{module}/{file}", expected_line)], "\n".join(map(str, findings))
     assert re.search(finding, findings[0].message), str(findings[0])
-

@@ -1,4 +1,5 @@
 """The service module grants what the code calls and nothing more, and is told what it reads."""
+
 from __future__ import annotations
 
 import ast
@@ -10,7 +11,21 @@ import pytest
 
 from carrier_core.settings import REQUIRED_URLS
 
-from tests.infra.hcl import INFRA, MODULES, ROOT, ROOTS, ROOTS_DIR, SERVICES, STAGES, app_routes, local_values, named, resources, unquote_keys, wired
+from tests.infra.hcl import (
+    INFRA,
+    MODULES,
+    ROOT,
+    ROOTS,
+    ROOTS_DIR,
+    SERVICES,
+    STAGES,
+    app_routes,
+    local_values,
+    named,
+    resources,
+    unquote_keys,
+    wired,
+)
 
 SERVICE = MODULES / "service"
 LOCALS = local_values(SERVICE)
@@ -31,7 +46,13 @@ TABLE_ACTIONS: dict[str, dict[str, set[str]]] = {
         "messages": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DescribeTable"},
         "failed_messages": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DescribeTable"},
         "failed_messages/index/due": {"dynamodb:Query"},
-        "optouts": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:PutItem", "dynamodb:DescribeTable"},
+        "optouts": {
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:ConditionCheckItem",
+            "dynamodb:PutItem",
+            "dynamodb:DescribeTable",
+        },
         "idempotency": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable"},
     },
 }
@@ -122,7 +143,11 @@ def test_routes_cover_the_app(service: str) -> None:
 def settings_names() -> set[str]:
     """Every environment variable name carrier_core/settings.py mentions."""
     tree = ast.parse((ROOT / "libs/carrier_core/carrier_core/settings.py").read_text())
-    return {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str) and re.fullmatch(r"[A-Z][A-Z0-9_]+", n.value)}
+    return {
+        n.value
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and re.fullmatch(r"[A-Z][A-Z0-9_]+", n.value)
+    }
 
 
 def module_environment_names() -> set[str]:
@@ -210,7 +235,9 @@ def test_lambda_runtime_matches_the_package_target_and_the_python_of_the_tests()
     assert match
     version = match.group(1)
     # The API and scheduled functions, and the stream functions (modules/stream_function).
-    functions = [r for d in (SERVICE, MODULES / "stream_function") for (kind, _), r in resources(d).items() if kind == "aws_lambda_function"]
+    functions = [
+        r for d in (SERVICE, MODULES / "stream_function") for (kind, _), r in resources(d).items() if kind == "aws_lambda_function"
+    ]
     assert len(functions) == 2
     for fn in functions:
         assert fn["runtime"] == f"python{version}" and fn["architectures"] == ["arm64"]

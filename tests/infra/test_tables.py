@@ -1,4 +1,5 @@
 """The tables in Terraform are the tables the PynamoDB models describe, with safe settings."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -42,7 +43,9 @@ def test_every_model_has_a_table_and_no_more() -> None:
 @pytest.mark.parametrize("name", MODELS)
 def test_name_matches_settings_default(name: str) -> None:
     model, suffix = MODELS[name]
-    settings = Settings.from_env("inbound", {"STAGE": "dev", "TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t", "INBOUND_WEBHOOK_URL": "https://x"})
+    settings = Settings.from_env(
+        "inbound", {"STAGE": "dev", "TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t", "INBOUND_WEBHOOK_URL": "https://x"}
+    )
     expected = {
         "messages": settings.messages_table,
         "failed_messages": settings.failed_messages_table,
@@ -67,8 +70,7 @@ def test_keys_and_attributes_match_model(name: str) -> None:
 def test_indexes_match_model(name: str) -> None:
     model, _ = MODELS[name]
     model_indexes = {
-        i["index_name"]: (keys(i["key_schema"]), i["projection"]["ProjectionType"])
-        for i in model._get_schema()["global_secondary_indexes"]
+        i["index_name"]: (keys(i["key_schema"]), i["projection"]["ProjectionType"]) for i in model._get_schema()["global_secondary_indexes"]
     }
     tf_indexes = {i["name"]: (tf_keys(i), i["projection_type"]) for i in table(name).get("global_secondary_index", [])}
     assert tf_indexes == model_indexes

@@ -1,4 +1,5 @@
 """Every Terraform file parses; modules and roots keep the repository's layout."""
+
 from __future__ import annotations
 
 import re
@@ -125,7 +126,10 @@ def test_stage_values_set_declared_and_required_variables(root: Path, stage: str
 # What may differ between dev and prod, per root (infra/README.md, "Variables per stage").
 STAGE_DIFFERENCES = {
     "shared": {"stage", "aws_account_id", "deletion_protection", "media_expiry_days", "media_force_destroy"},
-    **{svc: {"stage", "aws_account_id", "reserved_concurrency", "log_retention_days", "throttle_rate_limit", "throttle_burst_limit"} for svc in SERVICES},
+    **{
+        svc: {"stage", "aws_account_id", "reserved_concurrency", "log_retention_days", "throttle_rate_limit", "throttle_burst_limit"}
+        for svc in SERVICES
+    },
 }
 
 
@@ -189,8 +193,7 @@ def test_terraform_fmt() -> None:
     terraform = shutil.which("terraform")
     if terraform is None:
         pytest.skip("terraform is not on PATH: fmt is checked where it is installed")
-    result = subprocess.run([terraform, "fmt", "-check", "-recursive", "-diff", str(INFRA)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run([terraform, "fmt", "-check", "-recursive", "-diff", str(INFRA)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, f"run `terraform fmt -recursive infra`:\n{result.stdout}{result.stderr}"
 
 

@@ -22,8 +22,10 @@ tests/infra/aws_provider_schema.json:
 Each finding names the file and line. Lines come from a light scan of the source (python-hcl2
 keeps none): the block's header, then the first line inside it that starts with the name.
 """
+
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import re
@@ -133,7 +135,7 @@ class Source:
 
     def find(self, name: str, span: tuple[int, int], nth: int = 0) -> int:
         """0-based line of the nth line in span that starts with `name =`, `name {` or `dynamic "name"`."""
-        pattern = re.compile(r'^\s*(' + re.escape(name) + r'\s*(=|\{)|dynamic\s+"' + re.escape(name) + '")')
+        pattern = re.compile(r"^\s*(" + re.escape(name) + r'\s*(=|\{)|dynamic\s+"' + re.escape(name) + '")')
         seen = 0
         for i in range(span[0], span[1]):
             if pattern.match(self.lines[i]):
@@ -201,10 +203,8 @@ class Checker:
         assert self.source is not None
         path = self.source.path
         if self.display_root is not None:
-            try:
+            with contextlib.suppress(ValueError):
                 path = path.relative_to(self.display_root)
-            except ValueError:
-                pass
         self.findings.append(Finding(path, line + 1, message))
 
     # -- entry point ---------------------------------------------------------------------
@@ -348,7 +348,9 @@ class Checker:
         target = (self.dir.path / source).resolve()
         return target if target.is_dir() and any(target.glob("*.tf")) else None
 
-    def check_keys(self, kind: str, labels: tuple[str, ...], body: dict[str, Any], allowed: set[str], required: set[str]) -> tuple[int, int]:
+    def check_keys(
+        self, kind: str, labels: tuple[str, ...], body: dict[str, Any], allowed: set[str], required: set[str]
+    ) -> tuple[int, int]:
         assert self.source is not None
         span = self.source.block_range(kind, labels)
         for key, _ in _items(body):

@@ -1,4 +1,5 @@
 """Load a service's Chalice app in-process, its own `chalicelib` and all."""
+
 from __future__ import annotations
 
 import importlib

@@ -4,6 +4,7 @@ Shapes follow https://www.twilio.com/docs/messaging/guides/track-outbound-messag
 both the Message* names and the older Sms* ones, RawDlrDoneDate on carrier receipts, the
 Channel* fields on WhatsApp.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -33,8 +34,14 @@ def status_callback(
     sid = sid or new_sid("SM")
     sender, recipient = (f"whatsapp:{BUSINESS}", f"whatsapp:{CUSTOMER}") if whatsapp else (BUSINESS, CUSTOMER)
     pairs: Pairs = [
-        ("SmsSid", sid), ("SmsStatus", status), ("MessageStatus", status), ("To", recipient),
-        ("MessageSid", sid), ("AccountSid", ACCOUNT_SID), ("From", sender), ("ApiVersion", "2010-04-01"),
+        ("SmsSid", sid),
+        ("SmsStatus", status),
+        ("MessageStatus", status),
+        ("To", recipient),
+        ("MessageSid", sid),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", sender),
+        ("ApiVersion", "2010-04-01"),
     ]
     if error_code is not None:
         pairs.append(("ErrorCode", str(error_code)))
@@ -42,8 +49,10 @@ def status_callback(
         pairs.append(("RawDlrDoneDate", DLR_DONE))
     if whatsapp:
         pairs += [
-            ("ChannelPrefix", "whatsapp"), ("ChannelInstallSid", "XE" + uuid.uuid5(uuid.NAMESPACE_URL, sid).hex),
-            ("ChannelToAddress", CUSTOMER), ("StructuredMessage", "false"),
+            ("ChannelPrefix", "whatsapp"),
+            ("ChannelInstallSid", "XE" + uuid.uuid5(uuid.NAMESPACE_URL, sid).hex),
+            ("ChannelToAddress", CUSTOMER),
+            ("StructuredMessage", "false"),
         ]
         if error_code is not None:
             pairs.append(("ChannelStatusMessage", "Message failed to send because more than 24 hours have passed"))

@@ -1,4 +1,5 @@
 """DynamoDB failures injected where botocore raises them, beneath PynamoDB and our writes."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -1,4 +1,5 @@
 """Real-shaped Twilio webhook forms and signatures made by Twilio's own RequestValidator."""
+
 from __future__ import annotations
 
 import uuid
@@ -38,11 +39,25 @@ def sms(sid: str | None = None, body: str = "Hello from a customer", **extra: st
     """An inbound SMS as Twilio posts it."""
     sid = sid or new_sid("SM")
     pairs = [
-        ("ToCountry", "US"), ("ToState", "CA"), ("SmsMessageSid", sid), ("NumMedia", "0"),
-        ("ToCity", "SAN FRANCISCO"), ("FromZip", "94105"), ("SmsSid", sid), ("FromState", "CA"),
-        ("SmsStatus", "received"), ("FromCity", "SAN FRANCISCO"), ("Body", body), ("FromCountry", "US"),
-        ("To", BUSINESS), ("ToZip", "94105"), ("NumSegments", "1"), ("MessageSid", sid),
-        ("AccountSid", ACCOUNT_SID), ("From", CUSTOMER), ("ApiVersion", "2010-04-01"),
+        ("ToCountry", "US"),
+        ("ToState", "CA"),
+        ("SmsMessageSid", sid),
+        ("NumMedia", "0"),
+        ("ToCity", "SAN FRANCISCO"),
+        ("FromZip", "94105"),
+        ("SmsSid", sid),
+        ("FromState", "CA"),
+        ("SmsStatus", "received"),
+        ("FromCity", "SAN FRANCISCO"),
+        ("Body", body),
+        ("FromCountry", "US"),
+        ("To", BUSINESS),
+        ("ToZip", "94105"),
+        ("NumSegments", "1"),
+        ("MessageSid", sid),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", CUSTOMER),
+        ("ApiVersion", "2010-04-01"),
     ]
     return replace(pairs, **extra)
 
@@ -53,7 +68,9 @@ def mms(count: int = 2, sid: str | None = None, body: str = "Look at these") -> 
     pairs = replace(sms(sid=sid, body=body), NumMedia=str(count))
     for i in range(count):
         pairs.append((f"MediaContentType{i}", "image/jpeg" if i % 2 == 0 else "image/png"))
-        pairs.append((f"MediaUrl{i}", f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}/Media/ME{uuid.uuid4().hex}"))
+        pairs.append(
+            (f"MediaUrl{i}", f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}/Media/ME{uuid.uuid4().hex}")
+        )
     return pairs
 
 

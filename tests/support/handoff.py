@@ -1,4 +1,5 @@
 """The hand-off's schema and Lambda-shaped stream records, for unit and end-to-end tests."""
+
 from __future__ import annotations
 
 import json
@@ -59,7 +60,14 @@ def stream_record(
         data["NewImage"] = typed(new)
     if old is not None:
         data["OldImage"] = typed(old)
-    return {"eventID": f"e{sequence}", "eventName": name, "eventSource": "aws:dynamodb", "eventSourceARN": arn, "awsRegion": "us-east-1", "dynamodb": data}
+    return {
+        "eventID": f"e{sequence}",
+        "eventName": name,
+        "eventSource": "aws:dynamodb",
+        "eventSourceARN": arn,
+        "awsRegion": "us-east-1",
+        "dynamodb": data,
+    }
 
 
 class PublishedEvents:

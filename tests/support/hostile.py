@@ -1,6 +1,7 @@
 """A media server that misbehaves on purpose, on 127.0.0.1 only: it trickles bytes, cuts
 a body short of its Content-Length, sends lengths int() misreads, and records who sent
 credentials. Every loop is bounded by the body's length and stops when the server does."""
+
 from __future__ import annotations
 
 import threading

@@ -1,4 +1,5 @@
 """The inbound app in process: the webhook harness with the inbound service's unit settings."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

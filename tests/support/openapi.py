@@ -1,5 +1,6 @@
 """The outbound API's OpenAPI description: loaded once, its schemas as validators and as
 hypothesis strategies (the subset of JSON Schema the description uses)."""
+
 from __future__ import annotations
 
 from functools import cache
@@ -61,8 +62,13 @@ def from_schema(node: dict[str, Any]) -> st.SearchStrategy[Any]:
     if kind == "integer":
         return st.integers(node.get("minimum"), node.get("maximum"))
     if kind == "number":
-        return st.floats(node.get("minimum"), node.get("maximum"), allow_nan=False, exclude_min=bool(node.get("exclusiveMinimum")),
-                         exclude_max=bool(node.get("exclusiveMaximum")))
+        return st.floats(
+            node.get("minimum"),
+            node.get("maximum"),
+            allow_nan=False,
+            exclude_min=bool(node.get("exclusiveMinimum")),
+            exclude_max=bool(node.get("exclusiveMaximum")),
+        )
     if kind == "boolean":
         return st.booleans()
     if kind == "array":

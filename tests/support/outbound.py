@@ -1,4 +1,5 @@
 """The outbound app in process: moto for DynamoDB, the in-process Twilio sandbox for the REST API."""
+
 from __future__ import annotations
 
 import importlib
@@ -83,8 +84,14 @@ def create_tables() -> None:
 
 
 def opt_out(phone: str, sender: str, opted_out: bool = True) -> None:
-    OptOutModel(phone, sender, opted_out=opted_out, keyword="STOP" if opted_out else "START",
-                message_sid="SM" + "0" * 32, updated_at="2026-01-01T00:00:00.000Z").save()
+    OptOutModel(
+        phone,
+        sender,
+        opted_out=opted_out,
+        keyword="STOP" if opted_out else "START",
+        message_sid="SM" + "0" * 32,
+        updated_at="2026-01-01T00:00:00.000Z",
+    ).save()
 
 
 def create_at_twilio(twilio: TwilioView, to: str, body: str) -> None:

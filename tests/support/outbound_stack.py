@@ -1,4 +1,5 @@
 """Outbound over the running local stack: POST /messages, the sandbox's control API, the worker."""
+
 from __future__ import annotations
 
 import json

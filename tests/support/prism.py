@@ -1,4 +1,5 @@
 """Twilio's OpenAPI spec as Stoplight Prism needs it to validate form bodies the way Twilio reads them."""
+
 from __future__ import annotations
 
 import copy
@@ -16,7 +17,12 @@ SENDER, CUSTOMER, SERVICE = "+15005550006", "+15005550010", "MG" + "0" * 32
 OUTBOUND_SENDS: dict[str, dict[str, Any]] = {
     "to from body": {"to": CUSTOMER, "from_": SENDER, "body": "Your order has shipped"},
     "messaging service": {"to": CUSTOMER, "messaging_service_sid": SERVICE, "body": "Via the service"},
-    "two media": {"to": CUSTOMER, "from_": SENDER, "body": "Pictures", "media_url": ["https://example.com/a.jpg", "https://example.com/b.png"]},
+    "two media": {
+        "to": CUSTOMER,
+        "from_": SENDER,
+        "body": "Pictures",
+        "media_url": ["https://example.com/a.jpg", "https://example.com/b.png"],
+    },
     "media only": {"to": CUSTOMER, "from_": SENDER, "media_url": ["https://example.com/a.jpg"]},
     "status callback": {"to": CUSTOMER, "from_": SENDER, "body": "Tracked", "status_callback": "https://status.example.com/twilio/status"},
     "validity period": {"to": CUSTOMER, "from_": SENDER, "body": "Expires", "validity_period": 600},

@@ -1,4 +1,5 @@
 """Drive the Twilio sandbox: a Twilio SDK client aimed at it and a receiver for its callbacks."""
+
 from __future__ import annotations
 
 import json

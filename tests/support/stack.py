@@ -1,4 +1,5 @@
 """Drive the real local stack over HTTP: start it, post signed webhooks, read its tables."""
+
 from __future__ import annotations
 
 import json
@@ -103,7 +104,9 @@ class RunningStack:
         streams = self.client("dynamodbstreams")
         records: list[dict[str, Any]] = []
         for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-            iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")[
+                "ShardIterator"
+            ]
             while iterator:
                 page = streams.get_records(ShardIterator=iterator, Limit=1000)
                 records.extend(page["Records"])

@@ -3,6 +3,7 @@ or over HTTP to the local stack (tests.support.stack), with DynamoDB requests co
 
 Every signature comes from twilio.request_validator.RequestValidator (tests.support.forms.sign).
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """docs/architecture.md stays true: its checked tables name exactly what the code has."""
+
 from __future__ import annotations
 
 import ast

@@ -1,5 +1,6 @@
 """`omni-twilio send --wait`: every status the message went through is printed, in order,
 even when several arrive between two polls."""
+
 from __future__ import annotations
 
 import io
@@ -15,8 +16,10 @@ SID = "SM" + "0" * 32
 
 
 def resource(*statuses: str) -> dict[str, Any]:
-    history = [{"status": s, "at": f"2026-12-02T00:00:0{n}Z", "error_code": 30008 if s == "failed" else None, "source": "callback"}
-               for n, s in enumerate(statuses)]
+    history = [
+        {"status": s, "at": f"2026-12-02T00:00:0{n}Z", "error_code": 30008 if s == "failed" else None, "source": "callback"}
+        for n, s in enumerate(statuses)
+    ]
     return {"sid": SID, "status": statuses[-1], "history": history, "error_code": history[-1]["error_code"]}
 
 

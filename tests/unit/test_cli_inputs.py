@@ -1,4 +1,5 @@
 """`omni-twilio show`: the SID is checked before any request is made from it."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,8 +14,20 @@ def refuse_http(*args: Any, **kwargs: Any) -> Any:
     raise AssertionError("no request may leave for a malformed SID")
 
 
-@pytest.mark.parametrize("sid", ["../health", "SM" + "0" * 31, "SM" + "0" * 33, "XX" + "0" * 32, "SM" + "g" * 32,
-                                 "SM" + "0" * 32 + "/media/0", "SM" + "0" * 32 + "\n", "%2e%2e", ""])
+@pytest.mark.parametrize(
+    "sid",
+    [
+        "../health",
+        "SM" + "0" * 31,
+        "SM" + "0" * 33,
+        "XX" + "0" * 32,
+        "SM" + "g" * 32,
+        "SM" + "0" * 32 + "/media/0",
+        "SM" + "0" * 32 + "\n",
+        "%2e%2e",
+        "",
+    ],
+)
 def test_show_refuses_what_is_not_a_message_sid(monkeypatch: pytest.MonkeyPatch, sid: str) -> None:
     monkeypatch.setattr("omni_cli.messages.http", refuse_http)
     result = CliRunner().invoke(app, ["show", sid])

@@ -1,4 +1,5 @@
 """Settings, errors, opt-out keywords, log masking and metrics."""
+
 from __future__ import annotations
 
 import io
@@ -64,7 +65,10 @@ def test_unknown_stage_lists_the_stages() -> None:
 
 def test_secondary_token_joins_primary() -> None:
     env = {**DEPLOYED, "TWILIO_AUTH_TOKEN_SECONDARY_PARAMETER": "/old"}
-    assert Settings.from_env("inbound", env, read_secret=read_secret).auth_tokens == ("secret-of:/omni-twilio/prod/twilio-auth-token", "secret-of:/old")
+    assert Settings.from_env("inbound", env, read_secret=read_secret).auth_tokens == (
+        "secret-of:/omni-twilio/prod/twilio-auth-token",
+        "secret-of:/old",
+    )
 
 
 KEY_SID = "SK" + "a" * 32
@@ -72,24 +76,33 @@ KEY_SID = "SK" + "a" * 32
 
 def test_api_key_is_used_for_rest_and_its_secret_read_from_ssm() -> None:
     env = {**DEPLOYED, "TWILIO_API_KEY_SID": KEY_SID, "TWILIO_API_KEY_SECRET_PARAMETER": "/omni-twilio/prod/twilio-api-key-secret"}
-    settings = Settings.from_env("outbound", {**env, "STATUS_WEBHOOK_URL": "https://sms.example.com/twilio/status"}, read_secret=read_secret)
+    settings = Settings.from_env(
+        "outbound", {**env, "STATUS_WEBHOOK_URL": "https://sms.example.com/twilio/status"}, read_secret=read_secret
+    )
     assert settings.rest_credentials == (KEY_SID, "secret-of:/omni-twilio/prod/twilio-api-key-secret")
     assert settings.auth_tokens == ("secret-of:/omni-twilio/prod/twilio-auth-token",)
     assert "secret-of" not in repr(settings)
     # Every deployed outbound stage names the parameter; without a key SID it is not read.
-    without = Settings.from_env("inbound", {**DEPLOYED, "TWILIO_API_KEY_SECRET_PARAMETER": "/p", "TWILIO_API_KEY_SID": ""}, read_secret=read_secret)
+    without = Settings.from_env(
+        "inbound", {**DEPLOYED, "TWILIO_API_KEY_SECRET_PARAMETER": "/p", "TWILIO_API_KEY_SID": ""}, read_secret=read_secret
+    )
     assert without.rest_credentials == ("ACffffffffffffffffffffffffffffffff", "secret-of:/omni-twilio/prod/twilio-auth-token")
 
 
-@pytest.mark.parametrize(("extra", "named"), [
-    ({"TWILIO_API_KEY_SID": KEY_SID}, "TWILIO_API_KEY_SECRET"),
-    ({"TWILIO_API_KEY_SECRET": "s"}, "TWILIO_API_KEY_SID"),
-    ({"TWILIO_API_KEY_SID": "AC" + "a" * 32, "TWILIO_API_KEY_SECRET": "s"}, "SK followed by 32"),
-    ({"TWILIO_MESSAGING_SERVICE_SID": "MG123"}, "TWILIO_MESSAGING_SERVICE_SID"),
-    ({"TWILIO_INBOUND_WEBHOOK_URL": "https://other.example.com/in"}, "TWILIO_INBOUND_WEBHOOK_URL and INBOUND_WEBHOOK_URL"),
-    ({"TWILIO_STATUS_CALLBACK_URL": "https://a.example.com/s", "STATUS_WEBHOOK_URL": "https://b.example.com/s"},
-     "TWILIO_STATUS_CALLBACK_URL and STATUS_WEBHOOK_URL"),
-])
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({"TWILIO_API_KEY_SID": KEY_SID}, "TWILIO_API_KEY_SECRET"),
+        ({"TWILIO_API_KEY_SECRET": "s"}, "TWILIO_API_KEY_SID"),
+        ({"TWILIO_API_KEY_SID": "AC" + "a" * 32, "TWILIO_API_KEY_SECRET": "s"}, "SK followed by 32"),
+        ({"TWILIO_MESSAGING_SERVICE_SID": "MG123"}, "TWILIO_MESSAGING_SERVICE_SID"),
+        ({"TWILIO_INBOUND_WEBHOOK_URL": "https://other.example.com/in"}, "TWILIO_INBOUND_WEBHOOK_URL and INBOUND_WEBHOOK_URL"),
+        (
+            {"TWILIO_STATUS_CALLBACK_URL": "https://a.example.com/s", "STATUS_WEBHOOK_URL": "https://b.example.com/s"},
+            "TWILIO_STATUS_CALLBACK_URL and STATUS_WEBHOOK_URL",
+        ),
+    ],
+)
 def test_inconsistent_twilio_settings_fail_at_start_naming_them(extra: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigurationError, match=named):
         Settings.from_env("inbound", {**DEPLOYED, **extra}, read_secret=read_secret)
@@ -105,38 +118,78 @@ def test_the_seed_names_are_aliases() -> None:
     }
     settings = Settings.from_env("outbound", {**env, **seed}, read_secret=read_secret)
     assert (settings.inbound_webhook_url, settings.status_webhook_url) == (
-        "https://sms.example.com/twilio/inbound", "https://sms.example.com/twilio/status")
+        "https://sms.example.com/twilio/inbound",
+        "https://sms.example.com/twilio/status",
+    )
     assert (settings.default_messaging_service_sid, settings.default_from_number) == ("MGbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "+15005550006")
     # The same value under both names is no conflict.
-    same = Settings.from_env("inbound", {**DEPLOYED, "TWILIO_INBOUND_WEBHOOK_URL": DEPLOYED["INBOUND_WEBHOOK_URL"]}, read_secret=read_secret)
+    same = Settings.from_env(
+        "inbound", {**DEPLOYED, "TWILIO_INBOUND_WEBHOOK_URL": DEPLOYED["INBOUND_WEBHOOK_URL"]}, read_secret=read_secret
+    )
     assert same.inbound_webhook_url == "https://sms.example.com/twilio/inbound"
 
 
 # The taxonomy as the API documents it, written out by hand: code -> (HTTP status, retryable).
 # Codes are API: a rename, a reuse or a changed status shows up here.
 ERRORS = {
-    "invalid_signature": (403, False), "missing_field": (400, False), "invalid_field": (400, False),
-    "malformed_body": (400, False), "media_mismatch": (400, False), "payload_too_large": (413, False),
-    "unsupported_content_type": (415, False), "unknown_status": (400, False), "method_not_allowed": (405, False),
-    "message_not_found": (404, False), "not_found": (404, False), "access_denied": (403, False),
-    "request_rejected": (400, False), "idempotency_conflict": (409, False), "idempotency_in_progress": (409, True),
-    "too_many_media": (400, False), "invalid_media_url": (400, False), "value_not_storable": (400, False),
-    "invalid_message_id": (400, False), "invalid_phone_number": (400, False), "invalid_sender": (400, False),
-    "region_not_permitted": (400, False), "sender_not_capable": (400, False), "recipient_opted_out": (403, False),
-    "sender_queue_full": (429, True), "recipient_unreachable": (400, False), "not_mobile_number": (400, False),
-    "unsupported_media_type": (400, False), "media_unreachable": (400, False), "media_too_large": (400, False),
-    "media_url_forbidden": (400, False), "media_response_invalid": (400, False), "media_not_found": (404, False),
-    "message_too_long": (400, False), "carrier_unreachable": (502, False), "message_blocked": (502, False),
-    "unknown_destination": (502, False), "landline_or_unreachable": (502, False), "carrier_violation": (502, False),
-    "unknown_carrier_error": (502, True), "twilio_authentication_failed": (502, False), "rate_limited": (429, True),
-    "twilio_unavailable": (503, True), "twilio_rejected": (400, False), "gateway_error": (502, True),
-    "gateway_timeout": (504, True), "storage_unavailable": (503, True), "configuration_error": (500, False),
+    "invalid_signature": (403, False),
+    "missing_field": (400, False),
+    "invalid_field": (400, False),
+    "malformed_body": (400, False),
+    "media_mismatch": (400, False),
+    "payload_too_large": (413, False),
+    "unsupported_content_type": (415, False),
+    "unknown_status": (400, False),
+    "method_not_allowed": (405, False),
+    "message_not_found": (404, False),
+    "not_found": (404, False),
+    "access_denied": (403, False),
+    "request_rejected": (400, False),
+    "idempotency_conflict": (409, False),
+    "idempotency_in_progress": (409, True),
+    "too_many_media": (400, False),
+    "invalid_media_url": (400, False),
+    "value_not_storable": (400, False),
+    "invalid_message_id": (400, False),
+    "invalid_phone_number": (400, False),
+    "invalid_sender": (400, False),
+    "region_not_permitted": (400, False),
+    "sender_not_capable": (400, False),
+    "recipient_opted_out": (403, False),
+    "sender_queue_full": (429, True),
+    "recipient_unreachable": (400, False),
+    "not_mobile_number": (400, False),
+    "unsupported_media_type": (400, False),
+    "media_unreachable": (400, False),
+    "media_too_large": (400, False),
+    "media_url_forbidden": (400, False),
+    "media_response_invalid": (400, False),
+    "media_not_found": (404, False),
+    "message_too_long": (400, False),
+    "carrier_unreachable": (502, False),
+    "message_blocked": (502, False),
+    "unknown_destination": (502, False),
+    "landline_or_unreachable": (502, False),
+    "carrier_violation": (502, False),
+    "unknown_carrier_error": (502, True),
+    "twilio_authentication_failed": (502, False),
+    "rate_limited": (429, True),
+    "twilio_unavailable": (503, True),
+    "twilio_rejected": (400, False),
+    "gateway_error": (502, True),
+    "gateway_timeout": (504, True),
+    "storage_unavailable": (503, True),
+    "configuration_error": (500, False),
     "internal_error": (500, False),
 }
 
 
 def test_error_codes_are_the_documented_ones_and_bodies_complete() -> None:
-    classes = [cls for cls in vars(__import__("carrier_core.errors", fromlist=["x"])).values() if isinstance(cls, type) and issubclass(cls, CarrierError) and cls is not CarrierError]
+    classes = [
+        cls
+        for cls in vars(__import__("carrier_core.errors", fromlist=["x"])).values()
+        if isinstance(cls, type) and issubclass(cls, CarrierError) and cls is not CarrierError
+    ]
     assert len(classes) == len(ERRORS), "two error classes share a code, or one is not in ERRORS"
     assert {cls.code: (cls.http_status, cls.retryable) for cls in classes} == ERRORS
     for cls in classes:
@@ -148,24 +201,44 @@ def test_error_codes_are_the_documented_ones_and_bodies_complete() -> None:
 # Twilio's error codes and what each becomes (https://www.twilio.com/docs/api/errors); any
 # other code is twilio_rejected, keeping Twilio's number.
 TWILIO_ERRORS = {
-    20003: "twilio_authentication_failed", 20429: "rate_limited", 21211: "invalid_phone_number",
-    21212: "invalid_sender", 21408: "region_not_permitted", 21602: "missing_field", 21606: "sender_not_capable",
-    21610: "recipient_opted_out", 21611: "sender_queue_full", 21612: "recipient_unreachable",
-    21614: "not_mobile_number", 21617: "message_too_long", 21619: "missing_field", 21620: "unsupported_media_type",
-    21623: "invalid_field", 30001: "sender_queue_full", 30002: "twilio_authentication_failed",
-    30003: "carrier_unreachable", 30004: "message_blocked", 30005: "unknown_destination",
-    30006: "landline_or_unreachable", 30007: "carrier_violation", 30008: "unknown_carrier_error",
-    99999: "twilio_rejected", 21999: "twilio_rejected",
+    20003: "twilio_authentication_failed",
+    20429: "rate_limited",
+    21211: "invalid_phone_number",
+    21212: "invalid_sender",
+    21408: "region_not_permitted",
+    21602: "missing_field",
+    21606: "sender_not_capable",
+    21610: "recipient_opted_out",
+    21611: "sender_queue_full",
+    21612: "recipient_unreachable",
+    21614: "not_mobile_number",
+    21617: "message_too_long",
+    21619: "missing_field",
+    21620: "unsupported_media_type",
+    21623: "invalid_field",
+    30001: "sender_queue_full",
+    30002: "twilio_authentication_failed",
+    30003: "carrier_unreachable",
+    30004: "message_blocked",
+    30005: "unknown_destination",
+    30006: "landline_or_unreachable",
+    30007: "carrier_violation",
+    30008: "unknown_carrier_error",
+    99999: "twilio_rejected",
+    21999: "twilio_rejected",
 }
 
 
-@pytest.mark.parametrize(("twilio_code", "code", "retryable"), [
-    (21211, "invalid_phone_number", False),
-    (21610, "recipient_opted_out", False),
-    (20429, "rate_limited", True),
-    (30003, "carrier_unreachable", False),
-    (99999, "twilio_rejected", False),
-])
+@pytest.mark.parametrize(
+    ("twilio_code", "code", "retryable"),
+    [
+        (21211, "invalid_phone_number", False),
+        (21610, "recipient_opted_out", False),
+        (20429, "rate_limited", True),
+        (30003, "carrier_unreachable", False),
+        (99999, "twilio_rejected", False),
+    ],
+)
 def test_twilio_codes_map_into_the_taxonomy(twilio_code: int, code: str, retryable: bool) -> None:
     error = from_twilio_code(twilio_code, "from Twilio")
     assert (error.code, error.retryable, error.twilio_code) == (code, retryable, twilio_code)
@@ -176,36 +249,42 @@ def test_every_twilio_code_maps_as_documented() -> None:
     assert from_twilio_code(None).code == "unknown_carrier_error"
 
 
-@pytest.mark.parametrize(("body", "expected"), [
-    ("STOP", ("STOP", OptOutAction.STOP)),
-    ("  stop ", ("STOP", OptOutAction.STOP)),
-    ("Unsubscribe", ("UNSUBSCRIBE", OptOutAction.STOP)),
-    ("quit!", ("QUIT", OptOutAction.STOP)),
-    ("StopAll", ("STOPALL", OptOutAction.STOP)),
-    ("cancel", ("CANCEL", OptOutAction.STOP)),
-    ("end", ("END", OptOutAction.STOP)),
-    ("revoke", ("REVOKE", OptOutAction.STOP)),
-    ("OptOut", ("OPTOUT", OptOutAction.STOP)),
-    ("start", ("START", OptOutAction.START)),
-    ("Unstop", ("UNSTOP", OptOutAction.START)),
-    ("yes", ("YES", OptOutAction.START)),
-    ("HELP", ("HELP", OptOutAction.HELP)),
-    ("info", ("INFO", OptOutAction.HELP)),
-    ("opt out", None),
-    ("please stop texting me", None),
-    ("", None),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("STOP", ("STOP", OptOutAction.STOP)),
+        ("  stop ", ("STOP", OptOutAction.STOP)),
+        ("Unsubscribe", ("UNSUBSCRIBE", OptOutAction.STOP)),
+        ("quit!", ("QUIT", OptOutAction.STOP)),
+        ("StopAll", ("STOPALL", OptOutAction.STOP)),
+        ("cancel", ("CANCEL", OptOutAction.STOP)),
+        ("end", ("END", OptOutAction.STOP)),
+        ("revoke", ("REVOKE", OptOutAction.STOP)),
+        ("OptOut", ("OPTOUT", OptOutAction.STOP)),
+        ("start", ("START", OptOutAction.START)),
+        ("Unstop", ("UNSTOP", OptOutAction.START)),
+        ("yes", ("YES", OptOutAction.START)),
+        ("HELP", ("HELP", OptOutAction.HELP)),
+        ("info", ("INFO", OptOutAction.HELP)),
+        ("opt out", None),
+        ("please stop texting me", None),
+        ("", None),
+        (None, None),
+    ],
+)
 def test_opt_out_keywords(body: str | None, expected: tuple[str, OptOutAction] | None) -> None:
     assert match_keyword(body) == expected
 
 
-@pytest.mark.parametrize(("number", "masked"), [
-    ("+15005550006", "***0006"),
-    ("whatsapp:+15005550006", "whatsapp:***0006"),
-    ("123", "***"),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    ("number", "masked"),
+    [
+        ("+15005550006", "***0006"),
+        ("whatsapp:+15005550006", "whatsapp:***0006"),
+        ("123", "***"),
+        (None, None),
+    ],
+)
 def test_mask_phone(number: str | None, masked: str | None) -> None:
     assert mask_phone(number) == masked
 
@@ -215,7 +294,15 @@ def test_json_log_line_carries_keys_and_extra() -> None:
     append_keys(request_id="r-1")
     record = logging.makeLogRecord({"name": "x", "levelname": "INFO", "msg": "inbound stored", "message_sid": "SM1"})
     line = json.loads(JsonFormatter().format(record))
-    assert line == {"level": "INFO", "logger": "x", "message": "inbound stored", "service": "inbound", "stage": "local", "request_id": "r-1", "message_sid": "SM1"}
+    assert line == {
+        "level": "INFO",
+        "logger": "x",
+        "message": "inbound stored",
+        "service": "inbound",
+        "stage": "local",
+        "request_id": "r-1",
+        "message_sid": "SM1",
+    }
 
 
 def test_metrics_flush_emf_once_and_refuse_undeclared() -> None:
@@ -243,7 +330,7 @@ def test_a_timed_out_request_reads_as_no_answer_not_attribute_error() -> None:
 
     timeout = UpdateError("Failed to update item", ReadTimeoutError(endpoint_url="http://127.0.0.1:8000"))
     with pytest.raises(AttributeError):
-        timeout.cause_response_code  # PynamoDB 6.1's own property: what the helper guards against
+        _ = timeout.cause_response_code  # PynamoDB 6.1's own property: what the helper guards against
     assert (response_code(timeout), is_condition_failure(timeout)) == (None, False)
     refused = UpdateError("x", ClientError({"Error": {"Code": "ConditionalCheckFailedException", "Message": "no"}}, "UpdateItem"))
     assert (response_code(refused), is_condition_failure(refused)) == ("ConditionalCheckFailedException", True)

@@ -1,5 +1,6 @@
 """Declared dependencies: each lock pins what its requirements.txt asks for, and each package of
 libs/ declares every third-party package its code imports."""
+
 from __future__ import annotations
 
 import ast

@@ -3,6 +3,7 @@
 Images come from real writes (carrier_core.status.store against in-process moto): each
 write's item before and after is what a NEW_AND_OLD_IMAGES stream record carries.
 """
+
 from __future__ import annotations
 
 import json
@@ -77,7 +78,10 @@ def test_unknown_sid_created_by_a_callback_then_the_send_record(table: Any) -> N
 
 def test_a_status_nobody_knows_then_a_known_one(table: Any) -> None:
     sid = new_sid()
-    assert moves(write(table, sid, "carrier_accepted", 1) + write(table, sid, "sent", 2)) == [(None, "carrier_accepted"), ("carrier_accepted", "sent")]
+    assert moves(write(table, sid, "carrier_accepted", 1) + write(table, sid, "sent", 2)) == [
+        (None, "carrier_accepted"),
+        ("carrier_accepted", "sent"),
+    ]
 
 
 def test_event_id_is_the_same_for_the_same_change_only(table: Any) -> None:
@@ -95,10 +99,21 @@ def inbound_item(sid: str, **extra: Any) -> dict[str, Any]:
     """The item services/inbound writes (chalicelib/store.py item_fields), as stored."""
     at = "2026-11-24T14:00:00.000Z"
     return {
-        "sid": sid, "direction": "inbound", "channel": "mms", "from": CUSTOMER, "to": BUSINESS, "body": "Look",
-        "status": "received", "status_rank": 0, "num_segments": 1, "created_at": at, "updated_at": at,
+        "sid": sid,
+        "direction": "inbound",
+        "channel": "mms",
+        "from": CUSTOMER,
+        "to": BUSINESS,
+        "body": "Look",
+        "status": "received",
+        "status_rank": 0,
+        "num_segments": 1,
+        "created_at": at,
+        "updated_at": at,
         "media": [{"url": "https://api.twilio.com/media/ME1", "content_type": "image/jpeg"}],
-        "history": [{"status": "received", "at": at, "source": "inbound"}], "expires_at": 1800000000, **extra,
+        "history": [{"status": "received", "at": at, "source": "inbound"}],
+        "expires_at": 1800000000,
+        **extra,
     }
 
 
@@ -115,7 +130,14 @@ def test_inbound_insert_is_received_and_nothing_else_is() -> None:
 
 
 def optout(opted_out: bool, keyword: str, message_sid: str) -> dict[str, Any]:
-    return {"phone": CUSTOMER, "sender": BUSINESS, "opted_out": opted_out, "keyword": keyword, "message_sid": message_sid, "updated_at": "2026-11-24T14:00:00.000Z"}
+    return {
+        "phone": CUSTOMER,
+        "sender": BUSINESS,
+        "opted_out": opted_out,
+        "keyword": keyword,
+        "message_sid": message_sid,
+        "updated_at": "2026-11-24T14:00:00.000Z",
+    }
 
 
 def optout_events(new: dict[str, Any] | None, old: dict[str, Any] | None) -> list[EventType]:
@@ -132,7 +154,15 @@ def test_optout_events_only_when_the_state_flips() -> None:
 
 def without_message(opted_out: bool, source: str, at: str) -> dict[str, Any]:
     """An opt-out change no inbound message carried: an operator's, or Twilio's 21610."""
-    return {"phone": CUSTOMER, "sender": BUSINESS, "opted_out": opted_out, "keyword": None, "message_sid": None, "source": source, "updated_at": at}
+    return {
+        "phone": CUSTOMER,
+        "sender": BUSINESS,
+        "opted_out": opted_out,
+        "keyword": None,
+        "message_sid": None,
+        "source": source,
+        "updated_at": at,
+    }
 
 
 def optout_record(new: dict[str, Any], old: dict[str, Any] | None, sequence: int = 1) -> dict[str, Any]:
@@ -198,14 +228,17 @@ class SizedBus(FakeBus):
     (moto does not enforce the limit)."""
 
     def __call__(self, events: Sequence[Event]) -> list[str | None]:
-        size = sum(len(put["Source"].encode()) + len(put["DetailType"].encode()) + len(put["Detail"].encode()) for put in (entry(e, "bus") for e in events))
+        size = sum(
+            len(put["Source"].encode()) + len(put["DetailType"].encode()) + len(put["Detail"].encode())
+            for put in (entry(e, "bus") for e in events)
+        )
         assert size < 256 * 1024, f"a call of {size} bytes"
         return super().__call__(events)
 
 
 def test_batches_are_cut_by_size_as_well_as_by_count() -> None:
     # 4,096 emoji, WhatsApp's longest body: each event is about 48 KB of escaped JSON.
-    records = [stream_record(inbound_item(new_sid(), body="\U0001F600" * 4096), sequence=i + 1) for i in range(10)]
+    records = [stream_record(inbound_item(new_sid(), body="\U0001f600" * 4096), sequence=i + 1) for i in range(10)]
     bus = SizedBus()
     outcome = process_batch(records, lambda r: derive(r, MESSAGES, OPTOUTS), bus)
     assert outcome.failed_sequence is None and len(outcome.published) == 10
@@ -283,8 +316,15 @@ def test_status_service_lambda_reports_the_failed_record(monkeypatch: pytest.Mon
 
     from tests.support.apps import load_app, project_dir
 
-    for name, value in {"STAGE": "dev", "STATUS_WEBHOOK_URL": "https://s.example.com/twilio/status", "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
-                        "TWILIO_AUTH_TOKEN": "t" * 32, "MESSAGES_TABLE": MESSAGES, "OPTOUTS_TABLE": OPTOUTS, "EVENT_BUS_NAME": "lambda-test-events"}.items():
+    for name, value in {
+        "STAGE": "dev",
+        "STATUS_WEBHOOK_URL": "https://s.example.com/twilio/status",
+        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "TWILIO_AUTH_TOKEN": "t" * 32,
+        "MESSAGES_TABLE": MESSAGES,
+        "OPTOUTS_TABLE": OPTOUTS,
+        "EVENT_BUS_NAME": "lambda-test-events",
+    }.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
         app = load_app("status")

@@ -1,4 +1,5 @@
 """The inbound route in-process: one row per behaviour, one runner."""
+
 from __future__ import annotations
 
 import json
@@ -67,8 +68,14 @@ CASES = [
     # A JSON webhook signed with bodySHA256 passes the signature check, but carries no
     # message form, so nothing is stored; one whose body is not the one it declares is forged.
     Case("json body signed with bodySHA256", [], 400, code="missing_field", json=JSON_BODY),
-    Case("json body that is not the one its bodySHA256 declares", [], 403, code="invalid_signature",
-         json=JSON_BODY, declared=JSON_BODY + b" "),
+    Case(
+        "json body that is not the one its bodySHA256 declares",
+        [],
+        403,
+        code="invalid_signature",
+        json=JSON_BODY,
+        declared=JSON_BODY + b" ",
+    ),
 ]
 
 
@@ -159,7 +166,9 @@ def test_unexpected_error_is_500_without_traceback(harness: InboundHarness, monk
     assert b"secret internals" not in response.body
 
 
-def test_logs_never_hold_number_body_or_token(harness: InboundHarness, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
+def test_logs_never_hold_number_body_or_token(
+    harness: InboundHarness, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     caplog.set_level(logging.DEBUG)
     secret = "my one-time code is 889911"
     harness.post(sms(body=secret, From="+15005554321"))
@@ -185,7 +194,6 @@ def test_health_is_503_without_tables(harness: InboundHarness) -> None:
     response = harness.client.http.get("/health")
     assert response.status_code == 503
     assert json.loads(response.body)["error"]["code"] == "storage_unavailable"
-
 
 
 def test_unreachable_dynamodb_is_503_so_twilio_retries(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,5 @@
 """Inbound media re-host: the sandbox's URLs in, the bucket and one conditional update out."""
+
 from __future__ import annotations
 
 import hashlib
@@ -53,19 +54,36 @@ def sandbox() -> Iterator[SandboxServer]:
 def aws(sandbox: SandboxServer) -> Iterator[tuple[Settings, Any]]:
     with moto_messages_table():
         s3 = boto3.client("s3", region_name="us-east-1")
-        env = {"STAGE": "local", "DYNAMODB_ENDPOINT": MOTO_ENDPOINT, "INBOUND_WEBHOOK_URL": "http://x/twilio/inbound", "TWILIO_API_BASE_URL": sandbox.url, "MEDIA_NOT_READY_SECONDS": "1"}
+        env = {
+            "STAGE": "local",
+            "DYNAMODB_ENDPOINT": MOTO_ENDPOINT,
+            "INBOUND_WEBHOOK_URL": "http://x/twilio/inbound",
+            "TWILIO_API_BASE_URL": sandbox.url,
+            "MEDIA_NOT_READY_SECONDS": "1",
+        }
         settings = Settings.from_env("inbound", environ=env)
         s3.create_bucket(Bucket=settings.media_bucket)
         yield settings, s3
 
 
 def host(sandbox: SandboxServer, sid: str, data: bytes, content_type: str, query: str = "") -> str:
-    response = requests.post(f"{sandbox.url}/_sandbox/media?message_sid={sid}{query}", data=data, headers={"Content-Type": content_type}, timeout=5)
+    response = requests.post(
+        f"{sandbox.url}/_sandbox/media?message_sid={sid}{query}", data=data, headers={"Content-Type": content_type}, timeout=5
+    )
     return str(response.json()["url"])
 
 
 def store_inbound(sid: str, media: list[dict[str, Any]]) -> dict[str, Any]:
-    item = {"sid": sid, "direction": "inbound", "channel": "mms", "status": "received", "status_rank": 0, "created_at": AT, "updated_at": AT, "media": media}
+    item = {
+        "sid": sid,
+        "direction": "inbound",
+        "channel": "mms",
+        "status": "received",
+        "status_rank": 0,
+        "created_at": AT,
+        "updated_at": AT,
+        "media": media,
+    }
     table = boto3.resource("dynamodb", region_name="us-east-1", endpoint_url=MOTO_ENDPOINT).Table(MessageModel.Meta.table_name)
     table.put_item(Item=item)
     return item
@@ -128,7 +146,9 @@ def test_credentials_go_only_to_twilio_and_the_copy_is_deleted_when_asked(sandbo
     MediaRehost(replace(settings, delete_twilio_media=True), s3=s3).rehost(inserted2, [0])
     listed = {m["sid"]: m["deleted"] for m in requests.get(sandbox.url + "/_sandbox/media", timeout=5).json()}
     assert current(sid2)["media"][0]["status"] == "stored" and listed[url2.rsplit("/", 1)[1]] is True
-    assert LOCAL_AUTH_TOKEN not in json.dumps(current(sid2), default=str) and LOCAL_ACCOUNT_SID not in str(current(sid2)["media"][0].get("stored_url"))
+    assert LOCAL_AUTH_TOKEN not in json.dumps(current(sid2), default=str) and LOCAL_ACCOUNT_SID not in str(
+        current(sid2)["media"][0].get("stored_url")
+    )
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
@@ -164,13 +184,16 @@ def test_credentials_go_to_the_sandboxs_exact_address_not_another_port(hostile: 
     assert [(s.method, s.authorization) for s in hostile.seen] == [("GET", None)]  # no DELETE either
 
 
-@pytest.mark.parametrize(("url", "sent"), [
-    ("https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1", True),
-    ("https://api.twilio.com:443/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1", True),
-    ("http://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1", False),
-    ("https://api.twilio.com:8443/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1", False),
-    ("https://api.twilio.com.example.net/Media/ME1", False),
-])
+@pytest.mark.parametrize(
+    ("url", "sent"),
+    [
+        ("https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1", True),
+        ("https://api.twilio.com:443/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1", True),
+        ("http://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1", False),
+        ("https://api.twilio.com:8443/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1", False),
+        ("https://api.twilio.com.example.net/Media/ME1", False),
+    ],
+)
 def test_a_deployed_stage_sends_credentials_only_over_https_to_twilio(url: str, sent: bool, aws: tuple[Settings, Any]) -> None:
     settings, s3 = aws
     given: list[tuple[str, str] | None] = []
@@ -207,10 +230,14 @@ def test_lengths_int_misreads_and_urls_urlopen_cannot_parse_fail_only_their_item
         hostile.serve("/fine.pdf", Reply(PDF)),
     ]
     items = rehost_urls(settings, s3, urls)
-    assert [(m["status"], m.get("error")) for m in items] == [("failed", "bad_length")] * 2 + [("failed", "bad_url")] * 3 + [("stored", None)]
+    assert [(m["status"], m.get("error")) for m in items] == [("failed", "bad_length")] * 2 + [("failed", "bad_url")] * 3 + [
+        ("stored", None)
+    ]
 
 
-def test_a_trickling_server_fails_its_item_at_the_deadline_and_holds_up_no_other_message(hostile: HostileServer, aws: tuple[Settings, Any]) -> None:
+def test_a_trickling_server_fails_its_item_at_the_deadline_and_holds_up_no_other_message(
+    hostile: HostileServer, aws: tuple[Settings, Any]
+) -> None:
     settings, s3 = aws
     slow = hostile.serve("/slow.pdf", Reply(PDF + b"0" * 200, trickle_seconds=0.2))  # 50 s for the whole body
     fine = hostile.serve("/fine.pdf", Reply(PDF))
@@ -218,7 +245,9 @@ def test_a_trickling_server_fails_its_item_at_the_deadline_and_holds_up_no_other
     first = store_inbound(slow_sid, [{"url": u, "content_type": "application/pdf", "status": "pending"} for u in (slow, fine)])
     second = store_inbound(fine_sid, [{"url": fine, "content_type": "application/pdf", "status": "pending"}])
     started = time.monotonic()
-    outcome = MediaRehost(replace(settings, media_item_seconds=1.0), s3=s3).handle([stream_record(first, arn=ARN, sequence=1), stream_record(second, arn=ARN, sequence=2)])
+    outcome = MediaRehost(replace(settings, media_item_seconds=1.0), s3=s3).handle(
+        [stream_record(first, arn=ARN, sequence=1), stream_record(second, arn=ARN, sequence=2)]
+    )
     took = time.monotonic() - started
     assert outcome.failed_sequence is None and took < 3, took  # the deadline, not the body's 50 s
     slow_message, fine_message = current(slow_sid), current(fine_sid)
@@ -239,7 +268,10 @@ def test_a_batch_reports_its_first_failed_record_while_the_other_messages_finish
 
     sids = [new_sid("MM") for _ in range(4)]
     urls = ["https://api.twilio.com/ok", "https://api.twilio.com/down", "https://api.twilio.com/ok", "https://api.twilio.com/down"]
-    batch = [stream_record(store_inbound(sid, [{"url": url, "status": "pending"}]), arn=ARN, sequence=n + 1) for n, (sid, url) in enumerate(zip(sids, urls))]
+    batch = [
+        stream_record(store_inbound(sid, [{"url": url, "status": "pending"}]), arn=ARN, sequence=n + 1)
+        for n, (sid, url) in enumerate(zip(sids, urls))
+    ]
     outcome = MediaRehost(settings, s3=s3, fetch=fetch).handle(batch)
     assert (outcome.failed_sequence, outcome.error) == (f"{2:021d}", "rehost_failed:RuntimeError")
     assert [current(sid)["media"][0]["status"] for sid in sids] == ["failed", "pending", "failed", "pending"]

@@ -1,4 +1,5 @@
 """services/outbound/openapi.yaml stays true: routes, request fields, resource and errors."""
+
 from __future__ import annotations
 
 import pytest
@@ -33,10 +34,21 @@ def test_every_error_body_matches_the_error_schema(error_cls: type[errors.Carrie
 
 def test_a_rendered_message_matches_the_message_schema() -> None:
     item = MessageModel(
-        "SM" + "a" * 32, direction="outbound", channel="mms", from_number="+15005550006", to_number="+15005550010",
-        body="hi", status="undelivered", error_code=30003, media=[MediaItem(url="https://example.com/a.jpg")],
-        num_segments=1, encoding="GSM-7", history=[HistoryEntry(status="sent", at="2026-01-01T00:00:00.000Z", source="callback")],
-        history_dropped=3, created_at="2026-01-01T00:00:00.000Z", updated_at="2026-01-01T00:00:01.000Z",
+        "SM" + "a" * 32,
+        direction="outbound",
+        channel="mms",
+        from_number="+15005550006",
+        to_number="+15005550010",
+        body="hi",
+        status="undelivered",
+        error_code=30003,
+        media=[MediaItem(url="https://example.com/a.jpg")],
+        num_segments=1,
+        encoding="GSM-7",
+        history=[HistoryEntry(status="sent", at="2026-01-01T00:00:00.000Z", source="callback")],
+        history_dropped=3,
+        created_at="2026-01-01T00:00:00.000Z",
+        updated_at="2026-01-01T00:00:01.000Z",
     )
     validator(schema("Message")).validate(render_message(item))
     bare = MessageModel("SM" + "b" * 32, direction="inbound", status="carrier_new", created_at="x", updated_at="x")

@@ -5,6 +5,7 @@ one message while two callers thought theirs was sent. A message found by the se
 claimed with a conditional write; a send that cannot be matched for certain is kept as
 `unknown` for a reconciler, answered 202, and never sent again by the retry worker.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """Outbound inputs that used to reach a 500: deep JSON, lone surrogates, the local worker's
 body, and message ids no API ever issued. Each row: what is sent, what comes back."""
+
 from __future__ import annotations
 
 import json
@@ -45,20 +46,45 @@ CASES = [
     Case("JSON nested 900 deep", "POST", "/messages", nested(900), 400, "invalid_media_url"),
     Case("JSON nested 100,000 deep", "POST", "/messages", "[" * 60_000, 400, "malformed_body"),
     Case("lone surrogate in body", "POST", "/messages", '{"to": "' + CUSTOMER + '", "body": "\\ud800"}', 400, "invalid_field"),
-    Case("lone surrogate in a field name", "POST", "/messages", '{"to": "' + CUSTOMER + '", "body": "x", "\\udfff": 1}', 400, "invalid_field"),
+    Case(
+        "lone surrogate in a field name", "POST", "/messages", '{"to": "' + CUSTOMER + '", "body": "x", "\\udfff": 1}', 400, "invalid_field"
+    ),
     Case("lone surrogate in to", "POST", "/messages", '{"to": "\\ud800", "body": "x"}', 400, "invalid_field"),
     Case("invalid UTF-8", "POST", "/messages", b'{"to": "\xff", "body": "x"}', 400, "malformed_body"),
-    Case("integer of 5,000 digits", "POST", "/messages", '{"to": "' + CUSTOMER + '", "body": "x", "validity_period": ' + "9" * 5000 + "}", 400, "malformed_body"),
+    Case(
+        "integer of 5,000 digits",
+        "POST",
+        "/messages",
+        '{"to": "' + CUSTOMER + '", "body": "x", "validity_period": ' + "9" * 5000 + "}",
+        400,
+        "malformed_body",
+    ),
     Case("NaN max_price", "POST", "/messages", '{"to": "' + CUSTOMER + '", "body": "x", "max_price": NaN}', 400, "invalid_field"),
     # urlsplit raises ValueError on an unclosed IPv6 bracket, and .port on a port that is
     # no number or out of range: each a caller's typo, answered as the field it is in.
     Case("media URL with an unclosed bracket", "POST", "/messages", send_with(media_urls=["http://[::1"]), 400, "invalid_media_url"),
-    Case("media URL with port 99999", "POST", "/messages", send_with(media_urls=["http://example.com:99999/a.jpg"]), 400, "invalid_media_url"),
+    Case(
+        "media URL with port 99999", "POST", "/messages", send_with(media_urls=["http://example.com:99999/a.jpg"]), 400, "invalid_media_url"
+    ),
     Case("media URL with port abc", "POST", "/messages", send_with(media_urls=["http://example.com:abc/a.jpg"]), 400, "invalid_media_url"),
     Case("media URL with port 0", "POST", "/messages", send_with(media_urls=["https://example.com:0/a.jpg"]), 400, "invalid_media_url"),
-    Case("media URL with a non-ASCII port", "POST", "/messages", send_with(media_urls=["https://example.com:\u0663/a.jpg"]), 400, "invalid_media_url"),
+    Case(
+        "media URL with a non-ASCII port",
+        "POST",
+        "/messages",
+        send_with(media_urls=["https://example.com:\u0663/a.jpg"]),
+        400,
+        "invalid_media_url",
+    ),
     Case("status callback with an unclosed bracket", "POST", "/messages", send_with(status_callback="http://[::1"), 400, "invalid_field"),
-    Case("status callback with port 99999", "POST", "/messages", send_with(status_callback="https://example.com:99999/s"), 400, "invalid_field"),
+    Case(
+        "status callback with port 99999",
+        "POST",
+        "/messages",
+        send_with(status_callback="https://example.com:99999/s"),
+        400,
+        "invalid_field",
+    ),
     Case("retry-failed: a list", "POST", "/_local/retry-failed", "[]", 400, "malformed_body"),
     Case("retry-failed: a number", "POST", "/_local/retry-failed", "5", 400, "malformed_body"),
     Case("retry-failed: not JSON", "POST", "/_local/retry-failed", "{", 400, "malformed_body"),

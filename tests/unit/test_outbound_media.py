@@ -1,4 +1,5 @@
 """Outbound media: GET /messages/{sid}/media/{n} and the checks before a send."""
+
 from __future__ import annotations
 
 import hashlib
@@ -37,11 +38,16 @@ def test_media_link_is_a_307_to_a_short_lived_copy(outbound: Outbound) -> None:
     s3.create_bucket(Bucket=settings.media_bucket)
     s3.put_object(Bucket=settings.media_bucket, Key="inbound/MM1/0", Body=b"%PDF-1.4")
     sid = "MM" + "1" * 32
-    stored_message(sid, [
-        MediaItem(url="https://api.twilio.com/x/ME1", status="stored", stored_url=f"s3://{settings.media_bucket}/inbound/MM1/0", size=8),
-        MediaItem(url="https://api.twilio.com/x/ME2", status="failed", error="http_404"),
-        MediaItem(url="https://api.twilio.com/x/ME3", status="pending"),
-    ])
+    stored_message(
+        sid,
+        [
+            MediaItem(
+                url="https://api.twilio.com/x/ME1", status="stored", stored_url=f"s3://{settings.media_bucket}/inbound/MM1/0", size=8
+            ),
+            MediaItem(url="https://api.twilio.com/x/ME2", status="failed", error="http_404"),
+            MediaItem(url="https://api.twilio.com/x/ME3", status="pending"),
+        ],
+    )
     response = outbound.client.http.get(f"/messages/{sid}/media/0")
     assert response.status_code == 307
     location = urlsplit(response.headers["Location"])
@@ -132,15 +138,17 @@ class MediaHandler(BaseHTTPRequestHandler):
 def media_server() -> Iterator[MediaServer]:
     server = MediaServer()
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    server.files.update({
-        "/a.webp": ("image/webp", image_bytes("WEBP", (640, 480))),
-        "/big.png": ("image/png", noise_png(2000, 2000)),
-        "/small.jpg": ("image/jpeg", image_bytes("JPEG", (32, 32))),
-        "/card.pdf": ("application/pdf", b"%PDF-1.4\n" + b"0" * 2000),
-        "/big.pdf": ("application/pdf", b"%PDF-1.4\n" + b"0" * 600_000),
-        "/a.zip": ("application/zip", b"PK\x03\x04" + b"0" * 100),
-        "/mislabelled": ("application/octet-stream", image_bytes("BMP", (40, 30))),
-    })
+    server.files.update(
+        {
+            "/a.webp": ("image/webp", image_bytes("WEBP", (640, 480))),
+            "/big.png": ("image/png", noise_png(2000, 2000)),
+            "/small.jpg": ("image/jpeg", image_bytes("JPEG", (32, 32))),
+            "/card.pdf": ("application/pdf", b"%PDF-1.4\n" + b"0" * 2000),
+            "/big.pdf": ("application/pdf", b"%PDF-1.4\n" + b"0" * 600_000),
+            "/a.zip": ("application/zip", b"PK\x03\x04" + b"0" * 100),
+            "/mislabelled": ("application/octet-stream", image_bytes("BMP", (40, 30))),
+        }
+    )
     yield server
     server.shutdown()
     server.server_close()
@@ -190,12 +198,17 @@ def test_a_mislabelled_bmp_is_sniffed_and_converted(media_server: MediaServer, m
     assert (item.content_type, item.sent_content_type) == ("image/bmp", "image/jpeg")
 
 
-@pytest.mark.parametrize(("path", "code"), [
-    ("/a.zip", "unsupported_media_type"),
-    ("/big.pdf", "media_too_large"),
-    ("/missing.jpg", "media_unreachable"),
-])
-def test_media_that_cannot_go_is_refused_with_its_code(path: str, code: str, media_server: MediaServer, media_env: tuple[Settings, Any]) -> None:
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        ("/a.zip", "unsupported_media_type"),
+        ("/big.pdf", "media_too_large"),
+        ("/missing.jpg", "media_unreachable"),
+    ],
+)
+def test_media_that_cannot_go_is_refused_with_its_code(
+    path: str, code: str, media_server: MediaServer, media_env: tuple[Settings, Any]
+) -> None:
     with pytest.raises(CarrierError) as raised:
         prepare([media_server.url("/small.jpg"), media_server.url(path)], *media_env)
     assert (raised.value.code, raised.value.http_status) == (code, 400)
@@ -207,22 +220,25 @@ def test_unreachable_host_is_media_unreachable(media_env: tuple[Settings, Any]) 
     assert raised.value.code == "media_unreachable"
 
 
-@pytest.mark.parametrize("url", [
-    "https://127.0.0.1/a.jpg",
-    "https://169.254.169.254/latest/meta-data/iam/security-credentials/",
-    "https://localhost/a.jpg",
-    "https://10.0.0.8/a.jpg",
-    "https://[::1]/a.jpg",
-    "https://[::ffff:169.254.169.254]/a.jpg",
-    "https://[64:ff9b::a9fe:a9fe]/a.jpg",  # NAT64 of 169.254.169.254
-    "https://[64:ff9b::a00:8]/a.jpg",  # NAT64 of 10.0.0.8
-    "https://[64:ff9b:1:a9fe:a9:fe00::]/a.jpg",  # local-use NAT64 (RFC 8215), /48 layout
-    "https://[2002:a9fe:a9fe::1]/a.jpg",  # 6to4 of 169.254.169.254
-    "https://[2002:7f00:1::1]/a.jpg",  # 6to4 of 127.0.0.1
-    "https://[::a9fe:a9fe]/a.jpg",  # IPv4-compatible 169.254.169.254
-    "https://[::7f00:1]/a.jpg",  # IPv4-compatible 127.0.0.1
-    "https://[fec0::1]/a.jpg",  # site-local
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/a.jpg",
+        "https://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        "https://localhost/a.jpg",
+        "https://10.0.0.8/a.jpg",
+        "https://[::1]/a.jpg",
+        "https://[::ffff:169.254.169.254]/a.jpg",
+        "https://[64:ff9b::a9fe:a9fe]/a.jpg",  # NAT64 of 169.254.169.254
+        "https://[64:ff9b::a00:8]/a.jpg",  # NAT64 of 10.0.0.8
+        "https://[64:ff9b:1:a9fe:a9:fe00::]/a.jpg",  # local-use NAT64 (RFC 8215), /48 layout
+        "https://[2002:a9fe:a9fe::1]/a.jpg",  # 6to4 of 169.254.169.254
+        "https://[2002:7f00:1::1]/a.jpg",  # 6to4 of 127.0.0.1
+        "https://[::a9fe:a9fe]/a.jpg",  # IPv4-compatible 169.254.169.254
+        "https://[::7f00:1]/a.jpg",  # IPv4-compatible 127.0.0.1
+        "https://[fec0::1]/a.jpg",  # site-local
+    ],
+)
 def test_the_ssrf_guard_refuses_private_addresses_before_connecting(url: str, media_env: tuple[Settings, Any]) -> None:
     settings, s3 = media_env
     with pytest.raises(CarrierError) as raised:
@@ -250,7 +266,9 @@ def test_every_redirect_hop_is_checked(media_server: MediaServer, media_env: tup
 
 
 @pytest.mark.parametrize("location", [b"http://[::1/a.jpg", b"http://127.0.0.1:99999/a.jpg", b"http://127.0.0.1:abc/a.jpg"])
-def test_a_redirect_to_an_unparsable_url_is_unreachable(location: bytes, media_server: MediaServer, media_env: tuple[Settings, Any]) -> None:
+def test_a_redirect_to_an_unparsable_url_is_unreachable(
+    location: bytes, media_server: MediaServer, media_env: tuple[Settings, Any]
+) -> None:
     settings, s3 = media_env
     media_server.files["/badhop"] = ("redirect", location)
     with pytest.raises(CarrierError) as raised:
@@ -267,7 +285,9 @@ def test_a_send_with_forbidden_media_reaches_no_twilio(outbound: Outbound) -> No
     assert outbound.twilio.requests == []
 
 
-def test_a_server_that_never_answers_is_unreachable_within_the_budget(media_env: tuple[Settings, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_server_that_never_answers_is_unreachable_within_the_budget(
+    media_env: tuple[Settings, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     media = outbound_module("media")
     monkeypatch.setattr(media, "CHECK_SECONDS", 1.0)
     silent = socket.socket()

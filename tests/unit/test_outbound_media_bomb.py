@@ -7,6 +7,7 @@ whose peak resident size is the measurement: VmHWM, the high-water mark of its o
 since exec (getrusage's ru_maxrss survives exec, so a child of a large pytest process
 would report the parent's size).
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -44,7 +45,13 @@ def pixel_bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_a_pixel_bomb_is_refused_before_it_is_decoded(pixel_bomb: Path) -> None:
     assert pixel_bomb.stat().st_size < 256 * 1024
-    run = subprocess.run([sys.executable, "-c", CHILD, str(pixel_bomb), str(ROOT / "services" / "outbound")], capture_output=True, text=True, timeout=120, check=True)
+    run = subprocess.run(
+        [sys.executable, "-c", CHILD, str(pixel_bomb), str(ROOT / "services" / "outbound")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     code, status, peak_mb = run.stdout.split()
     print(f"pixel bomb: {code} {status}, child peak {peak_mb} MB")
     assert (code, status) == ("media_too_large", "400")

@@ -1,6 +1,7 @@
 """Outbound media against input that misbehaves: media servers' answers, URLs no client can
 request, indexes int() misreads. Each is a 4xx with a stable code, never a 500, and nothing
 is sent or stored half-way."""
+
 from __future__ import annotations
 
 import json
@@ -39,13 +40,21 @@ def test_an_image_cut_short_of_its_length_is_unreachable(hostile: HostileServer,
     assert (error.code, error.http_status) == ("media_unreachable", 400)
 
 
-@pytest.mark.parametrize(("label", "reply"), [
-    ("superscript length", Reply(PDF, headers={"Content-Length": "\xb2"})),
-    ("5000-digit length", Reply(PDF, headers={"Content-Length": "9" * 5000})),
-    ("superscript range total", Reply(PDF, "application/octet-stream", status=206, headers={"Content-Range": "bytes 0-63/\xb2"})),
-    ("5000-digit range total", Reply(PDF, "application/octet-stream", status=206, headers={"Content-Range": "bytes 0-63/" + "9" * 5000})),
-])
-def test_lengths_int_misreads_are_a_400_not_a_500(label: str, reply: Reply, hostile: HostileServer, media_env: tuple[Settings, Any]) -> None:
+@pytest.mark.parametrize(
+    ("label", "reply"),
+    [
+        ("superscript length", Reply(PDF, headers={"Content-Length": "\xb2"})),
+        ("5000-digit length", Reply(PDF, headers={"Content-Length": "9" * 5000})),
+        ("superscript range total", Reply(PDF, "application/octet-stream", status=206, headers={"Content-Range": "bytes 0-63/\xb2"})),
+        (
+            "5000-digit range total",
+            Reply(PDF, "application/octet-stream", status=206, headers={"Content-Range": "bytes 0-63/" + "9" * 5000}),
+        ),
+    ],
+)
+def test_lengths_int_misreads_are_a_400_not_a_500(
+    label: str, reply: Reply, hostile: HostileServer, media_env: tuple[Settings, Any]
+) -> None:
     error = refused([hostile.serve("/card.pdf", reply)], *media_env)
     assert (error.code, error.http_status) == ("media_response_invalid", 400), label
 
@@ -68,6 +77,8 @@ def test_a_media_index_int_misreads_is_a_404_not_a_500(index: str, outbound: Out
     sid = "MM" + "3" * 32
     gone = MediaItem(url="https://api.twilio.com/x/ME1", status="failed", error="http_404")
     # int("\u0663") is 3: item 3 has a copy, which only an ASCII "3" may read.
-    stored_message(sid, [gone, gone, gone, MediaItem(url="https://api.twilio.com/x/ME4", status="stored", stored_url="s3://b/inbound/x/3", size=8)])
+    stored_message(
+        sid, [gone, gone, gone, MediaItem(url="https://api.twilio.com/x/ME4", status="stored", stored_url="s3://b/inbound/x/3", size=8)]
+    )
     response = outbound.client.http.get(f"/messages/{sid}/media/{index}")
     assert response.status_code == 404 and json.loads(response.body)["error"]["code"] == "media_not_found"

@@ -1,4 +1,5 @@
 """Backoff with full jitter and Retry-After, and the retry worker's claim, send and give-up."""
+
 from __future__ import annotations
 
 import io
@@ -58,8 +59,15 @@ SCRIPTS = [
     Script("500 and the search fails: no blind retry", [lost(), "SM1"], "exhausted", 1, found=(lost(),), searches=1, doubt=True),
     Script("500 with no time to search", [lost(), "SM1"], "exhausted", 1, time_left=10.0, doubt=True),
     Script("an earlier doubt: searched first, found", ["SM2"], "found", 0, found=("SMfound",), searches=1, earlier=True),
-    Script("an earlier doubt, nothing found: a 429 is then retried without another search",
-           [TwilioCallFailed(RateLimited("slow"), 429), "SM1"], "ok", 2, found=(None,), searches=1, earlier=True),
+    Script(
+        "an earlier doubt, nothing found: a 429 is then retried without another search",
+        [TwilioCallFailed(RateLimited("slow"), 429), "SM1"],
+        "ok",
+        2,
+        found=(None,),
+        searches=1,
+        earlier=True,
+    ),
 ]
 
 
@@ -150,7 +158,13 @@ def test_worker_sends_a_due_item_once_and_it_leaves_the_index(outbound: Outbound
     report = run_worker(outbound, at=later)
     assert report["sent"] == [retry_id] and len(outbound.twilio.requests) == 1
     failed = FailedMessageModel.get(retry_id)
-    assert (failed.state, failed.retry_state, failed.next_attempt_at, failed.claimed_until, failed.attempts) == ("sent", None, None, None, 5)
+    assert (failed.state, failed.retry_state, failed.next_attempt_at, failed.claimed_until, failed.attempts) == (
+        "sent",
+        None,
+        None,
+        None,
+        5,
+    )
     message = MessageModel.get(failed.message_sid)
     assert (message.body, message.to_number, message.from_number, message.status) == ("try again later", CUSTOMER, SENDER, "queued")
     # The id the caller got now reads as the message it became.
@@ -161,7 +175,6 @@ def test_worker_sends_a_due_item_once_and_it_leaves_the_index(outbound: Outbound
 
 def test_a_claimed_item_is_not_sent_by_a_second_worker(outbound: Outbound) -> None:
     retry_id = stored_retry(outbound)
-    worker = __import__("chalicelib.worker", fromlist=["claim"])
     at = int(time.time()) + 3600
     item = FailedMessageModel.get(retry_id)
     stale_copy = FailedMessageModel.get(retry_id)

@@ -1,5 +1,6 @@
 """Never twice: a lost answer is searched for before any retry, an accepted send never
 becomes an error, Twilio's 21610 is remembered, and REST calls use the API key."""
+
 from __future__ import annotations
 
 import json
@@ -169,7 +170,7 @@ def test_max_price_is_accepted_but_not_sent(outbound: Outbound) -> None:
 
 
 def test_rest_calls_use_the_api_key_and_never_the_auth_token(outbound: Outbound, monkeypatch: pytest.MonkeyPatch) -> None:
-    (key_sid, secret), = API_KEYS.items()
+    ((key_sid, secret),) = API_KEYS.items()
     settings = replace(outbound.settings(), api_key_sid=key_sid, api_key_secret=secret)
     monkeypatch.setattr(outbound.app.runtime, "_settings", settings)
     client = sys.modules["chalicelib.twilio_client"]
@@ -207,7 +208,9 @@ def test_the_seed_variable_names_start_the_service(outbound: Outbound, monkeypat
     module = load_app("outbound")
     sys.modules["chalicelib.twilio_client"].reset_client()
     with Client(module.app, stage_name="dev") as client:
-        response = client.http.post("/messages", headers={"Content-Type": "application/json"}, body=json.dumps({"to": CUSTOMER, "body": "seed names"}))
+        response = client.http.post(
+            "/messages", headers={"Content-Type": "application/json"}, body=json.dumps({"to": CUSTOMER, "body": "seed names"})
+        )
     assert response.status_code == 202
     (form,) = outbound.twilio.forms()
     assert form["StatusCallback"] == status_url
@@ -245,8 +248,13 @@ def _abandon(outbound: Outbound, key: str, payload: dict[str, Any]) -> None:
     """Leave `key` claimed as a request that died 30 s ago, its lease run out, would."""
     request = __import__("chalicelib.request", fromlist=["OutboundRequest"]).OutboundRequest
     fingerprint = request.from_json(json.dumps(payload).encode(), outbound.settings()).fingerprint()
-    IdempotencyModel(key, request_hash=fingerprint, state="in_progress", locked_until=int(time.time()) - 1,
-                     created_at=iso(datetime.now(timezone.utc) - timedelta(seconds=30))).save()
+    IdempotencyModel(
+        key,
+        request_hash=fingerprint,
+        state="in_progress",
+        locked_until=int(time.time()) - 1,
+        created_at=iso(datetime.now(timezone.utc) - timedelta(seconds=30)),
+    ).save()
 
 
 @pytest.mark.parametrize("sent_before_dying", [True, False], ids=["it had sent", "it had not"])

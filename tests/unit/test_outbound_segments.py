@@ -1,4 +1,5 @@
 """Segments and encoding of outbound bodies: GSM-7 (160/153) and UCS-2 (70/67)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

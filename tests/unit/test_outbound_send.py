@@ -1,4 +1,5 @@
 """POST /messages in process: moto for DynamoDB, the in-process Twilio sandbox for the REST API."""
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,18 @@ def test_accepted_send_is_202_written_once_with_the_twilio_sid(outbound: Outboun
     assert (message["status"], message["direction"], message["channel"]) == ("queued", "outbound", "mms")
     assert (message["from"], message["to"]) == (SENDER, CUSTOMER)
     assert (message["num_segments"], message["encoding"]) == (1, "GSM-7")
-    assert message["media"] == [{"url": "https://example.com/a.jpg", "content_type": "image/jpeg", "stored_url": None, "size": 1024,
-                                 "sha256": None, "status": None, "sniffed_content_type": None, "sent_content_type": None}]
+    assert message["media"] == [
+        {
+            "url": "https://example.com/a.jpg",
+            "content_type": "image/jpeg",
+            "stored_url": None,
+            "size": 1024,
+            "sha256": None,
+            "status": None,
+            "sniffed_content_type": None,
+            "sent_content_type": None,
+        }
+    ]
     assert [h["status"] for h in message["history"]] == ["queued"]
     item = stored(message["sid"])
     assert item is not None and item.body == "Your order shipped €5 {ok}" and item.status_rank == rule_of(MessageStatus.QUEUED).rank
@@ -46,11 +57,22 @@ def test_ucs2_body_reports_its_segments(outbound: Outbound) -> None:
 @pytest.mark.parametrize(
     ("payload", "status", "code", "twilio_code", "message"),
     [
-        ({"to": "+15005550001", "body": "x"}, 400, "invalid_phone_number", 21211, "The 'To' number +15005550001 is not a valid phone number."),
+        (
+            {"to": "+15005550001", "body": "x"},
+            400,
+            "invalid_phone_number",
+            21211,
+            "The 'To' number +15005550001 is not a valid phone number.",
+        ),
         ({"to": "+15005550004", "body": "x"}, 403, "recipient_opted_out", 21610, "Attempt to send to unsubscribed recipient"),
         ({"to": "+15005550009", "body": "x"}, 400, "not_mobile_number", 21614, "'To' number +15005550009 is not a valid mobile number"),
-        ({"to": CUSTOMER, "from": "+15005550001", "body": "x"}, 400, "invalid_sender", 21212,
-         "The 'From' number +15005550001 is not a valid phone number, shortcode, or alphanumeric sender ID."),
+        (
+            {"to": CUSTOMER, "from": "+15005550001", "body": "x"},
+            400,
+            "invalid_sender",
+            21212,
+            "The 'From' number +15005550001 is not a valid phone number, shortcode, or alphanumeric sender ID.",
+        ),
     ],
 )
 def test_twilio_refusals_are_4xx_with_the_twilio_code_and_not_retried(
@@ -199,8 +221,15 @@ def test_a_status_callback_that_beat_the_write_keeps_its_status(outbound: Outbou
     twilio_client = __import__("chalicelib.twilio_client", fromlist=["Accepted"])
     sid = "SM" + "d" * 32
     # What the status service stores for an unknown SID: a later status, no body.
-    MessageModel(sid, direction="outbound", status="delivered", status_rank=DELIVERED_RANK, created_at="2026-01-01T00:00:00.000Z",
-                 updated_at="2026-01-01T00:00:01.000Z", history=[{"status": "delivered", "at": "2026-01-01T00:00:01.000Z"}]).save()
+    MessageModel(
+        sid,
+        direction="outbound",
+        status="delivered",
+        status_rank=DELIVERED_RANK,
+        created_at="2026-01-01T00:00:00.000Z",
+        updated_at="2026-01-01T00:00:01.000Z",
+        history=[{"status": "delivered", "at": "2026-01-01T00:00:01.000Z"}],
+    ).save()
     request = request_module.OutboundRequest.from_json(json.dumps({"to": CUSTOMER, "body": "late write"}).encode(), outbound.settings())
     store.write_accepted(request, twilio_client.Accepted(sid, "queued", None), utc_now(), outbound.settings(), send_id=None)
     merged = MessageModel.get(sid)

@@ -1,4 +1,5 @@
 """The Twilio client against the sandbox's Messages API: what is sent, and every answer mapped."""
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,14 @@ def request(**fields: Any) -> Any:
 
 
 def test_accepted_send_posts_every_field_twilio_expects(client_module: ModuleType, twilio: TwilioView) -> None:
-    req = request(media_urls=["https://example.com/a.jpg", "https://example.com/b.png"], validity_period=600, max_price=0.25, **{"from": "+15005550006"},
-                  messaging_service_sid="MG" + "b" * 32, status_callback="https://cb.example.com/s")
+    req = request(
+        media_urls=["https://example.com/a.jpg", "https://example.com/b.png"],
+        validity_period=600,
+        max_price=0.25,
+        **{"from": "+15005550006"},
+        messaging_service_sid="MG" + "b" * 32,
+        status_callback="https://cb.example.com/s",
+    )
     accepted = client_module.create_message(settings_for(twilio.url), req)
     # A message with media is an MM SID, and a From beside the messaging service is queued at
     # once, as the sandbox's README says Twilio answers.
@@ -50,8 +57,12 @@ def test_accepted_send_posts_every_field_twilio_expects(client_module: ModuleTyp
     assert accepted.status == "queued"
     (form,) = twilio.forms()
     assert form == {
-        "To": "+15005550010", "From": "+15005550006", "MessagingServiceSid": "MG" + "b" * 32, "Body": "hello",
-        "MediaUrl": ["https://example.com/a.jpg", "https://example.com/b.png"], "StatusCallback": "https://cb.example.com/s",
+        "To": "+15005550010",
+        "From": "+15005550006",
+        "MessagingServiceSid": "MG" + "b" * 32,
+        "Body": "hello",
+        "MediaUrl": ["https://example.com/a.jpg", "https://example.com/b.png"],
+        "StatusCallback": "https://cb.example.com/s",
         "ValidityPeriod": "600",
     }  # no MaxPrice: accepted from the caller, not forwarded (Twilio ignores it since 2024-06-03)
 
@@ -123,7 +134,11 @@ def test_500_is_transient_twilio_unavailable(client_module: ModuleType, twilio: 
 def test_wrong_token_is_a_permanent_authentication_failure(client_module: ModuleType, twilio: TwilioView) -> None:
     with pytest.raises(client_module.TwilioCallFailed) as raised:
         client_module.create_message(settings_for(twilio.url, TWILIO_AUTH_TOKEN="wrong"), request())
-    assert (raised.value.error.code, raised.value.error.twilio_code, raised.value.transient) == ("twilio_authentication_failed", 20003, False)
+    assert (raised.value.error.code, raised.value.error.twilio_code, raised.value.transient) == (
+        "twilio_authentication_failed",
+        20003,
+        False,
+    )
 
 
 def test_nobody_listening_is_transient(client_module: ModuleType) -> None:
@@ -170,7 +185,10 @@ def test_last_response_is_per_thread(client_module: ModuleType, twilio: TwilioVi
         http.request("POST", twilio.url + path, data={})
         seen[name] = http.last_response().status_code
 
-    threads = [threading.Thread(target=call, args=("missing", "/nowhere")), threading.Thread(target=call, args=("unauth", "/2010-04-01/Accounts/AC" + "1" * 32 + "/Messages.json"))]
+    threads = [
+        threading.Thread(target=call, args=("missing", "/nowhere")),
+        threading.Thread(target=call, args=("unauth", "/2010-04-01/Accounts/AC" + "1" * 32 + "/Messages.json")),
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

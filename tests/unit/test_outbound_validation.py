@@ -1,4 +1,5 @@
 """POST /messages bodies checked before anything leaves us: phone numbers, body, media, options."""
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,12 @@ OK = {"to": "+15005550010", "body": "hi"}
 
 
 def settings(stage: str = "dev", default_from: str | None = "+15005550006") -> Settings:
-    env = {"STAGE": stage, "TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "t", "STATUS_WEBHOOK_URL": "https://status.example.com/twilio/status"}
+    env = {
+        "STAGE": stage,
+        "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+        "TWILIO_AUTH_TOKEN": "t",
+        "STATUS_WEBHOOK_URL": "https://status.example.com/twilio/status",
+    }
     if stage == "local":
         env["DYNAMODB_ENDPOINT"] = "http://127.0.0.1:1"
     if default_from:
@@ -42,8 +48,21 @@ def test_possible_numbers_parse(value: str, expected: PhoneAddress) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["+1555", "15005550010", "+1 500 555 0010", "+1-500-555-0010", "+141555526712", "+0123", "sms:+15005550010",
-     "whatsapp:15005550010", "", "+", "+1500555001x", 15005550010, None],
+    [
+        "+1555",
+        "15005550010",
+        "+1 500 555 0010",
+        "+1-500-555-0010",
+        "+141555526712",
+        "+0123",
+        "sms:+15005550010",
+        "whatsapp:15005550010",
+        "",
+        "+",
+        "+1500555001x",
+        15005550010,
+        None,
+    ],
 )
 def test_impossible_numbers_are_refused(value: Any) -> None:
     with pytest.raises(CarrierError) as raised:
@@ -63,14 +82,27 @@ class Case:
 
 
 CASES = [
-    Case("minimal sms gets the default sender and status URL", OK,
-         expect={"from_number": "+15005550006", "status_callback": "https://status.example.com/twilio/status", "channel": "sms"}),
+    Case(
+        "minimal sms gets the default sender and status URL",
+        OK,
+        expect={"from_number": "+15005550006", "status_callback": "https://status.example.com/twilio/status", "channel": "sms"},
+    ),
     Case("media only is mms", {"to": "+15005550010", "media_urls": ["https://example.com/a.jpg"]}, expect={"channel": "mms", "body": None}),
-    Case("whatsapp to gets a whatsapp default sender", {"to": "whatsapp:+15005550010", "body": "hola"},
-         expect={"from_number": "whatsapp:+15005550006", "channel": "whatsapp"}),
-    Case("messaging service without from", {"to": "+15005550010", "body": "x", "messaging_service_sid": SERVICE_SID},
-         expect={"from_number": None, "messaging_service_sid": SERVICE_SID}),
-    Case("caller's status callback wins", {**OK, "status_callback": "https://cb.example.com/s"}, expect={"status_callback": "https://cb.example.com/s"}),
+    Case(
+        "whatsapp to gets a whatsapp default sender",
+        {"to": "whatsapp:+15005550010", "body": "hola"},
+        expect={"from_number": "whatsapp:+15005550006", "channel": "whatsapp"},
+    ),
+    Case(
+        "messaging service without from",
+        {"to": "+15005550010", "body": "x", "messaging_service_sid": SERVICE_SID},
+        expect={"from_number": None, "messaging_service_sid": SERVICE_SID},
+    ),
+    Case(
+        "caller's status callback wins",
+        {**OK, "status_callback": "https://cb.example.com/s"},
+        expect={"status_callback": "https://cb.example.com/s"},
+    ),
     Case("validity and price", {**OK, "validity_period": 36000, "max_price": 0.5}, expect={"validity_period": 36000, "max_price": 0.5}),
     Case("1600 chars accepted", {**OK, "body": "a" * 1600}),
     Case("10 media accepted", {**OK, "media_urls": [f"https://example.com/{i}.jpg" for i in range(10)]}),

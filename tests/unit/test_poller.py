@@ -1,4 +1,5 @@
 """The local stream poller against a fake Streams API: shard order, checkpoints, retries, DLQ."""
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,15 @@ CONFIG = HandoffConfig.for_stage("local", {})
 
 
 def inbound(sid: str, sequence: int) -> dict[str, Any]:
-    item = {"sid": sid, "direction": "inbound", "status": "received", "status_rank": 0, "channel": "sms", "created_at": "2026-11-24T14:00:00.000Z", "updated_at": "2026-11-24T14:00:00.000Z"}
+    item = {
+        "sid": sid,
+        "direction": "inbound",
+        "status": "received",
+        "status_rank": 0,
+        "channel": "sms",
+        "created_at": "2026-11-24T14:00:00.000Z",
+        "updated_at": "2026-11-24T14:00:00.000Z",
+    }
     record = stream_record(item, sequence=sequence, arn=ARN)
     del record["eventSourceARN"]  # GetRecords does not carry it
     return record
@@ -80,7 +89,9 @@ class FakeSqs:
 
 
 def poller(streams: FakeStreams, bus: Bus, sqs: FakeSqs, tmp_path: Path) -> Poller:
-    return Poller(Handoff(CONFIG, bus), streams, sqs, Checkpoints(tmp_path / "checkpoints.json"), (CONFIG.messages_table, CONFIG.optouts_table))
+    return Poller(
+        Handoff(CONFIG, bus), streams, sqs, Checkpoints(tmp_path / "checkpoints.json"), (CONFIG.messages_table, CONFIG.optouts_table)
+    )
 
 
 def drain(p: Poller) -> None:
@@ -116,7 +127,12 @@ def test_a_record_failing_every_retry_goes_to_the_dlq_and_the_shard_moves_on(tmp
     assert list(dict.fromkeys(bus.published)) == [sids[0], sids[2]]
     [message] = sqs.sent
     info = message["DDBStreamBatchInfo"]
-    assert (info["startSequenceNumber"], info["endSequenceNumber"], info["shardId"], info["streamArn"]) == (f"{2:021d}", f"{2:021d}", "parent", ARN)
+    assert (info["startSequenceNumber"], info["endSequenceNumber"], info["shardId"], info["streamArn"]) == (
+        f"{2:021d}",
+        f"{2:021d}",
+        "parent",
+        ARN,
+    )
     assert message["requestContext"]["approximateInvokeCount"] == MAX_RETRIES + 1
 
 
@@ -239,7 +255,11 @@ class Invoked:
         import io
 
         self.calls.append({"FunctionName": FunctionName, "Payload": json.loads(Payload)})
-        return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(self.answer).encode()), **({"FunctionError": self.function_error} if self.function_error else {})}
+        return {
+            "StatusCode": 200,
+            "Payload": io.BytesIO(json.dumps(self.answer).encode()),
+            **({"FunctionError": self.function_error} if self.function_error else {}),
+        }
 
 
 def test_a_deployed_media_job_is_replayed_by_invoking_its_own_function() -> None:
@@ -258,9 +278,16 @@ def test_a_deployed_media_job_is_replayed_by_invoking_its_own_function() -> None
 
 # What a power cut or a full disk can leave: an empty file, zeroed blocks, half a write;
 # and JSON of the wrong shape, which would fail later in the middle of a pass.
-UNREADABLE = {"empty": b"", "zeroed": b"\0" * 64, "truncated": b'{"arn": {"parent": {"seq', "not utf-8": b"\xff\xfe{",
-              "a list": b"[]", "a number for a stream": b'{"arn": 1}', "a string for a shard": b'{"arn": {"parent": "x"}}',
-              "a sequence that is no string": b'{"arn": {"parent": {"sequence": 5, "done": false}}}'}
+UNREADABLE = {
+    "empty": b"",
+    "zeroed": b"\0" * 64,
+    "truncated": b'{"arn": {"parent": {"seq',
+    "not utf-8": b"\xff\xfe{",
+    "a list": b"[]",
+    "a number for a stream": b'{"arn": 1}',
+    "a string for a shard": b'{"arn": {"parent": "x"}}',
+    "a sequence that is no string": b'{"arn": {"parent": {"sequence": 5, "done": false}}}',
+}
 
 
 def test_unreadable_checkpoints_replay_from_the_start_and_say_so(tmp_path: Path, caplog: Any) -> None:

@@ -1,4 +1,5 @@
 """The Twilio sandbox in-process over HTTP: auth, validation, magic numbers, faults, the logs."""
+
 from __future__ import annotations
 
 import base64
@@ -38,8 +39,9 @@ class Api:
     def messages_url(self, account: str = SID) -> str:
         return self.url(f"/2010-04-01/Accounts/{account}/Messages.json")
 
-    def create(self, form: dict[str, Any] | list[tuple[str, str]], auth: tuple[str, str] | None = (SID, TOKEN),
-               account: str = SID) -> requests.Response:
+    def create(
+        self, form: dict[str, Any] | list[tuple[str, str]], auth: tuple[str, str] | None = (SID, TOKEN), account: str = SID
+    ) -> requests.Response:
         return self.http.post(self.messages_url(account), data=form, auth=auth, timeout=10)
 
     def fetch(self, sid: str, auth: tuple[str, str] | None = (SID, TOKEN)) -> requests.Response:
@@ -101,7 +103,12 @@ def test_bad_credentials_are_401_20003_and_create_nothing(api: Api, label: str) 
 def test_garbage_authorization_header_is_401(api: Api) -> None:
     response = api.http.post(api.messages_url(), data=BASE, headers={"Authorization": "Basic %%%not-base64"}, timeout=10)
     twilio_error(response, 401, 20003)
-    response = api.http.post(api.messages_url(), data=BASE, headers={"Authorization": "Bearer " + base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()}, timeout=10)
+    response = api.http.post(
+        api.messages_url(),
+        data=BASE,
+        headers={"Authorization": "Bearer " + base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()},
+        timeout=10,
+    )
     twilio_error(response, 401, 20003)
 
 
@@ -173,7 +180,9 @@ ACCEPTED = [
 
 
 @pytest.mark.parametrize(("label", "form", "status", "prefix", "segments"), ACCEPTED, ids=[c[0] for c in ACCEPTED])
-def test_valid_create_is_201_with_the_message(api: Api, receiver: CallbackReceiver, label: str, form: dict[str, Any], status: str, prefix: str, segments: str) -> None:
+def test_valid_create_is_201_with_the_message(
+    api: Api, receiver: CallbackReceiver, label: str, form: dict[str, Any], status: str, prefix: str, segments: str
+) -> None:
     if "StatusCallback" in form:
         form = {**form, "StatusCallback": form["StatusCallback"].format(receiver=receiver.base_url)}
     response = api.create(form)
@@ -201,7 +210,9 @@ def test_valid_create_is_201_with_the_message(api: Api, receiver: CallbackReceiv
 
 # --- the resource against Twilio's OpenAPI schema -------------------------------------------
 
-RFC2822 = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} \+0000$")
+RFC2822 = re.compile(
+    r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} \+0000$"
+)
 checker = FormatChecker()
 
 
@@ -221,7 +232,9 @@ def validator() -> OAS30Validator:
     return OAS30Validator(schema, format_checker=checker)
 
 
-@pytest.mark.parametrize("form", [BASE, {**without("From"), "MessagingServiceSid": SERVICE}, {**BASE, "MediaUrl": "https://example.com/a.jpg"}])
+@pytest.mark.parametrize(
+    "form", [BASE, {**without("From"), "MessagingServiceSid": SERVICE}, {**BASE, "MediaUrl": "https://example.com/a.jpg"}]
+)
 def test_created_and_fetched_resources_match_twilios_schema(api: Api, form: dict[str, Any]) -> None:
     created = api.create(form).json()
     schema = message_schema()["components"]["schemas"]["api.v2010.account.message"]
@@ -240,6 +253,7 @@ def test_schema_check_bites() -> None:
 
 # --- fetch ----------------------------------------------------------------------------------
 
+
 def test_fetch_follows_the_status_and_unknown_is_20404(api: Api) -> None:
     sid = api.create(BASE).json()["sid"]
     fetched = api.fetch(sid)
@@ -257,6 +271,7 @@ def test_fetch_of_a_failure_number_shows_its_error(api: Api) -> None:
 
 
 # --- faults and the request log -------------------------------------------------------------
+
 
 def test_429_fault_answers_next_n_with_retry_after_then_recovers(api: Api) -> None:
     armed = api.http.post(api.url("/_sandbox/faults"), json={"status": 429, "count": 2, "retry_after": 1})
@@ -289,8 +304,14 @@ def test_fault_without_retry_after_has_no_header_and_bad_spec_is_400(api: Api) -
     twilio_error(response, 429, 20429)
     assert "Retry-After" not in response.headers
     bad_specs: list[dict[str, Any]] = [
-        {"status": 404, "count": 1}, {"status": 429, "count": 0}, {"status": 500, "count": "x"}, {"status": 429, "count": 1, "retry_after": -2},
-        {"status": 429, "after_create": True}, {"count": 1}, {"status": 500, "delay": -1}, {"status": 500, "after_create": "yes"},
+        {"status": 404, "count": 1},
+        {"status": 429, "count": 0},
+        {"status": 500, "count": "x"},
+        {"status": 429, "count": 1, "retry_after": -2},
+        {"status": 429, "after_create": True},
+        {"count": 1},
+        {"status": 500, "delay": -1},
+        {"status": 500, "after_create": "yes"},
     ]
     for bad in bad_specs:
         assert api.http.post(api.url("/_sandbox/faults"), json=bad).status_code == 400, bad
@@ -349,6 +370,7 @@ def test_unknown_route_is_twilio_404_and_health_is_200(api: Api) -> None:
 
 
 # --- segments -------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("body", "expected_encoding", "segments"),

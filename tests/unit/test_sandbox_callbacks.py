@@ -1,4 +1,5 @@
 """The sandbox's status callbacks, checked by a local receiver with Twilio's RequestValidator."""
+
 from __future__ import annotations
 
 import logging
@@ -84,7 +85,9 @@ FAILURES = [
 
 
 @pytest.mark.parametrize(("to", "statuses", "code"), FAILURES, ids=[f[0] for f in FAILURES])
-def test_failure_recipients_end_with_their_error(sandbox: SandboxServer, receiver: CallbackReceiver, to: str, statuses: list[str], code: str) -> None:
+def test_failure_recipients_end_with_their_error(
+    sandbox: SandboxServer, receiver: CallbackReceiver, to: str, statuses: list[str], code: str
+) -> None:
     url = receiver.base_url + "/twilio/status"
     sid = send(sandbox, url, To=to)
     callbacks = wait_callbacks(receiver, sid, len(statuses))
@@ -114,10 +117,16 @@ def test_failed_callback_is_retried_with_the_same_token(sandbox: SandboxServer, 
     assert [c.form["MessageStatus"] for c in callbacks] == ["queued", "queued", "queued", "sent", "delivered"]
     assert len({c.headers["I-Twilio-Idempotency-Token"] for c in callbacks[:3]}) == 1
     records = requests.get(sandbox.url + "/_sandbox/callbacks", timeout=5).json()
-    assert [(r["params"]["MessageStatus"], r["status"], r["attempts"]) for r in records] == [("queued", 200, 3), ("sent", 200, 1), ("delivered", 200, 1)]
+    assert [(r["params"]["MessageStatus"], r["status"], r["attempts"]) for r in records] == [
+        ("queued", 200, 3),
+        ("sent", 200, 1),
+        ("delivered", 200, 1),
+    ]
 
 
-def test_unreachable_callback_is_logged_after_retries_never_dropped_silently(sandbox: SandboxServer, caplog: pytest.LogCaptureFixture) -> None:
+def test_unreachable_callback_is_logged_after_retries_never_dropped_silently(
+    sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed once this block ends: nothing listens there

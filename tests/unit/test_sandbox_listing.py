@@ -1,4 +1,5 @@
 """The sandbox's faults after a create, its Messages list, and API-key credentials."""
+
 from __future__ import annotations
 
 import time
@@ -45,6 +46,7 @@ def arm(server: SandboxServer, **fault: Any) -> None:
 
 # --- faults after the create ----------------------------------------------------------------
 
+
 def test_500_after_create_answers_the_error_yet_the_message_exists(server: SandboxServer) -> None:
     arm(server, status=500, after_create=True)
     response = create(server)
@@ -74,6 +76,7 @@ def test_a_fault_before_the_create_creates_nothing(server: SandboxServer) -> Non
 
 
 # --- the Messages list ----------------------------------------------------------------------
+
 
 def test_the_list_filters_by_to_and_from_newest_first_and_matches_twilios_schema(server: SandboxServer) -> None:
     sids = [create(server, body=f"m{i}").json()["sid"] for i in range(3)]
@@ -133,6 +136,7 @@ def test_the_list_needs_credentials(server: SandboxServer) -> None:
 
 
 # --- API keys -------------------------------------------------------------------------------
+
 
 def test_a_configured_api_key_is_accepted_an_unknown_one_is_20003(server: SandboxServer) -> None:
     client = twilio_client(server.url, KEY_SID, KEY_SECRET)

@@ -1,4 +1,5 @@
 """The sandbox's media hosting: Twilio-shaped URLs behind basic auth, redirects, 404s, DELETE."""
+
 from __future__ import annotations
 
 import hashlib

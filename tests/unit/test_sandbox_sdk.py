@@ -1,4 +1,5 @@
 """Twilio's own Python SDK against the sandbox: what the outbound service will do, end to end."""
+
 from __future__ import annotations
 
 import time
@@ -48,8 +49,13 @@ def test_sdk_sends_every_option_the_outbound_service_uses(client: Client, sandbo
     callback = receiver.base_url + "/twilio/status"
     media = ["https://example.com/a.jpg", "https://example.com/b.png"]
     message = client.messages.create(
-        to=CUSTOMER, messaging_service_sid="MG" + "b" * 32, body="Two pictures", media_url=media,
-        status_callback=callback, validity_period=600, max_price=0.05,
+        to=CUSTOMER,
+        messaging_service_sid="MG" + "b" * 32,
+        body="Two pictures",
+        media_url=media,
+        status_callback=callback,
+        validity_period=600,
+        max_price=0.05,
     )
     assert message.sid is not None and message.sid.startswith("MM")
     assert (message.status, message.num_media, message.messaging_service_sid) == ("accepted", "2", "MG" + "b" * 32)

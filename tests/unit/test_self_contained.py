@@ -1,4 +1,5 @@
 """The repository stands alone: no tracked file points at a path beside the clone."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """carrier_core's validator must agree with Twilio's RequestValidator, the oracle, byte for byte."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """The status webhook in process: chalice's test client, moto, signatures by RequestValidator."""
+
 from __future__ import annotations
 
 import json
@@ -89,7 +90,13 @@ CASES = [
     Case("the same pair twice", SENT + [("MessageStatus", "sent")], stored="sent"),
     Case("other token", status_callback("delivered"), token="someone-elses-token", status=403, code="invalid_signature"),
     Case("no signature", status_callback("delivered"), token=None, status=403, code="invalid_signature"),
-    Case("signed for the host, not the public URL", status_callback("sent"), url="http://localhost/twilio/status", status=403, code="invalid_signature"),
+    Case(
+        "signed for the host, not the public URL",
+        status_callback("sent"),
+        url="http://localhost/twilio/status",
+        status=403,
+        code="invalid_signature",
+    ),
     Case("no MessageSid", drop(status_callback("sent"), "MessageSid", "SmsSid"), status=400, code="missing_field"),
     Case("no MessageStatus", drop(status_callback("sent"), "MessageStatus", "SmsStatus"), status=400, code="missing_field"),
     Case("blank MessageStatus", replace(status_callback("sent"), MessageStatus=" ", SmsStatus=""), status=400, code="missing_field"),
@@ -149,17 +156,19 @@ def test_each_outcome_counts_its_metric(client: Client, capsys: pytest.CaptureFi
         status_callback("carrier_accepted", sid=sid),
     ):
         assert post(client, form).status_code == 204
-    assert emf_counts(capsys.readouterr().out) == Counter({
-        ("StatusRecorded", (("status", "sent"),)): 1,
-        ("StatusUnknownSid", ()): 1,
-        ("StatusRecorded", (("status", "undelivered"),)): 1,
-        ("DeliveryFailed", (("error_code", "carrier_unreachable"),)): 1,
-        ("StatusRecorded", (("status", "sending"),)): 1,
-        ("StatusOutOfOrder", ()): 1,
-        ("StatusDuplicate", ()): 1,
-        ("StatusRecorded", (("status", "unknown"),)): 1,
-        ("StatusUnrecognized", ()): 1,
-    })
+    assert emf_counts(capsys.readouterr().out) == Counter(
+        {
+            ("StatusRecorded", (("status", "sent"),)): 1,
+            ("StatusUnknownSid", ()): 1,
+            ("StatusRecorded", (("status", "undelivered"),)): 1,
+            ("DeliveryFailed", (("error_code", "carrier_unreachable"),)): 1,
+            ("StatusRecorded", (("status", "sending"),)): 1,
+            ("StatusOutOfOrder", ()): 1,
+            ("StatusDuplicate", ()): 1,
+            ("StatusRecorded", (("status", "unknown"),)): 1,
+            ("StatusUnrecognized", ()): 1,
+        }
+    )
 
 
 def test_logs_hold_no_numbers_or_tokens(client: Client, caplog: pytest.LogCaptureFixture) -> None:
@@ -179,7 +188,10 @@ def test_unreachable_dynamodb_is_503_so_twilio_retries(monkeypatch: pytest.Monke
         response = post(dead, status_callback("delivered"))
     assert response.status_code == 503
     assert json.loads(response.body)["error"] == {
-        "code": "storage_unavailable", "message": json.loads(response.body)["error"]["message"], "twilio_code": None, "retryable": True,
+        "code": "storage_unavailable",
+        "message": json.loads(response.body)["error"]["message"],
+        "twilio_code": None,
+        "retryable": True,
     }
 
 

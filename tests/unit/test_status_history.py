@@ -1,4 +1,5 @@
 """The status history stays bounded: the first entry and the latest ones, the rest counted."""
+
 from __future__ import annotations
 
 import io
@@ -44,8 +45,12 @@ def test_a_failed_trim_keeps_the_report_and_raises_nothing(table: None, monkeypa
     sid = new_sid()
     for i in range(HISTORY_TRIM_AT):
         record_status(sid, StatusReport(f"carrier_{i}", T0 + timedelta(seconds=i), "callback"), EXPIRES)
-    fail_dynamodb(monkeypatch, ReadTimeoutError(endpoint_url="http://db"), "UpdateItem",
-                  when=lambda request: "history_dropped" in request["ExpressionAttributeNames"].values())
+    fail_dynamodb(
+        monkeypatch,
+        ReadTimeoutError(endpoint_url="http://db"),
+        "UpdateItem",
+        when=lambda request: "history_dropped" in request["ExpressionAttributeNames"].values(),
+    )
     recorded = record_status(sid, StatusReport("carrier_last", T0 + timedelta(minutes=5), "callback"), EXPIRES)
     assert (recorded.outcome, recorded.requests) == (Outcome.RECORDED, 2)
     assert len(MessageModel.get(sid, consistent_read=True).history or []) == HISTORY_TRIM_AT + 1

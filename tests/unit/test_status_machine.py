@@ -1,4 +1,5 @@
 """The state machine as data: every Twilio status has a rule, and the ranks order the lifecycle."""
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,19 @@ from tests.support.sandbox import TWILIO_SPEC
 # Twilio's documented lifecycle of an outbound message, earliest first, written out here
 # independently of RULES so a renumbering that reorders it fails.
 LIFECYCLE = [
-    "receiving", "received",
-    "scheduled", "canceled", "accepted", "queued", "sending", "sent", "partially_delivered",
-    "failed", "undelivered", "delivered", "read",
+    "receiving",
+    "received",
+    "scheduled",
+    "canceled",
+    "accepted",
+    "queued",
+    "sending",
+    "sent",
+    "partially_delivered",
+    "failed",
+    "undelivered",
+    "delivered",
+    "read",
 ]
 TERMINAL = {"received", "canceled", "failed", "undelivered", "delivered", "read"}
 FAILURES = {"failed", "undelivered"}
@@ -25,7 +36,7 @@ def test_every_status_has_a_rule_and_its_own_rank() -> None:
     assert set(RULES) == set(MessageStatus)
     ranks = [rule.rank for rule in RULES.values()]
     assert len(set(ranks)) == len(ranks)
-    assert UNKNOWN_RANK < min(ranks)
+    assert min(ranks) > UNKNOWN_RANK
 
 
 def test_ranks_follow_the_lifecycle() -> None:

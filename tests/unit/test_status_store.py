@@ -1,4 +1,5 @@
 """Recording status reports against DynamoDB (moto, in process): every pair of statuses, both orders."""
+
 from __future__ import annotations
 
 import itertools
@@ -148,7 +149,11 @@ MEDIA_URL = "https://media.example.com/receipt.jpg"
 
 def outbound_write(sid: str, seconds: int = 0) -> Recorded:
     fields = {
-        "body": "Your order shipped", "from_number": BUSINESS, "to_number": CUSTOMER, "channel": "mms", "num_segments": 1,
+        "body": "Your order shipped",
+        "from_number": BUSINESS,
+        "to_number": CUSTOMER,
+        "channel": "mms",
+        "num_segments": 1,
         "media": [MediaItem(url=MEDIA_URL, content_type="image/jpeg")],
     }
     return record_status(sid, report("queued", seconds, source="api"), EXPIRES, fields, authoritative=True)
@@ -161,7 +166,12 @@ def test_outbound_write_after_callbacks_merges_without_regressing() -> None:
     merged = outbound_write(sid, seconds=2)
     assert (merged.outcome, merged.created, merged.status) == (Outcome.RECORDED, False, "delivered")
     item = MessageModel.get(sid)
-    assert (item.status, item.body, item.num_segments, item.created_at) == ("delivered", "Your order shipped", 1, "2026-11-24T14:00:00.000Z")
+    assert (item.status, item.body, item.num_segments, item.created_at) == (
+        "delivered",
+        "Your order shipped",
+        1,
+        "2026-11-24T14:00:00.000Z",
+    )
     # The outbound service knows what it sent: its channel replaces the one the callback guessed.
     assert (item.channel, [m.url for m in item.media]) == ("mms", [MEDIA_URL])
     assert [(h.status, h.source) for h in item.history] == [("sent", "callback"), ("delivered", "callback"), ("queued", "api")]
@@ -193,7 +203,11 @@ def test_outbound_write_moves_a_status_nobody_knows() -> None:
 
 
 def test_unreachable_dynamodb_is_storage_unavailable() -> None:
-    environ = {"STAGE": "local", "DYNAMODB_ENDPOINT": "http://127.0.0.1:9", "STATUS_WEBHOOK_URL": "https://status.example.com/twilio/status"}
+    environ = {
+        "STAGE": "local",
+        "DYNAMODB_ENDPOINT": "http://127.0.0.1:9",
+        "STATUS_WEBHOOK_URL": "https://status.example.com/twilio/status",
+    }
     bind_models(Settings.from_env("status", environ=environ))
     try:
         with pytest.raises(StorageUnavailable) as raised:

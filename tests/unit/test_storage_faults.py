@@ -1,4 +1,5 @@
 """Storage failures: each kind answered with the right status, and a frozen store within budget."""
+
 from __future__ import annotations
 
 import json
@@ -45,7 +46,12 @@ FAULTS = [
     Fault("throttled", client_error("ProvisionedThroughputExceededException"), 503, "storage_unavailable"),
     Fault("throttling", client_error("ThrottlingException"), 503, "storage_unavailable"),
     Fault("dynamodb 500", client_error("InternalServerError"), 503, "storage_unavailable"),
-    Fault("key too large", client_error("ValidationException", "Size of hashkey has exceeded the maximum size limit of 2048 bytes"), 400, "value_not_storable"),
+    Fault(
+        "key too large",
+        client_error("ValidationException", "Size of hashkey has exceeded the maximum size limit of 2048 bytes"),
+        400,
+        "value_not_storable",
+    ),
 ]
 
 

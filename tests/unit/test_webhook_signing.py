@@ -2,6 +2,7 @@
 
 Every signature here is made by twilio.request_validator.RequestValidator, the oracle.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -112,9 +113,17 @@ def test_inbound_app_accepts_shared_key_signing_from_settings(monkeypatch: pytes
 def test_shared_key_is_read_from_ssm_and_never_shown() -> None:
     from carrier_core.settings import Settings
 
-    env = {"STAGE": "prod", "TWILIO_ACCOUNT_SID": "AC" + "f" * 32, "TWILIO_AUTH_TOKEN_PARAMETER": "/t",
-           "INBOUND_WEBHOOK_URL": BASE, "TWILIO_WEBHOOK_SHARED_KEY_PARAMETER": "/omni-twilio/prod/webhook-shared-key"}
+    env = {
+        "STAGE": "prod",
+        "TWILIO_ACCOUNT_SID": "AC" + "f" * 32,
+        "TWILIO_AUTH_TOKEN_PARAMETER": "/t",
+        "INBOUND_WEBHOOK_URL": BASE,
+        "TWILIO_WEBHOOK_SHARED_KEY_PARAMETER": "/omni-twilio/prod/webhook-shared-key",
+    }
     settings = Settings.from_env("inbound", env, read_secret=lambda name, region: f"secret-of:{name}")
     assert settings.webhook_shared_keys == ("secret-of:/omni-twilio/prod/webhook-shared-key",)
     assert "secret-of" not in repr(settings)
-    assert Settings.from_env("inbound", {**env, "TWILIO_WEBHOOK_SHARED_KEY_PARAMETER": ""}, read_secret=lambda n, r: "x").webhook_shared_keys == ()
+    assert (
+        Settings.from_env("inbound", {**env, "TWILIO_WEBHOOK_SHARED_KEY_PARAMETER": ""}, read_secret=lambda n, r: "x").webhook_shared_keys
+        == ()
+    )

@@ -1,4 +1,5 @@
 """The hand-built writes say exactly what PynamoDB would have: same names, types and encodings."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -35,10 +36,19 @@ def harness() -> Iterator[InboundHarness]:
         yield h
 
 
-@pytest.mark.parametrize("form", [
-    sms(), sms(body="STOP"), mms(3), mms(1, body=""), whatsapp(), sms(FromCity="SPRINGFIELD", FromCountry="US", NumSegments="2"),
-    sms(body="emoji \U0001f600 and \u00e9", MessagingServiceSid="MG" + "1" * 32, AccountSid="AC" + "2" * 32),
-], ids=["sms", "stop", "mms", "mms without text", "whatsapp", "geo", "unicode"])
+@pytest.mark.parametrize(
+    "form",
+    [
+        sms(),
+        sms(body="STOP"),
+        mms(3),
+        mms(1, body=""),
+        whatsapp(),
+        sms(FromCity="SPRINGFIELD", FromCountry="US", NumSegments="2"),
+        sms(body="emoji \U0001f600 and \u00e9", MessagingServiceSid="MG" + "1" * 32, AccountSid="AC" + "2" * 32),
+    ],
+    ids=["sms", "stop", "mms", "mms without text", "whatsapp", "geo", "unicode"],
+)
 def test_inbound_item_is_the_models_serialisation(form: list[tuple[str, str]], harness: InboundHarness) -> None:
     from chalicelib.message import InboundMessage  # the inbound service's, loaded by the harness
     from chalicelib.store import item_fields
@@ -47,11 +57,15 @@ def test_inbound_item_is_the_models_serialisation(form: list[tuple[str, str]], h
     assert values(MessageModel, fields) == MessageModel(**as_model_values(fields)).serialize()
 
 
-@pytest.mark.parametrize("report", [
-    StatusReport("sent", T0, "callback"),
-    StatusReport("undelivered", T0, "callback", error_code=30003, raw_dlr_done_date="2611241400", channel_status_message="x" * 600),
-    StatusReport("carrier_said_something_new", T0, "callback"),
-], ids=["sent", "undelivered with details", "unknown status"])
+@pytest.mark.parametrize(
+    "report",
+    [
+        StatusReport("sent", T0, "callback"),
+        StatusReport("undelivered", T0, "callback", error_code=30003, raw_dlr_done_date="2611241400", channel_status_message="x" * 600),
+        StatusReport("carrier_said_something_new", T0, "callback"),
+    ],
+    ids=["sent", "undelivered with details", "unknown status"],
+)
 def test_a_history_entry_is_the_models_serialisation(report: StatusReport) -> None:
     fields = report.history_fields()
     entry = HistoryEntry(**{k: v for k, v in fields.items() if v is not None})
@@ -59,7 +73,10 @@ def test_a_history_entry_is_the_models_serialisation(report: StatusReport) -> No
 
 
 def test_media_given_as_dicts_or_as_map_attributes_serialise_alike() -> None:
-    plain: list[dict[str, Any]] = [{"url": "https://example.com/a.jpg", "content_type": "image/jpeg", "size": 10}, {"url": "https://example.com/b.pdf"}]
+    plain: list[dict[str, Any]] = [
+        {"url": "https://example.com/a.jpg", "content_type": "image/jpeg", "size": 10},
+        {"url": "https://example.com/b.pdf"},
+    ]
     typed = [MediaItem(**item) for item in plain]
     assert value(MessageModel, "media", plain) == value(MessageModel, "media", typed) == {"L": MessageModel.media.serialize(typed)}
 

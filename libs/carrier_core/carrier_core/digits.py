@@ -4,6 +4,7 @@ str.isdigit() and int() accept more than ASCII: "²" passes isdigit() and then i
 "٣" (Arabic-Indic three) is 3 to int(), and int() of over 4300 digits raises. None of them
 belongs in a Content-Length or a URL path, so only ASCII digits are read, and only so many.
 """
+
 from __future__ import annotations
 
 import re

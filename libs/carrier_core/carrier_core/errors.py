@@ -2,6 +2,7 @@
 
 Codes are API. Never rename or reuse one; add a new class instead.
 """
+
 from __future__ import annotations
 
 from typing import Any, ClassVar

@@ -8,6 +8,7 @@ send Twilio may have taken with no message certainly its own as `unknown`, for a
 reconciler. Neither of those ever enters the index, so nothing sends them again. The
 worker and the operator's CLI both go through these functions.
 """
+
 from __future__ import annotations
 
 import enum

@@ -1,4 +1,5 @@
 """Health: the service answers 200 only when it can reach every table it uses."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """JSON logs, one object per line, with correlation keys appended once per request."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,7 @@ import sys
 from contextvars import ContextVar
 from typing import Any
 
-_keys: ContextVar[dict[str, Any]] = ContextVar("carrier_log_keys", default={})
+_keys: ContextVar[dict[str, Any]] = ContextVar("carrier_log_keys", default={})  # noqa: B039 - never mutated: each change sets a new dict
 
 # LogRecord's own attributes; anything else on a record came from `extra=`.
 _RESERVED = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}

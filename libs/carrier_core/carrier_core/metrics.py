@@ -3,6 +3,7 @@
 EMF is a JSON log line CloudWatch turns into metrics, so it costs no API call and no
 library at cold start. Dimensions stay low-cardinality: service, stage, and an error code.
 """
+
 from __future__ import annotations
 
 import json

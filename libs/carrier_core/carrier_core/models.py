@@ -1,7 +1,7 @@
 """PynamoDB models of the carrier's tables, bound to a stage's table names at cold start."""
+
 from __future__ import annotations
 
-import enum
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -18,7 +18,6 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from carrier_core.settings import Settings
-from carrier_core.vocabulary import MediaStatus
 from carrier_core.storage import CONNECT_TIMEOUT_SECONDS, MAX_RETRY_ATTEMPTS, READ_TIMEOUT_SECONDS
 
 UNBOUND = "unbound-call-bind_models-first"

@@ -3,6 +3,7 @@
 Twilio's default keyword set, one table for every action:
 https://help.twilio.com/articles/223134027
 """
+
 from __future__ import annotations
 
 import enum
@@ -31,10 +32,7 @@ class OptOutAction(str, enum.Enum):
 
 
 KEYWORDS: dict[str, OptOutAction] = {
-    **{
-        word: OptOutAction.STOP
-        for word in ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT")
-    },
+    **{word: OptOutAction.STOP for word in ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT")},
     **{word: OptOutAction.START for word in ("START", "UNSTOP", "YES")},
     **{word: OptOutAction.HELP for word in ("HELP", "INFO")},
 }

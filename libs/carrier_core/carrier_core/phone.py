@@ -13,6 +13,7 @@ check a number (GET /messages/{sid}, /health, the retry worker) need not pay it.
 pattern `twilio.rest` follows for its own API modules. `make bench` measures the outbound cold
 start through what the first send loads, this included.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """The message resource of the public API, rendered from a stored item."""
+
 from __future__ import annotations
 
 from typing import Any

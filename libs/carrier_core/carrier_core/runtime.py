@@ -1,4 +1,5 @@
 """A service's process-wide state: settings, bound models, logging and metrics."""
+
 from __future__ import annotations
 
 import os
@@ -6,7 +7,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from carrier_core.logs import clear_keys, configure_logging
 from carrier_core.metrics import Metrics
@@ -46,9 +47,9 @@ class Runtime:
 
     @property
     def metrics(self) -> Metrics:
-        self.settings
-        assert self._metrics is not None
-        return self._metrics
+        if self._metrics is None:
+            self.start()
+        return cast(Metrics, self._metrics)  # start() set it
 
     def begin_request(self, request_id: str | None) -> None:
         """Reset the log correlation keys for a new request."""

@@ -7,6 +7,7 @@ else is sent as UCS-2: 70 UTF-16 code units alone, 67 per part. A part never spl
 escape pair or a surrogate pair, so packing is greedy by character, not a division.
 https://www.twilio.com/docs/glossary/what-sms-character-limit
 """
+
 from __future__ import annotations
 
 import enum
@@ -19,8 +20,7 @@ class Encoding(str, enum.Enum):
 
 
 GSM7_BASIC = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
 

@@ -1,4 +1,5 @@
 """Settings: one typed object built once per cold start from the environment."""
+
 from __future__ import annotations
 
 import os

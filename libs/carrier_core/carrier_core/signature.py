@@ -9,6 +9,7 @@ It must agree with twilio.request_validator.RequestValidator to the byte, which 
 prove with that class as the oracle; keeping the SDK out of inbound and status saves most of
 their package size and cold start.
 """
+
 from __future__ import annotations
 
 import base64

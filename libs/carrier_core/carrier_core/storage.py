@@ -16,6 +16,7 @@ that property: `response_code` walks the cause chain itself.
 A value DynamoDB refuses is refused on every retry, so it is a 400 Twilio will not retry
 forever; everything else may pass on a later try.
 """
+
 from __future__ import annotations
 
 import logging

@@ -1,6 +1,7 @@
 """The words every part of the carrier shares, defined once, with no third-party import, so
 that the hand-off's event code, the services and the CLI all read them from here.
 """
+
 from __future__ import annotations
 
 import enum

@@ -1,4 +1,5 @@
 """What every app's error handling shares, kept free of Chalice so it is unit-testable."""
+
 from __future__ import annotations
 
 import functools
@@ -50,7 +51,7 @@ def handles_errors(response_cls: Callable[..., R]) -> Callable[[Callable[..., R]
         def wrapper(*args: Any, **kwargs: Any) -> R:
             try:
                 return view(*args, **kwargs)
-            except Exception as exc:  # the edge: nothing escapes as a traceback
+            except Exception as exc:  # noqa: BLE001 - the edge: nothing escapes as a traceback
                 status, headers, body = error_parts(exc)
                 return response_cls(body=body, headers=headers, status_code=status)
 

@@ -1,4 +1,5 @@
 """Reading a Twilio webhook request: size, content type, form body and signature."""
+
 from __future__ import annotations
 
 import re

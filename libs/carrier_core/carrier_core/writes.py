@@ -13,6 +13,7 @@ reads back, and tests compare each write with the one PynamoDB builds. The reque
 through the botocore client PynamoDB made for the model, so the stage's endpoint, timeouts
 and retry budget (carrier_core.storage) apply unchanged, and failures are classified as before.
 """
+
 from __future__ import annotations
 
 import functools
@@ -114,8 +115,14 @@ class Update:
 
     def request(self, table: str) -> dict[str, Any]:
         """The request's parameters, as UpdateItem and a transaction's Update both take them."""
-        return {"TableName": table, "Key": self.key, "UpdateExpression": self.update, "ConditionExpression": self.condition,
-                "ExpressionAttributeNames": self.names, "ExpressionAttributeValues": self.values}
+        return {
+            "TableName": table,
+            "Key": self.key,
+            "UpdateExpression": self.update,
+            "ConditionExpression": self.condition,
+            "ExpressionAttributeNames": self.names,
+            "ExpressionAttributeValues": self.values,
+        }
 
 
 def _send(model: type[Model], method: str, request: dict[str, Any]) -> dict[str, Any] | None:

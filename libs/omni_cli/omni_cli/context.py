@@ -1,10 +1,12 @@
 """Where a stage lives and how to talk to it: the addresses, the settings, masking, HTTP."""
+
 from __future__ import annotations
 
 import json
 import os
 import re
 import shutil
+
 # terraform output only, with a fixed command line.
 import subprocess  # nosec B404
 from dataclasses import dataclass, field
@@ -168,12 +170,19 @@ def terraform_output(stage: str, service: str, name: str) -> str:
         # A fixed command line: terraform from PATH, a directory of this repository.
         result = subprocess.run(  # nosec B603
             ["terraform", f"-chdir={root / 'roots' / service}", "output", "-raw", name],
-            env={**os.environ, "TF_DATA_DIR": f".terraform-{stage}"}, capture_output=True, text=True, timeout=60, check=False)
+            env={**os.environ, "TF_DATA_DIR": f".terraform-{stage}"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise CliFailure(f"{unknown}: terraform output failed ({type(exc).__name__})") from exc
     if result.returncode != 0 or not result.stdout.strip():
-        raise CliFailure(f"{unknown}, or `terraform init` in infra/roots/{service} for {stage} to read its output {name} "
-                         f"(TF_DATA_DIR=.terraform-{stage} terraform -chdir=infra/roots/{service} init -backend-config=backend/{stage}.hcl)")
+        raise CliFailure(
+            f"{unknown}, or `terraform init` in infra/roots/{service} for {stage} to read its output {name} "
+            f"(TF_DATA_DIR=.terraform-{stage} terraform -chdir=infra/roots/{service} init -backend-config=backend/{stage}.hcl)"
+        )
     return result.stdout.strip()
 
 

@@ -1,4 +1,5 @@
 """`doctor`: check a stage's configuration line by line and say what to fix."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -64,7 +65,9 @@ def webhook_check(service: str) -> Check:
         url = profile.webhook_url(service)
         response = http("POST", url, f"{service} webhook", data={"MessageSid": "SM" + "0" * 32}, timeout=PROBE_TIMEOUT)
         if response.status_code != 403:
-            raise Problem(f"{url} answered an unsigned POST with {response.status_code}, not 403: is it the {service} service, validating signatures?")
+            raise Problem(
+                f"{url} answered an unsigned POST with {response.status_code}, not 403: is it the {service} service, validating signatures?"
+            )
         return f"{url} refuses an unsigned POST (403)"
 
     return check
@@ -82,8 +85,7 @@ def twilio_check(profile: Profile) -> str:
     settings = profile.settings
     base = settings.twilio_api_base_url or TWILIO_API
     url = f"{base}/2010-04-01/Accounts/{settings.account_sid}/Messages.json"
-    response = http("GET", url, "Twilio API", params={"PageSize": "1"}, auth=settings.rest_credentials,
-                    timeout=PROBE_TIMEOUT)
+    response = http("GET", url, "Twilio API", params={"PageSize": "1"}, auth=settings.rest_credentials, timeout=PROBE_TIMEOUT)
     if response.status_code == 401:
         raise Problem("Twilio refused the credentials (20003): check TWILIO_ACCOUNT_SID and TWILIO_API_KEY_SID/SECRET or TWILIO_AUTH_TOKEN")
     if response.status_code != 200:

@@ -1,4 +1,5 @@
 """`events`: the workflow events as the local events queue receives them, and the DLQ replay."""
+
 from __future__ import annotations
 
 import json
@@ -55,7 +56,9 @@ def tail(
             if as_json:
                 print(json.dumps(profile.masked(event)), flush=True)
             else:
-                profile.console.print(f"{event.get('time', '')} {event.get('detail-type')} {subject(detail, profile)} {detail.get('status') or ''} event_id={detail.get('event_id')}")
+                profile.console.print(
+                    f"{event.get('time', '')} {event.get('detail-type')} {subject(detail, profile)} {detail.get('status') or ''} event_id={detail.get('event_id')}"
+                )
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         if not messages and not follow:
             return

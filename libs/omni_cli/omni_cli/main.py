@@ -1,4 +1,5 @@
 """The `omni-twilio` command: its shared options, its sub-commands, and its one-line failures."""
+
 from __future__ import annotations
 
 from typing import Any, NoReturn
@@ -22,7 +23,7 @@ class OneLineFailures(TyperGroup):
             raise
         except CliFailure as exc:
             fail(ctx, str(exc))
-        except Exception as exc:  # anything unforeseen: its kind and first line, not a traceback
+        except Exception as exc:  # noqa: BLE001 - anything unforeseen: its kind and first line, not a traceback
             first = str(exc).splitlines()[0] if str(exc) else ""
             fail(ctx, f"{type(exc).__name__}: {first}"[:300])
 
@@ -47,11 +48,18 @@ app = typer.Typer(
 @app.callback()
 def configure(
     ctx: typer.Context,
-    stage: str = typer.Option("local", "--stage", envvar="OMNI_TWILIO_STAGE", help=f"One of {', '.join(STAGES)}; local is the stack of `make dev` (DEVSTACK_PORT_BASE, else 8000)."),
+    stage: str = typer.Option(
+        "local",
+        "--stage",
+        envvar="OMNI_TWILIO_STAGE",
+        help=f"One of {', '.join(STAGES)}; local is the stack of `make dev` (DEVSTACK_PORT_BASE, else 8000).",
+    ),
     inbound_url: str | None = typer.Option(None, "--inbound-url", help="The inbound service's base URL (other stages)."),
     status_url: str | None = typer.Option(None, "--status-url", help="The status service's base URL (other stages)."),
     outbound_url: str | None = typer.Option(None, "--outbound-url", help="The outbound service's base URL (other stages)."),
-    show_numbers: bool = typer.Option(False, "--show-numbers", help="Print phone numbers in full (masked to the last four digits otherwise)."),
+    show_numbers: bool = typer.Option(
+        False, "--show-numbers", help="Print phone numbers in full (masked to the last four digits otherwise)."
+    ),
 ) -> None:
     if stage not in STAGES:
         raise CliFailure(f"--stage must be one of {', '.join(STAGES)}, not {stage!r}")

@@ -1,4 +1,5 @@
 """`send` and `show`: the outbound API, POST /messages and GET /messages/{sid}."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """`simulate`: signed Twilio webhooks, as Twilio would post them to a stage."""
+
 from __future__ import annotations
 
 import mimetypes
@@ -30,8 +31,16 @@ def inbound_form(account_sid: str, sender: str, to: str, body: str, media: list[
     """A real-shaped inbound message form, as Twilio posts it, with a fresh MessageSid;
     `media` is each item's URL and content type."""
     sid = sid or new_sid([url for url, _ in media])
-    pairs = [("MessageSid", sid), ("SmsMessageSid", sid), ("AccountSid", account_sid), ("From", sender), ("To", to),
-             ("Body", body), ("NumMedia", str(len(media))), ("ApiVersion", "2010-04-01")]
+    pairs = [
+        ("MessageSid", sid),
+        ("SmsMessageSid", sid),
+        ("AccountSid", account_sid),
+        ("From", sender),
+        ("To", to),
+        ("Body", body),
+        ("NumMedia", str(len(media))),
+        ("ApiVersion", "2010-04-01"),
+    ]
     for n, (url, content_type) in enumerate(media):
         pairs += [(f"MediaUrl{n}", url), (f"MediaContentType{n}", content_type)]
     if sender.startswith("whatsapp:"):
@@ -50,8 +59,12 @@ def post_signed(url: str, pairs: FormPairs, token: str, session: requests.Sessio
 def media_urls(profile: Profile, media: list[str], sid: str) -> list[tuple[str, str]]:
     """Each --media as Twilio would give it, with its content type: a URL as it is (its type
     guessed from its name), a file hosted by the local sandbox (its type from the file's)."""
-    return [(item, _guess_type(item.split("?")[0], "image/jpeg")) if item.startswith(("http://", "https://")) else host_file(profile, Path(item), sid)
-            for item in media]
+    return [
+        (item, _guess_type(item.split("?")[0], "image/jpeg"))
+        if item.startswith(("http://", "https://"))
+        else host_file(profile, Path(item), sid)
+        for item in media
+    ]
 
 
 def _guess_type(name: str, default: str) -> str:
@@ -66,8 +79,14 @@ def host_file(profile: Profile, path: Path, sid: str) -> tuple[str, str]:
     if not profile.is_local:
         raise CliFailure(f"--media {path}: files are hosted by the local sandbox only; give an http(s) URL")
     content_type = _guess_type(path.name, "application/octet-stream")
-    response = http("POST", profile.local_url("sandbox") + "/_sandbox/media", "Twilio sandbox", params={"message_sid": sid},
-                    data=path.read_bytes(), headers={"Content-Type": content_type})
+    response = http(
+        "POST",
+        profile.local_url("sandbox") + "/_sandbox/media",
+        "Twilio sandbox",
+        params={"message_sid": sid},
+        data=path.read_bytes(),
+        headers={"Content-Type": content_type},
+    )
     if response.status_code == 404:
         raise CliFailure(f"--media {path}: this sandbox cannot host files (no POST /_sandbox/media); give an http(s) URL")
     if response.status_code != 201:
@@ -157,8 +176,14 @@ def status(
     """Post a signed status callback for a message."""
     profile: Profile = ctx.obj
     settings = profile.settings
-    pairs = [("MessageSid", sid), ("SmsSid", sid), ("MessageStatus", message_status), ("SmsStatus", message_status),
-             ("AccountSid", settings.account_sid), ("ApiVersion", "2010-04-01")]
+    pairs = [
+        ("MessageSid", sid),
+        ("SmsSid", sid),
+        ("MessageStatus", message_status),
+        ("SmsStatus", message_status),
+        ("AccountSid", settings.account_sid),
+        ("ApiVersion", "2010-04-01"),
+    ]
     if error_code is not None:
         pairs.append(("ErrorCode", str(error_code)))
     response = post_signed(profile.webhook_url("status"), pairs, settings.auth_token)

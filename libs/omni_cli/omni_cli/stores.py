@@ -1,4 +1,5 @@
 """`failed` and `optouts`: the failed-message store and the opt-out table, through carrier_core's models."""
+
 from __future__ import annotations
 
 import re
@@ -32,9 +33,17 @@ def stored(profile: Profile) -> Profile:
 def failed_row(item: FailedMessageModel) -> dict[str, Any]:
     request = item.request.as_dict() if item.request is not None else {}
     error = item.twilio_error.as_dict() if item.twilio_error is not None else {}
-    return {"id": item.id, "to": request.get("to"), "category": item.category, "twilio_code": error.get("twilio_code") or error.get("code"),
-            "state": item.state, "retryable": item.retryable, "attempts": int(item.attempts or 0), "message_sid": item.message_sid,
-            "created_at": item.created_at}
+    return {
+        "id": item.id,
+        "to": request.get("to"),
+        "category": item.category,
+        "twilio_code": error.get("twilio_code") or error.get("code"),
+        "state": item.state,
+        "retryable": item.retryable,
+        "attempts": int(item.attempts or 0),
+        "message_sid": item.message_sid,
+        "created_at": item.created_at,
+    }
 
 
 @failed_app.command("list")
@@ -81,7 +90,9 @@ def failed_retry(
         for done in report.get(key) or []:
             profile.console.print(f"{done} {key}")
     if item_id and item_id not in (report.get("sent") or []):
-        raise CliFailure(f"{item_id} was not sent: {next((k for k in ('rescheduled', 'dead', 'unknown', 'skipped') if item_id in report.get(k, [])), 'not run')}")
+        raise CliFailure(
+            f"{item_id} was not sent: {next((k for k in ('rescheduled', 'dead', 'unknown', 'skipped') if item_id in report.get(k, [])), 'not run')}"
+        )
 
 
 def get_failed(item_id: str) -> FailedMessageModel:
@@ -124,8 +135,17 @@ def number_arg(value: str) -> str:
 def optouts_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print the records as JSON.")) -> None:
     """List the opt-out records (opted out or back in)."""
     profile = stored(ctx.obj)
-    rows = [{"phone": o.phone, "sender": o.sender, "opted_out": o.opted_out, "keyword": o.keyword, "source": o.source,
-             "updated_at": o.updated_at} for o in OptOutModel.scan()]
+    rows = [
+        {
+            "phone": o.phone,
+            "sender": o.sender,
+            "opted_out": o.opted_out,
+            "keyword": o.keyword,
+            "source": o.source,
+            "updated_at": o.updated_at,
+        }
+        for o in OptOutModel.scan()
+    ]
     rows.sort(key=lambda r: str(r["updated_at"]), reverse=True)
     if as_json:
         profile.print_json(rows)
@@ -146,7 +166,9 @@ def set_opt_out(ctx: typer.Context, number: str, sender: str | None, opted_out: 
         raise CliFailure("--sender is required: the stage has no default sender")
     # A put, as Twilio's own 21610 is recorded: the operator's word is the newest state.
     # The table's stream tells the workflow engine (contact.opted_out / opted_in).
-    OptOutModel(phone, business, opted_out=opted_out, keyword=None, message_sid=None, source=OPERATOR_SOURCE, updated_at=iso(utc_now())).save()
+    OptOutModel(
+        phone, business, opted_out=opted_out, keyword=None, message_sid=None, source=OPERATOR_SOURCE, updated_at=iso(utc_now())
+    ).save()
     verb = "opted out of" if opted_out else "may again be messaged by"
     profile.console.print(f"{profile.number(phone)} {verb} {profile.number(business)}")
 

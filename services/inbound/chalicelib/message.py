@@ -2,6 +2,7 @@
 
 Field reference: https://www.twilio.com/docs/messaging/guides/webhook-request
 """
+
 from __future__ import annotations
 
 import re

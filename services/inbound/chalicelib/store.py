@@ -1,4 +1,5 @@
 """Storing an inbound message: exactly one DynamoDB request, no read before it."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """The accepted send's one write: the message as Twilio took it, through the status machine."""
+
 from __future__ import annotations
 
 from datetime import datetime

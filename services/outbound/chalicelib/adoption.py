@@ -12,6 +12,7 @@ With none (every match is another send's) or several (identical, unowned: any of
 be another send's still being written) the outcome is unknown: the send is kept for a
 reconciler and never sent again, since Twilio may have sent it already.
 """
+
 from __future__ import annotations
 
 import logging

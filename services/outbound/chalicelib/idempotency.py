@@ -20,6 +20,7 @@ TransactWriteItems) and the completion in the message write (its Update + the cl
 Update). A send that ends otherwise (refused, stored for retry, write failed) is completed
 or released by the guard on its own afterwards.
 """
+
 from __future__ import annotations
 
 import logging
@@ -86,9 +87,7 @@ def _claim_condition(claim: Claim, abandoned: IdempotencyModel | None) -> Condit
         return fresh
     # Taking over a claim seen abandoned (the same request's try died holding it past its
     # lease): only while it is still that very claim, so of two takers one wins.
-    takeover: Condition = (
-        (m.state == IN_PROGRESS) & (m.locked_until == abandoned.locked_until) & (m.request_hash == claim.request_hash)
-    )
+    takeover: Condition = (m.state == IN_PROGRESS) & (m.locked_until == abandoned.locked_until) & (m.request_hash == claim.request_hash)
     return takeover
 
 
@@ -217,8 +216,14 @@ class KeyGuard:
     one request.
     """
 
-    def __init__(self, claim: Claim, time_left: Callable[[], float], replay: Callable[[str], SendOutcome],
-                 now: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        claim: Claim,
+        time_left: Callable[[], float],
+        replay: Callable[[str], SendOutcome],
+        now: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._claim = claim
         self._time_left = time_left
         self._replay = replay

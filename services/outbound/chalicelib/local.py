@@ -1,4 +1,5 @@
 """The local stage's on-demand worker run: its JSON body, checked like every other input."""
+
 from __future__ import annotations
 
 import math

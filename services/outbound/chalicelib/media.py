@@ -9,6 +9,7 @@ JPEG/PNG/GIF up to 5 MB go as they are; WebP/BMP/TIFF, and images over 5 MB, bec
 JPEG that fits (Pillow), stored in the media bucket and sent as a presigned link; other
 supported types go as they are up to 500 KB; all of a message's media at most 5 MB.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,7 +26,14 @@ from typing import Any
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 from carrier_core.digits import ascii_int
-from carrier_core.errors import MediaResponseInvalid, MediaTooLarge, MediaUnreachable, MediaUrlForbidden, StorageUnavailable, UnsupportedMediaType
+from carrier_core.errors import (
+    MediaResponseInvalid,
+    MediaTooLarge,
+    MediaUnreachable,
+    MediaUrlForbidden,
+    StorageUnavailable,
+    UnsupportedMediaType,
+)
 from carrier_core.media.addresses import forbidden
 from carrier_core.media.sniff import HEAD_BYTES, sniff
 from carrier_core.media.storage import presigned_get, s3_client, stored_url
@@ -47,10 +55,21 @@ MAX_SIDE = 2048
 MAX_PIXELS = 60_000_000  # a 59-megapixel one-bit TIFF, made RGBA then RGB, peaks at 663 MB of 1,024
 PASS_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif"})
 CONVERT_IMAGES = frozenset({"image/webp", "image/bmp", "image/x-ms-bmp", "image/tiff"})
-OTHER_TYPES = frozenset({
-    "application/pdf", "text/vcard", "text/x-vcard", "text/directory", "text/calendar", "text/csv",
-    "text/plain", "text/rtf", "text/richtext", "application/vcard", "application/rtf",
-})
+OTHER_TYPES = frozenset(
+    {
+        "application/pdf",
+        "text/vcard",
+        "text/x-vcard",
+        "text/directory",
+        "text/calendar",
+        "text/csv",
+        "text/plain",
+        "text/rtf",
+        "text/richtext",
+        "application/vcard",
+        "application/rtf",
+    }
+)
 OTHER_PREFIXES = ("audio/", "video/")
 
 
@@ -77,7 +96,11 @@ def prepare_media(urls: tuple[str, ...], settings: Settings, s3: Any = None) -> 
     budget = (MESSAGE_LIMIT - kept) // converting if converting else 0
     client = s3 or (s3_client(settings.region) if converting else None)
     items = _all(
-        lambda pair: _convert(pair[0], settings, client, min(IMAGE_LIMIT, budget), deadline) if pair[1] else SentMedia(pair[0].url, pair[0].content_type, pair[0].size, pair[0].url),
+        lambda pair: (
+            _convert(pair[0], settings, client, min(IMAGE_LIMIT, budget), deadline)
+            if pair[1]
+            else SentMedia(pair[0].url, pair[0].content_type, pair[0].size, pair[0].url)
+        ),
         list(zip(probed, plans)),
     )
     log.info("media checked", extra={"items": len(items), "converted": converting})
@@ -150,9 +173,12 @@ def open_url(method: str, url: str, settings: Settings, deadline: float, headers
         port = explicit_port or (443 if parts.scheme == "https" else 80)
         address = resolve(parts.hostname, port, settings.ssrf_guard)
         timeout = max(0.1, deadline - time.monotonic())
-        conn: http.client.HTTPConnection = (http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection)(parts.hostname, port, timeout=timeout)
+        conn: http.client.HTTPConnection = (http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection)(
+            parts.hostname, port, timeout=timeout
+        )
         # Connect to the address just checked; TLS still verifies the certificate of the name.
-        setattr(conn, "_create_connection", lambda addr, *args: socket.create_connection((address, addr[1]), *args))
+        # (http.client's own hook, not in its type stubs; `address` is bound now, for this try)
+        setattr(conn, "_create_connection", lambda addr, *args, address=address: socket.create_connection((address, addr[1]), *args))  # noqa: B010
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
             conn.request(method, target, headers={"User-Agent": "omni-twilio-media-check", **(headers or {})})
@@ -189,7 +215,12 @@ def probe(url: str, settings: Settings, deadline: float) -> Probed:
     response = open_url("HEAD", url, settings, deadline)
     response.read()
     header_type, size = _type_of(response.getheader("Content-Type")), _length(response.getheader("Content-Length"), url)
-    if response.status < 300 and header_type and size is not None and header_type not in ("application/octet-stream", "binary/octet-stream"):
+    if (
+        response.status < 300
+        and header_type
+        and size is not None
+        and header_type not in ("application/octet-stream", "binary/octet-stream")
+    ):
         return Probed(url, header_type, size)
     response = open_url("GET", url, settings, deadline, {"Range": f"bytes=0-{HEAD_BYTES - 1}"})
     try:
@@ -296,4 +327,3 @@ def _convert(probed: Probed, settings: Settings, s3: Any, limit: int, deadline: 
     stored = stored_url(settings.media_bucket, key)
     link = presigned_get(s3, stored, SENT_LINK_SECONDS)
     return SentMedia(probed.url, actual, len(source), link, "image/jpeg", stored, len(jpeg), digest)
-

@@ -1,5 +1,6 @@
 """The public API's view of messages: stored ones read back, and the resources of sends
 that are not (yet) messages: accepted but not yet written, or kept for a retry."""
+
 from __future__ import annotations
 
 import re

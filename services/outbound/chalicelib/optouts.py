@@ -1,4 +1,5 @@
 """Whether a send's recipient opted out of any of its senders, before Twilio hears of it."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """What one POST /messages came to, and the metrics it counts (the app emits them)."""
+
 from __future__ import annotations
 
 import enum
@@ -7,7 +8,6 @@ from typing import Any
 
 from carrier_core.errors import CarrierError
 from carrier_core.metrics import Fact
-
 
 
 class Kind(str, enum.Enum):

@@ -3,6 +3,7 @@
 Apart from chalicelib.media, which does the checks, so that a send without media (and every
 cold start) never imports the probes, the SSRF guard or the S3 client.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,8 +28,12 @@ class SentMedia:
     def item(self) -> MediaItem:
         converted = self.stored_url is not None
         return MediaItem(
-            url=self.url, content_type=self.content_type, size=self.size if not converted else self.sent_size,
-            stored_url=self.stored_url, sha256=self.sha256, sent_content_type=self.sent_content_type,
+            url=self.url,
+            content_type=self.content_type,
+            size=self.size if not converted else self.sent_size,
+            stored_url=self.stored_url,
+            sha256=self.sha256,
+            sent_content_type=self.sent_content_type,
             status=MediaStatus.STORED.value if converted else None,
         )
 

@@ -3,6 +3,7 @@
 Everything Twilio would refuse for its shape is refused here, before any request leaves
 us: https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,9 +33,7 @@ MAX_BODY_CHARS = 1600
 MAX_MEDIA = 10
 VALIDITY_RANGE = (1, 36000)
 MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
-FIELDS = frozenset(
-    {"to", "from", "messaging_service_sid", "body", "media_urls", "status_callback", "validity_period", "max_price"}
-)
+FIELDS = frozenset({"to", "from", "messaging_service_sid", "body", "media_urls", "status_callback", "validity_period", "max_price"})
 
 
 @dataclass(frozen=True)

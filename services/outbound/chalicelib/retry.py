@@ -8,6 +8,7 @@ or the next wait plus one more call would not fit in the time left, keeping `res
 seconds to store the failure, so the request is handed to the retry worker rather than
 lost to a timeout.
 """
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,7 @@ deliver twice), so after a 5xx or a lost answer the service lists Messages inste
 https://www.twilio.com/docs/messaging/api/message-resource#read-multiple-message-resources
 README.md ("Never twice") describes the window this leaves and why adopting is safe.
 """
+
 from __future__ import annotations
 
 import logging
@@ -53,7 +54,8 @@ def find_messages(settings: Settings, request: OutboundRequest, since: datetime)
         for _ in range(RECONCILE_MAX_PAGES):
             found += [
                 Accepted(sid=str(i.sid), status=str(i.status or "queued"), account_sid=i.account_sid, adopted=True)
-                for i in page if _matches(i, request, start)
+                for i in page
+                if _matches(i, request, start)
             ]
             page = page.next_page()
             if page is None:
@@ -69,7 +71,9 @@ def find_messages(settings: Settings, request: OutboundRequest, since: datetime)
         response = http.last_response()
         status = response.status_code if response is not None else None
         log.warning("twilio search failed", extra={"error_type": type(exc).__name__, "http_status": status})
-        raise TwilioCallFailed(TwilioUnavailable(f"Twilio's message list could not be read: {type(exc).__name__}"), status, maybe_created=True) from exc
+        raise TwilioCallFailed(
+            TwilioUnavailable(f"Twilio's message list could not be read: {type(exc).__name__}"), status, maybe_created=True
+        ) from exc
     raise TwilioCallFailed(TwilioUnavailable("Twilio's message list did not end within the pages searched"), None, maybe_created=True)
 
 

@@ -6,6 +6,7 @@ The API turns what it returns into a SendOutcome (send_message); the worker into
 failed send's next state. Neither sees an Idempotency-Key: that is the guard around the
 API's call (idempotency.py).
 """
+
 from __future__ import annotations
 
 import logging
@@ -131,7 +132,10 @@ def deliver(
 
     def on_retry(failure: TwilioCallFailed, delay: float) -> None:
         retried.append(failure.error.code)
-        log.info("retrying twilio", extra={"error_code": failure.error.code, "delay_seconds": round(delay, 3), "maybe_created": failure.maybe_created})
+        log.info(
+            "retrying twilio",
+            extra={"error_code": failure.error.code, "delay_seconds": round(delay, 3), "maybe_created": failure.maybe_created},
+        )
 
     failures: list[TwilioCallFailed] = []
 
@@ -158,7 +162,10 @@ def deliver(
     except Unmatched:
         return _uncertain(failures, retried)
     append_keys(message_sid=accepted.sid)
-    log.info("twilio accepted", extra={"attempts": attempts, "status": loggable_status(accepted.status), "adopted": accepted.adopted, "to": mask_phone(request.to)})
+    log.info(
+        "twilio accepted",
+        extra={"attempts": attempts, "status": loggable_status(accepted.status), "adopted": accepted.adopted, "to": mask_phone(request.to)},
+    )
     recorded = _record(request, accepted, settings, ledger, media, send_id)
     if recorded is None:
         return _uncertain(failures, retried)
@@ -228,8 +235,16 @@ def send_message(
     return _stored_for_retry(request, delivery, since, settings, policy)
 
 
-def _keep(request: OutboundRequest, failure: TwilioCallFailed, attempts: int, next_attempt_at: float | None, settings: Settings,
-          since: datetime | None = None, maybe_created: bool = False, state: FailedState = FailedState.REJECTED) -> FailedMessageModel:
+def _keep(
+    request: OutboundRequest,
+    failure: TwilioCallFailed,
+    attempts: int,
+    next_attempt_at: float | None,
+    settings: Settings,
+    since: datetime | None = None,
+    maybe_created: bool = False,
+    state: FailedState = FailedState.REJECTED,
+) -> FailedMessageModel:
     """The failed send as carrier_core.failed_sends keeps it."""
     return failed_sends.kept(request.to_dict(), failure.describe(), attempts, next_attempt_at, settings, since, maybe_created, state)
 

@@ -1,4 +1,5 @@
 """A transaction of ours with another item's write, and what a cancelled one tells."""
+
 from __future__ import annotations
 
 from typing import Protocol

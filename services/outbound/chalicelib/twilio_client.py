@@ -5,6 +5,7 @@ Retry-After is lost. Rather than read the SDK's private `_test_only_last_respons
 HttpClient answers with a Response that keeps the headers and remembers the last one per
 thread (chalice local serves requests on threads; Lambda runs one at a time).
 """
+
 from __future__ import annotations
 
 import json
@@ -97,9 +98,7 @@ class Accepted:
 class TwilioCallFailed(Exception):
     """One call to Twilio failed; `error` says how, `retry_after` when Twilio asked for a pause."""
 
-    def __init__(
-        self, error: CarrierError, http_status: int | None, retry_after: float | None = None, maybe_created: bool = False
-    ) -> None:
+    def __init__(self, error: CarrierError, http_status: int | None, retry_after: float | None = None, maybe_created: bool = False) -> None:
         super().__init__(error.message)
         self.error = error
         self.http_status = http_status

@@ -4,6 +4,7 @@
 Runs every minute (app.retry_failed). The `due` index is sparse: only items with a
 retry_state are in it, so a sent or dead item leaves it by losing that attribute.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,7 +25,6 @@ from chalicelib.outcome import Kind, SendOutcome, metrics_for
 from chalicelib.request import OutboundRequest
 from chalicelib.retry import RetryPolicy, backoff
 from chalicelib.send import Refused, Sent, Uncertain, deliver
-from chalicelib.twilio_client import TwilioCallFailed
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,14 @@ class WorkerReport:
     metrics: list[Fact] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
-        return {"due": self.due, "sent": self.sent, "rescheduled": self.rescheduled, "dead": self.dead, "unknown": self.unknown,
-                "skipped": self.skipped}
+        return {
+            "due": self.due,
+            "sent": self.sent,
+            "rescheduled": self.rescheduled,
+            "dead": self.dead,
+            "unknown": self.unknown,
+            "skipped": self.skipped,
+        }
 
 
 def retry_due(
@@ -89,11 +95,15 @@ def retry_one(
     """
     request = OutboundRequest.from_dict(dict(item.request.as_dict()))
     since = _first_attempt(item)
-    delivery = deliver(request, settings, replace(policy, max_attempts=1), time_left, since, item.id, maybe_created=bool(item.maybe_created))
+    delivery = deliver(
+        request, settings, replace(policy, max_attempts=1), time_left, since, item.id, maybe_created=bool(item.maybe_created)
+    )
     attempts = int(item.attempts)
     if isinstance(delivery, Uncertain):
         # Out of the due index for good: Twilio may have sent it, a reconciler decides.
-        failed_sends.finish(item, FailedState.UNKNOWN, attempts + delivery.attempts, error=delivery.failure.describe() if delivery.failure else None)
+        failed_sends.finish(
+            item, FailedState.UNKNOWN, attempts + delivery.attempts, error=delivery.failure.describe() if delivery.failure else None
+        )
         return "unknown", metrics_for(SendOutcome(Kind.UNKNOWN))
     if isinstance(delivery, Sent):
         outcome = SendOutcome(Kind.SENT, channel=request.channel, adopted=delivery.adopted, stored=delivery.stored)

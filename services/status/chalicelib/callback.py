@@ -2,6 +2,7 @@
 
 Field reference: https://www.twilio.com/docs/messaging/guides/track-outbound-message-status
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

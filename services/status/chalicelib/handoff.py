@@ -1,4 +1,5 @@
 """The hand-off consumer of this service's Lambda, and what one batch counts as metrics."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -8,6 +9,7 @@ from carrier_core.stream.batch import BatchOutcome
 from carrier_core.handoff.handler import Handoff, HandoffConfig
 from carrier_core.metrics import Fact
 from carrier_core.settings import Settings
+
 
 def metrics_for(outcome: BatchOutcome) -> list[Fact]:
     """Events published by type, and a failed record by kind of failure (never a SID)."""

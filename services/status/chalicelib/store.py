@@ -1,4 +1,5 @@
 """Recording a status callback on its message, and what it counts as metrics."""
+
 from __future__ import annotations
 
 import logging
@@ -14,7 +15,6 @@ from carrier_core.status.store import Outcome, Recorded, record_status
 from chalicelib.callback import StatusCallback
 
 log = logging.getLogger(__name__)
-
 
 
 def record_callback(callback: StatusCallback, settings: Settings) -> Recorded:

@@ -8,6 +8,7 @@ a later status of the same message before an earlier one. AWS Lambda Powertools'
 processor was measured (~115 ms of cold start) and rejected for that reason too: it goes on
 after a failed record.
 """
+
 from __future__ import annotations
 
 import logging
@@ -57,7 +58,7 @@ def process_batch(raw_records: Sequence[dict[str, Any]], derive: Derive, publish
     for index, raw in enumerate(raw_records):
         try:
             events = derive(StreamRecord.from_lambda(raw))
-        except Exception as exc:  # a record we cannot read must not hide the ones before it
+        except Exception as exc:  # noqa: BLE001 - a record we cannot read must not hide the ones before it
             if _flush(pending, publish, outcome, sequences):
                 outcome.fail(sequences[index], f"unreadable_record:{type(exc).__name__}")
             break
@@ -97,7 +98,7 @@ def _flush(pending: _Pending, publish: Publisher, outcome: BatchOutcome, sequenc
         return True
     try:
         errors = publish([event for _, event in chunk])
-    except Exception as exc:  # the bus or the network: retried by the event source
+    except Exception as exc:  # noqa: BLE001 - the bus or the network: retried by the event source
         outcome.fail(sequences[chunk[0][0]], f"publish_failed:{type(exc).__name__}")
         return False
     for (index, event), error in zip(chunk, errors):
@@ -106,5 +107,3 @@ def _flush(pending: _Pending, publish: Publisher, outcome: BatchOutcome, sequenc
             return False
         outcome.published.append(event)
     return True
-
-

@@ -18,6 +18,7 @@ UpdateItem creates) has nothing to say and yields nothing. The event id hashes t
 (what, which item, the status or state reached), never the record's sequence number, so
 the same change yields the same id whichever record, retry or replay carries it.
 """
+
 from __future__ import annotations
 
 import enum

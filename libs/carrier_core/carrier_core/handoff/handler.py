@@ -1,4 +1,5 @@
 """The consumer as the status service's Lambda, the local poller and replay all run it."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence

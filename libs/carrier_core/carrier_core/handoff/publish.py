@@ -1,4 +1,5 @@
 """Putting events on the EventBridge bus: one PutEvents per chunk, a result per entry."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

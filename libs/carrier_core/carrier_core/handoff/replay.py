@@ -14,6 +14,7 @@ functionArn), and replay hands its records to that consumer: the hand-off's woul
 event in a media record, report success, and so delete the only trace of a media job that
 never finished. A message from a function replay does not know is left on the queue.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -120,7 +121,9 @@ def replay(sqs: Any, streams: Any, queue_url: str, route: Route) -> ReplayReport
     left: list[str] = []
     while True:
         # Messages left on the queue stay invisible for the rest of the run.
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=300).get("Messages", [])
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=300).get(
+            "Messages", []
+        )
         fresh = [m for m in messages if m["MessageId"] not in seen]
         if not fresh:
             break

@@ -5,6 +5,7 @@ An IPv6 address can carry an IPv4 one that a translator or tunnel reaches for us
 deprecated IPv4-compatible form (::/96). Python's `is_global` judges only the IPv6 prefix
 (64:ff9b::a9fe:a9fe is "global"), so the IPv4 inside is judged by the IPv4 rules instead.
 """
+
 from __future__ import annotations
 
 import ipaddress

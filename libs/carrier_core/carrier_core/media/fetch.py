@@ -8,6 +8,7 @@ that carries a second kind of auth. Media can 404 for a moment after the webhook
 All of it, waits and redirects included, fits one deadline, checked between reads: a
 socket timeout alone bounds each read, and a server sending a byte a second never trips it.
 """
+
 from __future__ import annotations
 
 import base64

@@ -8,6 +8,7 @@ The results land in one update whose condition is that every item is still `pend
 redelivered record finds them finished and writes nothing, and the update that does land
 is the one the hand-off turns into `message.received` (carrier_core.handoff.events).
 """
+
 from __future__ import annotations
 
 import logging
@@ -103,7 +104,7 @@ class MediaRehost:
                 if indexes:
                     assert record.new is not None
                     self.rehost(record.new, indexes)
-            except Exception as exc:  # the event source tries the record again
+            except Exception as exc:  # noqa: BLE001 - storage or S3 down: the event source tries the record again
                 return {n: f"rehost_failed:{type(exc).__name__}"}
         return {}
 
@@ -119,7 +120,9 @@ class MediaRehost:
             clause = MessageModel.media[i]["status"] == MediaStatus.PENDING.value
             still_pending = clause if still_pending is None else still_pending & clause
         try:
-            MessageModel(sid).update(actions=[MessageModel.media.set(items), MessageModel.updated_at.set(iso(utc_now()))], condition=still_pending)
+            MessageModel(sid).update(
+                actions=[MessageModel.media.set(items), MessageModel.updated_at.set(iso(utc_now()))], condition=still_pending
+            )
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 log.info("media already finished", extra={"message_sid": sid})

@@ -1,4 +1,5 @@
 """The real content type of media, from its first bytes (a sender's header is only a claim)."""
+
 from __future__ import annotations
 
 # Enough of the start of a file for every signature below.

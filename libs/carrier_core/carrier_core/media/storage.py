@@ -1,4 +1,5 @@
 """The media bucket: where copies go and how a reader gets a short-lived link to one."""
+
 from __future__ import annotations
 
 from functools import cache

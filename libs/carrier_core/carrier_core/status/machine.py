@@ -10,6 +10,7 @@ order they arrived in.
 Ranks are stored on the item (`status_rank`) and compared by DynamoDB, so they are API:
 never renumber one. The gaps leave room to place a new Twilio status between two others.
 """
+
 from __future__ import annotations
 
 import enum

@@ -4,6 +4,7 @@ A report is a Twilio status callback or, for the outbound service, Twilio's answ
 send. Both go through `record_status`, so a message written by either merges with what the
 other wrote, whichever came first. services/status/README.md explains the writes.
 """
+
 from __future__ import annotations
 
 import enum
@@ -139,7 +140,7 @@ def trim_history(sid: str, item: Mapping[str, Raw]) -> int:
     history = item.get(_HISTORY, {}).get("L", [])
     if len(history) <= HISTORY_TRIM_AT:
         return 0
-    kept = [history[0], *history[len(history) - (HISTORY_KEEP - 1):]]
+    kept = [history[0], *history[len(history) - (HISTORY_KEEP - 1) :]]
     event_ids = {entry["M"][_EVENT_ID]["S"] for entry in kept if _EVENT_ID in entry.get("M", {})}
     names = placeholders(MessageModel, "history", "history_dropped", "event_ids")
     expression = "SET #history = :kept, #history_dropped = if_not_exists(#history_dropped, :none) + :dropped"
@@ -199,8 +200,9 @@ def _recorded(outcome: Outcome, item: Mapping[str, Raw], requests: int) -> Recor
     history = item.get(_HISTORY, {}).get("L", [])
     status = item.get(_stored("status"), {}).get("S")
     error_code = item.get(_stored("error_code"), {}).get("N")
-    return Recorded(outcome, created=len(history) == 1, status=status,
-                    error_code=int(error_code) if error_code is not None else None, requests=requests)
+    return Recorded(
+        outcome, created=len(history) == 1, status=status, error_code=int(error_code) if error_code is not None else None, requests=requests
+    )
 
 
 def _update(
@@ -213,7 +215,7 @@ def _update(
     authoritative: bool,
 ) -> Update:
     """One of the two writes of a report: its expression (one per shape), and its values."""
-    M = MessageModel
+    M = MessageModel  # noqa: N806 - short, as in the expressions it spells
     given = {name: item for name, item in {"direction": OUTBOUND, **(fields or {})}.items() if item is not None}
     sets_error = advance and report.error_code is not None
     expression, condition, names = _expression(advance, sets_error, tuple(given), authoritative)
@@ -264,8 +266,10 @@ def _expression(advance: bool, sets_error: bool, fields: tuple[str, ...], author
         # The event id test is implied while ranks only rise (a recorded report left
         # status_rank >= its rank), kept so that a writer breaking that rule still cannot
         # add a report twice.
-        condition = ("(attribute_not_exists(#sid) OR attribute_not_exists(#status_rank) OR #status_rank < :rank)"
-                     " AND NOT contains(#event_ids, :event_id)")
+        condition = (
+            "(attribute_not_exists(#sid) OR attribute_not_exists(#status_rank) OR #status_rank < :rank)"
+            " AND NOT contains(#event_ids, :event_id)"
+        )
     else:
         sets = ["#status = if_not_exists(#status, :status)", "#status_rank = if_not_exists(#status_rank, :rank)"]
         # The only reason to refuse a history entry is that it is already there. No

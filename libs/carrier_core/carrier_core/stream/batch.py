@@ -5,6 +5,7 @@ Lambda's DynamoDB event source keeps a shard's records in order and, with
 ReportBatchItemFailures, restarts the next try at the sequence number reported: every
 record before it counts as done, it and everything after it come again, in order.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,4 +1,5 @@
 """A DynamoDB stream record as Lambda delivers it, read into plain Python values."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
