@@ -51,7 +51,7 @@ def inbound_at_scale(ddb: DynamoDB, samples: int) -> list[Result]:
 
     module = load_service("inbound", ddb.direct)
     settings = module.runtime.settings
-    url, token, handler = settings.inbound_webhook_url, settings.auth_token, module.app
+    url, token, handler = settings.account.inbound_webhook_url, settings.account.auth_token, module.app
 
     from chalicelib.message import InboundMessage  # the chalicelib load_service imported
     from chalicelib.store import item_fields

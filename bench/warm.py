@@ -49,7 +49,7 @@ def warm_inbound(ddb: DynamoDB, count: int) -> tuple[list[Result], Warm]:
     # Timed against DynamoDB Local itself, as the raw requests are; counted through its proxy.
     module = load_service("inbound", ddb.direct)
     settings = module.runtime.settings
-    url, token, handler = settings.inbound_webhook_url, settings.auth_token, module.app
+    url, token, handler = settings.account.inbound_webhook_url, settings.account.auth_token, module.app
 
     def deliver(form: list[tuple[str, str]]) -> None:
         response = handler(webhook_event(url, form, token), None)
@@ -86,7 +86,7 @@ def warm_status(ddb: DynamoDB, count: int, sent_sid: str) -> tuple[list[Result],
 
     module = load_service("status", ddb.direct)
     settings = module.runtime.settings
-    url, token, handler = settings.status_webhook_url, settings.auth_token, module.app
+    url, token, handler = settings.account.status_webhook_url, settings.account.auth_token, module.app
 
     def deliver(status: str, sid: str) -> None:
         response = handler(webhook_event(url, status_callback(status, sid=sid), token), None)

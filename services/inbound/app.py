@@ -30,7 +30,9 @@ runtime.attach(app, Response)
 @handles_errors(Response)
 def inbound() -> Response:
     settings = runtime.settings
-    form = read_webhook(app.current_request, settings.auth_tokens, settings.inbound_webhook_url, settings.webhook_shared_keys)
+    form = read_webhook(
+        app.current_request, settings.account.auth_tokens, settings.account.inbound_webhook_url, settings.account.webhook_shared_keys
+    )
     message = InboundMessage.from_form(form)
     append_keys(message_sid=message.message_sid)
     is_new = store_inbound(message, settings)

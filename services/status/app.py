@@ -26,7 +26,9 @@ runtime.attach(app, Response)
 @handles_errors(Response)
 def status() -> Response:
     settings = runtime.settings
-    form = read_webhook(app.current_request, settings.auth_tokens, settings.status_webhook_url, settings.webhook_shared_keys)
+    form = read_webhook(
+        app.current_request, settings.account.auth_tokens, settings.account.status_webhook_url, settings.account.webhook_shared_keys
+    )
     callback = StatusCallback.from_form(form)
     recorded = record_callback(callback, settings)
     runtime.metrics.emit(metrics_for(callback, recorded))

@@ -43,7 +43,7 @@ def test_missing_setting_is_named(missing: str, named: str) -> None:
 
 def test_deployed_stage_reads_token_from_ssm_parameter() -> None:
     settings = Settings.from_env("inbound", DEPLOYED, read_secret=read_secret)
-    assert settings.auth_token == "secret-of:/omni-twilio/prod/twilio-auth-token"
+    assert settings.account.auth_token == "secret-of:/omni-twilio/prod/twilio-auth-token"
     assert settings.messages_table == "omni-twilio-prod-messages"
     assert settings.optouts_table == "omni-twilio-prod-optouts"
     assert "secret-of" not in repr(settings)
@@ -52,10 +52,10 @@ def test_deployed_stage_reads_token_from_ssm_parameter() -> None:
 def test_local_stage_has_documented_defaults_and_env_wins() -> None:
     local = {"STAGE": "local", "DYNAMODB_ENDPOINT": "http://127.0.0.1:8000", "INBOUND_WEBHOOK_URL": "http://x/twilio/inbound"}
     settings = Settings.from_env("inbound", local)
-    assert (settings.account_sid, settings.auth_token) == (LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN)
-    assert settings.default_from_number == "+15005550006"
+    assert (settings.account.account_sid, settings.account.auth_token) == (LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN)
+    assert settings.account.default_from_number == "+15005550006"
     mine = Settings.from_env("inbound", {**local, "TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "mine"})
-    assert (mine.account_sid, mine.auth_token) == ("AC" + "1" * 32, "mine")
+    assert (mine.account.account_sid, mine.account.auth_token) == ("AC" + "1" * 32, "mine")
 
 
 def test_unknown_stage_lists_the_stages() -> None:
@@ -65,7 +65,7 @@ def test_unknown_stage_lists_the_stages() -> None:
 
 def test_secondary_token_joins_primary() -> None:
     env = {**DEPLOYED, "TWILIO_AUTH_TOKEN_SECONDARY_PARAMETER": "/old"}
-    assert Settings.from_env("inbound", env, read_secret=read_secret).auth_tokens == (
+    assert Settings.from_env("inbound", env, read_secret=read_secret).account.auth_tokens == (
         "secret-of:/omni-twilio/prod/twilio-auth-token",
         "secret-of:/old",
     )
@@ -79,14 +79,14 @@ def test_api_key_is_used_for_rest_and_its_secret_read_from_ssm() -> None:
     settings = Settings.from_env(
         "outbound", {**env, "STATUS_WEBHOOK_URL": "https://sms.example.com/twilio/status"}, read_secret=read_secret
     )
-    assert settings.rest_credentials == (KEY_SID, "secret-of:/omni-twilio/prod/twilio-api-key-secret")
-    assert settings.auth_tokens == ("secret-of:/omni-twilio/prod/twilio-auth-token",)
+    assert settings.account.rest_credentials == (KEY_SID, "secret-of:/omni-twilio/prod/twilio-api-key-secret")
+    assert settings.account.auth_tokens == ("secret-of:/omni-twilio/prod/twilio-auth-token",)
     assert "secret-of" not in repr(settings)
     # Every deployed outbound stage names the parameter; without a key SID it is not read.
     without = Settings.from_env(
         "inbound", {**DEPLOYED, "TWILIO_API_KEY_SECRET_PARAMETER": "/p", "TWILIO_API_KEY_SID": ""}, read_secret=read_secret
     )
-    assert without.rest_credentials == ("ACffffffffffffffffffffffffffffffff", "secret-of:/omni-twilio/prod/twilio-auth-token")
+    assert without.account.rest_credentials == ("ACffffffffffffffffffffffffffffffff", "secret-of:/omni-twilio/prod/twilio-auth-token")
 
 
 @pytest.mark.parametrize(
@@ -117,16 +117,19 @@ def test_the_seed_names_are_aliases() -> None:
         "TWILIO_DEFAULT_FROM_NUMBER": "+15005550006",
     }
     settings = Settings.from_env("outbound", {**env, **seed}, read_secret=read_secret)
-    assert (settings.inbound_webhook_url, settings.status_webhook_url) == (
+    assert (settings.account.inbound_webhook_url, settings.account.status_webhook_url) == (
         "https://sms.example.com/twilio/inbound",
         "https://sms.example.com/twilio/status",
     )
-    assert (settings.default_messaging_service_sid, settings.default_from_number) == ("MGbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "+15005550006")
+    assert (settings.account.default_messaging_service_sid, settings.account.default_from_number) == (
+        "MGbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+        "+15005550006",
+    )
     # The same value under both names is no conflict.
     same = Settings.from_env(
         "inbound", {**DEPLOYED, "TWILIO_INBOUND_WEBHOOK_URL": DEPLOYED["INBOUND_WEBHOOK_URL"]}, read_secret=read_secret
     )
-    assert same.inbound_webhook_url == "https://sms.example.com/twilio/inbound"
+    assert same.account.inbound_webhook_url == "https://sms.example.com/twilio/inbound"
 
 
 # The taxonomy as the API documents it, written out by hand: code -> (HTTP status, retryable).

@@ -204,7 +204,7 @@ def test_a_deployed_stage_sends_credentials_only_over_https_to_twilio(url: str, 
 
     deployed = replace(settings, stage="dev", twilio_api_base_url=None)
     [item] = rehost_urls(deployed, s3, [url], fetch=fetch)
-    assert item["error"] == "http_404" and given == [deployed.media_credentials if sent else None]
+    assert item["error"] == "http_404" and given == [deployed.account.media_credentials if sent else None]
 
 
 def test_a_body_cut_short_of_its_length_is_failed_and_tried_again_not_stored(hostile: HostileServer, aws: tuple[Settings, Any]) -> None:

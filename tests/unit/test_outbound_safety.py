@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ReadTimeoutError
 
 from carrier_core.metrics import Fact
+from carrier_core.settings import Settings
 from carrier_core.models import FailedMessageModel, IdempotencyModel, MessageModel, OptOutModel, iso
 from tests.support.sandbox import ACCOUNT_SID, API_KEYS
 from tests.support.outbound import CUSTOMER, SENDER, Outbound, create_at_twilio, outbound, stored, twilio  # noqa: F401
@@ -171,7 +172,8 @@ def test_max_price_is_accepted_but_not_sent(outbound: Outbound) -> None:
 
 def test_rest_calls_use_the_api_key_and_never_the_auth_token(outbound: Outbound, monkeypatch: pytest.MonkeyPatch) -> None:
     ((key_sid, secret),) = API_KEYS.items()
-    settings = replace(outbound.settings(), api_key_sid=key_sid, api_key_secret=secret)
+    base = outbound.settings()
+    settings = replace(base, account=replace(base.account, api_key_sid=key_sid, api_key_secret=secret))
     monkeypatch.setattr(outbound.app.runtime, "_settings", settings)
     client = sys.modules["chalicelib.twilio_client"]
     client.reset_client()
@@ -186,7 +188,7 @@ def test_rest_calls_use_the_api_key_and_never_the_auth_token(outbound: Outbound,
 
 def test_configured_messaging_service_is_the_default_sender(outbound: Outbound, monkeypatch: pytest.MonkeyPatch) -> None:
     service = "MG" + "c" * 32
-    monkeypatch.setattr(outbound.app.runtime, "_settings", replace(outbound.settings(), default_messaging_service_sid=service))
+    monkeypatch.setattr(outbound.app.runtime, "_settings", with_service(outbound.settings(), service))
     response = outbound.post({"to": CUSTOMER, "body": "via the service"})
     assert response.status_code == 202 and body_of(response)["from"] is None
     (form,) = outbound.twilio.forms()
@@ -201,7 +203,7 @@ def test_the_seed_variable_names_start_the_service(outbound: Outbound, monkeypat
 
     from tests.support.apps import load_app
 
-    status_url = outbound.settings().status_webhook_url
+    status_url = outbound.settings().account.status_webhook_url
     monkeypatch.delenv("STATUS_WEBHOOK_URL")
     monkeypatch.setenv("TWILIO_STATUS_CALLBACK_URL", str(status_url))
     monkeypatch.setenv("TWILIO_INBOUND_WEBHOOK_URL", "https://carrier.example.com/twilio/inbound")
@@ -281,3 +283,8 @@ def test_a_live_claim_is_waited_for_not_taken_over(outbound: Outbound, monkeypat
     response = outbound.post(payload, key="live-1")
     assert (response.status_code, body_of(response)["error"]["code"]) == (409, "idempotency_in_progress")
     assert outbound.twilio.requests == [] and outbound.twilio.lists == []
+
+
+def with_service(settings: Settings, service: str) -> Settings:
+    """`settings` whose account sends through the messaging service `service` by default."""
+    return replace(settings, account=replace(settings.account, default_messaging_service_sid=service))

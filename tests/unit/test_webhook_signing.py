@@ -121,9 +121,11 @@ def test_shared_key_is_read_from_ssm_and_never_shown() -> None:
         "TWILIO_WEBHOOK_SHARED_KEY_PARAMETER": "/omni-twilio/prod/webhook-shared-key",
     }
     settings = Settings.from_env("inbound", env, read_secret=lambda name, region: f"secret-of:{name}")
-    assert settings.webhook_shared_keys == ("secret-of:/omni-twilio/prod/webhook-shared-key",)
+    assert settings.account.webhook_shared_keys == ("secret-of:/omni-twilio/prod/webhook-shared-key",)
     assert "secret-of" not in repr(settings)
     assert (
-        Settings.from_env("inbound", {**env, "TWILIO_WEBHOOK_SHARED_KEY_PARAMETER": ""}, read_secret=lambda n, r: "x").webhook_shared_keys
+        Settings.from_env(
+            "inbound", {**env, "TWILIO_WEBHOOK_SHARED_KEY_PARAMETER": ""}, read_secret=lambda n, r: "x"
+        ).account.webhook_shared_keys
         == ()
     )

@@ -41,41 +41,22 @@ MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Everything a service reads from its environment."""
+class TwilioAccount:
+    """One Twilio account as the carrier deals with it: who it is, the secrets Twilio signs
+    webhooks and we authenticate REST calls with, its default sender, and the URLs Twilio
+    calls. Every caller receives this one value: a deployment that serves several
+    businesses holds one per business."""
 
-    service: str
-    stage: str
-    region: str
-    messages_table: str
-    failed_messages_table: str
-    optouts_table: str
-    dynamodb_endpoint: str | None
-    inbound_webhook_url: str | None
-    status_webhook_url: str | None
     account_sid: str
     auth_token: str = field(repr=False)
     secondary_auth_token: str | None = field(default=None, repr=False)
-    twilio_api_base_url: str | None = None
-    default_from_number: str | None = None
-    message_retention_days: int = 400
-    idempotency_table: str = ""
-    event_bus_name: str = ""
-    events_dlq_name: str = ""
-    webhook_shared_key: str | None = field(default=None, repr=False)
     api_key_sid: str | None = None
     api_key_secret: str | None = field(default=None, repr=False)
+    webhook_shared_key: str | None = field(default=None, repr=False)
+    default_from_number: str | None = None
     default_messaging_service_sid: str | None = None
-    # ---- media (carrier_core.media; outbound's chalicelib/media) ----
-    media_bucket: str = ""
-    media_link_seconds: int = 300
-    media_not_ready_seconds: float = 4.0
-    # The whole time one inbound item may take, waits for a 404 included.
-    media_item_seconds: float = 10.0
-    delete_twilio_media: bool = False
-    # Outbound media_urls resolving to private, loopback, link-local or metadata addresses
-    # are refused; on in every stage but local, where tests turn it on.
-    ssrf_guard: bool = True
+    inbound_webhook_url: str | None = None
+    status_webhook_url: str | None = None
 
     @property
     def media_credentials(self) -> tuple[str, str]:
@@ -100,6 +81,35 @@ class Settings:
     def webhook_shared_keys(self) -> tuple[str, ...]:
         """The SharedKey secrets a webhook signed with X-Twilio-Webhooks-Signature-Settings may use."""
         return (self.webhook_shared_key,) if self.webhook_shared_key else ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a service reads from its environment; the Twilio account's part is `account`."""
+
+    service: str
+    stage: str
+    region: str
+    messages_table: str
+    failed_messages_table: str
+    optouts_table: str
+    dynamodb_endpoint: str | None
+    account: TwilioAccount
+    twilio_api_base_url: str | None = None
+    message_retention_days: int = 400
+    idempotency_table: str = ""
+    event_bus_name: str = ""
+    events_dlq_name: str = ""
+    # ---- media (carrier_core.media; outbound's chalicelib/media) ----
+    media_bucket: str = ""
+    media_link_seconds: int = 300
+    media_not_ready_seconds: float = 4.0
+    # The whole time one inbound item may take, waits for a 404 included.
+    media_item_seconds: float = 10.0
+    delete_twilio_media: bool = False
+    # Outbound media_urls resolving to private, loopback, link-local or metadata addresses
+    # are refused; on in every stage but local, where tests turn it on.
+    ssrf_guard: bool = True
 
     @property
     def is_local(self) -> bool:
@@ -140,21 +150,23 @@ class Settings:
             failed_messages_table=env.get("FAILED_MESSAGES_TABLE") or f"{prefix}-failed-messages",
             optouts_table=env.get("OPTOUTS_TABLE") or f"{prefix}-optouts",
             dynamodb_endpoint=endpoint,
-            inbound_webhook_url=urls["INBOUND_WEBHOOK_URL"],
-            status_webhook_url=urls["STATUS_WEBHOOK_URL"],
-            account_sid=env.get("TWILIO_ACCOUNT_SID") or (LOCAL_ACCOUNT_SID if local else _required(env, "TWILIO_ACCOUNT_SID")),
-            auth_token=primary,
-            secondary_auth_token=secondary,
+            account=TwilioAccount(
+                account_sid=env.get("TWILIO_ACCOUNT_SID") or (LOCAL_ACCOUNT_SID if local else _required(env, "TWILIO_ACCOUNT_SID")),
+                auth_token=primary,
+                secondary_auth_token=secondary,
+                api_key_sid=api_key_sid,
+                api_key_secret=api_key_secret,
+                webhook_shared_key=_optional_secret(env, "TWILIO_WEBHOOK_SHARED_KEY", "TWILIO_WEBHOOK_SHARED_KEY_PARAMETER", reader),
+                default_from_number=env.get("TWILIO_DEFAULT_FROM_NUMBER") or (LOCAL_DEFAULT_FROM if local else None),
+                default_messaging_service_sid=service_sid,
+                inbound_webhook_url=urls["INBOUND_WEBHOOK_URL"],
+                status_webhook_url=urls["STATUS_WEBHOOK_URL"],
+            ),
             twilio_api_base_url=env.get("TWILIO_API_BASE_URL") or None,
-            default_from_number=env.get("TWILIO_DEFAULT_FROM_NUMBER") or (LOCAL_DEFAULT_FROM if local else None),
             message_retention_days=_positive_int(env, "MESSAGE_RETENTION_DAYS", 400),
             idempotency_table=env.get("IDEMPOTENCY_TABLE") or f"{prefix}-idempotency",
             event_bus_name=env.get("EVENT_BUS_NAME") or f"{prefix}-events",
             events_dlq_name=env.get("EVENTS_DLQ_NAME") or f"{prefix}-events-dlq",
-            webhook_shared_key=_optional_secret(env, "TWILIO_WEBHOOK_SHARED_KEY", "TWILIO_WEBHOOK_SHARED_KEY_PARAMETER", reader),
-            api_key_sid=api_key_sid,
-            api_key_secret=api_key_secret,
-            default_messaging_service_sid=service_sid,
             media_bucket=env.get("MEDIA_BUCKET") or f"{prefix}-media",
             media_link_seconds=_positive_int(env, "MEDIA_LINK_SECONDS", 300),
             media_not_ready_seconds=float(_positive_int(env, "MEDIA_NOT_READY_SECONDS", 4)),

@@ -29,7 +29,7 @@ def settings_check(profile: Profile) -> str:
         settings = profile.settings
     except CliFailure as exc:
         raise Problem(f"{exc}: set it in the environment (or its SSM parameter)") from exc
-    key = "an API key" if settings.api_key_sid else "the auth token"
+    key = "an API key" if settings.account.api_key_sid else "the auth token"
     return f"settings of the {settings.stage} stage read; REST calls use {key}"
 
 
@@ -84,8 +84,8 @@ def outbound_check(profile: Profile) -> str:
 def twilio_check(profile: Profile) -> str:
     settings = profile.settings
     base = settings.twilio_api_base_url or TWILIO_API
-    url = f"{base}/2010-04-01/Accounts/{settings.account_sid}/Messages.json"
-    response = http("GET", url, "Twilio API", params={"PageSize": "1"}, auth=settings.rest_credentials, timeout=PROBE_TIMEOUT)
+    url = f"{base}/2010-04-01/Accounts/{settings.account.account_sid}/Messages.json"
+    response = http("GET", url, "Twilio API", params={"PageSize": "1"}, auth=settings.account.rest_credentials, timeout=PROBE_TIMEOUT)
     if response.status_code == 401:
         raise Problem("Twilio refused the credentials (20003): check TWILIO_ACCOUNT_SID and TWILIO_API_KEY_SID/SECRET or TWILIO_AUTH_TOKEN")
     if response.status_code != 200:

@@ -108,16 +108,16 @@ def inbound(
     """Post a signed inbound message webhook (or --count of them)."""
     profile: Profile = ctx.obj
     settings = profile.settings
-    to = to or settings.default_from_number or ""
+    to = to or settings.account.default_from_number or ""
     if not to:
         raise CliFailure("--to is required: the stage has no default sender")
     if whatsapp:
         sender, to = (n if n.startswith("whatsapp:") else f"whatsapp:{n}" for n in (sender, to))
     url = profile.webhook_url("inbound")
-    token = settings.auth_token
+    token = settings.account.auth_token
     if count == 1:
         sid = new_sid(media)
-        pairs = inbound_form(settings.account_sid, sender, to, body, media_urls(profile, media, sid), sid)
+        pairs = inbound_form(settings.account.account_sid, sender, to, body, media_urls(profile, media, sid), sid)
         response = post_signed(url, pairs, token)
         profile.console.print(f"{response.status_code} inbound {sid} from {profile.number(sender)} to {profile.number(to)}")
         if response.status_code != 200:
@@ -126,7 +126,7 @@ def inbound(
     forms = []
     for _ in range(count):
         sid = new_sid(media)
-        forms.append(inbound_form(settings.account_sid, sender, to, body, media_urls(profile, media, sid), sid))
+        forms.append(inbound_form(settings.account.account_sid, sender, to, body, media_urls(profile, media, sid), sid))
     run_many(profile, url, token, forms, concurrency)
 
 
@@ -181,12 +181,12 @@ def status(
         ("SmsSid", sid),
         ("MessageStatus", message_status),
         ("SmsStatus", message_status),
-        ("AccountSid", settings.account_sid),
+        ("AccountSid", settings.account.account_sid),
         ("ApiVersion", "2010-04-01"),
     ]
     if error_code is not None:
         pairs.append(("ErrorCode", str(error_code)))
-    response = post_signed(profile.webhook_url("status"), pairs, settings.auth_token)
+    response = post_signed(profile.webhook_url("status"), pairs, settings.account.auth_token)
     profile.console.print(f"{response.status_code} status {message_status} for {sid}")
     if response.status_code not in (200, 204):
         raise CliFailure(f"the status webhook answered {response.status_code}: {response.text[:200]}")

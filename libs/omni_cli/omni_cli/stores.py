@@ -161,7 +161,7 @@ def optouts_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
 def set_opt_out(ctx: typer.Context, number: str, sender: str | None, opted_out: bool) -> None:
     profile = stored(ctx.obj)
     phone = number_arg(number)
-    business = sender or profile.settings.default_messaging_service_sid or profile.settings.default_from_number
+    business = sender or profile.settings.account.default_messaging_service_sid or profile.settings.account.default_from_number
     if not business:
         raise CliFailure("--sender is required: the stage has no default sender")
     # A put, as Twilio's own 21610 is recorded: the operator's word is the newest state.

@@ -42,7 +42,7 @@ def write_accepted(
     fields = {name: value for name, value in request.message_fields().items() if name != "direction"}
     if media is not None:
         fields["media"] = media
-    fields.update(account_sid=accepted.account_sid or settings.account_sid, send_id=send_id)
+    fields.update(account_sid=accepted.account_sid or settings.account.account_sid, send_id=send_id)
     report = StatusReport(accepted.status, at, source="outbound")
     expires_at = expiry(settings, at)
     if companion is None and not claim:

@@ -106,7 +106,7 @@ def accepted_item(
         status=accepted.status,
         status_rank=stored_rank(accepted.status),
         history=[HistoryEntry(status=accepted.status, at=stamp, source="outbound")],
-        account_sid=accepted.account_sid or settings.account_sid,
+        account_sid=accepted.account_sid or settings.account.account_sid,
         send_id=send_id,
         created_at=stamp,
         updated_at=stamp,

@@ -116,7 +116,7 @@ class OutboundRequest:
         if sender is None and service is None:
             # The configured Messaging Service first: it picks a sender and applies the
             # account's opt-out and compliance rules; else the configured number.
-            service = settings.default_messaging_service_sid
+            service = settings.account.default_messaging_service_sid
             if service is None:
                 sender = _default_sender(settings, to.channel)
         from_number = str(parse_address(sender, "from", InvalidSender)) if sender is not None else None
@@ -160,9 +160,9 @@ def parse_json_object(raw_body: str | bytes | None) -> dict[str, Any]:
 
 
 def _default_sender(settings: Settings, channel: str | None) -> str:
-    if not settings.default_from_number:
+    if not settings.account.default_from_number:
         raise MissingField("from or messaging_service_sid is required")
-    return f"{channel}:{settings.default_from_number}" if channel else settings.default_from_number
+    return f"{channel}:{settings.account.default_from_number}" if channel else settings.account.default_from_number
 
 
 def _messaging_service(value: object) -> str | None:
@@ -219,9 +219,9 @@ def _media(value: object, allow_http: bool) -> tuple[str, ...]:
 def _status_callback(value: object, settings: Settings) -> str:
     """The caller's callback URL, else the status service's public URL."""
     if value is None:
-        if not settings.status_webhook_url:
+        if not settings.account.status_webhook_url:
             raise MissingField("status_callback is required: no status service URL is configured")
-        return str(settings.status_webhook_url)
+        return str(settings.account.status_webhook_url)
     url = _url(value, settings.is_local)
     if url is None:
         raise InvalidField("status_callback must be an absolute https URL with a host and a port from 1 to 65535")

@@ -47,7 +47,7 @@ def find_messages(settings: Settings, request: OutboundRequest, since: datetime)
     filters: dict[str, Any] = {"to": request.to, "date_sent_after": start}
     if request.from_number:
         filters["from_"] = request.from_number
-    messages = client.api.v2010.accounts(settings.account_sid).messages
+    messages = client.api.v2010.accounts(settings.account.account_sid).messages
     found: list[Accepted] = []
     try:
         page = messages.page(page_size=RECONCILE_PAGE_SIZE, **filters)

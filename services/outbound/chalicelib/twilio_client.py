@@ -154,11 +154,11 @@ def build_client(settings: Settings, http: KeepingHttpClient) -> Client:
     With an API key configured, REST calls authenticate as the key (Twilio's advice: a key
     can be revoked alone); the auth token is then only used to check webhook signatures.
     """
-    username, password = settings.rest_credentials
+    username, password = settings.account.rest_credentials
     client = Client(
         username,
         password,
-        account_sid=settings.account_sid,
+        account_sid=settings.account.account_sid,
         http_client=http,
         environment={"TWILIO_EDGE": "", "TWILIO_REGION": ""},
     )
@@ -173,7 +173,7 @@ def create_message(settings: Settings, request: OutboundRequest) -> Accepted:
     """One Messages.json POST; raises TwilioCallFailed with the mapped error."""
     client, http = get_client(settings)
     try:
-        instance = client.api.v2010.accounts(settings.account_sid).messages.create(**_params(request))
+        instance = client.api.v2010.accounts(settings.account.account_sid).messages.create(**_params(request))
     except TwilioRestException as exc:
         raise rest_failure(exc, http.last_response()) from exc
     except requests.RequestException as exc:

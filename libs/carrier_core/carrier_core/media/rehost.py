@@ -137,7 +137,7 @@ class MediaRehost:
         return items
 
     def _credentials(self, url: str) -> tuple[str, str] | None:
-        return self.settings.media_credentials if origin(url) in self.trusted_origins else None
+        return self.settings.account.media_credentials if origin(url) in self.trusted_origins else None
 
     def _download(self, url: str, credentials: tuple[str, str] | None) -> Fetched:
         return download(url, credentials, MAX_INBOUND_BYTES, self.settings.media_not_ready_seconds, self.settings.media_item_seconds)
