@@ -23,6 +23,7 @@ from tests.infra.hcl import (
     local_values,
     named,
     resources,
+    text,
     unquote_keys,
     wired,
 )
@@ -319,3 +320,16 @@ def test_every_dynamodb_call_in_the_code_is_granted(service: str) -> None:
     granted = set().union(*TABLE_ACTIONS[service].values())
     assert "dynamodb:DescribeTable" in called  # the health check: the scan sees carrier_core
     assert called <= granted, f"{service} calls {called - granted} without a grant in access.tf"
+
+
+def test_the_module_readme_names_every_setting_the_module_sets() -> None:
+    # The names the module's Terraform hands a function that carrier_core.settings reads:
+    # each must be in the README an operator reads to know what a function is configured with.
+    from tests.unit.test_architecture_doc import settings_read
+
+    terraform = text(MODULES / "service") + text(MODULES / "stream_function")
+    set_here = set(re.findall(r"\b([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\s*=", terraform)) | set(
+        re.findall(r'variable\s*=\s*"([A-Z_]+)"', terraform)
+    )
+    named = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", (MODULES / "service" / "README.md").read_text()))
+    assert (set_here & settings_read()) - named == set()

@@ -1,4 +1,4 @@
-# The carrier's three tables. Key schemas, the `due` index and the TTL attribute mirror
+# The carrier's four tables. Key schemas, the `due` index and the TTL attribute mirror
 # libs/carrier_core/carrier_core/models.py; tests/infra compare the two.
 
 locals {
