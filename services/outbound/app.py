@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from chalice import Chalice, Rate, Response
+from chalice.app import Request
 
 from carrier_core.health import check_tables
 from carrier_core.models import FailedMessageModel, IdempotencyModel, MessageModel, OptOutModel
@@ -34,8 +35,7 @@ policy = RetryPolicy.from_env()
 @app.route("/messages", methods=["POST"], content_types=[JSON])
 @handles_errors(Response)
 def create_message() -> Response:
-    request = app.current_request
-    assert request is not None
+    request = cast(Request, app.current_request)  # Chalice sets it for every route
     check_size(request.headers, request.raw_body)
     message = OutboundRequest.from_json(request.raw_body, runtime.settings)
     left = runtime.time_left(app.lambda_context, policy.budget_seconds)
@@ -94,8 +94,7 @@ if os.environ.get("STAGE") == "local":
     def retry_failed_now() -> Response:
         from chalicelib.worker import retry_due
 
-        request = app.current_request
-        assert request is not None
+        request = cast(Request, app.current_request)  # Chalice sets it for every route
         at = retry_at(request.raw_body)
         report = retry_due(runtime.settings, policy, runtime.time_left(app.lambda_context, 60), now=at)
         emit_report(report)

@@ -55,3 +55,18 @@ def test_the_check_sees_a_path_beside_the_clone() -> None:
     assert leaves_the_repository(ROOT / "README.md", "are in `../shared/DESIGN.md`")
     assert leaves_the_repository(ROOT / "infra/roots/inbound/main.tf", 'source = "../../../../modules/service"')
     assert not leaves_the_repository(ROOT / "infra/roots/inbound/main.tf", 'source = "../../modules/service"')
+
+
+def test_no_assert_on_a_service_path() -> None:
+    # python -O strips asserts, and a failed one is a 500 with a traceback: what runs in a
+    # Lambda checks and raises a taxonomy error, or is typed so it needs no check.
+    import ast
+
+    code = [*ROOT.glob("services/*/app.py"), *ROOT.glob("services/*/chalicelib/*.py"), *ROOT.glob("libs/carrier_core/carrier_core/**/*.py")]
+    found = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in code
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Assert)
+    ]
+    assert len(code) > 40 and found == []

@@ -101,8 +101,7 @@ class MediaRehost:
         for n, record in records:
             try:
                 indexes = pending_items(record, self.settings.messages_table)
-                if indexes:
-                    assert record.new is not None
+                if indexes and record.new is not None:  # pending items come from a new image
                     self.rehost(record.new, indexes)
             except Exception as exc:  # noqa: BLE001 - storage or S3 down: the event source tries the record again
                 return {n: f"rehost_failed:{type(exc).__name__}"}
