@@ -211,7 +211,7 @@ def test_a_permanent_answer_on_retry_is_dead_at_once(outbound: Outbound) -> None
     outbound.twilio.clear()
     assert run_worker(outbound, at=time.time() + 3600)["dead"] == [retry_id]
     failed = FailedMessageModel.get(retry_id)
-    assert (failed.state, failed.category, failed.twilio_error.as_dict()["code"]) == ("dead", "invalid_phone_number", 21211)
+    assert (failed.state, failed.category, failed.twilio_error.as_dict()["twilio_code"]) == ("dead", "invalid_phone_number", 21211)
     body = json.loads(outbound.get(retry_id).body)
     assert (body["status"], body["error_code"], body["error"]["code"]) == ("failed", 21211, "invalid_phone_number")
 
@@ -272,3 +272,17 @@ def test_only_a_connection_never_made_is_certain_to_have_created_nothing(case: T
     client = outbound_module("twilio_client")
     failure = client.transport_failure(case.error)
     assert (failure.transient, failure.maybe_created, failure.http_status) == (True, case.maybe_created, None)
+
+
+@pytest.mark.parametrize(
+    ("stored", "codes"),
+    [
+        ({"code": "recipient_unreachable", "twilio_code": 21612, "message": "x"}, ("recipient_unreachable", 21612)),
+        ({"code": "twilio_unavailable", "twilio_code": None, "http_status": None}, ("twilio_unavailable", None)),
+        # Written before the API's names: Twilio's code under `code`, ours under `category`.
+        ({"code": 21612, "category": "recipient_unreachable", "message": "x"}, ("recipient_unreachable", 21612)),
+        ({"code": None, "category": "twilio_unavailable"}, ("twilio_unavailable", None)),
+    ],
+)
+def test_a_stored_error_is_read_in_either_spelling(stored: dict[str, Any], codes: tuple[str | None, int | None]) -> None:
+    assert failed_sends.error_codes(stored) == codes

@@ -87,7 +87,7 @@ def test_twilio_refusals_are_4xx_with_the_twilio_code_and_not_retried(
     # Kept for the record, outside the due index: the worker never retries it.
     (kept,) = FailedMessageModel.scan()
     assert (kept.state, kept.retryable, kept.retry_state, kept.category) == ("rejected", False, None, code)
-    assert kept.twilio_error.as_dict()["code"] == twilio_code and kept.request.as_dict()["to"] == payload["to"]
+    assert kept.twilio_error.as_dict()["twilio_code"] == twilio_code and kept.request.as_dict()["to"] == payload["to"]
 
 
 @pytest.mark.parametrize(

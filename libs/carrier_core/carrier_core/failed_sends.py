@@ -15,6 +15,7 @@ import enum
 import logging
 import uuid
 from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
 from pynamodb.exceptions import PutError, QueryError, UpdateError
@@ -46,6 +47,17 @@ class FailedState(str, enum.Enum):
 _SAVED = {FailedState.RETRYING: "send stored for retry", FailedState.UNKNOWN: "send of unknown outcome stored"}
 
 
+def error_codes(error: Mapping[str, Any]) -> tuple[str | None, int | None]:
+    """(our taxonomy code, Twilio's code) of a stored error. Stored with the API's names
+    (`code`, `twilio_code`); items written before kept Twilio's code under `code` and ours
+    under `category`, and are read as they are."""
+    if "category" in error and "twilio_code" not in error:
+        ours, theirs = error.get("category"), error.get("code")
+    else:
+        ours, theirs = error.get("code"), error.get("twilio_code")
+    return (str(ours) if ours is not None else None, int(theirs) if theirs is not None else None)
+
+
 def new_retry_id() -> str:
     return RETRY_PREFIX + uuid.uuid4().hex
 
@@ -73,7 +85,7 @@ def kept(
         new_retry_id(),
         request=request,
         twilio_error=twilio_error,
-        category=str(twilio_error["category"]),
+        category=str(error_codes(twilio_error)[0]),
         retryable=retrying,
         attempts=attempts,
         retry_state=DUE if retrying else None,
@@ -172,7 +184,7 @@ def finish(
     if state is FailedState.UNKNOWN:
         actions.append(m.maybe_created.set(True))
     if error:
-        actions += [m.twilio_error.set(error), m.category.set(str(error.get("category") or item.category)), m.retryable.set(False)]
+        actions += [m.twilio_error.set(error), m.category.set(str(error_codes(error)[0] or item.category)), m.retryable.set(False)]
     _update_claimed(item, actions)
     log.info("failed send finished", extra={"state": state.value, "attempts": attempts, "message_sid": message_sid})
 
@@ -185,12 +197,12 @@ def reschedule(item: FailedMessageModel, attempts: int, next_at: int, error: dic
         m.attempts.set(attempts),
         m.next_attempt_at.set(next_at),
         m.twilio_error.set(error),
-        m.category.set(str(error["category"])),
+        m.category.set(str(error_codes(error)[0])),
         m.updated_at.set(iso(utc_now())),
         m.claimed_until.remove(),
     ]
     _update_claimed(item, actions)
-    log.info("failed send rescheduled", extra={"attempts": attempts, "next_attempt_at": next_at, "error_code": error["category"]})
+    log.info("failed send rescheduled", extra={"attempts": attempts, "next_attempt_at": next_at, "error_code": error_codes(error)[0]})
 
 
 def _update_claimed(item: FailedMessageModel, actions: list[Any]) -> None:

@@ -37,7 +37,7 @@ def failed_row(item: FailedMessageModel) -> dict[str, Any]:
         "id": item.id,
         "to": request.get("to"),
         "category": item.category,
-        "twilio_code": error.get("twilio_code") or error.get("code"),
+        "twilio_code": failed_sends.error_codes(error)[1],
         "state": item.state,
         "retryable": item.retryable,
         "attempts": int(item.attempts or 0),

@@ -12,7 +12,7 @@ from pynamodb.exceptions import GetError
 from carrier_core.digits import ascii_int
 from carrier_core.errors import InvalidMessageId, MediaNotFound, MessageNotFound
 from carrier_core.media.storage import presigned_get, s3_client
-from carrier_core.failed_sends import RETRY_PREFIX, FailedState
+from carrier_core.failed_sends import RETRY_PREFIX, FailedState, error_codes
 from carrier_core.models import FailedMessageModel, HistoryEntry, MediaItem, MessageModel, expiry, iso, utc_now
 from carrier_core.resource import render_message
 from carrier_core.settings import Settings
@@ -121,14 +121,14 @@ def retrying_item(failed: FailedMessageModel) -> MessageModel:
     """A kept failed send as a message resource: our id, status retrying, unknown or failed."""
     request = OutboundRequest.from_dict(dict(failed.request.as_dict()))
     error = dict(failed.twilio_error.as_dict()) if failed.twilio_error is not None else {}
-    code = error.get("code")
+    twilio_code = error_codes(error)[1]
     shown = failed.state if failed.state in (FailedState.RETRYING.value, FailedState.UNKNOWN.value) else "failed"
     return MessageModel(
         failed.id,
         **request.message_fields(),
         status=shown,
         status_rank=stored_rank(shown),
-        error_code=int(code) if code is not None else None,
+        error_code=twilio_code,
         history=[],
         created_at=failed.created_at,
         updated_at=failed.updated_at,

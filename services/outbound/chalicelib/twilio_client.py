@@ -111,11 +111,12 @@ class TwilioCallFailed(Exception):
         return self.http_status is None or self.http_status == 429 or self.http_status >= 500
 
     def describe(self) -> dict[str, Any]:
-        """The Twilio error as stored with a failed send."""
+        """The error as stored with a failed send, in the API's names: `code` ours,
+        `twilio_code` Twilio's (carrier_core.failed_sends.error_codes reads both spellings)."""
         return {
             "http_status": self.http_status,
-            "code": self.error.twilio_code,
-            "category": self.error.code,
+            "code": self.error.code,
+            "twilio_code": self.error.twilio_code,
             "message": self.error.message,
             "retry_after": self.retry_after,
             "maybe_created": self.maybe_created,

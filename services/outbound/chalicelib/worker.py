@@ -130,4 +130,4 @@ def _first_attempt(item: FailedMessageModel) -> datetime:
 
 
 def _describe(error: CarrierError) -> dict[str, object]:
-    return {"code": error.twilio_code, "category": error.code, "message": error.message}
+    return {"code": error.code, "twilio_code": error.twilio_code, "message": error.message}
