@@ -179,49 +179,60 @@ class Poller:
         state = self.checkpoints.shard(arn, shard["ShardId"])
         if state["done"]:
             return 0
-        key = (arn, shard["ShardId"])
-        iterator = self.iterators.pop(key, None)
+        records, following = self.read_page(arn, shard["ShardId"], state)
+        if not records:
+            self.note_empty(arn, shard["ShardId"], state, following)
+            return 0
+        self.batches += 1
+        self.settle(arn, shard["ShardId"], state, records, self.handoff.handle(records), following)
+        return len(records)
+
+    def read_page(self, arn: str, shard_id: str, state: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+        """The next page of the shard, Lambda-shaped, and the iterator after it (None: closed)."""
+        iterator = self.iterators.pop((arn, shard_id), None)
         if iterator is None:
-            iterator = self.iterator_after_checkpoint(arn, shard["ShardId"], state)
+            iterator = self.iterator_after_checkpoint(arn, shard_id, state)
         try:
             page = self.streams.get_records(ShardIterator=iterator, Limit=BATCH_SIZE)
         except self.streams.exceptions.TrimmedDataAccessException:
             # DynamoDB Local fails a kept iterator that was taken while its shard was empty once
             # the first record arrives (aws/aws-sdk-java#2923); one taken now, from the
             # checkpoint, reads it. Where records really were trimmed, this fails again.
-            iterator = self.iterator_after_checkpoint(arn, shard["ShardId"], state)
+            iterator = self.iterator_after_checkpoint(arn, shard_id, state)
             page = self.streams.get_records(ShardIterator=iterator, Limit=BATCH_SIZE)
-        records = [lambda_record(r, arn) for r in page["Records"]]
-        following = page.get("NextShardIterator")
-        closed = following is None
-        if not records:
-            if closed:
-                state["done"] = True
-                self.checkpoints.save()
-                self.layout_at = 0.0  # a shard ended: its children may be listed now
-            else:
-                self.iterators[key] = following
-            return 0
-        self.batches += 1
-        outcome = self.handoff.handle(records)
+        return [lambda_record(r, arn) for r in page["Records"]], page.get("NextShardIterator")
+
+    def note_empty(self, arn: str, shard_id: str, state: dict[str, Any], following: str | None) -> None:
+        """Nothing new: a closed shard is finished, an open one is read again from here."""
+        if following is None:
+            state["done"] = True
+            self.checkpoints.save()
+            self.layout_at = 0.0  # a shard ended: its children may be listed now
+        else:
+            self.iterators[(arn, shard_id)] = following
+
+    def settle(
+        self, arn: str, shard_id: str, state: dict[str, Any], records: list[dict[str, Any]], outcome: BatchOutcome, following: str | None
+    ) -> None:
+        """Checkpoint a handled batch, or retry it from its failed record (the DLQ after MAX_RETRIES)."""
         sequences = [r["dynamodb"]["SequenceNumber"] for r in records]
         if outcome.failed_sequence is None:
             state["sequence"] = sequences[-1]
-            state["done"] = closed
+            state["done"] = following is None
             if following is not None:
-                self.iterators[key] = following
+                self.iterators[(arn, shard_id)] = following
         else:
             # No iterator kept: the next pass starts again after the checkpoint.
+            self.iterators.pop((arn, shard_id), None)
             failed = sequences.index(outcome.failed_sequence)
             if failed:
                 state["sequence"] = sequences[failed - 1]
             tries = self.attempts[outcome.failed_sequence] = self.attempts.get(outcome.failed_sequence, 0) + 1
             if tries > MAX_RETRIES:
-                self.send_to_dlq(arn, shard["ShardId"], records[failed], tries)
+                self.send_to_dlq(arn, shard_id, records[failed], tries)
                 state["sequence"] = outcome.failed_sequence
                 del self.attempts[outcome.failed_sequence]
         self.checkpoints.save()
-        return len(records)
 
     def iterator_after_checkpoint(self, arn: str, shard_id: str, state: dict[str, Any]) -> str:
         """An iterator at the first record after the shard's checkpoint (its start when none)."""
@@ -302,7 +313,13 @@ def media_poller(directory: Path, config: HandoffConfig) -> Poller:
     bind_models(settings)
     rehost = FaultyRehost(MediaRehost(settings), directory / "faults.json")
     checkpoints = Checkpoints(directory / "media-checkpoints.json")
-    return Poller(rehost, boto3.client("dynamodbstreams"), boto3.client("sqs"), checkpoints, (config.messages_table,), Origin.MEDIA_REHOST)
+    # Batches side by side, as the deployed mapping runs them: a slow media server holds up
+    # its own batch only (devstack.inflight).
+    from devstack.inflight import InFlightPoller
+
+    return InFlightPoller(
+        rehost, boto3.client("dynamodbstreams"), boto3.client("sqs"), checkpoints, (config.messages_table,), Origin.MEDIA_REHOST
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

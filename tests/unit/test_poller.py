@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from carrier_core.stream.batch import BatchOutcome
 from carrier_core.handoff.events import Event
@@ -302,3 +306,66 @@ def test_unreadable_checkpoints_replay_from_the_start_and_say_so(tmp_path: Path,
         assert [r.getMessage() for r in warnings] == ["checkpoints unreadable, replaying from TRIM_HORIZON"], label
         assert warnings[0].__dict__["checkpoints"] == "checkpoints.json"
         assert json.loads((tmp_path / "checkpoints.json").read_text())[ARN]["parent"]["done"] is True, label
+
+
+class SlowJobs:
+    """A stand-in media re-host: a held SID's batch waits for `release`; `failing` SIDs fail."""
+
+    def __init__(self, held: str, failing: set[str] | None = None) -> None:
+        self.held, self.failing = held, failing or set()
+        self.release = threading.Event()
+        self.finished: list[str] = []
+        self.config = CONFIG
+
+    def handle(self, records: Sequence[dict[str, Any]]) -> BatchOutcome:
+        outcome = BatchOutcome(records=len(records))
+        for record in records:
+            sid = record["dynamodb"]["Keys"]["sid"]["S"]
+            if sid == self.held:
+                assert self.release.wait(10), "never released"
+            if sid in self.failing:
+                outcome.fail(record["dynamodb"]["SequenceNumber"], "rehost_failed:ConnectionError")
+                return outcome
+            self.finished.append(sid)
+        return outcome
+
+
+def in_flight(streams: FakeStreams, jobs: SlowJobs, sqs: FakeSqs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from devstack import poller as poller_module
+    from devstack.inflight import InFlightPoller
+
+    monkeypatch.setattr(poller_module, "BATCH_SIZE", 1)  # one record a batch: each its own flight
+    return InFlightPoller(jobs, streams, sqs, Checkpoints(tmp_path / "media.json"), (CONFIG.messages_table,), Origin.MEDIA_REHOST)
+
+
+def test_a_slow_batch_holds_up_no_later_message_and_the_checkpoint_waits_for_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    slow, *quick = [new_sid("MM") for _ in range(4)]
+    streams = FakeStreams([], [inbound(sid, i) for i, sid in enumerate([slow, *quick], 1)])
+    jobs = SlowJobs(held=slow)
+    media = in_flight(streams, jobs, FakeSqs(), tmp_path, monkeypatch)
+    checkpoint = media.checkpoints.shard(ARN, "child")
+    deadline = time.monotonic() + 5
+    while len(jobs.finished) < 3 and time.monotonic() < deadline:
+        media.poll_once()
+    assert jobs.finished == quick  # the three after the slow one, while it still runs
+    assert checkpoint["sequence"] is None  # nothing passed the slow batch
+    jobs.release.set()
+    while checkpoint["sequence"] != f"{4:021d}" and time.monotonic() < deadline + 5:
+        media.poll_once()
+    assert checkpoint["sequence"] == f"{4:021d}" and jobs.finished == [*quick, slow]
+
+
+def test_a_failed_batch_in_flight_is_tried_again_then_sent_to_the_dlq(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, poison, last = (new_sid("MM") for _ in range(3))
+    streams = FakeStreams([], [inbound(sid, i) for i, sid in enumerate([first, poison, last], 1)])
+    jobs, sqs = SlowJobs(held="", failing={poison}), FakeSqs()
+    jobs.release.set()
+    media = in_flight(streams, jobs, sqs, tmp_path, monkeypatch)
+    for _ in range(60):
+        media.poll_once()
+        time.sleep(0.01)
+    [message] = sqs.sent
+    assert message["DDBStreamBatchInfo"]["startSequenceNumber"] == f"{2:021d}"
+    assert message["requestContext"]["functionArn"].endswith("-rehost-media")
+    assert media.checkpoints.shard(ARN, "child")["sequence"] == f"{3:021d}"
+    assert poison not in jobs.finished and {first, last} <= set(jobs.finished)
