@@ -34,11 +34,11 @@ def settings_check(profile: Profile) -> str:
 
 
 def tables_check(profile: Profile) -> str:
-    from carrier_core.models import FailedMessageModel, MessageModel, OptOutModel
+    from carrier_core.models import ALL_MODELS
 
     profile.bind()
     missing = []
-    for model in (MessageModel, FailedMessageModel, OptOutModel):
+    for model in ALL_MODELS:  # every table the services use, the idempotency keys' too
         try:
             if not model.exists():
                 missing.append(model.Meta.table_name)
@@ -46,7 +46,9 @@ def tables_check(profile: Profile) -> str:
             raise unreachable("DynamoDB", exc, "check DYNAMODB_ENDPOINT / AWS credentials") from exc
     if missing:
         raise Problem(f"missing tables {', '.join(missing)}: make deploy-shared STAGE={profile.stage} (locally, restart make dev)")
-    return f"tables {profile.settings.messages_table}, -failed-messages, -optouts reachable"
+    first, *others = (model.Meta.table_name for model in ALL_MODELS)
+    prefix = first.rsplit("-", 1)[0]
+    return f"tables {first}, {', '.join(name.removeprefix(prefix) for name in others)} reachable"
 
 
 def queues_check(profile: Profile) -> str:
