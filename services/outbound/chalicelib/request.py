@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -58,8 +59,9 @@ class OutboundRequest:
         """The business senders a recipient may have opted out of: the number and/or the service."""
         return tuple(s for s in (self.from_number, self.messaging_service_sid) if s)
 
-    @property
+    @cached_property
     def segments(self) -> Segments:
+        # Counted once a request: the resource and the accepted write both need it.
         return count_segments(self.body or "")
 
     def message_fields(self) -> dict[str, Any]:
