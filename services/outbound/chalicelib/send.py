@@ -20,7 +20,7 @@ from carrier_core import failed_sends
 from carrier_core.errors import CarrierError, TwilioUnavailable
 from carrier_core.failed_sends import FailedState
 from carrier_core.logs import append_keys, mask_phone
-from carrier_core.models import FailedMessageModel, MessageModel, utc_now
+from carrier_core.models import MessageModel, utc_now
 from carrier_core.optout import TWILIO_OPTED_OUT, record_twilio_opt_out
 from carrier_core.resource import render_message
 from carrier_core.settings import Settings
@@ -235,24 +235,10 @@ def send_message(
     return _stored_for_retry(request, delivery, since, settings, policy)
 
 
-def _keep(
-    request: OutboundRequest,
-    failure: TwilioCallFailed,
-    attempts: int,
-    next_attempt_at: float | None,
-    settings: Settings,
-    since: datetime | None = None,
-    maybe_created: bool = False,
-    state: FailedState = FailedState.REJECTED,
-) -> FailedMessageModel:
-    """The failed send as carrier_core.failed_sends keeps it."""
-    return failed_sends.kept(request.to_dict(), failure.describe(), attempts, next_attempt_at, settings, since, maybe_created, state)
-
-
 def _keep_rejected(request: OutboundRequest, failure: TwilioCallFailed, settings: Settings) -> None:
     """Record a permanent refusal for operators; the caller's 4xx does not depend on it."""
     try:
-        failed_sends.save(_keep(request, failure, 1, None, settings))
+        failed_sends.save(failed_sends.kept(request.to_dict(), failure.describe(), 1, None, settings))
     except CarrierError as exc:
         log.warning("rejected send not stored", extra={"error_code": exc.code})
 
@@ -261,7 +247,10 @@ def _stored_for_retry(request: OutboundRequest, unsent: Unsent, since: datetime,
     """Hand the send to the retry worker; a store failure is a 503, never a silent loss."""
     failure = unsent.failure
     wait = max(failure.retry_after or 0.0, backoff(0, policy.worker_base_delay, policy.worker_max_delay))
-    failed = failed_sends.save(_keep(request, failure, unsent.attempts, time.time() + wait, settings, since, unsent.maybe_created))
+    kept = failed_sends.kept(
+        request.to_dict(), failure.describe(), unsent.attempts, time.time() + wait, settings, since, unsent.maybe_created
+    )
+    failed = failed_sends.save(kept)
     return SendOutcome(Kind.RETRYING, render_message(retrying_item(failed)), retried=unsent.retried)
 
 
@@ -272,7 +261,9 @@ def _stored_unknown(request: OutboundRequest, uncertain: Uncertain, since: datet
     the answer is rendered from the item that was not stored, and logged.
     """
     failure = uncertain.failure or TwilioCallFailed(TwilioUnavailable("an earlier try may have sent it"), None, maybe_created=True)
-    failed = _keep(request, failure, uncertain.attempts, None, settings, since, True, FailedState.UNKNOWN)
+    failed = failed_sends.kept(
+        request.to_dict(), failure.describe(), uncertain.attempts, None, settings, since, maybe_created=True, state=FailedState.UNKNOWN
+    )
     with after_acceptance("send of unknown outcome not stored", retry_id=failed.id):
         failed_sends.save(failed)
     return SendOutcome(Kind.UNKNOWN, render_message(retrying_item(failed)), retried=uncertain.retried)
