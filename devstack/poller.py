@@ -43,7 +43,7 @@ from carrier_core.handoff.events import Event
 from carrier_core.handoff.handler import Handoff, HandoffConfig
 from carrier_core.handoff.publish import EventBridgePublisher, Publisher, events_client
 from carrier_core.stream.records import lambda_record
-from carrier_core.handoff.replay import Origin
+from carrier_core.handoff.replay import Origin, rehost_in_process
 from carrier_core.logs import configure_logging
 from devstack.checkpoints import Checkpoints
 
@@ -305,13 +305,7 @@ def media_poller(directory: Path, config: HandoffConfig) -> Poller:
     """The inbound service's media re-host on the messages stream, as its Lambda runs it."""
     import boto3
 
-    from carrier_core.media.rehost import MediaRehost
-    from carrier_core.models import bind_models
-    from carrier_core.settings import Settings
-
-    settings = Settings.from_env("inbound", {**os.environ, "STAGE": "local"})
-    bind_models(settings)
-    rehost = FaultyRehost(MediaRehost(settings), directory / "faults.json")
+    rehost = FaultyRehost(rehost_in_process(os.environ)(function_arn(Origin.MEDIA_REHOST)), directory / "faults.json")
     checkpoints = Checkpoints(directory / "media-checkpoints.json")
     # Batches side by side, as the deployed mapping runs them: a slow media server holds up
     # its own batch only (devstack.inflight).

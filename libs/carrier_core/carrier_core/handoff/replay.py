@@ -164,8 +164,8 @@ def _replay_one(body: dict[str, Any], streams: Any, route: Route, report: Replay
 
 
 def rehost_in_process(environ: Mapping[str, str]) -> Callable[[str], MediaRehost]:
-    """The local stage's media consumer: no Lambda there to invoke, so the re-host runs in
-    this process with the inbound service's settings, as the stack's poller runs it."""
+    """The local stage's media re-host, in this process with the inbound service's settings:
+    the stack's poller runs it, and so does a local replay (there is no Lambda to invoke)."""
 
     @cache
     def build(function_arn: str) -> MediaRehost:
@@ -201,13 +201,15 @@ def main(argv: list[str] | None = None, media: Callable[[str], Consumer] | None 
     handoff = Handoff(config)
     if media is None and args.stage == "local":
         media = rehost_in_process(os.environ)
+    # One Lambda client for the run, made only if a media job needs it.
+    lambda_client = cache(lambda: session.create_client("lambda", region_name=config.region))
 
     def route(origin: Origin, function_arn: str) -> Consumer:
         if origin is Origin.HANDOFF:
             return handoff
         if media is not None:
             return media(function_arn)
-        return InvokeFunction(session.create_client("lambda", region_name=config.region), function_arn)
+        return InvokeFunction(lambda_client(), function_arn)
 
     report = replay(sqs, streams, queue_url, route)
     print(json.dumps(vars(report)), file=sys.stderr)
