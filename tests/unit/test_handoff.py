@@ -337,3 +337,11 @@ def test_status_service_lambda_reports_the_failed_record(monkeypatch: pytest.Mon
     out = capsys.readouterr().out
     assert '"HandoffPublished":2.0' in out and '"event_type":"message.received"' in out and '"HandoffFailed":1.0' in out
     assert CUSTOMER not in out and "Look" not in out  # numbers and bodies go to the bus, never to logs
+
+
+def test_the_schema_names_every_opt_out_source() -> None:
+    from carrier_core.vocabulary import OptOutSource
+    from tests.support.handoff import SCHEMA_PATH
+
+    contact = json.loads(SCHEMA_PATH.read_text())["$defs"]["contact"]["properties"]
+    assert set(contact["source"]["enum"]) == {s.value for s in OptOutSource}

@@ -160,7 +160,7 @@ class OptOutModel(Model):
     # The inbound message's keyword and SID; both empty when Twilio's 21610 told us instead.
     keyword = UnicodeAttribute(null=True)
     message_sid = UnicodeAttribute(null=True)
-    # Who recorded it: null for a keyword, `twilio_21610` for Twilio's refusal.
+    # Who recorded it (carrier_core.vocabulary.OptOutSource): null for a keyword.
     source = UnicodeAttribute(null=True)
     updated_at = UnicodeAttribute()
 

@@ -15,12 +15,12 @@ from pynamodb.exceptions import PutError
 from carrier_core.storage import storage_error
 from carrier_core.logs import mask_phone
 from carrier_core.models import OptOutModel, iso, utc_now
+from carrier_core.vocabulary import OptOutSource
 
 log = logging.getLogger(__name__)
 
 # What Twilio's error 21610 ("Attempt to send to unsubscribed recipient") records.
 TWILIO_OPTED_OUT = 21610
-REFUSAL_SOURCE = "twilio_21610"
 
 
 class OptOutAction(str, enum.Enum):
@@ -65,7 +65,7 @@ def record_twilio_opt_out(phone: str, senders: Iterable[str], message_sid: str |
                 opted_out=True,
                 keyword=None,
                 message_sid=message_sid,
-                source=REFUSAL_SOURCE,
+                source=OptOutSource.TWILIO.value,
                 updated_at=at,
             ).save()
     except PutError as exc:

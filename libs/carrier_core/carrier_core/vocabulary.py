@@ -32,6 +32,14 @@ class MediaStatus(str, enum.Enum):
     FAILED = "failed"
 
 
+class OptOutSource(str, enum.Enum):
+    """Who changed a customer's opt-out state (stored as null for a keyword)."""
+
+    KEYWORD = "keyword"  # the customer's STOP or START
+    OPERATOR = "operator"  # omni-twilio optouts add/remove
+    TWILIO = "twilio_21610"  # Twilio refused a send: the customer opted out at Twilio
+
+
 def channel_of(*addresses: str | None, media: bool) -> Channel:
     """The channel of a message between `addresses`: WhatsApp when either is a WhatsApp
     address, else MMS when it carries media, else SMS."""

@@ -14,12 +14,12 @@ from carrier_core.errors import CarrierError
 from carrier_core import failed_sends
 from carrier_core.models import FailedMessageModel, OptOutModel, iso, utc_now
 from carrier_core.phone import parse_address
+from carrier_core.vocabulary import OptOutSource
 from omni_cli.context import CliFailure, Profile, error_line, http
 
 failed_app = typer.Typer(help="The failed-message store: sends Twilio did not take.", no_args_is_help=True)
 optouts_app = typer.Typer(help="Who may not be messaged, by customer number and business sender.", no_args_is_help=True)
 
-OPERATOR_SOURCE = "operator"
 DURATION = re.compile(r"^(\d+)([smhd])$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -167,7 +167,7 @@ def set_opt_out(ctx: typer.Context, number: str, sender: str | None, opted_out: 
     # A put, as Twilio's own 21610 is recorded: the operator's word is the newest state.
     # The table's stream tells the workflow engine (contact.opted_out / opted_in).
     OptOutModel(
-        phone, business, opted_out=opted_out, keyword=None, message_sid=None, source=OPERATOR_SOURCE, updated_at=iso(utc_now())
+        phone, business, opted_out=opted_out, keyword=None, message_sid=None, source=OptOutSource.OPERATOR.value, updated_at=iso(utc_now())
     ).save()
     verb = "opted out of" if opted_out else "may again be messaged by"
     profile.console.print(f"{profile.number(phone)} {verb} {profile.number(business)}")

@@ -75,7 +75,7 @@ def retry_due(
             report.skipped.append(item.id)
             continue
         append_keys(retry_id=item.id)
-        state, metrics = retry_one(item, at, settings, policy, time_left)
+        state, metrics = retry_one(item, settings, policy, time_left)
         getattr(report, state).append(item.id)
         report.metrics += metrics
         if state in RETRY_METRICS:  # an unknown outcome counts as OutboundUnknown alone
@@ -83,9 +83,7 @@ def retry_due(
     return report
 
 
-def retry_one(
-    item: FailedMessageModel, at: int, settings: Settings, policy: RetryPolicy, time_left: Callable[[], float]
-) -> tuple[str, list[Fact]]:
+def retry_one(item: FailedMessageModel, settings: Settings, policy: RetryPolicy, time_left: Callable[[], float]) -> tuple[str, list[Fact]]:
     """Send a claimed item once, through the API's own core; 'sent', 'rescheduled', 'dead'
     or 'unknown'.
 

@@ -31,7 +31,7 @@ from typing import Any
 from carrier_core.errors import from_twilio_code
 from carrier_core.stream.records import Image, StreamRecord
 from carrier_core.status.machine import known_status, rule_of, stored_rank
-from carrier_core.vocabulary import Direction, MediaStatus
+from carrier_core.vocabulary import Direction, MediaStatus, OptOutSource
 
 SOURCE = "omni.twilio"
 # The `schema_version` of every detail; bump with a new file in schema/ (events.v<major>.json).
@@ -41,8 +41,6 @@ SOURCE = "omni.twilio"
 SCHEMA_VERSION = "1.2"
 INBOUND = Direction.INBOUND.value
 MEDIA_PENDING = MediaStatus.PENDING.value
-# carrier_core.optout.OptOutSource.KEYWORD: the stored `source` is null for a keyword.
-KEYWORD_SOURCE = "keyword"
 MEDIA_FIELDS = ("url", "content_type", "stored_url", "size", "sha256", "status", "sniffed_content_type")
 
 _NAMESPACE = uuid.UUID("0b5c7d4e-2f1a-5d7e-9c3b-6a8f1e2d4c5b")
@@ -167,7 +165,7 @@ def optout_events(record: StreamRecord) -> list[Event]:
     event_type = EventType.CONTACT_OPTED_OUT if now else EventType.CONTACT_OPTED_IN
     phone, sender = str(new["phone"]), str(new["sender"])
     key = f"{phone}|{sender}"
-    source = str(new.get("source") or KEYWORD_SOURCE)
+    source = str(new.get("source") or OptOutSource.KEYWORD.value)  # stored as null for a keyword
     message_sid = new.get("message_sid")
     # A keyword's change is its inbound message. A change no message carried (an operator's,
     # Twilio's 21610) is its source and moment: keyed on the SID alone, `add; remove; add`
