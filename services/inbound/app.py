@@ -11,6 +11,9 @@ from carrier_core.health import check_tables
 from carrier_core.logs import append_keys
 from carrier_core.models import MessageModel, OptOutModel
 from carrier_core.runtime import Runtime
+from carrier_core.settings import TwilioAccount
+from carrier_core.signature import FormPairs
+from carrier_core.tenants import read_tenant_webhook
 from carrier_core.web import handles_errors
 from carrier_core.webhook import FORM, JSON, read_webhook
 
@@ -29,13 +32,28 @@ runtime.attach(app, Response)
 @app.route("/twilio/inbound", methods=["POST"], content_types=[FORM, JSON])
 @handles_errors(Response)
 def inbound() -> Response:
-    settings = runtime.settings
-    form = read_webhook(
-        app.current_request, settings.account.auth_tokens, settings.account.inbound_webhook_url, settings.account.webhook_shared_keys
+    account = runtime.settings.account
+    return receive(
+        account, read_webhook(app.current_request, account.auth_tokens, account.inbound_webhook_url, account.webhook_shared_keys)
     )
+
+
+@app.route("/twilio/{tenant}/inbound", methods=["POST"], content_types=[FORM, JSON])
+@handles_errors(Response)
+def tenant_inbound(tenant: str) -> Response:
+    append_keys(tenant=tenant)
+    account, form = read_tenant_webhook(
+        runtime.tenants,
+        tenant,
+        lambda a: read_webhook(app.current_request, a.auth_tokens, a.inbound_webhook_url, a.webhook_shared_keys),
+    )
+    return receive(account, form)
+
+
+def receive(account: TwilioAccount, form: FormPairs) -> Response:
     message = InboundMessage.from_form(form)
     append_keys(message_sid=message.message_sid)
-    is_new = store_inbound(message, settings)
+    is_new = store_inbound(message, runtime.settings, account.tenant)
     runtime.metrics.add("InboundStored" if is_new else "InboundDuplicate", channel=message.channel)
     return Response(body=EMPTY_TWIML, headers={"Content-Type": "text/xml"}, status_code=200)
 

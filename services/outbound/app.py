@@ -10,7 +10,10 @@ from chalice.app import Request
 
 from carrier_core.health import check_tables
 from carrier_core.models import FailedMessageModel, IdempotencyModel, MessageModel, OptOutModel
+from carrier_core.logs import append_keys
 from carrier_core.runtime import Runtime
+from carrier_core.settings import Settings
+from carrier_core.tenants import scoped, tenant_or_404
 from carrier_core.web import JSON_HEADERS, handles_errors
 from carrier_core.webhook import JSON, check_size
 
@@ -35,14 +38,31 @@ policy = RetryPolicy.from_env()
 @app.route("/messages", methods=["POST"], content_types=[JSON])
 @handles_errors(Response)
 def create_message() -> Response:
+    return send(runtime.settings)
+
+
+@app.route("/tenants/{tenant}/messages", methods=["POST"], content_types=[JSON])
+@handles_errors(Response)
+def create_tenant_message(tenant: str) -> Response:
+    return send(tenant_settings(tenant))
+
+
+def tenant_settings(tenant: str) -> Settings:
+    """The settings a tenant's request runs with: its own Twilio account."""
+    append_keys(tenant=tenant)
+    return runtime.tenants.settings_for(tenant_or_404(tenant))
+
+
+def send(settings: Settings) -> Response:
     request = cast(Request, app.current_request)  # Chalice sets it for every route
     check_size(request.headers, request.raw_body)
-    message = OutboundRequest.from_json(request.raw_body, runtime.settings)
+    message = OutboundRequest.from_json(request.raw_body, settings)
     left = runtime.time_left(app.lambda_context, policy.budget_seconds)
+    key = check_key(request.headers.get("idempotency-key"))
     guard = guard_for(
-        check_key(request.headers.get("idempotency-key")), message.fingerprint(), left, lambda sid: replayed(sid, message, runtime.settings)
+        scoped(message.tenant, key) if key else None, message.fingerprint(), left, lambda sid: replayed(sid, message, settings)
     )
-    outcome = guard.run(lambda ledger: send_message(message, runtime.settings, policy, left, ledger))
+    outcome = guard.run(lambda ledger: send_message(message, settings, policy, left, ledger))
     runtime.metrics.emit(metrics_for(outcome))
     if outcome.error is not None:
         raise outcome.error
@@ -61,11 +81,23 @@ def read_message(sid: str) -> Response:
     return Response(body=get_message(sid), status_code=200)
 
 
+@app.route("/tenants/{tenant}/messages/{sid}", methods=["GET"])
+@handles_errors(Response)
+def read_tenant_message(tenant: str, sid: str) -> Response:
+    return Response(body=get_message(sid, tenant_settings(tenant).account.tenant), status_code=200)
+
+
 @app.route("/messages/{sid}/media/{n}", methods=["GET"])
 @handles_errors(Response)
 def read_media(sid: str, n: str) -> Response:
     # 307: the stored copy is read straight from the bucket, for media_link_seconds only.
     return Response(body="", headers={"Location": media_link(sid, n, runtime.settings)}, status_code=307)
+
+
+@app.route("/tenants/{tenant}/messages/{sid}/media/{n}", methods=["GET"])
+@handles_errors(Response)
+def read_tenant_media(tenant: str, sid: str, n: str) -> Response:
+    return Response(body="", headers={"Location": media_link(sid, n, tenant_settings(tenant))}, status_code=307)
 
 
 @app.route("/health", methods=["GET"])
@@ -80,7 +112,7 @@ def retry_failed(event: Any) -> dict[str, object]:
     # Imported here: the API's cold start (the same zip, another function) never pays for it.
     from chalicelib.worker import retry_due
 
-    report = retry_due(runtime.settings, policy, runtime.time_left(event.context))
+    report = retry_due(runtime.settings, policy, runtime.time_left(event.context), tenants=runtime.tenants)
     emit_report(report)
     return report.as_dict()
 
@@ -96,6 +128,6 @@ if os.environ.get("STAGE") == "local":
 
         request = cast(Request, app.current_request)  # Chalice sets it for every route
         at = retry_at(request.raw_body)
-        report = retry_due(runtime.settings, policy, runtime.time_left(app.lambda_context, 60), now=at)
+        report = retry_due(runtime.settings, policy, runtime.time_left(app.lambda_context, 60), now=at, tenants=runtime.tenants)
         emit_report(report)
         return Response(body=report.as_dict(), status_code=200)

@@ -9,7 +9,11 @@ from chalice import Chalice, Response
 
 from carrier_core.health import check_tables
 from carrier_core.models import MessageModel
+from carrier_core.logs import append_keys
 from carrier_core.runtime import Runtime
+from carrier_core.settings import TwilioAccount
+from carrier_core.signature import FormPairs
+from carrier_core.tenants import read_tenant_webhook
 from carrier_core.web import handles_errors
 from carrier_core.webhook import FORM, JSON, read_webhook
 
@@ -25,12 +29,25 @@ runtime.attach(app, Response)
 @app.route("/twilio/status", methods=["POST"], content_types=[FORM, JSON])
 @handles_errors(Response)
 def status() -> Response:
-    settings = runtime.settings
-    form = read_webhook(
-        app.current_request, settings.account.auth_tokens, settings.account.status_webhook_url, settings.account.webhook_shared_keys
+    account = runtime.settings.account
+    return record(account, read_webhook(app.current_request, account.auth_tokens, account.status_webhook_url, account.webhook_shared_keys))
+
+
+@app.route("/twilio/{tenant}/status", methods=["POST"], content_types=[FORM, JSON])
+@handles_errors(Response)
+def tenant_status(tenant: str) -> Response:
+    append_keys(tenant=tenant)
+    account, form = read_tenant_webhook(
+        runtime.tenants,
+        tenant,
+        lambda a: read_webhook(app.current_request, a.auth_tokens, a.status_webhook_url, a.webhook_shared_keys),
     )
+    return record(account, form)
+
+
+def record(account: TwilioAccount, form: FormPairs) -> Response:
     callback = StatusCallback.from_form(form)
-    recorded = record_callback(callback, settings)
+    recorded = record_callback(callback, runtime.settings, account.tenant)
     runtime.metrics.emit(metrics_for(callback, recorded))
     # Twilio reads nothing from the answer; 204 says so and costs no body.
     return Response(body="", status_code=204)

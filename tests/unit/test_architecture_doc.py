@@ -58,7 +58,13 @@ def test_routes_and_functions_are_the_apps() -> None:
 def test_tables_are_the_models() -> None:
     documented = {CODE.findall(cell)[0] for cell in first_column("The data (checked)")}
     settings = Settings.from_env("cli", {"STAGE": "dev", "TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": "x"})
-    names = {settings.messages_table, settings.failed_messages_table, settings.optouts_table, settings.idempotency_table}
+    names = {
+        settings.messages_table,
+        settings.failed_messages_table,
+        settings.optouts_table,
+        settings.idempotency_table,
+        settings.tenants_table,
+    }
     assert len(names) == len(ALL_MODELS)
     assert documented == {name.replace("-dev-", "-<stage>-") for name in names}
 

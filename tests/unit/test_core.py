@@ -136,6 +136,9 @@ def test_the_seed_names_are_aliases() -> None:
 # Codes are API: a rename, a reuse or a changed status shows up here.
 ERRORS = {
     "invalid_signature": (403, False),
+    "account_mismatch": (403, False),
+    "tenant_not_found": (404, False),
+    "sender_not_allowed": (403, False),
     "missing_field": (400, False),
     "invalid_field": (400, False),
     "malformed_body": (400, False),

@@ -95,6 +95,24 @@ class MessageNotFound(CarrierError):
     code, http_status, retryable = "message_not_found", 404, False
 
 
+class AccountMismatch(CarrierError):
+    """The webhook is signed with the tenant's token but names another Twilio account."""
+
+    code, http_status, retryable = "account_mismatch", 403, False
+
+
+class TenantNotFound(CarrierError):
+    """No tenant with that id is registered."""
+
+    code, http_status, retryable = "tenant_not_found", 404, False
+
+
+class SenderNotAllowed(CarrierError):
+    """The sender (from or messaging_service_sid) is not registered for the tenant."""
+
+    code, http_status, retryable = "sender_not_allowed", 403, False
+
+
 class RouteNotFound(CarrierError):
     """No such endpoint."""
 

@@ -83,6 +83,7 @@ def kept(
     retrying = next_attempt_at is not None
     return FailedMessageModel(
         new_retry_id(),
+        tenant=request.get("tenant") or None,
         request=request,
         twilio_error=twilio_error,
         category=str(error_codes(twilio_error)[0]),

@@ -73,6 +73,8 @@ class MessageModel(Model):
         billing_mode = "PAY_PER_REQUEST"
 
     sid = UnicodeAttribute(hash_key=True)
+    # The tenant it belongs to (carrier_core.tenants); absent for the default tenant.
+    tenant = UnicodeAttribute(null=True)
     direction = UnicodeAttribute()
     channel = UnicodeAttribute(null=True)
     from_number = UnicodeAttribute(attr_name="from", null=True)
@@ -125,6 +127,7 @@ class FailedMessageModel(Model):
         billing_mode = "PAY_PER_REQUEST"
 
     id = UnicodeAttribute(hash_key=True)
+    tenant = UnicodeAttribute(null=True)
     request = MapAttribute[str, Any]()
     twilio_error = MapAttribute[str, Any](null=True)
     category = UnicodeAttribute()
@@ -155,7 +158,9 @@ class OptOutModel(Model):
         billing_mode = "PAY_PER_REQUEST"
 
     phone = UnicodeAttribute(hash_key=True)
+    # The business sender; a tenant's is scoped `<tenant>/<sender>` (carrier_core.tenants.scoped).
     sender = UnicodeAttribute(range_key=True)
+    tenant = UnicodeAttribute(null=True)
     opted_out = BooleanAttribute()
     # The inbound message's keyword and SID; both empty when Twilio's 21610 told us instead.
     keyword = UnicodeAttribute(null=True)
@@ -181,7 +186,28 @@ class IdempotencyModel(Model):
     expires_at = TTLAttribute(null=True)
 
 
-ALL_MODELS: tuple[type[Model], ...] = (MessageModel, FailedMessageModel, OptOutModel, IdempotencyModel)
+class TenantModel(Model):
+    """A business the deployment serves: its Twilio account and the senders it may use.
+
+    Its secrets (auth tokens, API key secret) are never here: they are SSM SecureStrings
+    under the stage's tenant path (carrier_core.tenants)."""
+
+    class Meta:
+        table_name = UNBOUND
+        billing_mode = "PAY_PER_REQUEST"
+
+    tenant = UnicodeAttribute(hash_key=True)
+    account_sid = UnicodeAttribute()
+    api_key_sid = UnicodeAttribute(null=True)
+    # Phone numbers (+E.164), Messaging Service SIDs (MG…) and WhatsApp senders (whatsapp:+…).
+    senders = UnicodeSetAttribute(null=True)
+    # Subaccounts whose webhooks this tenant's token may sign (AccountSid AC…).
+    subaccounts = UnicodeSetAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+ALL_MODELS: tuple[type[Model], ...] = (MessageModel, FailedMessageModel, OptOutModel, IdempotencyModel, TenantModel)
 
 
 def bind_models(settings: Settings) -> None:
@@ -191,6 +217,7 @@ def bind_models(settings: Settings) -> None:
         FailedMessageModel: settings.failed_messages_table,
         OptOutModel: settings.optouts_table,
         IdempotencyModel: settings.idempotency_table,
+        TenantModel: settings.tenants_table,
     }
     for model, name in names.items():
         meta: Any = model.Meta

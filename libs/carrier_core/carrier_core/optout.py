@@ -15,6 +15,8 @@ from pynamodb.exceptions import PutError
 from carrier_core.storage import storage_error
 from carrier_core.logs import mask_phone
 from carrier_core.models import OptOutModel, iso, utc_now
+from carrier_core.settings import DEFAULT_TENANT
+from carrier_core.tenants import scoped, stored_tenant
 from carrier_core.vocabulary import OptOutSource
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,7 @@ def match_keyword(body: str | None) -> tuple[str, OptOutAction] | None:
     return (word, action) if action else None
 
 
-def record_twilio_opt_out(phone: str, senders: Iterable[str], message_sid: str | None = None) -> None:
+def record_twilio_opt_out(phone: str, senders: Iterable[str], message_sid: str | None = None, tenant: str = DEFAULT_TENANT) -> None:
     """Record that Twilio refused `phone` for each of `senders` with 21610.
 
     Twilio only answers 21610 when the recipient opted out at Twilio (a STOP we may never
@@ -61,7 +63,8 @@ def record_twilio_opt_out(phone: str, senders: Iterable[str], message_sid: str |
         for sender in dict.fromkeys(s for s in senders if s):
             OptOutModel(
                 phone,
-                sender,
+                scoped(tenant, sender),
+                tenant=stored_tenant(tenant),
                 opted_out=True,
                 keyword=None,
                 message_sid=message_sid,

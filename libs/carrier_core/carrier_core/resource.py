@@ -6,6 +6,7 @@ from typing import Any
 
 from carrier_core.errors import from_twilio_code
 from carrier_core.models import HistoryEntry, MediaItem, MessageModel
+from carrier_core.tenants import tenant_of
 
 
 def _media(item: MediaItem) -> dict[str, Any]:
@@ -46,6 +47,7 @@ def render_message(item: MessageModel) -> dict[str, Any]:
     error_code = int(item.error_code) if item.error_code is not None else None
     return {
         "sid": item.sid,
+        "tenant": tenant_of(item.tenant),
         "direction": item.direction,
         "channel": item.channel,
         "from": item.from_number,

@@ -13,6 +13,7 @@ from carrier_core.logs import clear_keys, configure_logging
 from carrier_core.metrics import Metrics
 from carrier_core.models import bind_models
 from carrier_core.settings import Settings
+from carrier_core.tenants import TenantDirectory
 from carrier_core.web import error_code_of, translate_framework_error
 
 
@@ -23,6 +24,7 @@ class Runtime:
         self.service = service
         self._settings: Settings | None = None
         self._metrics: Metrics | None = None
+        self._tenants: TenantDirectory | None = None
         self._lock = threading.Lock()
 
     def start(self) -> Settings:
@@ -50,6 +52,16 @@ class Runtime:
         if self._metrics is None:
             self.start()
         return cast(Metrics, self._metrics)  # start() set it
+
+    @property
+    def tenants(self) -> TenantDirectory:
+        """The container's tenant cache (carrier_core.tenants)."""
+        if self._tenants is None:
+            settings = self.settings  # outside the lock: start() takes it
+            with self._lock:
+                if self._tenants is None:
+                    self._tenants = TenantDirectory(settings)
+        return self._tenants
 
     def begin_request(self, request_id: str | None) -> None:
         """Reset the log correlation keys for a new request."""

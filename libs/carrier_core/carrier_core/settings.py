@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from carrier_core.errors import ConfigurationError
 
 STAGES = ("local", "dev", "prod")
+# The tenant every tenant-less route and setting serves (carrier_core.tenants).
+DEFAULT_TENANT = "default"
 
 # Documented in the README. They only ever apply to the local stage, where the
 # Twilio sandbox checks them; a deployed stage without credentials fails at start.
@@ -49,6 +51,7 @@ class TwilioAccount:
 
     account_sid: str
     auth_token: str = field(repr=False)
+    tenant: str = DEFAULT_TENANT
     secondary_auth_token: str | None = field(default=None, repr=False)
     api_key_sid: str | None = None
     api_key_secret: str | None = field(default=None, repr=False)
@@ -57,6 +60,18 @@ class TwilioAccount:
     default_messaging_service_sid: str | None = None
     inbound_webhook_url: str | None = None
     status_webhook_url: str | None = None
+    # What a tenant registered: the senders it may send from (none: any, the default tenant's
+    # way) and the subaccounts whose webhooks its token signs.
+    senders: frozenset[str] = frozenset()
+    subaccounts: frozenset[str] = frozenset()
+
+    def allows_sender(self, sender: str) -> bool:
+        """Whether a send may use `sender` (a number, whatsapp: address or MG SID)."""
+        return not self.senders or sender in self.senders
+
+    def owns_account(self, account_sid: str | None) -> bool:
+        """Whether a webhook naming `account_sid` belongs to this account (or a subaccount)."""
+        return account_sid == self.account_sid or account_sid in self.subaccounts
 
     @property
     def media_credentials(self) -> tuple[str, str]:
@@ -98,6 +113,9 @@ class Settings:
     twilio_api_base_url: str | None = None
     message_retention_days: int = 400
     idempotency_table: str = ""
+    tenants_table: str = ""
+    # The SSM path holding each tenant's secrets: <prefix><tenant>/auth-token and so on.
+    tenant_parameter_prefix: str = ""
     event_bus_name: str = ""
     events_dlq_name: str = ""
     # ---- media (carrier_core.media; outbound's chalicelib/media) ----
@@ -165,6 +183,8 @@ class Settings:
             twilio_api_base_url=env.get("TWILIO_API_BASE_URL") or None,
             message_retention_days=_positive_int(env, "MESSAGE_RETENTION_DAYS", 400),
             idempotency_table=env.get("IDEMPOTENCY_TABLE") or f"{prefix}-idempotency",
+            tenants_table=env.get("TENANTS_TABLE") or f"{prefix}-tenants",
+            tenant_parameter_prefix=_parameter_prefix(env.get("TENANT_PARAMETER_PREFIX") or f"/omni-twilio/{stage}/tenants/"),
             event_bus_name=env.get("EVENT_BUS_NAME") or f"{prefix}-events",
             events_dlq_name=env.get("EVENTS_DLQ_NAME") or f"{prefix}-events-dlq",
             media_bucket=env.get("MEDIA_BUCKET") or f"{prefix}-media",
@@ -174,6 +194,13 @@ class Settings:
             delete_twilio_media=_flag(env, "DELETE_TWILIO_MEDIA", False),
             ssrf_guard=_flag(env, "MEDIA_SSRF_GUARD", not local),
         )
+
+
+def _parameter_prefix(value: str) -> str:
+    """An SSM path prefix: absolute, ending in a slash."""
+    if not value.startswith("/"):
+        raise ConfigurationError(f"TENANT_PARAMETER_PREFIX must be an absolute SSM path, not {value!r}")
+    return value if value.endswith("/") else value + "/"
 
 
 def _resolve_aliases(env: Mapping[str, str]) -> Mapping[str, str]:

@@ -10,7 +10,8 @@ from pynamodb.exceptions import TransactWriteError
 from carrier_core.logs import mask_phone
 from carrier_core.models import MessageModel, OptOutModel, expiry, iso, utc_now
 from carrier_core.optout import OptOutAction
-from carrier_core.settings import Settings
+from carrier_core.settings import DEFAULT_TENANT, Settings
+from carrier_core.tenants import scoped, stored_tenant
 from carrier_core.status.machine import MessageStatus, stored_rank
 from carrier_core.storage import REASON_CONDITION_FAILED, cancellation_codes, storage_error
 from carrier_core.vocabulary import Direction, MediaStatus
@@ -24,13 +25,14 @@ RECEIVED = MessageStatus.RECEIVED.value
 RECEIVED_RANK = stored_rank(RECEIVED)
 
 
-def item_fields(message: InboundMessage, settings: Settings) -> dict[str, Any]:
+def item_fields(message: InboundMessage, settings: Settings, tenant: str = DEFAULT_TENANT) -> dict[str, Any]:
     """The messages-table item for an inbound message, by MessageModel attribute, history
     starting at `received`."""
     now = utc_now()
     at = iso(now)
     return {
         "sid": message.message_sid,
+        "tenant": stored_tenant(tenant),
         "direction": Direction.INBOUND.value,
         "channel": message.channel,
         "from_number": message.from_number,
@@ -54,7 +56,7 @@ def item_fields(message: InboundMessage, settings: Settings) -> dict[str, Any]:
     }
 
 
-def opt_out_items(message: InboundMessage, at: str) -> list[OptOutModel]:
+def opt_out_items(message: InboundMessage, at: str, tenant: str = DEFAULT_TENANT) -> list[OptOutModel]:
     """The opt-out records a STOP/START changes: one per business sender that received it.
 
     Twilio applies opt-outs per messaging service when the number belongs to one, so both
@@ -68,7 +70,8 @@ def opt_out_items(message: InboundMessage, at: str) -> list[OptOutModel]:
     return [
         OptOutModel(
             message.from_number,
-            sender,
+            scoped(tenant, sender),
+            tenant=stored_tenant(tenant),
             opted_out=action is OptOutAction.STOP,
             keyword=word,
             message_sid=message.message_sid,
@@ -78,7 +81,7 @@ def opt_out_items(message: InboundMessage, at: str) -> list[OptOutModel]:
     ]
 
 
-def store_inbound(message: InboundMessage, settings: Settings) -> bool:
+def store_inbound(message: InboundMessage, settings: Settings, tenant: str = DEFAULT_TENANT) -> bool:
     """Write the message once; True if it is new, False for a duplicate delivery.
 
     The put's condition `attribute_not_exists(sid)` admits only the first delivery of a
@@ -86,10 +89,10 @@ def store_inbound(message: InboundMessage, settings: Settings) -> bool:
     stream INSERT. An opt-out keyword goes in the same transaction, so a duplicate STOP
     changes nothing either and a failure leaves neither half written.
     """
-    fields = item_fields(message, settings)
+    fields = item_fields(message, settings, tenant)
     item = values(MessageModel, fields)
     first_delivery, names = "attribute_not_exists(#sid)", placeholders(MessageModel, "sid")
-    optouts = opt_out_items(message, fields["updated_at"])
+    optouts = opt_out_items(message, fields["updated_at"], tenant)
     try:
         if optouts:
             with Transaction(connection=MessageModel._get_connection().connection) as tx:

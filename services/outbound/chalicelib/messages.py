@@ -15,7 +15,8 @@ from carrier_core.media.storage import presigned_get, s3_client
 from carrier_core.failed_sends import RETRY_PREFIX, FailedState, error_codes
 from carrier_core.models import FailedMessageModel, HistoryEntry, MediaItem, MessageModel, expiry, iso, utc_now
 from carrier_core.resource import render_message
-from carrier_core.settings import Settings
+from carrier_core.settings import DEFAULT_TENANT, Settings
+from carrier_core.tenants import tenant_of
 from carrier_core.status.machine import stored_rank
 from carrier_core.storage import storage_error
 from carrier_core.vocabulary import MediaStatus
@@ -28,8 +29,9 @@ from chalicelib.twilio_client import Accepted
 MESSAGE_ID = re.compile(r"^(SM|MM|RQ)[0-9a-fA-F]{32}$")
 
 
-def get_message(sid: str) -> dict[str, Any]:
-    """The message resource for `sid`; MessageNotFound if none is stored.
+def get_message(sid: str, tenant: str = DEFAULT_TENANT) -> dict[str, Any]:
+    """The message resource for `sid`; MessageNotFound if none is stored for `tenant`
+    (another tenant's message is answered exactly as an unknown SID).
 
     A retrying send's id reads the failed-messages table: `retrying` or `failed` while
     Twilio has not taken it, the message it became once the retry worker sent it.
@@ -38,20 +40,23 @@ def get_message(sid: str) -> dict[str, Any]:
     if not MESSAGE_ID.fullmatch(sid):
         raise InvalidMessageId("a message id is SM, MM or RQ and 32 hexadecimal digits")
     if sid.startswith(RETRY_PREFIX):
-        failed = _get(FailedMessageModel, sid)
+        failed = _get(FailedMessageModel, sid, tenant)
         if not failed.message_sid:
             return render_message(retrying_item(failed))
         sid = failed.message_sid
-    return render_message(_get(MessageModel, sid))
+    return render_message(_get(MessageModel, sid, tenant))
 
 
-def _get(model: Any, key: str) -> Any:
+def _get(model: Any, key: str, tenant: str) -> Any:
     try:
-        return model.get(key, consistent_read=True)
+        item = model.get(key, consistent_read=True)
     except model.DoesNotExist as exc:
         raise MessageNotFound(f"no message with sid {key}") from exc
     except GetError as exc:
         raise storage_error(exc) from exc
+    if tenant_of(item.tenant) != tenant:
+        raise MessageNotFound(f"no message with sid {key}")
+    return item
 
 
 def replayed(sid: str, request: OutboundRequest, settings: Settings) -> SendOutcome:
@@ -62,7 +67,7 @@ def replayed(sid: str, request: OutboundRequest, settings: Settings) -> SendOutc
     fingerprint: the caller holds the SID either way, and is never told to send again.
     """
     try:
-        return SendOutcome(Kind.REPLAYED, get_message(sid))
+        return SendOutcome(Kind.REPLAYED, get_message(sid, request.tenant))
     except MessageNotFound:
         if sid.startswith(RETRY_PREFIX):
             raise
@@ -78,7 +83,7 @@ def media_link(sid: str, index: str, settings: Settings) -> str:
     n = ascii_int(index)
     if n is None:
         raise MediaNotFound(f"message {sid} has no such media item; items are numbered from 0 in ASCII digits")
-    item = _get(MessageModel, sid)
+    item = _get(MessageModel, sid, settings.account.tenant)
     media = item.media or []
     if n >= len(media):
         raise MediaNotFound(f"message {sid} has no media item {n}")

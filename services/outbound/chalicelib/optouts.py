@@ -32,7 +32,7 @@ def check_opt_out(request: OutboundRequest, companion: Companion | None = None) 
     if companion is not None:
         _check_with(request, companion)
         return
-    keys = [(request.to, sender) for sender in request.senders]
+    keys = [(request.to, sender) for sender in request.opt_out_keys]
     try:
         if len(keys) == 1:
             items = [OptOutModel.get(*keys[0], consistent_read=True)]
@@ -51,7 +51,7 @@ def _check_with(request: OutboundRequest, companion: Companion) -> None:
     m = OptOutModel
     try:
         with transaction() as tx:
-            for sender in request.senders:
+            for sender in request.opt_out_keys:
                 # No record, or one that a START turned off: this sender may message them.
                 tx.condition_check(OptOutModel, request.to, sender, condition=m.phone.does_not_exist() | (m.opted_out == False))  # noqa: E712
             companion.add_to(tx)  # PynamoDB sends condition checks first, then puts and updates

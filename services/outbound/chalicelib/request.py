@@ -28,7 +28,8 @@ from carrier_core.models import MediaItem
 from carrier_core.phone import parse_address
 from carrier_core.vocabulary import Direction, channel_of
 from carrier_core.segments import Segments, count_segments
-from carrier_core.settings import Settings
+from carrier_core.settings import DEFAULT_TENANT, Settings
+from carrier_core.tenants import check_sender, scoped, stored_tenant
 
 MAX_BODY_CHARS = 1600
 MAX_MEDIA = 10
@@ -49,6 +50,7 @@ class OutboundRequest:
     status_callback: str
     validity_period: int | None
     max_price: float | None
+    tenant: str = DEFAULT_TENANT
 
     @property
     def channel(self) -> str:
@@ -58,6 +60,11 @@ class OutboundRequest:
     def senders(self) -> tuple[str, ...]:
         """The business senders a recipient may have opted out of: the number and/or the service."""
         return tuple(s for s in (self.from_number, self.messaging_service_sid) if s)
+
+    @property
+    def opt_out_keys(self) -> tuple[str, ...]:
+        """The senders as the opt-outs table keys them: the tenant's own (carrier_core.tenants)."""
+        return tuple(scoped(self.tenant, s) for s in self.senders)
 
     @cached_property
     def segments(self) -> Segments:
@@ -78,16 +85,22 @@ class OutboundRequest:
             "num_segments": segments.count,
             "encoding": segments.encoding.value,
             "messaging_service_sid": self.messaging_service_sid,
+            "tenant": stored_tenant(self.tenant),
         }
 
     def fingerprint(self) -> str:
         """A stable hash of the request, to tell a replay from a different request under one key."""
-        canonical = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        # The tenant is not part of it: Idempotency-Keys are the tenant's own already.
+        fields = {name: value for name, value in asdict(self).items() if name != "tenant"}
+        canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
         """The request as stored with a failed send, enough to send it again."""
-        return {**asdict(self), "media_urls": list(self.media_urls)}
+        stored = {**asdict(self), "media_urls": list(self.media_urls)}
+        if self.tenant == DEFAULT_TENANT:
+            del stored["tenant"]
+        return stored
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OutboundRequest:
@@ -103,6 +116,7 @@ class OutboundRequest:
             status_callback=str(data["status_callback"]),
             validity_period=int(validity) if validity is not None else None,
             max_price=float(price) if price is not None else None,
+            tenant=str(data.get("tenant") or DEFAULT_TENANT),
         )
 
     @classmethod
@@ -128,6 +142,7 @@ class OutboundRequest:
         media = _media(data.get("media_urls"), settings.is_local)
         if not body and not media:
             raise MissingField("body or media_urls is required")
+        check_sender(settings.account, (s for s in (from_number, service) if s))
         return cls(
             to=str(to),
             from_number=from_number,
@@ -137,6 +152,7 @@ class OutboundRequest:
             status_callback=_status_callback(data.get("status_callback"), settings),
             validity_period=_validity(data.get("validity_period")),
             max_price=_max_price(data.get("max_price")),
+            tenant=settings.account.tenant,
         )
 
 

@@ -203,7 +203,7 @@ def _learn_opt_out(request: OutboundRequest, failure: TwilioCallFailed) -> bool:
     if failure.error.twilio_code != TWILIO_OPTED_OUT:
         return False
     try:
-        record_twilio_opt_out(request.to, request.senders)
+        record_twilio_opt_out(request.to, request.senders, tenant=request.tenant)
     except CarrierError as exc:
         # The caller's 403 stands either way; Twilio will refuse the next send too.
         log.warning("opt-out not recorded", extra={"error_code": exc.code})

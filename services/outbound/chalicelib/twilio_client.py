@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -123,26 +124,30 @@ class TwilioCallFailed(Exception):
         }
 
 
-_client: Client | None = None
-_http: KeepingHttpClient | None = None
+# One client per account and credentials (a tenant's own), each with its own connections.
+MAX_CLIENTS = 64
+_clients: OrderedDict[tuple[str, str, str], tuple[Client, KeepingHttpClient]] = OrderedDict()
 _lock = threading.Lock()
 
 
 def get_client(settings: Settings) -> tuple[Client, KeepingHttpClient]:
-    """The process's Twilio client and its HTTP client, built on first use."""
-    global _client, _http
+    """The process's Twilio client for the settings' account, and its HTTP client, built on first use."""
+    key = (settings.account.account_sid, *settings.account.rest_credentials)
     with _lock:
-        if _client is None or _http is None:
-            _http = KeepingHttpClient()
-            _client = build_client(settings, _http)
-        return _client, _http
+        found = _clients.get(key)
+        if found is None:
+            http = KeepingHttpClient()
+            found = _clients[key] = (build_client(settings, http), http)
+            while len(_clients) > MAX_CLIENTS:
+                _clients.popitem(last=False)
+        _clients.move_to_end(key)
+        return found
 
 
 def reset_client() -> None:
-    """Forget the client, so the next send builds one from the current settings (tests)."""
-    global _client, _http
+    """Forget the clients, so the next send builds one from the current settings (tests)."""
     with _lock:
-        _client = _http = None
+        _clients.clear()
 
 
 def build_client(settings: Settings, http: KeepingHttpClient) -> Client:

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from carrier_core import failed_sends
-from carrier_core.errors import CarrierError
+from carrier_core.errors import CarrierError, TenantNotFound
 from carrier_core.failed_sends import FailedState
 from carrier_core.logs import append_keys
 from carrier_core.metrics import Fact
 from carrier_core.models import FailedMessageModel
 from carrier_core.settings import Settings
+from carrier_core.tenants import TenantDirectory
 
 from chalicelib.outcome import Kind, SendOutcome, metrics_for
 from chalicelib.request import OutboundRequest
@@ -61,8 +62,11 @@ def retry_due(
     policy: RetryPolicy,
     time_left: Callable[[], float],
     now: float | None = None,
+    tenants: TenantDirectory | None = None,
 ) -> WorkerReport:
-    """Try every failed send due at `now` (default: the clock) while the time allows."""
+    """Try every failed send due at `now` (default: the clock) while the time allows, each
+    with its tenant's Twilio account (`tenants`, the container's cache)."""
+    tenants = tenants or TenantDirectory(settings)
     at = int(now if now is not None else time.time())
     report = WorkerReport()
     due = failed_sends.due(at, limit=BATCH)
@@ -75,7 +79,7 @@ def retry_due(
             report.skipped.append(item.id)
             continue
         append_keys(retry_id=item.id)
-        state, metrics = retry_one(item, settings, policy, time_left)
+        state, metrics = retry_one(item, tenants, policy, time_left)
         getattr(report, state).append(item.id)
         report.metrics += metrics
         if state in RETRY_METRICS:  # an unknown outcome counts as OutboundUnknown alone
@@ -83,7 +87,9 @@ def retry_due(
     return report
 
 
-def retry_one(item: FailedMessageModel, settings: Settings, policy: RetryPolicy, time_left: Callable[[], float]) -> tuple[str, list[Fact]]:
+def retry_one(
+    item: FailedMessageModel, tenants: TenantDirectory, policy: RetryPolicy, time_left: Callable[[], float]
+) -> tuple[str, list[Fact]]:
     """Send a claimed item once, through the API's own core; 'sent', 'rescheduled', 'dead'
     or 'unknown'.
 
@@ -92,6 +98,12 @@ def retry_one(item: FailedMessageModel, settings: Settings, policy: RetryPolicy,
     after a 5xx or a lost answer either. The item's id owns the SID it gets.
     """
     request = OutboundRequest.from_dict(dict(item.request.as_dict()))
+    try:
+        settings = tenants.settings_for(request.tenant)  # the tenant's own Twilio account
+    except TenantNotFound as gone:
+        # Removed since the send was kept: nothing may send for it now.
+        failed_sends.finish(item, FailedState.DEAD, int(item.attempts), error=_describe(gone))
+        return "dead", []
     since = _first_attempt(item)
     delivery = deliver(
         request, settings, replace(policy, max_attempts=1), time_left, since, item.id, maybe_created=bool(item.maybe_created)

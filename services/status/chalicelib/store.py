@@ -8,7 +8,8 @@ from carrier_core.errors import TWILIO_CODES
 from carrier_core.metrics import Fact
 from carrier_core.models import expiry, utc_now
 from carrier_core.optout import record_twilio_opt_out
-from carrier_core.settings import Settings
+from carrier_core.settings import DEFAULT_TENANT, Settings
+from carrier_core.tenants import stored_tenant
 from carrier_core.status.machine import loggable_status, rule_of
 from carrier_core.status.store import Outcome, Recorded, record_status
 
@@ -17,7 +18,7 @@ from chalicelib.callback import StatusCallback
 log = logging.getLogger(__name__)
 
 
-def record_callback(callback: StatusCallback, settings: Settings) -> Recorded:
+def record_callback(callback: StatusCallback, settings: Settings, tenant: str = DEFAULT_TENANT) -> Recorded:
     """Add the callback to its message's history, moving the status when it is further.
 
     A 21610 (the recipient opted out at Twilio) is also recorded as an opt-out for the
@@ -26,9 +27,10 @@ def record_callback(callback: StatusCallback, settings: Settings) -> Recorded:
     it failed (503, Twilio retries) still records it.
     """
     now = utc_now()
-    recorded = record_status(callback.message_sid, callback.report(now), expiry(settings, now), callback.fields())
+    fields = {**callback.fields(), "tenant": stored_tenant(tenant)}
+    recorded = record_status(callback.message_sid, callback.report(now), expiry(settings, now), fields)
     if callback.opted_out and callback.to_number:
-        record_twilio_opt_out(callback.to_number, callback.senders, callback.message_sid)
+        record_twilio_opt_out(callback.to_number, callback.senders, callback.message_sid, tenant)
     log.info(
         "status callback recorded",
         extra={

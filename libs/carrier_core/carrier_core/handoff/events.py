@@ -31,6 +31,7 @@ from typing import Any
 from carrier_core.errors import from_twilio_code
 from carrier_core.stream.records import Image, StreamRecord
 from carrier_core.status.machine import known_status, rule_of, stored_rank
+from carrier_core.tenants import tenant_of, unscoped
 from carrier_core.vocabulary import Direction, MediaStatus, OptOutSource
 
 SOURCE = "omni.twilio"
@@ -38,7 +39,8 @@ SOURCE = "omni.twilio"
 # 1.1: media items add sha256, status and sniffed_content_type (optional in the schema).
 # 1.2: contact events add `source`; `keyword` and `message_sid` are null when no inbound
 # message carried the change (an operator's, or Twilio's 21610), as they always were.
-SCHEMA_VERSION = "1.2"
+# 1.3: every detail adds `tenant` (carrier_core.tenants), "default" for the tenant-less routes.
+SCHEMA_VERSION = "1.3"
 INBOUND = Direction.INBOUND.value
 MEDIA_PENDING = MediaStatus.PENDING.value
 MEDIA_FIELDS = ("url", "content_type", "stored_url", "size", "sha256", "status", "sniffed_content_type")
@@ -120,6 +122,7 @@ def _message_event(event_type: EventType, item: Image, previous: str | None) -> 
     detail = {
         "schema_version": SCHEMA_VERSION,
         "event_id": event_id(event_type, sid, change),
+        "tenant": tenant_of(item.get("tenant")),
         "sid": sid,
         "direction": item.get("direction"),
         "channel": item.get("channel"),
@@ -163,8 +166,8 @@ def optout_events(record: StreamRecord) -> list[Event]:
     if (was is None and not now) or (was is not None and bool(was) == now):
         return []
     event_type = EventType.CONTACT_OPTED_OUT if now else EventType.CONTACT_OPTED_IN
-    phone, sender = str(new["phone"]), str(new["sender"])
-    key = f"{phone}|{sender}"
+    phone, sender, tenant = str(new["phone"]), str(new["sender"]), tenant_of(new.get("tenant"))
+    key = f"{phone}|{sender}"  # the stored sender: a tenant's is scoped, so keys never meet
     source = str(new.get("source") or OptOutSource.KEYWORD.value)  # stored as null for a keyword
     message_sid = new.get("message_sid")
     # A keyword's change is its inbound message. A change no message carried (an operator's,
@@ -174,8 +177,9 @@ def optout_events(record: StreamRecord) -> list[Event]:
     detail = {
         "schema_version": SCHEMA_VERSION,
         "event_id": event_id(event_type, key, change),
+        "tenant": tenant,
         "phone": phone,
-        "sender": sender,
+        "sender": unscoped(tenant, sender),
         "opted_out": now,
         "keyword": new.get("keyword"),
         "message_sid": message_sid,
