@@ -67,11 +67,13 @@ def replayed(sid: str, request: OutboundRequest, settings: Settings) -> SendOutc
     fingerprint: the caller holds the SID either way, and is never told to send again.
     """
     try:
-        return SendOutcome(Kind.REPLAYED, get_message(sid, request.tenant))
+        return SendOutcome(Kind.REPLAYED, get_message(sid, request.tenant), channel=request.channel)
     except MessageNotFound:
         if sid.startswith(RETRY_PREFIX):
             raise
-        return SendOutcome(Kind.REPLAYED, render_message(accepted_item(request, Accepted(sid, "queued", None), settings)))
+        return SendOutcome(
+            Kind.REPLAYED, render_message(accepted_item(request, Accepted(sid, "queued", None), settings)), channel=request.channel
+        )
 
 
 def media_link(sid: str, index: str, settings: Settings) -> str:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from carrier_core.errors import CarrierError
 from carrier_core.metrics import Fact
+from carrier_core.vocabulary import Channel
 
 
 class Kind(str, enum.Enum):
@@ -29,11 +30,11 @@ class SendOutcome:
     kind: Kind
     resource: dict[str, Any] | None = None
     error: CarrierError | None = None
-    channel: str | None = None
     retried: tuple[str, ...] = ()  # the error code of each failed attempt that was tried again
     adopted: bool = False  # found at Twilio after a lost answer rather than answered
     stored: bool = True  # the message write succeeded (False: Twilio has it, the table not yet)
     opt_out_learned: bool = False  # Twilio's 21610 was recorded in the opt-out table
+    channel: Channel = field(kw_only=True)  # the request's, whatever became of it
 
     @property
     def sid(self) -> str | None:
@@ -47,7 +48,7 @@ def metrics_for(outcome: SendOutcome) -> list[Fact]:
     """The metrics one send counts; dimensions are closed sets, never a SID or number."""
     metrics = [Fact("TwilioRetried", {"error_code": code}) for code in outcome.retried]
     if outcome.kind is Kind.SENT:
-        metrics.append(Fact("OutboundAccepted", {"channel": outcome.channel or "sms"}))
+        metrics.append(Fact("OutboundAccepted", {"channel": outcome.channel.value}))
         if outcome.adopted:
             metrics.append(Fact("OutboundReconciled"))
         if not outcome.stored:

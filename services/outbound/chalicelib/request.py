@@ -26,7 +26,7 @@ from carrier_core.errors import (
 )
 from carrier_core.models import MediaItem
 from carrier_core.phone import parse_address
-from carrier_core.vocabulary import Direction, channel_of
+from carrier_core.vocabulary import Channel, Direction, channel_of
 from carrier_core.segments import Segments, count_segments
 from carrier_core.settings import DEFAULT_TENANT, Settings
 from carrier_core.tenants import check_sender, scoped, stored_tenant
@@ -52,9 +52,10 @@ class OutboundRequest:
     max_price: float | None
     tenant: str = DEFAULT_TENANT
 
-    @property
-    def channel(self) -> str:
-        return channel_of(self.to, self.from_number, media=bool(self.media_urls)).value
+    @cached_property
+    def channel(self) -> Channel:
+        # Derived once a request: the message's attributes and the send's outcome both need it.
+        return channel_of(self.to, self.from_number, media=bool(self.media_urls))
 
     @property
     def senders(self) -> tuple[str, ...]:
@@ -77,7 +78,7 @@ class OutboundRequest:
         segments = self.segments
         return {
             "direction": Direction.OUTBOUND.value,
-            "channel": self.channel,
+            "channel": self.channel.value,
             "from_number": self.from_number,
             "to_number": self.to,
             "body": self.body,

@@ -229,7 +229,7 @@ def send_message(
     if isinstance(delivery, Refused):
         if delivery.failure is not None:
             _keep_rejected(request, delivery.failure, settings)
-        return SendOutcome(Kind.REFUSED, error=delivery.error, opt_out_learned=delivery.opt_out_learned)
+        return SendOutcome(Kind.REFUSED, error=delivery.error, opt_out_learned=delivery.opt_out_learned, channel=request.channel)
     if isinstance(delivery, Uncertain):
         return _stored_unknown(request, delivery, since, settings)
     return _stored_for_retry(request, delivery, since, settings, policy)
@@ -251,7 +251,7 @@ def _stored_for_retry(request: OutboundRequest, unsent: Unsent, since: datetime,
         request.to_dict(), failure.describe(), unsent.attempts, time.time() + wait, settings, since, unsent.maybe_created
     )
     failed = failed_sends.save(kept)
-    return SendOutcome(Kind.RETRYING, render_message(retrying_item(failed)), retried=unsent.retried)
+    return SendOutcome(Kind.RETRYING, render_message(retrying_item(failed)), retried=unsent.retried, channel=request.channel)
 
 
 def _stored_unknown(request: OutboundRequest, uncertain: Uncertain, since: datetime, settings: Settings) -> SendOutcome:
@@ -266,4 +266,4 @@ def _stored_unknown(request: OutboundRequest, uncertain: Uncertain, since: datet
     )
     with after_acceptance("send of unknown outcome not stored", retry_id=failed.id):
         failed_sends.save(failed)
-    return SendOutcome(Kind.UNKNOWN, render_message(retrying_item(failed)), retried=uncertain.retried)
+    return SendOutcome(Kind.UNKNOWN, render_message(retrying_item(failed)), retried=uncertain.retried, channel=request.channel)

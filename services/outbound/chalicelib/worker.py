@@ -114,7 +114,7 @@ def retry_one(
         failed_sends.finish(
             item, FailedState.UNKNOWN, attempts + delivery.attempts, error=delivery.failure.describe() if delivery.failure else None
         )
-        return "unknown", metrics_for(SendOutcome(Kind.UNKNOWN))
+        return "unknown", metrics_for(SendOutcome(Kind.UNKNOWN, channel=request.channel))
     if isinstance(delivery, Sent):
         outcome = SendOutcome(Kind.SENT, channel=request.channel, adopted=delivery.adopted, stored=delivery.stored)
         failed_sends.finish(item, FailedState.SENT, attempts + delivery.attempts, message_sid=delivery.item.sid)
@@ -122,7 +122,9 @@ def retry_one(
     if isinstance(delivery, Refused):
         error = delivery.failure.describe() if delivery.failure is not None else _describe(delivery.error)
         failed_sends.finish(item, FailedState.DEAD, attempts + (1 if delivery.failure is not None else 0), error=error)
-        return "dead", metrics_for(SendOutcome(Kind.REFUSED, error=delivery.error, opt_out_learned=delivery.opt_out_learned))
+        return "dead", metrics_for(
+            SendOutcome(Kind.REFUSED, error=delivery.error, opt_out_learned=delivery.opt_out_learned, channel=request.channel)
+        )
     attempts += delivery.attempts
     failure = delivery.failure
     if attempts < policy.worker_max_attempts:
