@@ -40,14 +40,16 @@ $(STAMP): requirements-dev.lock libs/carrier_core/pyproject.toml libs/omni_cli/p
 
 install: $(STAMP) $(NODE_STAMP) java
 
-# The locks pin every package, its dependencies too, with the hashes of its files: the venv
-# from requirements-dev.txt for any platform Python 3.12 runs on, each service's zip from
-# services/<svc>/requirements.txt for the Lambda platform (infra/package.py's PLATFORM).
-# Run after editing a requirements file; `make install` and the zips only read the locks.
+# The locks pin every package, its dependencies too, with the hashes of its files: the venvs
+# from requirements-dev.txt and infra/requirements-checkov.txt for any platform Python 3.12
+# runs on, each service's zip from services/<svc>/requirements.txt for the Lambda platform
+# (infra/package.py's PLATFORM). Run after editing a requirements file; `make install`,
+# `make checkov` and the zips only read the locks.
 UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.12 --no-header
 
 lock: $(STAMP)
 	$(UV_COMPILE) --universal requirements-dev.txt -o requirements-dev.lock
+	$(UV_COMPILE) --universal infra/requirements-checkov.txt -o infra/requirements-checkov.lock
 	for svc in $(SERVICES); do \
 		$(UV_COMPILE) --python-platform aarch64-manylinux2014 services/$$svc/requirements.txt -o services/$$svc/requirements.lock || exit 1; done
 

@@ -19,9 +19,10 @@ TF_ROOTS := infra/roots
 # `make test` runs checkov too (a prerequisite added here keeps the Makefile's rule intact).
 test: checkov
 
-$(CHECKOV_STAMP): infra/requirements-checkov.txt
+# From the hash lock (`make lock`), like .venv: every package pinned, each file's hash checked.
+$(CHECKOV_STAMP): infra/requirements-checkov.lock
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r infra/requirements-checkov.txt
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --require-hashes -r infra/requirements-checkov.lock
 	touch $@
 
 # --skip-download: no call to the vendor's API, only the checks shipped with the pinned version.

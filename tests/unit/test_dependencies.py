@@ -16,9 +16,10 @@ import pytest
 from tests.support.apps import ROOT
 
 SERVICES = ("inbound", "status", "outbound")
-LOCKS = {ROOT / "requirements-dev.txt": ROOT / "requirements-dev.lock"} | {
-    ROOT / "services" / svc / "requirements.txt": ROOT / "services" / svc / "requirements.lock" for svc in SERVICES
-}
+LOCKS = {
+    ROOT / "requirements-dev.txt": ROOT / "requirements-dev.lock",
+    ROOT / "infra" / "requirements-checkov.txt": ROOT / "infra" / "requirements-checkov.lock",
+} | {ROOT / "services" / svc / "requirements.txt": ROOT / "services" / svc / "requirements.lock" for svc in SERVICES}
 LIBS = {"carrier_core": ROOT / "libs" / "carrier_core", "omni_cli": ROOT / "libs" / "omni_cli"}
 # What the python3.12 Lambda runtime provides (infra/package.py's RUNTIME_PROVIDED).
 RUNTIME_PROVIDED = {"boto3", "botocore"}
