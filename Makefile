@@ -27,13 +27,14 @@ help:
 	@echo "make replay-dlq STAGE=local|dev|prod   publish what the hand-off's dead-letter queue holds"
 	@echo ".venv/bin/omni-twilio --help           the operator's command line (installed by make install)"
 
-# A venv of another Python (made before the runtime changed) is made again.
+# A venv of another Python (made before the runtime changed) is made again. The venv's own
+# pip installs the lock, which pins pip too (chalice and pip-audit need it): pip is upgraded
+# by that hashed install, never fetched unhashed before it.
 $(STAMP): requirements-dev.lock libs/carrier_core/pyproject.toml libs/omni_cli/pyproject.toml infra/lambda_python.py
 	@python="$(PYTHON)"; test -n "$$python" || exit 2; \
 	if [ -x $(BIN)/python ] && [ "$$($(BIN)/python -V)" != "$$($$python -V)" ]; then \
 		echo "$(VENV) is $$($(BIN)/python -V); making it again with $$($$python -V)"; rm -rf $(VENV); fi; \
 	test -x $(BIN)/python || { echo "$$python -m venv $(VENV)"; $$python -m venv $(VENV); }
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e libs/carrier_core -e libs/omni_cli
 	touch $@

@@ -146,6 +146,12 @@ def test_each_service_asks_for_what_carrier_core_needs_at_run_time(service: str)
     assert needed and needed <= set(wanted(ROOT / "services" / service / "requirements.txt"))
 
 
+def test_the_dev_lock_pins_pip_and_setuptools() -> None:
+    """`make install` upgrades pip only through the hashed lock, and builds libs/ without
+    isolation with the lock's setuptools: both must stay in it."""
+    assert {"pip", "setuptools"} <= set(locked(ROOT / "requirements-dev.lock"))
+
+
 def test_the_dev_lock_holds_every_dependency_of_the_editable_installs() -> None:
     """`make install` installs libs/ with --no-deps: the dev lock must already hold their dependencies."""
     lock = locked(ROOT / "requirements-dev.lock")
