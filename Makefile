@@ -20,7 +20,7 @@ help:
 	@echo "make test       install what is needed, then run every test suite"
 	@echo "make fuzz       a longer fuzz of the running stack, from a fresh seed it prints"
 	@echo "                (FUZZ_SEED=n replays a run, FUZZ_SCALE=n runs n times make test's examples)"
-	@echo "make audit      pip-audit the pinned requirements (needs network)"
+	@echo "make audit      pip-audit the hash locks, what the venvs and zips install (needs network)"
 	@echo "make lock       regenerate the hash-locked requirements (*.lock) from the *.txt files"
 	@echo "make format     rewrite the Python files as ruff formats them (make test checks it)"
 	@echo "make bench      measure the speed and size targets"
@@ -115,13 +115,21 @@ BANDIT_PATHS := libs/carrier_core/carrier_core libs/omni_cli/omni_cli services d
 bandit: install
 	$(BIN)/bandit --quiet --recursive --severity-level medium $(BANDIT_PATHS)
 
-# Known vulnerabilities in the pinned dependencies, from PyPI's advisory service. Needs the
-# network (a CI job with access; not part of `make test`). --strict fails when a package
-# could not be audited, rather than passing it silently.
-AUDIT_REQUIREMENTS := requirements-dev.txt $(wildcard services/*/requirements.txt) infra/requirements-checkov.txt
+# Known vulnerabilities in what is installed and shipped: every package of the hash locks,
+# dependencies included, at its locked version, from PyPI's advisory service. Needs the
+# network (a CI job with access; not part of `make test`). --disable-pip reads each lock as
+# it stands (resolved and hashed already) rather than installing it into a scratch venv;
+# an entry whose environment marker does not hold where the audit runs is left out (on
+# Linux, the dev and checkov locks' Windows-only packages). --strict fails when a package
+# could not be audited, rather than passing it silently. Every lock is audited before the
+# target fails, so one run lists every finding.
+AUDIT_LOCKS := requirements-dev.lock $(wildcard services/*/requirements.lock) infra/requirements-checkov.lock
 
 audit: install
-	for req in $(AUDIT_REQUIREMENTS); do $(BIN)/pip-audit --strict --progress-spinner off --requirement $$req || exit 1; done
+	@status=0; for lock in $(AUDIT_LOCKS); do \
+		echo "pip-audit $$lock"; \
+		$(BIN)/pip-audit --strict --progress-spinner off --disable-pip --requirement $$lock || status=1; done; \
+	exit $$status
 
 test: lint typecheck bandit install
 	$(BIN)/python -m pytest tests
