@@ -160,19 +160,19 @@ def _logged(job: Callable[[], None]) -> None:
 class CallbackSender:
     """POSTs signed status callbacks, retrying failures, and keeps a record of each one."""
 
-    def __init__(self, auth_token: str, backoff: float = 0.1, limit: int | None = None) -> None:
-        self._token = auth_token
+    def __init__(self, backoff: float = 0.1, limit: int | None = None) -> None:
         self._backoff = backoff
         self._lock = threading.Lock()
         self.sent: deque[dict[str, Any]] = deque(maxlen=limit)
 
-    def post(self, url: str, params: list[tuple[str, str]]) -> None:
-        """Deliver one callback; every outcome, success or not, is kept in `sent`."""
+    def post(self, url: str, params: list[tuple[str, str]], auth_token: str) -> None:
+        """Deliver one callback signed with `auth_token` (that of the message's account);
+        every outcome, success or not, is kept in `sent`."""
         data = urlencode(params).encode("utf-8")
         headers = {
             "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
             "User-Agent": "TwilioProxy/1.1",
-            "X-Twilio-Signature": compute_signature(self._token, url, params),
+            "X-Twilio-Signature": compute_signature(auth_token, url, params),
             # One token per event, the same on every retry, so the receiver can drop repeats.
             "I-Twilio-Idempotency-Token": str(uuid.uuid4()),
         }
@@ -232,12 +232,15 @@ def _attempt(url: str, data: bytes, headers: dict[str, str]) -> tuple[int | None
 
 
 class Lifecycle:
-    """Moves each created message through its statuses, one step per `delay` seconds."""
+    """Moves each created message through its statuses, one step per `delay` seconds.
+    `auth_token(account_sid)` is the account's token when a callback goes out, so a
+    callback after a rotation is signed with the new one, as Twilio signs."""
 
-    def __init__(self, lock: threading.Lock, sender: CallbackSender, delay: float) -> None:
+    def __init__(self, lock: threading.Lock, sender: CallbackSender, delay: float, auth_token: Callable[[str], str]) -> None:
         self._lock = lock
         self._sender = sender
         self._delay = delay
+        self._auth_token = auth_token
         self._scheduler = Scheduler()
 
     def begin(self, message: Message) -> None:
@@ -257,7 +260,7 @@ class Lifecycle:
             advance(message, steps[index], datetime.now(timezone.utc))
             params = callback_params(message)
         if message.request.status_callback:
-            self._sender.post(message.request.status_callback, params)
+            self._sender.post(message.request.status_callback, params, self._auth_token(message.account_sid))
         # The next status goes out only after this callback was answered, so they arrive in order.
         self._schedule(message, steps, index + 1)
 

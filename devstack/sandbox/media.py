@@ -1,14 +1,16 @@
 """Media hosting the way Twilio serves an MMS's media, so inbound MMS can be simulated.
 
-Twilio's routes (basic auth, like every other route):
+Twilio's routes (basic auth as the path's account, like every other route; an item belongs to
+the account it was hosted under, and is unknown under any other):
   GET    /2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}       307 to a short-lived,
          unauthenticated copy (Twilio redirects to its CDN the same way)
   GET    /2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}.json  the Media resource
   DELETE /2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}.json  204; later GETs are 404
 Control API (no auth; not Twilio's):
-  POST /_sandbox/media?message_sid=MM…&not_ready=N   raw bytes + Content-Type -> 201 {"url", …}
+  POST /_sandbox/media?message_sid=MM…&not_ready=N&account_sid=AC…
+       raw bytes + Content-Type -> 201 {"url", …}
        not_ready: the first N authenticated GETs answer 404 (Twilio's "not ready yet");
-       -1: always 404 (gone)
+       -1: always 404 (gone). account_sid: a hosted account (default: the sandbox's first)
   GET  /_sandbox/media            every hosted item: sid, sizes, GETs served, deleted
   GET  /_sandbox/media/{ME}/content   the bytes the redirect points at
 """
@@ -97,11 +99,12 @@ class MediaStore:
             self.items[item.sid] = item
         return item
 
-    def fetch(self, sid: str, path: str, count: bool) -> HostedMedia:
-        """The item, or Twilio's 20404 when unknown, deleted or (still) not ready."""
+    def fetch(self, sid: str, path: str, count: bool, account: str | None = None) -> HostedMedia:
+        """The item, or Twilio's 20404 when unknown, another account's (`account` None: any
+        account's), deleted or (still) not ready."""
         with self.lock:
             item = self.items.get(sid)
-            if item is None or item.deleted:
+            if item is None or item.deleted or (account is not None and item.account_sid != account):
                 raise errors.not_found(path)
             if count:
                 item.gets += 1
@@ -111,10 +114,10 @@ class MediaStore:
                     raise errors.not_found(path)
             return item
 
-    def delete(self, sid: str, path: str) -> None:
+    def delete(self, sid: str, path: str, account: str) -> None:
         with self.lock:
             item = self.items.get(sid)
-            if item is None or item.deleted:
+            if item is None or item.deleted or item.account_sid != account:
                 raise errors.not_found(path)
             item.deleted = True
             item.data = b""
@@ -148,15 +151,15 @@ def dispatch(handler: BaseHTTPRequestHandler, sandbox: Sandbox, method: str) -> 
             item = store.fetch(match["sid"], path, count=False)
             send(handler, 200, item.data, item.content_type)
         elif match := MEDIA.match(path):
-            sandbox.authenticate(handler.headers.get("Authorization"))
-            sandbox.check_account(match["account"], path)
+            account = match["account"]
+            sandbox.authorize(handler.headers.get("Authorization"), account, path)
             if method == "DELETE":
-                store.delete(match["sid"], path)
+                store.delete(match["sid"], path, account)
                 send(handler, 204, None)
             elif method == "GET" and match["json"]:
-                send(handler, 200, store.fetch(match["sid"], path, count=False).resource())
+                send(handler, 200, store.fetch(match["sid"], path, count=False, account=account).resource())
             elif method == "GET":
-                item = store.fetch(match["sid"], path, count=True)
+                item = store.fetch(match["sid"], path, count=True, account=account)
                 send(handler, 307, None, headers={"Location": f"/_sandbox/media/{item.sid}/content"})
             else:
                 raise errors.not_found(path)
@@ -180,7 +183,10 @@ def _host(handler: BaseHTTPRequestHandler, sandbox: Sandbox, store: MediaStore, 
         not_ready = int((query.get("not_ready") or ["0"])[0])
     except ValueError:
         raise errors.invalid(20001, "not_ready must be a whole number, -1 for always") from None
-    item = store.add(sandbox.account_sid, message_sid, content_type, data, not_ready)
+    account = (query.get("account_sid") or [sandbox.account_sid])[0]
+    if sandbox.accounts.get(account) is None:
+        raise errors.invalid(20001, "account_sid must be an account the sandbox hosts (POST /_sandbox/accounts adds one)")
+    item = store.add(account, message_sid, content_type, data, not_ready)
     address: Any = handler.server.server_address
     send(handler, 201, {"url": f"http://{address[0]!s}:{address[1]}{item.path()}", **item.summary()})
 

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 from carrier_core.settings import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
 from devstack.framing import BodyRefused, content_length
 from devstack.sandbox import errors, media
+from devstack.sandbox.accounts import AccountError, Accounts
 from devstack.sandbox.errors import TwilioApiError
 from devstack.sandbox.lifecycle import CallbackSender, Lifecycle
 from devstack.sandbox.faults import Fault, Faults
@@ -38,19 +39,19 @@ Form = dict[str, list[str]]
 
 
 class Sandbox:
-    """State shared by every request: credentials, messages, faults, the logs."""
+    """State shared by every request: the accounts, messages, faults, the logs."""
 
     def __init__(self, account_sid: str, auth_token: str, callback_delay: float, api_keys: Mapping[str, str] | None = None) -> None:
+        # The account the sandbox starts with; POST /_sandbox/accounts adds others.
         self.account_sid = account_sid
-        self.auth_token = auth_token
-        self.api_keys = dict(api_keys or {})
+        self.accounts = Accounts(account_sid, auth_token, api_keys)
         self.lock = threading.Lock()
-        self.messages: dict[str, Message] = {}
+        self.messages: dict[str, Message] = {}  # every account's, by SID
         self.requests: deque[dict[str, Any]] = deque(maxlen=LOG_LIMIT)
         self.searches: deque[dict[str, Any]] = deque(maxlen=LOG_LIMIT)
         self.faults = Faults()
-        self.callbacks = CallbackSender(auth_token, limit=LOG_LIMIT)
-        self.lifecycle = Lifecycle(self.lock, self.callbacks, callback_delay)
+        self.callbacks = CallbackSender(limit=LOG_LIMIT)
+        self.lifecycle = Lifecycle(self.lock, self.callbacks, callback_delay, self.accounts.token)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Sandbox:
@@ -62,49 +63,68 @@ class Sandbox:
             api_keys=_api_keys(env),
         )
 
-    def authenticate(self, header: str | None) -> str:
-        """Basic auth with the account SID and auth token or a configured API key (SK...
-        and its secret), as Twilio accepts either; else Twilio's 20003. Answers who
-        authenticated: the account SID or the key's SID, never a secret."""
+    @property
+    def auth_token(self) -> str:
+        """The first account's current auth token."""
+        return self.accounts.token(self.account_sid)
+
+    @property
+    def api_keys(self) -> dict[str, str]:
+        """The first account's API keys, SID to secret."""
+        account = self.accounts.get(self.account_sid)
+        return dict(account.api_keys) if account else {}
+
+    def authorize(self, header: str | None, account: str, path: str) -> str:
+        """Basic auth as the path's account: its SID and auth token, or one of its API keys
+        (SK... and its secret), as Twilio accepts either; anything else is Twilio's 20003,
+        another hosted account's credentials too. A path naming an account the sandbox does
+        not host is 20404 once the credentials are good for the account they name, as Twilio
+        answers an account that is not yours. Answers who authenticated: the account SID or
+        the key's SID, never a secret."""
         scheme, _, encoded = (header or "").partition(" ")
         try:
             user, _, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise errors.authenticate() from None
-        secret = self.auth_token if user == self.account_sid else self.api_keys.get(user)
+        hosted = self.accounts.get(account)
+        holder = hosted if hosted is not None else self.accounts.owner(user)
+        secret = holder.secret(user) if holder is not None else None
         # Compared even for an unknown user, so the answer takes as long either way.
         ok = hmac.compare_digest(password.encode(), (secret or self.auth_token).encode()) and secret is not None
         if scheme.lower() != "basic" or not ok:
             raise errors.authenticate()
+        if hosted is None:
+            # Twilio authenticates first, then answers another account's path as not found.
+            raise errors.not_found(path)
         return user
 
-    def check_account(self, account: str, path: str) -> None:
-        # Twilio authenticates first, then answers another account's path as not found.
-        if account != self.account_sid:
-            raise errors.not_found(path)
-
-    def create_message(self, form: Form) -> dict[str, Any]:
-        """Validate and store a message; returns the resource as created, before it moves on."""
+    def create_message(self, form: Form, account: str | None = None) -> dict[str, Any]:
+        """Validate and store a message of `account` (the first one when None); returns the
+        resource as created, before it moves on."""
         request = CreateMessage.from_form(form)
-        message = create(self.account_sid, request, datetime.now(timezone.utc))
+        message = create(account or self.account_sid, request, datetime.now(timezone.utc))
         with self.lock:
             self.messages[message.sid] = message
             resource = message.resource()
         self.lifecycle.begin(message)
         return resource
 
-    def fetch(self, sid: str, path: str) -> dict[str, Any]:
+    def fetch(self, sid: str, path: str, account: str | None = None) -> dict[str, Any]:
+        """The message's resource; another account's message is unknown to `account`
+        (None: any account's)."""
         with self.lock:
             message = self.messages.get(sid)
-            if message is None:
+            if message is None or (account is not None and message.account_sid != account):
                 raise errors.not_found(path)
             return message.resource()
 
-    def list_messages(self, path: str, query: Form) -> dict[str, Any]:
-        """One page of Twilio's Messages list, newest first, filtered as Twilio filters."""
+    def list_messages(self, path: str, query: Form, account: str) -> dict[str, Any]:
+        """One page of the account's Messages list, newest first, filtered as Twilio filters."""
         listing = MessageList.from_query(query)
         with self.lock:
-            found = [m.resource() for m in sorted(self.messages.values(), key=_newest_first) if listing.admits(m)]
+            found = [
+                m.resource() for m in sorted(self.messages.values(), key=_newest_first) if m.account_sid == account and listing.admits(m)
+            ]
         return listing.page(path, found)
 
     def record(
@@ -158,6 +178,13 @@ def _newest_first(message: Message) -> tuple[float, str]:
     return (-message.date_created.timestamp(), message.sid)
 
 
+def _json(raw: bytes) -> object:
+    try:
+        return json.loads(raw or b"null")
+    except ValueError:
+        raise AccountError(400, "the body must be a JSON object") from None
+
+
 def _api_keys(env: Mapping[str, str]) -> dict[str, str]:
     """The API key the stack's services are configured with, if any: the sandbox accepts it."""
     sid, secret = env.get("TWILIO_API_KEY_SID"), env.get("TWILIO_API_KEY_SECRET")
@@ -180,6 +207,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
 
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
@@ -207,9 +237,8 @@ class Handler(BaseHTTPRequestHandler):
             elif method == "GET" and (match := MESSAGES.match(path)):
                 self._list(match["account"], path)
             elif method == "GET" and (match := MESSAGE.match(path)):
-                self.sandbox.authenticate(self.headers.get("Authorization"))
-                self.sandbox.check_account(match["account"], path)
-                self._send(200, self.sandbox.fetch(match["sid"], path))
+                self.sandbox.authorize(self.headers.get("Authorization"), match["account"], path)
+                self._send(200, self.sandbox.fetch(match["sid"], path, match["account"]))
             else:
                 raise errors.not_found(path)
         except TwilioApiError as exc:
@@ -221,9 +250,8 @@ class Handler(BaseHTTPRequestHandler):
             query.setdefault(name, []).append(value)
         user: str | None = None
         try:
-            user = self.sandbox.authenticate(self.headers.get("Authorization"))
-            self.sandbox.check_account(account, path)
-            page = self.sandbox.list_messages(path, query)
+            user = self.sandbox.authorize(self.headers.get("Authorization"), account, path)
+            page = self.sandbox.list_messages(path, query, account)
         except TwilioApiError as exc:
             self.sandbox.record_search(path, query, exc.status, user)
             raise
@@ -239,13 +267,12 @@ class Handler(BaseHTTPRequestHandler):
         created: str | None = None
         fault: Fault | None = None
         try:
-            user = self.sandbox.authenticate(self.headers.get("Authorization"))
-            self.sandbox.check_account(account, path)
+            user = self.sandbox.authorize(self.headers.get("Authorization"), account, path)
             fault = self.sandbox.faults.take()
             if fault is not None and not fault.after_create:
                 assert fault.error is not None  # a fault without a status always creates
                 raise fault.error
-            body = self.sandbox.create_message(form)
+            body = self.sandbox.create_message(form, account)
             created = body["sid"]
             if fault is not None and fault.error is not None:
                 raise fault.error
@@ -283,8 +310,30 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, sandbox.callbacks.records(clear=method == "DELETE"))
         elif path == "/_sandbox/pending" and method == "GET":
             self._send(200, {"steps": sandbox.lifecycle.pending})
+        elif path == "/_sandbox/accounts" or path.startswith("/_sandbox/accounts/"):
+            self._accounts(method, path, raw)
         else:
             raise errors.not_found(path)
+
+    def _accounts(self, method: str, path: str, raw: bytes) -> None:
+        """The hosted accounts (devstack/sandbox/accounts.py). Bodies hold secrets: neither
+        they nor the answers' errors are logged, and no answer holds a secret."""
+        accounts = self.sandbox.accounts
+        sid = path.removeprefix("/_sandbox/accounts").removeprefix("/")
+        try:
+            if not sid and method == "POST":
+                status, view = accounts.add(_json(raw))
+                self._send(status, view)
+            elif not sid and method == "GET":
+                self._send(200, accounts.views())
+            elif sid and "/" not in sid and method == "GET":
+                self._send(200, accounts.view(sid))
+            elif sid and "/" not in sid and method == "PUT":
+                self._send(200, accounts.rotate(sid, _json(raw)))
+            else:
+                raise errors.not_found(path)
+        except AccountError as exc:
+            self._send(exc.status, exc.body())
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
