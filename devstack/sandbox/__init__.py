@@ -1,6 +1,7 @@
 """The Twilio sandbox: the Messages subset of Twilio's REST API, as test credentials behave.
 
-Twilio's routes (basic auth with the account SID and auth token, or a configured API key):
+Twilio's routes (basic auth as the path's account: its SID and auth token, or one of its API
+keys; each account sees its own messages only):
   POST /2010-04-01/Accounts/{AccountSid}/Messages.json       create; 201 Message resource
   GET  /2010-04-01/Accounts/{AccountSid}/Messages.json       list; To, From, DateSent[<>], paging
   GET  /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json  fetch; 404 code 20404 if unknown
@@ -11,6 +12,11 @@ Control API for tests (no auth; not part of Twilio):
   GET    /_sandbox/requests   every create received, faulted ones too; DELETE resets
   GET    /_sandbox/searches   every Messages list request received; DELETE resets
   GET    /_sandbox/callbacks  every status callback sent and its answer; DELETE resets
+  POST   /_sandbox/accounts   {"account_sid", "auth_token", "api_key_sid", "api_key_secret"}:
+                              201 added, 200 already there the same, 409 there with others
+  GET    /_sandbox/accounts   every hosted account, never a secret
+  PUT    /_sandbox/accounts/{AccountSid}   {"auth_token"?, "api_key_sid"?, "api_key_secret"?}
+                              rotates the credentials given (devstack/sandbox/accounts.py)
   GET    /health
 Hosted media (Twilio-shaped media URLs, /_sandbox/media): devstack/sandbox/media.py.
 Run it with `python -m devstack.sandbox --port N`; tests start it in-process with `start()`.
