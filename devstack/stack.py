@@ -121,6 +121,8 @@ class Layout:
             "AWS_ENDPOINT_URL_EVENTBRIDGE": self.url("aws"),
             "AWS_ENDPOINT_URL_SQS": self.url("aws"),
             "AWS_ENDPOINT_URL_S3": self.url("aws"),
+            # The tenants' secrets (carrier_core.tenants), SecureStrings at the moto server.
+            "AWS_ENDPOINT_URL_SSM": self.url("aws"),
         }
 
 

@@ -93,6 +93,7 @@ class Profile:
             env.pop("AWS_PROFILE", None)
             env.setdefault("AWS_ENDPOINT_URL_SQS", self.local_url("aws"))
             env.setdefault("AWS_ENDPOINT_URL_EVENTBRIDGE", self.local_url("aws"))
+            env.setdefault("AWS_ENDPOINT_URL_SSM", self.local_url("aws"))
             env.setdefault("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", self.local_url("dynamodb"))
             # What the media re-host reads when `events replay-dlq` runs it in this process.
             env.setdefault("AWS_ENDPOINT_URL_S3", self.local_url("aws"))

@@ -14,6 +14,8 @@ from carrier_core.errors import CarrierError
 from carrier_core import failed_sends
 from carrier_core.models import FailedMessageModel, OptOutModel, iso, utc_now
 from carrier_core.phone import parse_address
+from carrier_core.settings import DEFAULT_TENANT
+from carrier_core.tenants import is_tenant_id, scoped, stored_tenant, tenant_of, unscoped
 from carrier_core.vocabulary import OptOutSource
 from omni_cli.context import CliFailure, Profile, error_line, http
 
@@ -30,11 +32,19 @@ def stored(profile: Profile) -> Profile:
     return profile
 
 
+TENANT_OPTION = typer.Option(None, "--tenant", help="Only this tenant's ('default': the tenant-less routes').")
+
+
+def of_tenant(stored_tenant: str | None, wanted: str | None) -> bool:
+    return wanted is None or tenant_of(stored_tenant) == wanted
+
+
 def failed_row(item: FailedMessageModel) -> dict[str, Any]:
     request = item.request.as_dict() if item.request is not None else {}
     error = item.twilio_error.as_dict() if item.twilio_error is not None else {}
     return {
         "id": item.id,
+        "tenant": tenant_of(item.tenant),
         "to": request.get("to"),
         "category": item.category,
         "twilio_code": failed_sends.error_codes(error)[1],
@@ -47,15 +57,20 @@ def failed_row(item: FailedMessageModel) -> dict[str, Any]:
 
 
 @failed_app.command("list")
-def failed_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print the items as JSON.")) -> None:
+def failed_list(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print the items as JSON."),
+    tenant: str | None = TENANT_OPTION,
+) -> None:
     """List the failed sends, newest first."""
     profile = stored(ctx.obj)
-    rows = sorted((failed_row(item) for item in FailedMessageModel.scan()), key=lambda r: r["created_at"], reverse=True)
+    items = (item for item in FailedMessageModel.scan() if of_tenant(item.tenant, tenant))
+    rows = sorted((failed_row(item) for item in items), key=lambda r: r["created_at"], reverse=True)
     if as_json:
         profile.print_json(rows)
         return
     table = Table(title=f"failed sends ({len(rows)})")
-    for column in ("id", "to", "category", "twilio_code", "state", "retryable", "attempts", "message_sid", "created_at"):
+    for column in ("id", "tenant", "to", "category", "twilio_code", "state", "retryable", "attempts", "message_sid", "created_at"):
         table.add_column(column)
     for row in rows:
         table.add_row(*("" if row[c] is None else profile.number(row[c]) if c == "to" else str(row[c]) for c in row))
@@ -132,19 +147,25 @@ def number_arg(value: str) -> str:
 
 
 @optouts_app.command("list")
-def optouts_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print the records as JSON.")) -> None:
+def optouts_list(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print the records as JSON."),
+    tenant: str | None = TENANT_OPTION,
+) -> None:
     """List the opt-out records (opted out or back in)."""
     profile = stored(ctx.obj)
     rows = [
         {
+            "tenant": tenant_of(o.tenant),
             "phone": o.phone,
-            "sender": o.sender,
+            "sender": unscoped(tenant_of(o.tenant), o.sender),
             "opted_out": o.opted_out,
             "keyword": o.keyword,
             "source": o.source,
             "updated_at": o.updated_at,
         }
         for o in OptOutModel.scan()
+        if of_tenant(o.tenant, tenant)
     ]
     rows.sort(key=lambda r: str(r["updated_at"]), reverse=True)
     if as_json:
@@ -158,16 +179,27 @@ def optouts_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
     profile.console.print(table)
 
 
-def set_opt_out(ctx: typer.Context, number: str, sender: str | None, opted_out: bool) -> None:
+def set_opt_out(ctx: typer.Context, number: str, sender: str | None, opted_out: bool, tenant: str | None) -> None:
     profile = stored(ctx.obj)
     phone = number_arg(number)
-    business = sender or profile.settings.account.default_messaging_service_sid or profile.settings.account.default_from_number
+    tenant = tenant or DEFAULT_TENANT
+    default_sender = profile.settings.account.default_messaging_service_sid or profile.settings.account.default_from_number
+    business = sender or (default_sender if tenant == DEFAULT_TENANT else None)
     if not business:
-        raise CliFailure("--sender is required: the stage has no default sender")
+        raise CliFailure("--sender is required: the stage has no default sender" if tenant == DEFAULT_TENANT else "--sender is required")
+    if tenant != DEFAULT_TENANT and not is_tenant_id(tenant):
+        raise CliFailure(f"--tenant {tenant!r} is not a tenant id")
     # A put, as Twilio's own 21610 is recorded: the operator's word is the newest state.
     # The table's stream tells the workflow engine (contact.opted_out / opted_in).
     OptOutModel(
-        phone, business, opted_out=opted_out, keyword=None, message_sid=None, source=OptOutSource.OPERATOR.value, updated_at=iso(utc_now())
+        phone,
+        scoped(tenant, business),
+        tenant=stored_tenant(tenant),
+        opted_out=opted_out,
+        keyword=None,
+        message_sid=None,
+        source=OptOutSource.OPERATOR.value,
+        updated_at=iso(utc_now()),
     ).save()
     verb = "opted out of" if opted_out else "may again be messaged by"
     profile.console.print(f"{profile.number(phone)} {verb} {profile.number(business)}")
@@ -178,9 +210,10 @@ def optouts_add(
     ctx: typer.Context,
     number: str = typer.Argument(..., help="The customer's number, E.164."),
     sender: str | None = typer.Option(None, "--sender", help="The business number or MG… service; default: the stage's sender."),
+    tenant: str | None = typer.Option(None, "--tenant", help="The tenant whose sender it is (default: the tenant-less routes')."),
 ) -> None:
     """Opt a number out of a sender's messages."""
-    set_opt_out(ctx, number, sender, True)
+    set_opt_out(ctx, number, sender, True, tenant)
 
 
 @optouts_app.command("remove")
@@ -188,6 +221,7 @@ def optouts_remove(
     ctx: typer.Context,
     number: str = typer.Argument(..., help="The customer's number, E.164."),
     sender: str | None = typer.Option(None, "--sender", help="The business number or MG… service; default: the stage's sender."),
+    tenant: str | None = typer.Option(None, "--tenant", help="The tenant whose sender it is (default: the tenant-less routes')."),
 ) -> None:
     """Lift an opt-out: the number may be messaged by the sender again."""
-    set_opt_out(ctx, number, sender, False)
+    set_opt_out(ctx, number, sender, False, tenant)
