@@ -314,14 +314,28 @@ def _raise_stopped(signum: int, frame: FrameType | None) -> None:
     raise Stopped(signal.Signals(signum).name)
 
 
+def tenants_row() -> str:
+    """The tenants registered, and whether each one's credentials reach the sandbox."""
+    from omni_cli.context import Profile
+    from omni_cli.tenants import probe
+
+    try:
+        results = probe(Profile())
+    except Exception as exc:  # noqa: BLE001 - the banner reports, it never stops the stack
+        return f"not read ({type(exc).__name__})"
+    if not results:
+        return "none: the default tenant only (omni-twilio tenants add TENANT --account-sid AC… --auth-token … --sender +1…)"
+    return ", ".join(f"{tenant} ({'reaches the sandbox' if ok else why})" for tenant, ok, why in results)
+
+
 def banner(layout: Layout, resources: aws.EventResources | None = None) -> str:
     kept = "tables in memory" if layout.dynamodb_in_memory else f"tables kept in {layout.data_dir}"
     rows = [
         ("DynamoDB Local", layout.url("dynamodb") + f"  DynamoDB and its streams ({kept})"),
         ("EventBridge, SQS, S3 (moto)", layout.url("aws")),
-        ("inbound", layout.url("inbound") + "  POST /twilio/inbound, GET /health"),
-        ("status", layout.url("status") + "  POST /twilio/status, GET /health"),
-        ("outbound", layout.url("outbound") + "  POST /messages, GET /messages/{sid}, GET /health"),
+        ("inbound", layout.url("inbound") + "  POST /twilio/inbound, /twilio/{tenant}/inbound, GET /health"),
+        ("status", layout.url("status") + "  POST /twilio/status, /twilio/{tenant}/status, GET /health"),
+        ("outbound", layout.url("outbound") + "  POST /messages, GET /messages/{sid}, the same under /tenants/{tenant}, GET /health"),
         ("Twilio sandbox", layout.url("sandbox") + "  /2010-04-01/Accounts/{AccountSid}/Messages.json"),
         ("stream poller", f"checkpoints in {layout.data_dir / 'poller'}"),
     ]
@@ -329,6 +343,7 @@ def banner(layout: Layout, resources: aws.EventResources | None = None) -> str:
         rows += [
             ("events queue", resources.events_queue_url + f"  (bus {aws.BUS}, source omni.twilio)"),
             ("events DLQ", resources.dlq_url + "  (make replay-dlq STAGE=local)"),
+            ("tenants", tenants_row()),
         ]
     width = max(len(name) for name, _ in rows)
     lines = [f"  {name.ljust(width)}  {where}" for name, where in rows]

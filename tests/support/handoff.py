@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import random
 import time
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,9 @@ import jsonschema
 from boto3.dynamodb.types import TypeSerializer
 
 import carrier_core.handoff
+from devstack import aws
+from tests.support.forms import new_sid, sms
+from tests.support.stack import RunningStack, wait_for
 
 SCHEMA_PATH = Path(carrier_core.handoff.__file__).parent / "schema" / "events.v1.json"
 MESSAGES_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/omni-twilio-dev-messages/stream/2026-11-24T00:00:00.000"
@@ -105,3 +110,45 @@ class PublishedEvents:
                     failures.append((str(event.get("detail-type")), f"{'/'.join(map(str, exc.absolute_path))}: {exc.message}"))
                 self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
         return failures
+
+
+Event = dict[str, Any]
+
+
+class Queue:
+    """Everything the events queue delivered so far, each event validated on arrival."""
+
+    def __init__(self, stack: RunningStack) -> None:
+        self.sqs = stack.aws_client("sqs")
+        self.url = self.sqs.get_queue_url(QueueName=aws.EVENTS_QUEUE)["QueueUrl"]
+        self.events: list[Event] = []
+
+    def drain(self) -> None:
+        while True:
+            messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+            if not messages:
+                return
+            for message in messages:
+                event = json.loads(message["Body"])
+                validate_event(event)
+                self.events.append(event)
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+
+    def matching(self, predicate: Callable[[Event], bool]) -> list[Event]:
+        self.drain()
+        return [e for e in self.events if predicate(e)]
+
+    def of_sid(self, sid: str) -> list[Event]:
+        return self.matching(lambda e: e["detail"].get("sid") == sid)
+
+    def settle(self, stack: RunningStack) -> None:
+        """Wait until the poller has handled every record written so far on both streams: a
+        marker STOP, written last, is a message and an opt-out of a sender of its own, and
+        each comes out of its stream after what was written there before it."""
+        marker, sender = new_sid(), f"+1415666{random.randrange(10000):04d}"
+        assert stack.post_webhook("inbound", sms(sid=marker, body="STOP", To=sender)).status_code == 200
+
+        def both_out() -> bool:
+            return bool(self.of_sid(marker)) and bool(self.matching(lambda e: e["detail"].get("sender") == sender))
+
+        assert wait_for(both_out, timeout=30), "the poller did not publish the markers"

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 CACHE_SECONDS = 300.0
-REFRESH_SECONDS = 30.0
+REFRESH_SECONDS = 10.0
 UNKNOWN_SECONDS = 60.0
 MAX_CACHED = 1024
 

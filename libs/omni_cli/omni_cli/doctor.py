@@ -95,6 +95,18 @@ def twilio_check(profile: Profile) -> str:
     return f"Twilio ({base}) accepts the credentials"
 
 
+def tenants_check(profile: Profile) -> str:
+    from omni_cli.tenants import probe
+
+    results = probe(profile)
+    if not results:
+        return "none registered: the default tenant only"
+    failed = [f"{tenant} ({why})" for tenant, ok, why in results if not ok]
+    if failed:
+        raise Problem(f"{len(failed)} of {len(results)} tenants' credentials refused: {'; '.join(failed)}")
+    return f"{', '.join(t for t, _, _ in results)}: credentials accepted by Twilio"
+
+
 CHECKS: list[tuple[str, Check]] = [
     ("settings", settings_check),
     ("tables", tables_check),
@@ -103,11 +115,12 @@ CHECKS: list[tuple[str, Check]] = [
     ("status webhook", webhook_check("status")),
     ("outbound API", outbound_check),
     ("Twilio credentials", twilio_check),
+    ("tenants", tenants_check),
 ]
 
 
 def doctor(ctx: typer.Context) -> None:
-    """Check the stage: settings, tables, queues, webhooks (403 unsigned), Twilio credentials."""
+    """Check the stage: settings, tables, queues, webhooks (403 unsigned), Twilio credentials, each tenant's."""
     profile: Profile = ctx.obj
     first, *others = CHECKS
     results = [run_check(profile, *first)]

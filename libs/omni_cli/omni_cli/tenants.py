@@ -17,8 +17,17 @@ from rich.table import Table
 
 from carrier_core.models import TenantModel, iso, utc_now
 from carrier_core.settings import DEFAULT_TENANT, MESSAGING_SERVICE_SID, API_KEY_SID
-from carrier_core.tenants import API_KEY_SECRET, AUTH_TOKEN, SECONDARY_AUTH_TOKEN, SECRET_NAMES, config_of, is_tenant_id, parameter_name
-from omni_cli.context import CliFailure, Profile
+from carrier_core.tenants import (
+    API_KEY_SECRET,
+    AUTH_TOKEN,
+    SECONDARY_AUTH_TOKEN,
+    SECRET_NAMES,
+    account_for,
+    config_of,
+    is_tenant_id,
+    parameter_name,
+)
+from omni_cli.context import PROBE_TIMEOUT, TWILIO_API, CliFailure, Profile, error_line, http
 
 app = typer.Typer(help="The businesses this deployment serves, each on its own Twilio account.", no_args_is_help=True)
 
@@ -98,8 +107,12 @@ def add(
     api_key_secret: str | None = typer.Option(None, "--api-key-secret", help="The API key's secret."),
     senders: list[str] = typer.Option(..., "--sender", help="A number, whatsapp:+number or MG… service it may send from (repeat)."),
     subaccounts: list[str] = typer.Option([], "--subaccount", help="A subaccount (AC…) whose webhooks its token signs (repeat)."),
+    replace: bool = typer.Option(False, "--replace", help="Replace a tenant that exists (its account, senders and secrets)."),
 ) -> None:
-    """Register a tenant: its account and senders in the table, its secrets in SSM."""
+    """Register a tenant: its account and senders in the table, its secrets in SSM.
+
+    Locally the Twilio sandbox gets the account too (with the same credentials), so the
+    tenant's sends and callbacks work at once."""
     tenant_arg(tenant)
     account_arg(account_sid, "--account-sid")
     if (api_key_sid is None) != (api_key_secret is None):
@@ -113,13 +126,15 @@ def add(
     profile = bound(ctx)
     secrets = Secrets(profile)
     values = {AUTH_TOKEN: auth_token, SECONDARY_AUTH_TOKEN: secondary_auth_token, API_KEY_SECRET: api_key_secret}
-    if TenantModel.count(tenant, consistent_read=True):
-        raise CliFailure(f"tenant {tenant!r} exists: `tenants rotate` changes its token, `tenants remove` then `add` the rest")
+    if not replace and TenantModel.count(tenant, consistent_read=True):
+        raise CliFailure(f"tenant {tenant!r} exists: `tenants rotate` changes its token, `tenants add --replace` the rest")
     # Secrets first: a registered tenant always has its token. A failed table write takes
     # them back, so nothing is left half-registered.
     for secret, value in values.items():
         if value:
             secrets.put(tenant, secret, value)
+    if replace:
+        secrets.delete(tenant, tuple(s for s, v in values.items() if not v))
     at = iso(utc_now())
     item = TenantModel(
         tenant,
@@ -131,12 +146,48 @@ def add(
         updated_at=at,
     )
     try:
-        item.save(condition=TenantModel.tenant.does_not_exist())
+        item.save(condition=None if replace else TenantModel.tenant.does_not_exist())
     except Exception:
-        secrets.delete(tenant)
+        if not replace:
+            secrets.delete(tenant)
         raise
+    if profile.is_local:
+        sandbox_account(profile, account_sid, auth_token, api_key_sid, api_key_secret)
     profile.console.print(f"tenant {tenant} added: account {account_sid}, {len(registered)} sender(s)")
     profile.console.print(f"webhooks: {profile.url('inbound')}/twilio/{tenant}/inbound and {profile.url('status')}/twilio/{tenant}/status")
+
+
+def sandbox_account(profile: Profile, account_sid: str, token: str, key_sid: str | None, key_secret: str | None) -> None:
+    """The local stage's Twilio sandbox hosts the tenant's account with its credentials: new,
+    or replaced (a token or key rotated since)."""
+    body = {"account_sid": account_sid, "auth_token": token, **({"api_key_sid": key_sid, "api_key_secret": key_secret} if key_sid else {})}
+    url = profile.local_url("sandbox") + "/_sandbox/accounts"
+    response = http("POST", url, "Twilio sandbox", json=body)
+    if response.status_code == 409:
+        response = http("PUT", f"{url}/{account_sid}", "Twilio sandbox", json={k: v for k, v in body.items() if k != "account_sid"})
+    if response.status_code not in (200, 201):
+        raise CliFailure(f"the sandbox refused the account: {error_line(response)}")
+
+
+def probe(profile: Profile) -> list[tuple[str, bool, str]]:
+    """Each tenant, whether its credentials reach Twilio (the sandbox locally), and how."""
+    profile.bind()
+    base = profile.settings.twilio_api_base_url or TWILIO_API
+    secrets = Secrets(profile)
+    results = []
+    for item in sorted(TenantModel.scan(), key=lambda t: str(t.tenant)):
+        stored = secrets.read(item.tenant)
+        if AUTH_TOKEN not in stored:
+            results.append((item.tenant, False, "no auth token stored: `tenants add --replace` it"))
+            continue
+        account = account_for(profile.settings, config_of(item), stored)
+        url = f"{base}/2010-04-01/Accounts/{account.account_sid}/Messages.json"
+        response = http("GET", url, "Twilio API", params={"PageSize": "1"}, auth=account.rest_credentials, timeout=PROBE_TIMEOUT)
+        ok = response.status_code == 200
+        results.append(
+            (item.tenant, ok, "credentials accepted" if ok else f"Twilio answered {response.status_code}: check its account and key")
+        )
+    return results
 
 
 def shown(profile: Profile, item: TenantModel, secrets: dict[str, str]) -> dict[str, Any]:
@@ -199,6 +250,13 @@ def rotate(
         secrets.put(tenant, SECONDARY_AUTH_TOKEN, current)
     secrets.put(tenant, AUTH_TOKEN, auth_token)
     item.update(actions=[TenantModel.updated_at.set(iso(utc_now()))])
+    if profile.is_local:
+        # As the account's owner would at Twilio: the sandbox signs with the new token from now.
+        response = http(
+            "PUT", f"{profile.local_url('sandbox')}/_sandbox/accounts/{item.account_sid}", "Twilio sandbox", json={"auth_token": auth_token}
+        )
+        if response.status_code != 200:
+            raise CliFailure(f"the sandbox refused the new token: {error_line(response)}")
     profile.console.print(f"tenant {tenant}: new auth token set; the previous one is accepted as secondary until replaced")
 
 
