@@ -140,26 +140,31 @@ def load_service(service: str, endpoint: str, **extra: str) -> Any:
     return load_app(service)
 
 
-def http_event(method: str, path: str, body: str, headers: dict[str, str]) -> dict[str, Any]:
-    """The API Gateway proxy event Chalice's handler receives for one request."""
+def http_event(
+    method: str, path: str, body: str, headers: dict[str, str], resource: str | None = None, params: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The API Gateway proxy event Chalice's handler receives for one request (`resource`: the
+    route's template, `params` its path parameters, when it has any)."""
     return {
         "requestContext": {
             "httpMethod": method,
-            "resourcePath": path,
+            "resourcePath": resource or path,
             "path": path,
             "identity": {"sourceIp": "127.0.0.1"},
             "requestId": str(uuid.uuid4()),
         },
         "headers": headers,
         "multiValueQueryStringParameters": None,
-        "pathParameters": None,
+        "pathParameters": params,
         "stageVariables": {},
         "body": body,
         "isBase64Encoded": False,
     }
 
 
-def webhook_event(url: str, pairs: list[tuple[str, str]], token: str) -> dict[str, Any]:
+def webhook_event(
+    url: str, pairs: list[tuple[str, str]], token: str, resource: str | None = None, params: dict[str, str] | None = None
+) -> dict[str, Any]:
     """A Twilio webhook POST to `url`, signed with `token` by Twilio's own RequestValidator."""
     from twilio.request_validator import RequestValidator
 
@@ -167,4 +172,4 @@ def webhook_event(url: str, pairs: list[tuple[str, str]], token: str) -> dict[st
 
     signature = RequestValidator(token).compute_signature(url, MultiForm(pairs))
     headers = {"content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature}
-    return http_event("POST", urlsplit(url).path, urlencode(pairs), headers)
+    return http_event("POST", urlsplit(url).path, urlencode(pairs), headers, resource, params)

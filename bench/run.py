@@ -19,6 +19,7 @@ from bench.load import throughput
 from bench.local import PORT_BASE, ROOT, dynamodb, sandbox
 from bench.measure import HEADER, Result
 from bench.scale import inbound_at_scale
+from bench.tenants import ssm, warm_tenant_inbound
 from bench.warm import warm_inbound, warm_send, warm_status
 
 RESULTS = ROOT / "bench" / "results.json"
@@ -48,10 +49,12 @@ def main() -> int:
     # The handlers' JSON logs go nowhere; one sink for the whole run, since the logging
     # configured inside the first handler keeps writing to it.
     quiet = open(os.devnull, "w")  # noqa: SIM115 - one sink for the whole run (see above)
-    with dynamodb() as ddb, sandbox(PORT_BASE + 4) as sandbox_url:
+    with dynamodb() as ddb, sandbox(PORT_BASE + 4) as sandbox_url, ssm(PORT_BASE + 5) as ssm_url:
         with redirect_stdout(quiet):
             inbound_rows, inbound = warm_inbound(ddb, WARM_SAMPLES)
         report(inbound_rows)
+        with redirect_stdout(quiet):
+            report(warm_tenant_inbound(ddb, ssm_url, WARM_SAMPLES))
         with redirect_stdout(quiet):
             send_rows, send = warm_send(ddb, sandbox_url, WARM_SAMPLES)
         report(send_rows)
