@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from pynamodb.models import Model
 
-from carrier_core.models import FailedMessageModel, IdempotencyModel, MessageModel, OptOutModel
+from carrier_core.models import ALL_MODELS, FailedMessageModel, IdempotencyModel, MessageModel, OptOutModel, TenantModel
 from carrier_core.settings import Settings
-from tests.infra.hcl import MODULES, STAGES, named, resources, wired
+from tests.infra.hcl import MODULES, ROOTS_DIR, STAGES, named, resources, wired
 
 TABLES = resources(MODULES / "tables")
 # Terraform resource name -> model and the name suffix settings.py defaults to.
@@ -18,7 +18,14 @@ MODELS: dict[str, tuple[type[Model], str]] = {
     "failed_messages": (FailedMessageModel, "failed-messages"),
     "optouts": (OptOutModel, "optouts"),
     "idempotency": (IdempotencyModel, "idempotency"),
+    "tenants": (TenantModel, "tenants"),
 }
+
+# Fixed by the tenants contract, which the operator's CLI and the platform rely on too: the
+# table `omni-twilio-<stage>-tenants`, read by `tenant`.
+TENANTS_NAME = "omni-twilio-dev-tenants"
+TENANTS_KEYS = {"HASH": "tenant"}
+TENANTS_ATTRIBUTES = {"tenant": "S"}
 
 
 def table(name: str) -> dict[str, Any]:
@@ -38,6 +45,18 @@ def tf_keys(body: dict[str, Any]) -> dict[str, str]:
 
 def test_every_model_has_a_table_and_no_more() -> None:
     assert {name for kind, name in TABLES if kind == "aws_dynamodb_table"} == set(MODELS)
+    assert set(ALL_MODELS) == {model for model, _ in MODELS.values()}
+
+
+def test_tenants_table_is_the_one_the_contract_names() -> None:
+    body = table("tenants")
+    assert body["name"].replace("${local.prefix}", "omni-twilio-dev") == TENANTS_NAME
+    assert tf_keys(body) == TENANTS_KEYS
+    assert {a["name"]: a["type"] for a in body["attribute"]} == TENANTS_ATTRIBUTES
+    # Read by key only, kept until removed, followed by nothing downstream.
+    assert not body.get("global_secondary_index") and not body.get("local_secondary_index")
+    assert not body.get("ttl")
+    assert not body.get("stream_enabled") and "stream_view_type" not in body
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -46,12 +65,7 @@ def test_name_matches_settings_default(name: str) -> None:
     settings = Settings.from_env(
         "inbound", {"STAGE": "dev", "TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t", "INBOUND_WEBHOOK_URL": "https://x"}
     )
-    expected = {
-        "messages": settings.messages_table,
-        "failed_messages": settings.failed_messages_table,
-        "optouts": settings.optouts_table,
-        "idempotency": settings.idempotency_table,
-    }[name]
+    expected = getattr(settings, f"{name}_table")
     assert table(name)["name"].replace("${local.prefix}", "omni-twilio-dev") == expected == f"omni-twilio-dev-{suffix}"
 
 
@@ -117,3 +131,13 @@ def test_tables_have_their_own_key() -> None:
 def test_deletion_protection_on_in_prod(stage: str) -> None:
     tables = wired("shared", stage, "tables")
     assert tables["deletion_protection"] is (stage == "prod")
+
+
+def test_every_table_is_watched_and_output() -> None:
+    """Each table's throttles alarm (the shared root's alarms), and each table is an output."""
+    names = sorted(name for kind, name in TABLES if kind == "aws_dynamodb_table")
+    alarms = named(ROOTS_DIR / "shared", "module")["alarms"]
+    assert sorted(alarms["table_names"]) == sorted(f"${{module.tables.{name}_table.name}}" for name in names)
+    outputs = named(MODULES / "tables", "output")
+    for name in names:
+        assert f"aws_dynamodb_table.{name}.arn" in str(outputs[f"{name}_table"]["value"])

@@ -1,4 +1,4 @@
-# The carrier's four tables. Key schemas, the `due` index and the TTL attribute mirror
+# The carrier's five tables. Key schemas, the `due` index and the TTL attribute mirror
 # libs/carrier_core/carrier_core/models.py; tests/infra compare the two.
 
 locals {
@@ -137,6 +137,32 @@ resource "aws_dynamodb_table" "idempotency" {
   ttl {
     attribute_name = "expires_at"
     enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = module.key.arn
+  }
+}
+
+# Tenants: one item per business the deployment serves (account SID, API key SID,
+# senders, subaccounts), read by the services when a container first meets a tenant. Its
+# secrets are not here but in SSM SecureStrings under /omni-twilio/<stage>/tenants/<tenant>/
+# (modules/platform's tenant-secrets key). No TTL: a tenant stays until it is removed; no
+# stream: nothing downstream follows its changes.
+resource "aws_dynamodb_table" "tenants" {
+  name                        = "${local.prefix}-tenants"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "tenant"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "tenant"
+    type = "S"
   }
 
   point_in_time_recovery {

@@ -32,6 +32,14 @@ output "idempotency_table" {
   }
 }
 
+output "tenants_table" {
+  description = "Tenants table: name and ARN (services read it with GetItem only)."
+  value = {
+    name = aws_dynamodb_table.tenants.name
+    arn  = aws_dynamodb_table.tenants.arn
+  }
+}
+
 output "kms_key_arn" {
   description = "ARN of the key that encrypts the tables; service roles need it to read and write."
   value       = module.key.arn

@@ -78,6 +78,7 @@ module "alarms" {
     module.tables.failed_messages_table.name,
     module.tables.optouts_table.name,
     module.tables.idempotency_table.name,
+    module.tables.tenants_table.name,
   ]
   stream_consumer_names = ["${local.prefix}-status-handoff", "${local.prefix}-inbound-rehost-media"]
   events_dlq_name       = module.events.dlq.name

@@ -3,6 +3,11 @@ output "messages_table" {
   value       = module.tables.messages_table
 }
 
+output "tenants_table" {
+  description = "Tenants table name and ARN; service roots give its name to the services (TENANTS_TABLE)."
+  value       = module.tables.tenants_table
+}
+
 output "secrets_kms_alias" {
   description = "Key alias to use when writing the auth token parameters."
   value       = module.platform.secrets_kms_alias
