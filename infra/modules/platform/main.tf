@@ -1,6 +1,6 @@
 # What every service of a stage shares besides the tables: the key that encrypts the
-# Twilio auth token in SSM, the key that encrypts the log groups, and API Gateway's
-# account-wide permission to write access logs.
+# Twilio auth token in SSM, the key that encrypts the tenants' secrets in SSM, the key that
+# encrypts the log groups, and API Gateway's account-wide permission to write access logs.
 
 data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
@@ -22,6 +22,23 @@ module "secrets_key" {
   stage                = var.stage
   name                 = "secrets"
   description          = "${local.prefix} Twilio auth token in SSM"
+  deletion_window_days = var.kms_deletion_window_days
+}
+
+# ---------------------------------------------------------------------------------------
+# Tenant secrets: each tenant's auth token, secondary auth token and API key secret, SSM
+# SecureStrings under /omni-twilio/<stage>/tenants/<tenant>/, use this key. A key of their
+# own, apart from the stage's Twilio auth token: its use in CloudTrail is tenants' alone,
+# and a role can be given one without the other. The operator's CLI writes the parameters;
+# the services' roles (modules/service) may only kms:Decrypt it through SSM, granted by IAM
+# through the key policy's account statement, as with every key of the stage.
+# ---------------------------------------------------------------------------------------
+
+module "tenant_secrets_key" {
+  source               = "../kms_key"
+  stage                = var.stage
+  name                 = "tenant-secrets"
+  description          = "${local.prefix} tenants' Twilio secrets in SSM"
   deletion_window_days = var.kms_deletion_window_days
 }
 

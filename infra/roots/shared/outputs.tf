@@ -13,6 +13,16 @@ output "secrets_kms_alias" {
   value       = module.platform.secrets_kms_alias
 }
 
+output "tenant_secrets_kms_key_arn" {
+  description = "ARN of the key of the tenants' SecureStrings; service roots find it by its alias."
+  value       = module.platform.tenant_secrets_kms_key_arn
+}
+
+output "tenant_secrets_kms_alias" {
+  description = "Key alias to use when writing a tenant's parameters under /omni-twilio/<stage>/tenants/<tenant>/."
+  value       = module.platform.tenant_secrets_kms_alias
+}
+
 output "alarm_topic_arn" {
   description = "SNS topic of the stage's alarms."
   value       = module.alarms.topic_arn
