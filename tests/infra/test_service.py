@@ -38,10 +38,12 @@ TABLE_ACTIONS: dict[str, dict[str, set[str]]] = {
     "inbound": {
         "messages": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DescribeTable"},
         "optouts": {"dynamodb:PutItem", "dynamodb:DescribeTable"},
+        "tenants": {"dynamodb:GetItem"},
     },
     "status": {
         "messages": {"dynamodb:UpdateItem", "dynamodb:DescribeTable"},
         "optouts": {"dynamodb:PutItem"},
+        "tenants": {"dynamodb:GetItem"},
     },
     "outbound": {
         "messages": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DescribeTable"},
@@ -55,6 +57,7 @@ TABLE_ACTIONS: dict[str, dict[str, set[str]]] = {
             "dynamodb:DescribeTable",
         },
         "idempotency": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable"},
+        "tenants": {"dynamodb:GetItem"},
     },
 }
 
@@ -73,7 +76,7 @@ def test_table_actions_match_the_list_in_this_test() -> None:
 
 def test_table_keys_name_tables_the_module_knows() -> None:
     tables = set(re.findall(r"(\w+)\s*=\s*string", named(SERVICE, "variable")["tables"]["type"]))
-    assert tables == {"messages", "failed_messages", "optouts", "idempotency"}
+    assert tables == {"messages", "failed_messages", "optouts", "idempotency", "tenants"}
     for svc, access in TABLE_ACTIONS.items():
         for key in access:
             assert key.split("/index/")[0] in tables, (svc, key)

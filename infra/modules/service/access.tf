@@ -15,12 +15,15 @@ locals {
       # conditional UpdateItem per message that finishes its media.
       messages = ["dynamodb:DescribeTable", "dynamodb:PutItem", "dynamodb:UpdateItem"]
       optouts  = ["dynamodb:DescribeTable", "dynamodb:PutItem"]
+      # A tenant's configuration, read by key when a container first meets the tenant.
+      tenants = ["dynamodb:GetItem"]
     }
     status = {
       # one conditional UpdateItem per callback (an unknown SID is an upsert); a callback
       # with Twilio's 21610 also puts the recipient's opt-out.
       messages = ["dynamodb:DescribeTable", "dynamodb:UpdateItem"]
       optouts  = ["dynamodb:PutItem"]
+      tenants  = ["dynamodb:GetItem"]
     }
     outbound = {
       # store.py: the accepted message (UpdateItem via record_status), GET /messages;
@@ -34,6 +37,7 @@ locals {
       "failed_messages/index/due" = ["dynamodb:Query"]
       optouts                     = ["dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem"]
       idempotency                 = ["dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+      tenants                     = ["dynamodb:GetItem"]
     }
   }
 

@@ -37,6 +37,10 @@ locals {
     var.api_key_secret_parameter == null ? "" : var.api_key_secret_parameter,
   ])
 
+  # Every parameter under the stage's tenant path, and nothing above it: the tenants'
+  # secrets (<prefix><tenant>/auth-token, secondary-auth-token, api-key-secret).
+  tenant_parameters_arn = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${var.tenant_parameter_prefix}*"
+
   # The stream functions (handoff.tf, media.tf) import app.py, whose cold start reads the
   # settings, auth token included (carrier_core/runtime.py).
   stream_function_parameters = {
@@ -61,6 +65,8 @@ locals {
       FAILED_MESSAGES_TABLE       = var.tables.failed_messages
       OPTOUTS_TABLE               = var.tables.optouts
       IDEMPOTENCY_TABLE           = var.tables.idempotency
+      TENANTS_TABLE               = var.tables.tenants
+      TENANT_PARAMETER_PREFIX     = var.tenant_parameter_prefix
       TWILIO_AUTH_TOKEN_PARAMETER = var.auth_token_parameter
     },
     var.secondary_auth_token_parameter == null ? {} : { TWILIO_AUTH_TOKEN_SECONDARY_PARAMETER = var.secondary_auth_token_parameter },
@@ -184,6 +190,27 @@ data "aws_iam_policy_document" "this" {
     sid       = "DecryptAuthTokenThroughSsm"
     actions   = ["kms:Decrypt"]
     resources = [var.secrets_kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["ssm.${local.region}.amazonaws.com"]
+    }
+  }
+
+  # A tenant's secrets, read WithDecryption when a container first meets the tenant and
+  # again when its cache of them expires: parameters under the stage's tenant path only.
+  # The tenant's configuration is the tenants table's GetItem (access.tf).
+  statement {
+    sid       = "ReadTenantSecrets"
+    actions   = ["ssm:GetParameter", "ssm:GetParameters"]
+    resources = [local.tenant_parameters_arn]
+  }
+
+  statement {
+    sid       = "DecryptTenantSecretsThroughSsm"
+    actions   = ["kms:Decrypt"]
+    resources = [var.tenant_secrets_kms_key_arn]
 
     condition {
       test     = "StringEquals"

@@ -140,6 +140,7 @@ variable "tables" {
     failed_messages = string
     optouts         = string
     idempotency     = string
+    tenants         = string
   })
 }
 
@@ -183,6 +184,21 @@ variable "api_key_secret_parameter" {
 
 variable "secrets_kms_key_arn" {
   description = "KMS key that encrypts the auth token parameters (platform module)."
+  type        = string
+}
+
+variable "tenant_parameter_prefix" {
+  description = "Path under which each tenant's secrets are SSM SecureStrings (<prefix><tenant>/auth-token, ...), /omni-twilio/<stage>/tenants/: the role may read parameters under it and no others of its kind."
+  type        = string
+
+  validation {
+    condition     = can(regex("^(/[a-z0-9_.-]+)+/$", var.tenant_parameter_prefix))
+    error_message = "tenant_parameter_prefix must be a parameter path of at least one level, starting and ending with /."
+  }
+}
+
+variable "tenant_secrets_kms_key_arn" {
+  description = "KMS key that encrypts the tenants' SecureStrings (platform module's tenant-secrets key); the role may decrypt with it through SSM."
   type        = string
 }
 

@@ -48,6 +48,10 @@ data "aws_kms_alias" "logs" {
   name = "alias/${local.prefix}-logs"
 }
 
+data "aws_kms_alias" "tenant_secrets" {
+  name = "alias/${local.prefix}-tenant-secrets"
+}
+
 # The hand-off's inputs and outputs, created by the shared root (modules/tables, modules/events).
 data "aws_dynamodb_table" "messages" {
   name = "${local.prefix}-messages"
@@ -86,8 +90,13 @@ module "service" {
     failed_messages = "${local.prefix}-failed-messages"
     optouts         = "${local.prefix}-optouts"
     idempotency     = "${local.prefix}-idempotency"
+    tenants         = "${local.prefix}-tenants"
   }
   tables_kms_key_arn = data.aws_kms_alias.tables.target_key_arn
+
+  # Each tenant's secrets, written by the operator's CLI (omni-twilio tenants add).
+  tenant_parameter_prefix    = "/omni-twilio/${var.stage}/tenants/"
+  tenant_secrets_kms_key_arn = data.aws_kms_alias.tenant_secrets.target_key_arn
 
   auth_token_parameter           = "/omni-twilio/${var.stage}/twilio-auth-token"
   secondary_auth_token_parameter = var.rotating_auth_token ? "/omni-twilio/${var.stage}/twilio-auth-token-secondary" : null

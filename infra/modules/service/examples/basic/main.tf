@@ -24,8 +24,12 @@ module "service" {
     failed_messages = "omni-twilio-dev-failed-messages"
     optouts         = "omni-twilio-dev-optouts"
     idempotency     = "omni-twilio-dev-idempotency"
+    tenants         = "omni-twilio-dev-tenants"
   }
   tables_kms_key_arn = "arn:aws:kms:us-east-1:111111111111:key/00000000-0000-0000-0000-000000000002"
+
+  tenant_parameter_prefix    = "/omni-twilio/dev/tenants/"
+  tenant_secrets_kms_key_arn = "arn:aws:kms:us-east-1:111111111111:key/00000000-0000-0000-0000-000000000004"
 
   auth_token_parameter = "/omni-twilio/dev/twilio-auth-token"
   secrets_kms_key_arn  = "arn:aws:kms:us-east-1:111111111111:key/00000000-0000-0000-0000-000000000003"
