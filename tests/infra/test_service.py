@@ -142,6 +142,7 @@ def test_routes_cover_the_app(service: str) -> None:
     tf = {(r["method"], r["path"]) for r in LOCALS["routes"][service]}
     app = app_routes(ROOT / "services" / service / "app.py")
     assert app <= tf, f"routes in app.py without an API route: {app - tf}"
+    assert tf <= app, f"API routes without a view in app.py: {tf - app}"
 
 
 def settings_names() -> set[str]:

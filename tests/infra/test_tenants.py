@@ -138,3 +138,58 @@ def test_the_handoff_reads_no_tenant() -> None:
     assert {a for s in handoff.values() for a in s["actions"] if a.startswith("ssm:")} == {"ssm:GetParameter"}
     assert handoff["ReadParameters"]["resources"] == "${var.parameters.arns}"
     assert "tenant" not in str(LOCALS["stream_function_parameters"])
+
+
+# The routes the tenants contract adds, which the apps declare beside today's.
+TENANT_ROUTES = {
+    "inbound": {("POST", "/twilio/{tenant}/inbound")},
+    "status": {("POST", "/twilio/{tenant}/status")},
+    "outbound": {
+        ("POST", "/tenants/{tenant}/messages"),
+        ("GET", "/tenants/{tenant}/messages/{sid}"),
+        ("GET", "/tenants/{tenant}/messages/{sid}/media/{n}"),
+    },
+}
+
+
+def routes(service: str) -> set[tuple[str, str]]:
+    return {(r["method"], r["path"]) for r in LOCALS["routes"][service]}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_tenant_route_is_an_untenanted_route_under_the_tenant(service: str) -> None:
+    """Webhooks: /twilio/<service> again as /twilio/{tenant}/<service>. The API: every
+    message route again under /tenants/{tenant}, with the same method (and the API's
+    authorization, which the OpenAPI document gives every route). /health has no tenant."""
+    tf = routes(service)
+    tenanted = {r for r in tf if "{tenant}" in r[1]}
+    assert tenanted == TENANT_ROUTES[service]
+    untenanted = tf - tenanted
+    if service == "outbound":
+        expected = {(m, f"/tenants/{{tenant}}{p}") for m, p in untenanted if p.startswith("/messages")}
+    else:
+        expected = {(m, p.replace("/twilio/", "/twilio/{tenant}/")) for m, p in untenanted if p.startswith("/twilio/")}
+    assert tenanted == expected
+    assert ("GET", "/health") in untenanted
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_api_gateway_accepts_the_resource_tree(service: str) -> None:
+    """API Gateway refuses two path variables of different names under one resource
+    (/twilio/{tenant} beside /twilio/{id}); a static segment beside one is fine."""
+    children: dict[str, set[str]] = {}
+    for _, path in routes(service):
+        parts = path.strip("/").split("/")
+        for depth, part in enumerate(parts):
+            children.setdefault("/".join(parts[:depth]), set()).add(part)
+    for parent, names in children.items():
+        assert len({n for n in names if n.startswith("{")}) <= 1, (service, parent, names)
+
+
+def test_the_tenant_webhook_urls_are_the_tenant_routes() -> None:
+    webhooks = LOCALS["webhooks"]
+    for service, webhook in webhooks.items():
+        assert ("POST", webhook["tenant_path"]) in TENANT_ROUTES[service]
+        assert webhook["tenant_path"] == webhook["path"].replace("/twilio/", "/twilio/{tenant}/")
+    for service in webhooks:
+        assert named(ROOTS_DIR / service, "output")["tenant_webhook_url"]["value"] == "${module.service.tenant_webhook_url}"

@@ -42,27 +42,36 @@ locals {
   }
 
   # Chalice routes by exact resource path: Chalice finds a view by the API Gateway
-  # resource path, so a catch-all {proxy+} resource would reach no view.
+  # resource path, so a catch-all {proxy+} resource would reach no view. A tenant's
+  # routes carry it in the path, chosen before the body is read: a webhook at
+  # /twilio/{tenant}/..., every message route again under /tenants/{tenant}; the
+  # routes without a tenant serve the tenant `default`.
   routes = {
     inbound = [
       { method = "POST", path = "/twilio/inbound" },
+      { method = "POST", path = "/twilio/{tenant}/inbound" },
       { method = "GET", path = "/health" },
     ]
     status = [
       { method = "POST", path = "/twilio/status" },
+      { method = "POST", path = "/twilio/{tenant}/status" },
       { method = "GET", path = "/health" },
     ]
     outbound = [
       { method = "POST", path = "/messages" },
       { method = "GET", path = "/messages/{sid}" },
       { method = "GET", path = "/messages/{sid}/media/{n}" },
+      { method = "POST", path = "/tenants/{tenant}/messages" },
+      { method = "GET", path = "/tenants/{tenant}/messages/{sid}" },
+      { method = "GET", path = "/tenants/{tenant}/messages/{sid}/media/{n}" },
       { method = "GET", path = "/health" },
     ]
   }
 
-  # The webhook a service serves and the setting that tells it the URL Twilio signs.
+  # The webhook a service serves and the setting that tells it the URL Twilio signs;
+  # tenant_path is a tenant's webhook, `{tenant}` standing for its id.
   webhooks = {
-    inbound = { variable = "INBOUND_WEBHOOK_URL", path = "/twilio/inbound" }
-    status  = { variable = "STATUS_WEBHOOK_URL", path = "/twilio/status" }
+    inbound = { variable = "INBOUND_WEBHOOK_URL", path = "/twilio/inbound", tenant_path = "/twilio/{tenant}/inbound" }
+    status  = { variable = "STATUS_WEBHOOK_URL", path = "/twilio/status", tenant_path = "/twilio/{tenant}/status" }
   }
 }

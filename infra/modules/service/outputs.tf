@@ -38,6 +38,11 @@ output "webhook_url" {
   value       = local.own_webhook == null ? null : "${local.base_url}${local.own_webhook.path}"
 }
 
+output "tenant_webhook_url" {
+  description = "URL to configure in Twilio for a tenant's webhook, {tenant} standing for the tenant's id; null for outbound."
+  value       = local.own_webhook == null ? null : "${local.base_url}${local.own_webhook.tenant_path}"
+}
+
 output "handoff_function_name" {
   description = "The hand-off consumer's function name; null when the service has none."
   value       = local.handoff_enabled ? module.handoff[0].function_name : null

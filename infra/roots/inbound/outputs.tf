@@ -12,3 +12,8 @@ output "webhook_url" {
   description = "The URL to configure in Twilio for this webhook."
   value       = module.service.webhook_url
 }
+
+output "tenant_webhook_url" {
+  description = "The URL to configure in Twilio for a tenant's webhook: {tenant} replaced by the tenant's id."
+  value       = module.service.tenant_webhook_url
+}

@@ -17,3 +17,8 @@ output "handoff_function_name" {
   description = "The stream consumer that publishes to the stage's event bus."
   value       = module.service.handoff_function_name
 }
+
+output "tenant_webhook_url" {
+  description = "The URL to configure in Twilio for a tenant's webhook: {tenant} replaced by the tenant's id."
+  value       = module.service.tenant_webhook_url
+}
