@@ -288,3 +288,26 @@ def test_a_server_that_never_answers_fails_its_item_with_timeout_at_the_deadline
     finally:
         silent.close()
     assert (item["status"], item["error"]) == ("failed", "timeout") and time.monotonic() - started < 3
+
+
+def test_a_tenants_media_are_fetched_with_its_credentials_and_a_removed_tenants_with_none(aws: tuple[Settings, Any]) -> None:
+    from carrier_core.settings import TwilioAccount
+    from carrier_core.tenants import TenantDirectory
+
+    settings, s3 = aws
+    acme = TwilioAccount(
+        tenant="acme", account_sid="AC" + "a" * 32, auth_token="acme-token", api_key_sid="SK" + "a" * 32, api_key_secret="acme-key"
+    )
+    tenants = TenantDirectory(settings, load=lambda tenant: acme if tenant == "acme" else None)
+    given: list[tuple[str, str] | None] = []
+
+    def fetch(url: str, credentials: tuple[str, str] | None) -> Fetched:
+        given.append(credentials)
+        raise FetchFailed("http_404")
+
+    url = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"
+    worker = MediaRehost(replace(settings, stage="dev", twilio_api_base_url=None), s3=s3, fetch=fetch, tenants=tenants)
+    for tenant in ("acme", "gone", None):
+        sid = new_sid("MM")
+        worker.rehost({**store_inbound(sid, [{"url": url, "status": "pending"}]), **({"tenant": tenant} if tenant else {})}, [0])
+    assert given == [("SK" + "a" * 32, "acme-key"), None, settings.account.media_credentials]

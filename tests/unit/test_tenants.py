@@ -27,6 +27,7 @@ from carrier_core.tenants import (
     read_tenant_webhook,
     scoped,
     unscoped,
+    webhook_url,
 )
 from tests.support.forms import BUSINESS, CUSTOMER, new_sid, replace, sms
 from tests.support.inbound_app import UNIT_ENV
@@ -379,3 +380,19 @@ def test_settings_for_a_tenant_replace_only_its_account(tenant_outbound: Outboun
     assert dataclasses.replace(acme, account=tenant_outbound.settings().account) == tenant_outbound.settings()
     assert acme.account.rest_credentials == (API_KEY_SID, API_KEY_SECRET)
     assert acme.account.default_from_number == SENDER
+
+
+@pytest.mark.parametrize(
+    ("configured", "expected"),
+    [
+        ("https://carrier.example.com/twilio/inbound", "https://carrier.example.com/twilio/acme/inbound"),
+        (
+            "https://abc.execute-api.us-east-1.amazonaws.com/dev/twilio/inbound",
+            "https://abc.execute-api.us-east-1.amazonaws.com/dev/twilio/acme/inbound",
+        ),
+        ("http://127.0.0.1:8001/twilio/inbound?x=1", "http://127.0.0.1:8001/twilio/acme/inbound"),
+        ("https://carrier.example.com:8443/hooks", "https://carrier.example.com:8443/twilio/acme/inbound"),
+    ],
+)
+def test_a_tenants_webhook_url_keeps_the_configured_urls_base_path(configured: str, expected: str) -> None:
+    assert webhook_url(configured, "acme", "inbound") == expected

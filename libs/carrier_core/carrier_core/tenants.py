@@ -84,12 +84,14 @@ def stored_tenant(tenant: str) -> str | None:
 
 
 def webhook_url(public_url: str | None, tenant: str, kind: str) -> str | None:
-    """The URL Twilio signs for a tenant's webhook: the configured URL's origin, then
-    `/twilio/<tenant>/<kind>`."""
+    """The URL Twilio signs for a tenant's webhook: the configured URL with its
+    `/twilio/<kind>` made `/twilio/<tenant>/<kind>`, any path before it kept (API Gateway's
+    `/<stage>`), its query dropped (it is the tenant-less route's own)."""
     if not public_url:
         return None
     parts = urlsplit(public_url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/twilio/{tenant}/{kind}", "", ""))
+    base, found, _ = parts.path.rpartition("/twilio/")
+    return urlunsplit((parts.scheme, parts.netloc, f"{base if found else ''}/twilio/{tenant}/{kind}", "", ""))
 
 
 def parameter_name(settings: Settings, tenant: str, secret: str) -> str:

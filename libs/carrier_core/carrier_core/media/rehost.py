@@ -27,7 +27,8 @@ from carrier_core.stream.records import Image, StreamRecord
 from carrier_core.media.fetch import Fetched, FetchFailed, basic_auth, download
 from carrier_core.media.storage import s3_client, stored_url, upload
 from carrier_core.models import MediaItem, MessageModel, iso, utc_now
-from carrier_core.settings import Settings
+from carrier_core.settings import DEFAULT_TENANT, Settings, TwilioAccount
+from carrier_core.tenants import TenantDirectory, tenant_of
 from carrier_core.vocabulary import MediaStatus
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,10 @@ def pending_items(record: StreamRecord, messages_table: str) -> list[int]:
 class MediaRehost:
     """Copies the pending media of each record's message; one conditional update per message."""
 
-    def __init__(self, settings: Settings, s3: Any = None, fetch: Fetch | None = None) -> None:
+    def __init__(self, settings: Settings, s3: Any = None, fetch: Fetch | None = None, tenants: TenantDirectory | None = None) -> None:
         self.settings = settings
+        # Each message's media are fetched with its tenant's credentials (carrier_core.tenants).
+        self.tenants = tenants or TenantDirectory(settings)
         # The stream's names; its DLQ is the stream consumers' (the poller sends there too).
         self.config = HandoffConfig.from_settings(settings)
         self._s3 = s3
@@ -111,8 +114,12 @@ class MediaRehost:
         """Copy the items at `indexes`, then finish them all in one conditional update."""
         sid = str(item["sid"])
         media = [dict(m) for m in item.get("media") or []]
+        tenant = tenant_of(item.get("tenant"))
+        # The tenant-less routes' own account; a tenant's, read as its webhook read it. A tenant
+        # removed since has none: its items are fetched without credentials, and fail.
+        account = self.settings.account if tenant == DEFAULT_TENANT else self.tenants.account(tenant)
         with ThreadPoolExecutor(max_workers=min(len(indexes), 10)) as pool:
-            done = dict(zip(indexes, pool.map(lambda i: self._copy(sid, i, media[i]), indexes)))
+            done = dict(zip(indexes, pool.map(lambda i: self._copy(sid, i, media[i], account), indexes)))
         items = [done.get(i) or _as_item(m) for i, m in enumerate(media)]
         still_pending = None
         for i in indexes:  # each clause: item i was pending when we started, so nobody finished it
@@ -132,22 +139,23 @@ class MediaRehost:
         if self.settings.delete_twilio_media:
             for i in indexes:
                 if items[i].status == MediaStatus.STORED.value:
-                    self._delete_at_twilio(str(media[i]["url"]))
+                    self._delete_at_twilio(str(media[i]["url"]), account)
         return items
 
-    def _credentials(self, url: str) -> tuple[str, str] | None:
-        return self.settings.account.media_credentials if origin(url) in self.trusted_origins else None
+    def _credentials(self, url: str, account: TwilioAccount | None) -> tuple[str, str] | None:
+        """The account's credentials, for Twilio's own media hosts only."""
+        return account.media_credentials if account is not None and origin(url) in self.trusted_origins else None
 
     def _download(self, url: str, credentials: tuple[str, str] | None) -> Fetched:
         return download(url, credentials, MAX_INBOUND_BYTES, self.settings.media_not_ready_seconds, self.settings.media_item_seconds)
 
-    def _copy(self, sid: str, index: int, media: dict[str, Any]) -> MediaItem:
+    def _copy(self, sid: str, index: int, media: dict[str, Any], account: TwilioAccount | None) -> MediaItem:
         url = str(media["url"])
         item = _as_item(media)
         if origin(url) is None:  # not http(s), or a port no socket takes ("1a", 99999)
             return _failed(item, "bad_url")
         try:
-            fetched = self._fetch(url, self._credentials(url))
+            fetched = self._fetch(url, self._credentials(url, account))
         except FetchFailed as exc:
             log.warning("media item failed", extra={"message_sid": sid, "index": index, "reason": exc.reason})
             return _failed(item, exc.reason)
@@ -163,9 +171,9 @@ class MediaRehost:
         item.status = MediaStatus.STORED.value
         return item
 
-    def _delete_at_twilio(self, url: str) -> None:
+    def _delete_at_twilio(self, url: str, account: TwilioAccount | None) -> None:
         """DELETE …/Media/{Sid}.json once our copy is safe; a failure only leaves Twilio's copy."""
-        credentials = self._credentials(url)
+        credentials = self._credentials(url, account)
         if credentials is None:
             return
         request = urllib.request.Request(url + ".json", method="DELETE")
