@@ -251,7 +251,7 @@ def test_doctor_all_green_and_a_refused_key(stack: RunningStack) -> None:
     lines = out.strip().splitlines()
     assert len(lines) == 7 and all(line.startswith("✓ ") for line in lines), out
     assert "refuses an unsigned POST (403)" in out and "accepts the credentials" in out
-    assert "tables omni-twilio-local-messages, -failed-messages, -optouts, -idempotency reachable" in out
+    assert "tables omni-twilio-local-messages, -failed-messages, -optouts, -idempotency, -tenants reachable" in out
     env = {
         **os.environ,
         "DEVSTACK_PORT_BASE": str(stack.layout.base),

@@ -160,16 +160,30 @@ def test_a_rotated_token_is_accepted_without_restarting_anything(stack: RunningS
     assert post_inbound(stack, acme.name, inbound_form(acme, sid=new_sid()), acme.token).status_code == 200  # cached now
     rotated = f"rotated-{uuid.uuid4().hex}"
     cli(stack, "tenants", "rotate", acme.name, "--auth-token", rotated)
-    # The cached token fails, and the tenant is re-read (at most every 10 s): accepted within that.
-    accepted = wait_for(
-        lambda: post_inbound(stack, acme.name, inbound_form(acme, sid=new_sid()), rotated).status_code == 200, timeout=15, interval=1
-    )
-    assert accepted
+    # Until Twilio signs with the new token, the old one works as it did.
+    assert post_inbound(stack, acme.name, inbound_form(acme, sid=new_sid()), acme.token).status_code == 200
+    # Twilio (the sandbox) promotes the new token.
+    promoted = stack.http.put(stack.url("sandbox", f"/_sandbox/accounts/{acme.account_sid}"), json={"auth_token": rotated}, timeout=10)
+    assert promoted.status_code == 200, promoted.text
+    # Each service's cached token now fails, and the tenant is re-read (at most every 10 s).
+    for service, path in (("inbound", "inbound"), ("status", "status")):
+        url = stack.url(service, f"/twilio/{acme.name}/{path}")
+
+        def accepted(url: str = url, service: str = service) -> bool:
+            pairs = inbound_form(acme, sid=new_sid()) if service == "inbound" else status_form(acme, new_sid())
+            body, headers = signed_form(url, pairs, rotated)
+            return stack.http.post(url, data=body, headers=headers, timeout=30).status_code in (200, 204)
+
+        assert wait_for(accepted, timeout=15, interval=1), service
     # The previous token is the secondary now, still accepted.
     assert post_inbound(stack, acme.name, inbound_form(acme, sid=new_sid()), acme.token).status_code == 200
-    # The sandbox signs with the new token too: a send still reaches delivered.
+    # The sandbox's callbacks, signed with the new token, take a send to delivered.
     sid = send(stack, acme, {"to": "+15005550010", "body": "after the rotation"}).json()["sid"]
     assert wait_for(lambda: read(stack, acme.name, sid).json()["status"] == "delivered", timeout=30)
+
+
+def status_form(t: Tenant, sid: str) -> list[tuple[str, str]]:
+    return [("MessageSid", sid), ("MessageStatus", "sent"), ("AccountSid", t.account_sid), ("From", SENDER), ("To", "+15005550010")]
 
 
 def test_tenants_show_and_doctor_never_print_a_secret(stack: RunningStack, tenants: tuple[Tenant, Tenant]) -> None:
@@ -181,3 +195,14 @@ def test_tenants_show_and_doctor_never_print_a_secret(stack: RunningStack, tenan
     assert globex.name in listed and acme.name in listed and globex.name in doctor
     for text in (json.dumps(shown), listed, doctor):
         assert globex.token not in text and globex.key_secret not in text and acme.key_secret not in text
+
+
+def test_the_cli_sends_and_shows_as_a_tenant(stack: RunningStack, tenants: tuple[Tenant, Tenant]) -> None:
+    acme, globex = tenants
+    out = cli(stack, "send", "--tenant", globex.name, "--to", "+15005550010", "--body", "from the cli", "--wait")
+    sid = out.split()[0]
+    assert out.splitlines()[-1] == f"{sid} delivered"
+    assert json.loads(cli(stack, "show", sid, "--tenant", globex.name, "--json"))["tenant"] == globex.name
+    env = {**os.environ, "DEVSTACK_PORT_BASE": str(stack.layout.base)}
+    other = subprocess.run([str(CLI), "show", sid, "--tenant", acme.name], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert (other.returncode, other.stderr.strip()) == (1, f"Error: message {sid} not found")

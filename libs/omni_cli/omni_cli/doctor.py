@@ -92,19 +92,26 @@ def twilio_check(profile: Profile) -> str:
         raise Problem("Twilio refused the credentials (20003): check TWILIO_ACCOUNT_SID and TWILIO_API_KEY_SID/SECRET or TWILIO_AUTH_TOKEN")
     if response.status_code != 200:
         raise Problem(f"Twilio answered {response.status_code} for the account: check TWILIO_ACCOUNT_SID")
-    return f"Twilio ({base}) accepts the credentials"
+    # The default account first: a Twilio that refuses it (or hangs) is reported at once.
+    return f"Twilio ({base}) accepts the credentials; {tenants_line(profile)}"
 
 
-def tenants_check(profile: Profile) -> str:
+def tenants_line(profile: Profile) -> str:
+    """Each tenant's credentials at Twilio; Problem when one is refused."""
     from omni_cli.tenants import probe
 
-    results = probe(profile)
+    try:
+        results = probe(profile)
+    except CliFailure:
+        raise
+    except Exception as exc:  # the tenants table or SSM: unreachable, or credentials refused
+        raise unreachable("the tenants' table or secrets", exc, "check DYNAMODB_ENDPOINT / AWS credentials") from exc
     if not results:
-        return "none registered: the default tenant only"
+        return "no tenants registered"
     failed = [f"{tenant} ({why})" for tenant, ok, why in results if not ok]
     if failed:
         raise Problem(f"{len(failed)} of {len(results)} tenants' credentials refused: {'; '.join(failed)}")
-    return f"{', '.join(t for t, _, _ in results)}: credentials accepted by Twilio"
+    return f"tenants {', '.join(t for t, _, _ in results)} too"
 
 
 CHECKS: list[tuple[str, Check]] = [
@@ -115,12 +122,11 @@ CHECKS: list[tuple[str, Check]] = [
     ("status webhook", webhook_check("status")),
     ("outbound API", outbound_check),
     ("Twilio credentials", twilio_check),
-    ("tenants", tenants_check),
 ]
 
 
 def doctor(ctx: typer.Context) -> None:
-    """Check the stage: settings, tables, queues, webhooks (403 unsigned), Twilio credentials, each tenant's."""
+    """Check the stage: settings, tables, queues, webhooks (403 unsigned), Twilio credentials (each tenant's too)."""
     profile: Profile = ctx.obj
     first, *others = CHECKS
     results = [run_check(profile, *first)]

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from carrier_core.status.machine import MessageStatus, known_status, rule_of
+from carrier_core.tenants import is_tenant_id
 from carrier_core.webhook import MESSAGE_SID
 from omni_cli.context import CliFailure, Profile, error_line, http
 
@@ -26,12 +27,26 @@ def message_id(sid: str) -> str:
     raise CliFailure(f"{sid[:40]!r} is not a message SID: SM or MM and 32 hexadecimal digits (RQ… for a send being retried)")
 
 
-def fetch(profile: Profile, sid: str) -> dict[str, Any]:
-    response = http("GET", profile.url("outbound") + f"/messages/{sid}", "outbound API")
+def messages_path(tenant: str | None) -> str:
+    """/messages, or a tenant's /tenants/<tenant>/messages; the id is checked before it
+    becomes a path."""
+    if tenant is None:
+        return "/messages"
+    if not is_tenant_id(tenant):
+        raise CliFailure(f"--tenant {tenant[:70]!r} is not a tenant id: 2 to 63 of a-z, 0-9 and '-'")
+    return f"/tenants/{tenant}/messages"
+
+
+TENANT_OPTION = typer.Option(None, "--tenant", help="The tenant whose API to use (default: the tenant-less routes).")
+
+
+def fetch(profile: Profile, sid: str, tenant: str | None = None) -> dict[str, Any]:
+    path = f"{messages_path(tenant)}/{sid}"
+    response = http("GET", profile.url("outbound") + path, "outbound API")
     if response.status_code == 404:
         raise CliFailure(f"message {sid} not found")
     if response.status_code != 200:
-        raise CliFailure(f"GET /messages/{sid}: {error_line(response)}")
+        raise CliFailure(f"GET {path}: {error_line(response)}")
     message: dict[str, Any] = response.json()
     return message
 
@@ -51,9 +66,11 @@ def send(
     wait: bool = typer.Option(False, "--wait", help="Follow the message until its final status."),
     timeout: float = typer.Option(60.0, "--timeout", help="Seconds --wait waits at most."),
     as_json: bool = typer.Option(False, "--json", help="Print the message resource as JSON."),
+    tenant: str | None = TENANT_OPTION,
 ) -> None:
     """Send a message through the outbound API (POST /messages)."""
     profile: Profile = ctx.obj
+    path = messages_path(tenant)
     request: dict[str, Any] = {"to": to}
     if body:
         request["body"] = body
@@ -62,15 +79,15 @@ def send(
     if sender:
         request["from"] = sender
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-    response = http("POST", profile.url("outbound") + "/messages", "outbound API", json=request, headers=headers)
+    response = http("POST", profile.url("outbound") + path, "outbound API", json=request, headers=headers)
     if response.status_code not in (200, 201, 202):
-        raise CliFailure(f"POST /messages: {error_line(response)}")
+        raise CliFailure(f"POST {path}: {error_line(response)}")
     message: dict[str, Any] = response.json()
     replayed = " (replayed)" if response.headers.get("Idempotent-Replayed") else ""
     if not as_json:
         profile.console.print(f"{message['sid']} {message['status']} to {profile.number(message.get('to'))}{replayed}")
     if wait:
-        message = follow(profile, message, timeout, quiet=as_json)
+        message = follow(profile, message, timeout, quiet=as_json, tenant=tenant)
     if as_json:
         profile.print_json(message)
     known = known_status(message["status"])
@@ -78,7 +95,7 @@ def send(
         raise CliFailure(f"message {message['sid']} ended {message['status']} (error {message.get('error_code')})")
 
 
-def follow(profile: Profile, message: dict[str, Any], timeout: float, quiet: bool) -> dict[str, Any]:
+def follow(profile: Profile, message: dict[str, Any], timeout: float, quiet: bool, tenant: str | None = None) -> dict[str, Any]:
     """Poll GET /messages/{sid} until a terminal status, printing each entry the message's
     history gained, in the order it was recorded: statuses that arrive between two polls
     (sent, then delivered) are all printed, each once, even after a long history is trimmed.
@@ -91,7 +108,7 @@ def follow(profile: Profile, message: dict[str, Any], timeout: float, quiet: boo
         if time.monotonic() > deadline:
             raise CliFailure(f"message {sid} still {message['status']} after {timeout:g} s")
         time.sleep(0.2)
-        message = fetch(profile, sid)
+        message = fetch(profile, sid, tenant)
         for entry in message.get("history") or []:
             if history_key(entry) in printed:
                 continue
@@ -111,15 +128,28 @@ def show(
     ctx: typer.Context,
     sid: str = typer.Argument(..., help="The message's SID (SM…/MM…, or RQ… for a send being retried)."),
     as_json: bool = typer.Option(False, "--json", help="Print the message resource as JSON."),
+    tenant: str | None = TENANT_OPTION,
 ) -> None:
     """Show a message and its status history."""
     profile: Profile = ctx.obj
-    message = fetch(profile, message_id(sid))
+    message = fetch(profile, message_id(sid), tenant)
     if as_json:
         profile.print_json(message)
         return
     summary = Table(title=f"message {sid}", show_header=False)
-    for name in ("direction", "channel", "from", "to", "body", "status", "error_code", "num_segments", "created_at", "updated_at"):
+    for name in (
+        "tenant",
+        "direction",
+        "channel",
+        "from",
+        "to",
+        "body",
+        "status",
+        "error_code",
+        "num_segments",
+        "created_at",
+        "updated_at",
+    ):
         value = message.get(name)
         shown = profile.number(value) if name in ("from", "to") else ("" if value is None else str(value))
         summary.add_row(name, shown)

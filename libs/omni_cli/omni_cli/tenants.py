@@ -238,7 +238,12 @@ def rotate(
     tenant: str = typer.Argument(..., help="The tenant's id."),
     auth_token: str = typer.Option(..., "--auth-token", help="The new auth token; the current one becomes the secondary."),
 ) -> None:
-    """Rotate the auth token: the new one becomes primary, the old one stays accepted as secondary."""
+    """Rotate the auth token: the new one becomes primary, the old one stays accepted as secondary.
+
+    Run it before promoting the new token at Twilio: a container keeps a tenant up to 5
+    minutes, and re-reads it on a failed signature at most every 10 s, so a callback signed
+    with the new token in that window could be refused. Locally, promote it at the sandbox
+    (PUT /_sandbox/accounts/{AccountSid}) as you would at Twilio."""
     profile = bound(ctx)
     item = get_tenant(tenant_arg(tenant))
     if not auth_token:
@@ -250,14 +255,10 @@ def rotate(
         secrets.put(tenant, SECONDARY_AUTH_TOKEN, current)
     secrets.put(tenant, AUTH_TOKEN, auth_token)
     item.update(actions=[TenantModel.updated_at.set(iso(utc_now()))])
-    if profile.is_local:
-        # As the account's owner would at Twilio: the sandbox signs with the new token from now.
-        response = http(
-            "PUT", f"{profile.local_url('sandbox')}/_sandbox/accounts/{item.account_sid}", "Twilio sandbox", json={"auth_token": auth_token}
-        )
-        if response.status_code != 200:
-            raise CliFailure(f"the sandbox refused the new token: {error_line(response)}")
-    profile.console.print(f"tenant {tenant}: new auth token set; the previous one is accepted as secondary until replaced")
+    profile.console.print(
+        f"tenant {tenant}: new auth token stored, the previous one kept as secondary; every container accepts both "
+        "once it re-reads the tenant (within 5 minutes): promote the new token at Twilio then"
+    )
 
 
 @app.command("remove")
