@@ -206,3 +206,28 @@ def test_the_cli_sends_and_shows_as_a_tenant(stack: RunningStack, tenants: tuple
     env = {**os.environ, "DEVSTACK_PORT_BASE": str(stack.layout.base)}
     other = subprocess.run([str(CLI), "show", sid, "--tenant", acme.name], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert (other.returncode, other.stderr.strip()) == (1, f"Error: message {sid} not found")
+
+
+def cli_failure(stack: RunningStack, *args: str) -> str:
+    env = {**os.environ, "DEVSTACK_PORT_BASE": str(stack.layout.base), "COLUMNS": "200"}
+    done = subprocess.run([str(CLI), *args], env=env, capture_output=True, text=True, timeout=90, check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    return done.stderr.strip()
+
+
+def test_tenants_add_refuses_what_it_cannot_register_and_remove_removes(stack: RunningStack, tenants: tuple[Tenant, Tenant]) -> None:
+    acme, _ = tenants
+    base = ["tenants", "add", "--account-sid", acme.account_sid, "--auth-token", "t", "--sender", SENDER]
+    assert "the deployment's own account" in cli_failure(stack, *base[:2], "default", *base[2:])
+    assert "is not" in cli_failure(stack, *base[:2], "Bad_Id", *base[2:]) or "2 to 63" in cli_failure(stack, *base[:2], "Bad_Id", *base[2:])
+    assert "exists" in cli_failure(stack, *base[:2], acme.name, *base[2:])
+    assert "--sender" in cli_failure(
+        stack, *base[:2], "fresh-one", "--account-sid", acme.account_sid, "--auth-token", "t", "--sender", "12"
+    )
+    assert "go together" in cli_failure(stack, *base[:2], "fresh-one", *base[2:], "--api-key-sid", "SK" + "0" * 32)
+    gone = new_tenant("gone")
+    cli(stack, "tenants", "add", gone.name, "--account-sid", gone.account_sid, "--auth-token", gone.token, "--sender", SENDER)
+    assert gone.name in cli(stack, "tenants", "list")
+    cli(stack, "tenants", "remove", gone.name)
+    assert cli_failure(stack, "tenants", "show", gone.name) == f"Error: no tenant {gone.name!r}"
+    assert code(send(stack, gone, {"to": "+15005550010", "body": "x"})) == (404, "tenant_not_found")

@@ -98,6 +98,7 @@ def retry_one(
     after a 5xx or a lost answer either. The item's id owns the SID it gets.
     """
     request = OutboundRequest.from_dict(dict(item.request.as_dict()))
+    append_keys(tenant=request.tenant)
     try:
         settings = tenants.settings_for(request.tenant)  # the tenant's own Twilio account
     except TenantNotFound as gone:
