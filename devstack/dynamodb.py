@@ -18,6 +18,12 @@ outside the services how many DynamoDB requests an event costs:
                                  reaching DynamoDB Local, so a client with a shorter read timeout
                                  sees DynamoDB time out; GET reads the armed fault, DELETE clears it
 
+Each client connection has its own kept-alive connection to DynamoDB Local. DynamoDB Local
+closes one that stayed idle for 30 s; a request that meets it closed before any byte of the
+answer goes again, once, on a fresh connection (Upstream), so an idle spell is not answered
+503 where DynamoDB would answer. A failure after a byte of the answer is a 503 (botocore
+retries it), since DynamoDB Local may have applied the request.
+
 The jar runs in this process's session, so stopping the part's process group stops both;
 when the jar exits, so does this process, and `make dev` restarts the part.
 """
@@ -108,6 +114,82 @@ def free_port() -> int:
         return port
 
 
+class Unanswered(ConnectionError):
+    """The upstream connection failed before a byte of the answer arrived."""
+
+
+class CountingProtocol(asyncio.StreamReaderProtocol):
+    """A StreamReader's protocol that counts every byte the connection has received."""
+
+    received = 0
+
+    def data_received(self, data: bytes) -> None:
+        self.received += len(data)
+        super().data_received(data)
+
+
+class Upstream:
+    """One client connection's kept-alive connection to DynamoDB Local, opened when needed.
+
+    A request written to a connection DynamoDB Local (Jetty) closed while it was idle meets
+    the end of the stream or a reset, with no byte of the answer: it was never read, so it
+    goes again, once, on a fresh connection, as an HTTP client's pool does with a stale
+    connection. A fresh connection that fails, or a failure after a byte of the answer (the
+    request may have been applied), is not tried again.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.connection: tuple[asyncio.StreamReader, asyncio.StreamWriter, CountingProtocol] | None = None
+
+    async def exchange(self, request: bytes) -> bytes:
+        """DynamoDB Local's whole answer to `request`; OSError, ConnectionError or
+        IncompleteReadError when it gave none."""
+        reused = self.connection is not None
+        try:
+            return await self._round_trip(request)
+        except Unanswered:
+            if not reused:
+                raise
+        return await self._round_trip(request)
+
+    async def _round_trip(self, request: bytes) -> bytes:
+        if self.connection is None:
+            self.connection = await _open(self.port)
+        reader, writer, counted = self.connection
+        before = counted.received
+        try:
+            writer.write(request)
+            await writer.drain()
+            head = await framing.read_head(reader)
+            if head is None:
+                raise ConnectionError("DynamoDB Local closed the connection")
+            _, headers = framing.parse_head(head)
+            body = await framing.read_body(reader, headers, UPSTREAM_MAX_BYTES)
+        except (OSError, ConnectionError, asyncio.IncompleteReadError) as exc:
+            self.close()
+            if counted.received == before:
+                raise Unanswered("DynamoDB Local closed the connection before answering") from exc
+            raise
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return head + body
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection[1].close()
+        self.connection = None
+
+
+async def _open(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, CountingProtocol]:
+    """asyncio.open_connection's streams, and their protocol, which counts what it receives."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(loop=loop)
+    protocol = CountingProtocol(reader, loop=loop)
+    transport, _ = await loop.create_connection(lambda: protocol, HOST, port)
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop), protocol
+
+
 class CountingProxy:
     """Forward HTTP/1.1 requests to one upstream, counting them by X-Amz-Target."""
 
@@ -124,7 +206,7 @@ class CountingProxy:
             writer.close()
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        upstream = Upstream(self.upstream_port)
         self.clients.add(writer)
         try:
             while True:
@@ -152,34 +234,21 @@ class CountingProxy:
                     await framing.send(writer, 500, INJECTED_FAULT, "application/x-amz-json-1.0")
                     continue
                 try:
-                    if upstream is None:
-                        upstream = await asyncio.open_connection(HOST, self.upstream_port)
-                    upstream[1].write(head + body)
-                    await upstream[1].drain()
-                    response_head = await framing.read_head(upstream[0])
-                    if response_head is None:
-                        raise ConnectionError("DynamoDB Local closed the connection")
-                    _, response_headers = framing.parse_head(response_head)
-                    response_body = await framing.read_body(upstream[0], response_headers, UPSTREAM_MAX_BYTES)
+                    answer = await upstream.exchange(head + body)
                 except (OSError, ConnectionError, asyncio.IncompleteReadError):
-                    # DynamoDB Local is restarting: a 503 is what AWS answers when it cannot
-                    # serve, and botocore retries it.
-                    framing.close(upstream)
-                    upstream = None
+                    # DynamoDB Local is restarting, or broke off its answer: a 503 is what
+                    # AWS answers when it cannot serve, and botocore retries it.
                     await framing.send(writer, 503, {"__type": "ServiceUnavailable", "message": "DynamoDB Local is not running"})
                     continue
-                writer.write(response_head + response_body)
+                writer.write(answer)
                 await writer.drain()
-                if response_headers.get("connection", "").lower() == "close":
-                    framing.close(upstream)
-                    upstream = None
         except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError):
             return
         except asyncio.CancelledError:
             return  # shutting down with the client's keep-alive connection still open
         finally:
             self.clients.discard(writer)
-            framing.close(upstream)
+            upstream.close()
             writer.close()
 
     def take_fault(self, target: str | None, body: bytes) -> float | None:

@@ -109,8 +109,3 @@ async def send(
     head = f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n{connection}\r\n"
     writer.write(head.encode() + body)
     await writer.drain()
-
-
-def close(connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None) -> None:
-    if connection is not None:
-        connection[1].close()
