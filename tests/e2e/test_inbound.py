@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import threading
+import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -172,6 +175,48 @@ def test_600_distinct_webhooks_from_16_threads_are_all_stored(stack: RunningStac
     table = stack.table()
     missing = [f for f in forms if "Item" not in table.get_item(Key={"sid": dict(f)["MessageSid"]})]
     assert missing == []
+
+
+# DynamoDB Local (Jetty) closes a connection that stayed idle for 30 s.
+DYNAMODB_LOCAL_IDLE_SECONDS = 30
+
+
+def test_2000_webhooks_from_32_callers_each_on_a_new_connection_after_an_idle_spell_are_all_200(stack: RunningStack) -> None:
+    """After the stack sat idle long enough for DynamoDB Local to close its end of the proxy's
+    kept-alive connections, a burst of webhooks, each on a new connection, must meet no failure
+    the local stack makes up: every webhook 200, each with exactly one PutItem (a 503 from the
+    proxy shows as botocore's retry, and two in a row as a 503 to Twilio).
+
+    100 messages, each posted 20 times (Twilio's retries are duplicates too): every copy is
+    one conditional PutItem through the proxy, new or not, and the stack fixture's audit of the
+    published events reads 100 events rather than 2,000."""
+    url = stack.webhook_url("inbound")
+    port = int(stack.url("inbound").rsplit(":", 1)[1])
+    token = _token()
+    forms = [sms(body=f"burst {i}") for i in range(100)]
+    burst = []
+    for form in forms * 20:
+        headers = {**FORM_HEADERS, "X-Twilio-Signature": sign(url, form, token), "Connection": "close"}
+        burst.append((_encode(form), headers))
+
+    def post(request: tuple[bytes, dict[str, str]]) -> int:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            connection.request("POST", "/twilio/inbound", body=request[0], headers=request[1])
+            response = connection.getresponse()
+            response.read()
+            return response.status
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(32) as pool:
+        assert set(pool.map(post, burst[:64])) == {200}  # the service's DynamoDB connections are open
+        time.sleep(DYNAMODB_LOCAL_IDLE_SECONDS + 2)
+        stack.start_count()
+        statuses = Counter(pool.map(post, burst))
+    assert (statuses, stack.dynamodb_requests()) == ({200: 2000}, {"DynamoDB_20120810.PutItem": 2000})
+    table = stack.table()
+    assert [f for f in forms if "Item" not in table.get_item(Key={"sid": dict(f)["MessageSid"]})] == []
 
 
 def optout_state(stack: RunningStack, phone: str, sender: str) -> dict[str, Any] | None:
