@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 
 import pytest
@@ -43,6 +44,34 @@ def test_content_length_that_is_not_a_number_is_400(stack: RunningStack, service
     assert status == 400 and body["error"]["code"] == "request_rejected"  # type: ignore[index]
 
 
+# The local server gives up on a body that stops arriving after devstack.gateway's
+# BODY_IDLE_SECONDS (3 s): well inside the 15 s Twilio waits for a webhook's answer.
+INCOMPLETE_BODY_ANSWERED_WITHIN = 5.0
+SHORT_BODY_PATHS = {"inbound": "/twilio/inbound", "status": "/twilio/status", "outbound": "/messages"}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("half_close", [False, True], ids=["then-silent", "then-half-closed"])
+def test_a_body_shorter_than_its_content_length_is_400_within_seconds(stack: RunningStack, service: str, half_close: bool) -> None:
+    """10 of the 100 bytes announced, then nothing (or the client's end of the connection
+    closed): an answer in our shape within seconds, not a wait for bytes that never come."""
+    port = int(stack.url(service).rsplit(":", 1)[1])
+    request = f"POST {SHORT_BODY_PATHS[service]} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=INCOMPLETE_BODY_ANSWERED_WITHIN) as sock:
+        sock.sendall(request.encode() + b"Content-Length: 100\r\n\r\nBody=hello")
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    took = time.monotonic() - started
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert int(head.split()[1]) == 400 and took < INCOMPLETE_BODY_ANSWERED_WITHIN
+    error = json.loads(body)["error"]
+    assert set(error) == ERROR_KEYS and error["code"] == "request_rejected" and "Content-Length" in error["message"]
+
+
 # Each local server that reads a request body, where it reads one, and how it words an error:
 # the services and the DynamoDB proxy in the project's shape, the sandbox in Twilio's.
 BODY_READERS = {
@@ -73,7 +102,7 @@ def error_code(part: str, body: dict[str, object]) -> object:
 
 
 @pytest.mark.parametrize("part", BODY_READERS)
-@pytest.mark.parametrize("length", [str(10**10), "9" * 5000, "1" + "0" * 4999])
+@pytest.mark.parametrize("length", [str(10**10), str(10**12), "9" * 5000, "1" + "0" * 4999])
 def test_a_body_too_large_to_wait_for_is_413(stack: RunningStack, part: str, length: str) -> None:
     status, body, took = refused_length(stack, part, length)
     assert status == 413 and took < 2
