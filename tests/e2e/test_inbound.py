@@ -112,6 +112,16 @@ def test_bad_signature_is_403_and_stores_nothing(stack: RunningStack, case: str)
     assert stored(stack, dict(form)["MessageSid"]) is None
 
 
+@pytest.mark.parametrize("query", ["?flag", "?flag=", "?tenant=acme&flag", "?flag&tenant=acme"])
+def test_a_webhook_url_with_a_query_of_its_own_validates_as_twilio_signed_it(stack: RunningStack, query: str) -> None:
+    """The number's webhook URL is INBOUND_WEBHOOK_URL plus a query; Twilio signs it as
+    configured, a bare flag without its `=`."""
+    form = sms()
+    response = stack.post_webhook("inbound", form, query=query)
+    assert response.status_code == 200, response.text
+    assert stored(stack, dict(form)["MessageSid"]) is not None
+
+
 def test_eight_concurrent_duplicates_store_one_item_and_one_insert(stack: RunningStack) -> None:
     form = sms(body="sent once, delivered eight times")
     sid = dict(form)["MessageSid"]

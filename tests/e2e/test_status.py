@@ -35,6 +35,16 @@ def post(stack: RunningStack, pairs: Pairs) -> requests.Response:
     return response
 
 
+@pytest.mark.parametrize("query", ["?flag", "?flag=", "?tenant=acme&flag", "?flag&tenant=acme"])
+def test_a_callback_url_with_a_query_of_its_own_validates_as_twilio_signed_it(stack: RunningStack, query: str) -> None:
+    """The StatusCallback is STATUS_WEBHOOK_URL plus a query; Twilio signs it as given, a bare
+    flag without its `=`."""
+    sid = new_sid()
+    response = stack.post_webhook("status", status_callback("delivered", sid=sid), query=query)
+    assert response.status_code == 204, response.text
+    assert stack.get_message(sid).json()["status"] == "delivered"
+
+
 def test_delivered_then_sent_then_queued_ends_delivered_with_all_three(stack: RunningStack) -> None:
     sid = new_sid()
     for status in ("delivered", "sent", "queued"):

@@ -46,9 +46,11 @@ class RunningStack:
         signed_url: str | None = None,
         signature: str | None = None,
         headers: dict[str, str] | None = None,
+        query: str = "",
     ) -> requests.Response:
-        """POST a form to /twilio/<service>, signed by RequestValidator unless told otherwise."""
-        url = self.webhook_url(service)
+        """POST a form to /twilio/<service> plus `query` (`?flag`, a number's webhook URL with a
+        query of its own), signed by RequestValidator for that URL unless told otherwise."""
+        url = self.webhook_url(service) + query
         body, all_headers = signed_form(signed_url or url, pairs, token, signature, headers)
         return self.http.post(url, data=body, headers=all_headers, timeout=30)
 

@@ -45,6 +45,24 @@ def test_a_query_twilio_did_not_sign_is_refused(query: str) -> None:
         read_twilio_request([TOKEN], url, headers, received_query(url) + [("extra", "1")], encode(pairs))
 
 
+@pytest.mark.parametrize("query", ["?flag", "?flag=", "?a=1&flag", "?flag&a=1", "?flag&other", "?x=a%20b&flag"])
+def test_a_query_beyond_the_configured_url_validates_as_twilio_signed_it(query: str) -> None:
+    """The number's URL is the configured one plus a query: Twilio signs it as given, and API
+    Gateway hands over `?flag` and `?flag=` alike, as an empty value."""
+    called = BASE + query
+    pairs = sms()
+    headers = {**FORM_TYPE, "x-twilio-signature": sign(called, pairs, TOKEN)}
+    assert read_twilio_request([TOKEN], BASE, headers, received_query(called), encode(pairs)) == pairs
+
+
+@pytest.mark.parametrize("query", ["?flag", "?flag="])
+def test_a_bare_flag_twilio_did_not_sign_is_refused(query: str) -> None:
+    pairs = sms()
+    headers = {**FORM_TYPE, "x-twilio-signature": sign(BASE, pairs, TOKEN)}
+    with pytest.raises(InvalidSignature):
+        read_twilio_request([TOKEN], BASE, headers, received_query(BASE + query), encode(pairs))
+
+
 @pytest.mark.parametrize("query", ["", "?x=a%20b", "?flag"])
 def test_json_webhook_adds_body_sha256_to_the_configured_query(query: str) -> None:
     body = json.dumps({"MessageSid": "SM" + "c" * 32}).encode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -11,6 +12,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from carrier_core.errors import (
     ConfigurationError,
     InvalidField,
+    InvalidSignature,
     MalformedBody,
     MissingField,
     PayloadTooLarge,
@@ -49,17 +51,21 @@ def parse_form(content_type: str | None, raw_body: bytes | None) -> FormPairs:
         raise MalformedBody("request body is not UTF-8 form data") from exc
 
 
-def signed_url(public_url: str, query: Iterable[tuple[str, str]] | None) -> str:
-    """The URL Twilio signed: the configured public URL, byte for byte, plus what Twilio added.
+def signed_urls(public_url: str, query: Iterable[tuple[str, str]] | None) -> tuple[str, ...]:
+    """The URLs Twilio may have signed: the configured public URL, byte for byte, plus what
+    Twilio added.
 
     Twilio signs the URL as it was configured, query and all (`?a=1&a=2`, `?x=a%20b`,
     `?flag`). API Gateway hands us the query parsed and decoded, so re-encoding it cannot
     give those bytes back; the configured URL is the only faithful copy of its own query.
-    Only parameters beyond it (Twilio's `bodySHA256` on JSON webhooks, or whatever a
-    forger added) are appended, in the order received, so they are signed too.
+    Only parameters beyond it (Twilio's `bodySHA256` on JSON webhooks, a query the number's
+    URL has beyond the configured one, or whatever a forger added) are appended, in the order
+    received, so they are signed too. API Gateway hands over `?flag` and `?flag=` alike, as
+    an empty value: when one is appended, the URL with each bare (`?flag`, as a flag is
+    written) comes first, then the one with each `=`.
     """
     if not query:
-        return public_url
+        return (public_url,)
     configured = Counter(parse_qsl(urlsplit(public_url).query, keep_blank_values=True))
     extra: list[tuple[str, str]] = []
     for pair in query:
@@ -68,9 +74,15 @@ def signed_url(public_url: str, query: Iterable[tuple[str, str]] | None) -> str:
         else:
             extra.append(pair)
     if not extra:
-        return public_url
-    separator = "&" if "?" in public_url else "?"
-    return public_url + separator + urlencode(extra, quote_via=quote)
+        return (public_url,)
+    prefix = public_url + ("&" if "?" in public_url else "?")
+    bare = "&".join(_quote(name) + ("=" + _quote(value) if value else "") for name, value in extra)
+    spelled = urlencode(extra, quote_via=quote)
+    return (prefix + bare,) if bare == spelled else (prefix + bare, prefix + spelled)
+
+
+def _quote(text: str) -> str:
+    return quote(text, safe="")
 
 
 def read_twilio_request(
@@ -92,14 +104,14 @@ def read_twilio_request(
     check_size(headers, raw_body)
     params = parse_form(headers.get("content-type"), raw_body)
     settings_header = headers.get(SIGNATURE_SETTINGS)
-    validate_signature(
-        shared_keys if settings_header is not None else tokens,
-        signed_url(public_url, query),
-        params,
-        headers.get("x-twilio-signature"),
-        raw_body,
-        signature_algorithm(settings_header),
-    )
+    keys = list(shared_keys if settings_header is not None else tokens)
+    signature, algorithm = headers.get("x-twilio-signature"), signature_algorithm(settings_header)
+    urls = signed_urls(public_url, query)
+    for url in urls[:-1]:
+        with contextlib.suppress(InvalidSignature):  # the next spelling of the query may match
+            validate_signature(keys, url, params, signature, raw_body, algorithm)
+            return params
+    validate_signature(keys, urls[-1], params, signature, raw_body, algorithm)
     return params
 
 
