@@ -168,6 +168,8 @@ class CallbackSender:
     def post(self, url: str, params: list[tuple[str, str]], auth_token: str) -> None:
         """Deliver one callback signed with `auth_token` (that of the message's account);
         every outcome, success or not, is kept in `sent`."""
+        # As Twilio does: the fragment (connection overrides) is neither requested nor signed.
+        url, _, overrides = url.partition("#")
         data = urlencode(params).encode("utf-8")
         headers = {
             "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
@@ -188,6 +190,7 @@ class CallbackSender:
         record = {
             "time": datetime.now(timezone.utc).isoformat(),
             "url": url,
+            "overrides": overrides or None,
             "params": dict(params),
             "status": status,
             "attempts": attempt,

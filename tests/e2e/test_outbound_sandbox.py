@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 
+from carrier_core.webhook import with_overrides
 from tests.support.forms import new_sid
 from tests.support.outbound_stack import (
     an_hour_from_now,
@@ -49,7 +50,7 @@ def test_send_reaches_delivered_through_signed_callbacks(stack: RunningStack) ->
     assert (message["from"], message["to"], message["direction"]) == (SENDER, CUSTOMER, "outbound")
     assert (message["encoding"], message["num_segments"]) == ("UCS-2", 1)
     (sent,) = sandbox_requests(stack)
-    assert sent["StatusCallback"] == stack.webhook_url("status")
+    assert sent["StatusCallback"] == with_overrides(stack.webhook_url("status"))
     assert wait_for(lambda: status_of(stack, message["sid"]) == "delivered", timeout=20)
     final = stack.get_message(message["sid"]).json()
     assert final["body"] == "Your table is ready ✅" and final["from"] == SENDER

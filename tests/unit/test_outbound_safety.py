@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ReadTimeoutError
 
+from carrier_core.webhook import with_overrides
 from carrier_core.metrics import Fact
 from carrier_core.settings import Settings
 from carrier_core.models import FailedMessageModel, IdempotencyModel, MessageModel, OptOutModel, iso
@@ -215,7 +216,7 @@ def test_the_seed_variable_names_start_the_service(outbound: Outbound, monkeypat
         )
     assert response.status_code == 202
     (form,) = outbound.twilio.forms()
-    assert form["StatusCallback"] == status_url
+    assert form["StatusCallback"] == with_overrides(str(status_url))
     monkeypatch.setenv("STATUS_WEBHOOK_URL", "https://elsewhere.example.com/twilio/status")
     with pytest.raises(Exception, match="TWILIO_STATUS_CALLBACK_URL and STATUS_WEBHOOK_URL"):
         load_app("outbound")

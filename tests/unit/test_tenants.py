@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 import pytest
 
+from carrier_core.webhook import with_overrides
 from carrier_core.errors import AccountMismatch, InvalidSignature, TenantNotFound
 from carrier_core.models import FailedMessageModel, IdempotencyModel, MessageModel, OptOutModel, TenantModel
 from carrier_core.settings import Settings, TwilioAccount
@@ -310,7 +311,7 @@ def test_a_tenant_send_uses_its_key_its_status_url_and_is_its_own(tenant_outboun
     message = json.loads(answer.body)
     assert message["tenant"] == "acme"
     assert tenant_outbound.twilio.auth_users == [API_KEY_SID]
-    assert tenant_outbound.twilio.forms()[0]["StatusCallback"] == "https://status.example.com/twilio/acme/status"
+    assert tenant_outbound.twilio.forms()[0]["StatusCallback"] == with_overrides("https://status.example.com/twilio/acme/status")
     assert MessageModel.get(message["sid"]).tenant == "acme"
     own = tenant_outbound.client.http.get(f"/tenants/acme/messages/{message['sid']}")
     assert (own.status_code, json.loads(own.body)["tenant"]) == (200, "acme")

@@ -20,6 +20,7 @@ from carrier_core.errors import (
 )
 from carrier_core.settings import MESSAGING_SERVICE_SID
 from carrier_core.signature import FormPairs, signature_algorithm, validate_signature
+from carrier_core.storage import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, worst_case_seconds
 
 # Twilio's own webhook bodies are a few KiB; anything this large is not from Twilio.
 # chalice local enforces no limit and API Gateway's is 10 MB, so the app must.
@@ -27,6 +28,29 @@ MAX_BODY_BYTES = 64 * 1024
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
+
+
+# Twilio's webhook connection overrides, a fragment on every URL we hand Twilio
+# (https://www.twilio.com/docs/usage/webhooks/webhooks-connection-overrides). Left alone,
+# Twilio retries a messaging webhook only when it cannot connect, so a 503 of ours (storage
+# down, a tenant's secrets unreadable) would be the end of that message or status. These ask
+# for up to 3 retries on a failed connect, a read timeout or a 5xx, within Twilio's 15 s:
+# connect 3 s, read 14 s (over the slowest answer we give, SLOWEST_ANSWER_SECONDS), all
+# attempts 15 s. The fragment is not part of the URL Twilio signs, nor of the request.
+CONNECTION_OVERRIDES = (("ct", "3000"), ("rt", "14000"), ("tt", "15000"), ("rc", "3"), ("rp", "ct,rt,5xx"))
+# A tenant's cold first request: its two reads, each tried once (carrier_core.tenants), then
+# the webhook's storage call at its worst (carrier_core.storage).
+SLOWEST_ANSWER_SECONDS = 2 * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + worst_case_seconds()
+
+
+def with_overrides(url: str) -> str:
+    """`url` with our connection overrides as its fragment (any fragment it had replaced)."""
+    return url.partition("#")[0] + "#" + "&".join(f"{name}={value}" for name, value in CONNECTION_OVERRIDES)
+
+
+def without_fragment(url: str) -> str:
+    """The URL Twilio requests and signs: the one it was handed, less its fragment."""
+    return url.partition("#")[0]
 
 
 def check_size(headers: Mapping[str, str], raw_body: bytes | str | None) -> None:

@@ -30,6 +30,7 @@ from carrier_core.vocabulary import Channel, Direction, channel_of
 from carrier_core.segments import Segments, count_segments
 from carrier_core.settings import DEFAULT_TENANT, Settings
 from carrier_core.tenants import check_sender, scoped, stored_tenant
+from carrier_core.webhook import with_overrides
 
 MAX_BODY_CHARS = 1600
 MAX_MEDIA = 10
@@ -240,7 +241,8 @@ def _status_callback(value: object, settings: Settings) -> str:
     if value is None:
         if not settings.account.status_webhook_url:
             raise MissingField("status_callback is required: no status service URL is configured")
-        return str(settings.account.status_webhook_url)
+        # Our own status service: Twilio retries its 503s only if the URL asks it to.
+        return with_overrides(settings.account.status_webhook_url)
     url = _url(value, settings.is_local)
     if url is None:
         raise InvalidField("status_callback must be an absolute https URL with a host and a port from 1 to 65535")
