@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from carrier_core.webhook import with_overrides
 from carrier_core.errors import CarrierError
 from carrier_core.phone import PhoneAddress, parse_address
 from carrier_core.settings import Settings
@@ -85,7 +86,12 @@ CASES = [
     Case(
         "minimal sms gets the default sender and status URL",
         OK,
-        expect={"from_number": "+15005550006", "status_callback": "https://status.example.com/twilio/status", "channel": "sms"},
+        # Our own status URL, with the connection overrides that make Twilio retry our 5xx.
+        expect={
+            "from_number": "+15005550006",
+            "status_callback": with_overrides("https://status.example.com/twilio/status"),
+            "channel": "sms",
+        },
     ),
     Case("media only is mms", {"to": "+15005550010", "media_urls": ["https://example.com/a.jpg"]}, expect={"channel": "mms", "body": None}),
     Case(

@@ -108,7 +108,7 @@ def follow(profile: Profile, message: dict[str, Any], timeout: float, quiet: boo
         if time.monotonic() > deadline:
             raise CliFailure(f"message {sid} still {message['status']} after {timeout:g} s")
         time.sleep(0.2)
-        message = fetch(profile, sid, tenant)
+        message = fetch(profile, sid, tenant) if tenant else fetch(profile, sid)
         for entry in message.get("history") or []:
             if history_key(entry) in printed:
                 continue
