@@ -13,9 +13,9 @@ from carrier_core.models import MessageModel, OptOutModel
 from carrier_core.runtime import Runtime
 from carrier_core.settings import TwilioAccount
 from carrier_core.signature import FormPairs
-from carrier_core.tenants import read_tenant_webhook
+from carrier_core.tenants import read_routed_webhook
 from carrier_core.web import handles_errors
-from carrier_core.webhook import FORM, JSON, read_webhook
+from carrier_core.webhook import FORM, JSON
 
 from chalicelib.message import InboundMessage
 from chalicelib.store import store_inbound
@@ -32,22 +32,13 @@ runtime.attach(app, Response)
 @app.route("/twilio/inbound", methods=["POST"], content_types=[FORM, JSON])
 @handles_errors(Response)
 def inbound() -> Response:
-    account = runtime.settings.account
-    return receive(
-        account, read_webhook(app.current_request, account.auth_tokens, account.inbound_webhook_url, account.webhook_shared_keys)
-    )
+    return receive(*read_routed_webhook(runtime.tenants, None, app.current_request, "inbound"))
 
 
 @app.route("/twilio/{tenant}/inbound", methods=["POST"], content_types=[FORM, JSON])
 @handles_errors(Response)
 def tenant_inbound(tenant: str) -> Response:
-    append_keys(tenant=tenant)
-    account, form = read_tenant_webhook(
-        runtime.tenants,
-        tenant,
-        lambda a: read_webhook(app.current_request, a.auth_tokens, a.inbound_webhook_url, a.webhook_shared_keys),
-    )
-    return receive(account, form)
+    return receive(*read_routed_webhook(runtime.tenants, tenant, app.current_request, "inbound"))
 
 
 def receive(account: TwilioAccount, form: FormPairs) -> Response:

@@ -9,13 +9,12 @@ from chalice import Chalice, Response
 
 from carrier_core.health import check_tables
 from carrier_core.models import MessageModel
-from carrier_core.logs import append_keys
 from carrier_core.runtime import Runtime
 from carrier_core.settings import TwilioAccount
 from carrier_core.signature import FormPairs
-from carrier_core.tenants import read_tenant_webhook
+from carrier_core.tenants import read_routed_webhook
 from carrier_core.web import handles_errors
-from carrier_core.webhook import FORM, JSON, read_webhook
+from carrier_core.webhook import FORM, JSON
 
 from chalicelib.callback import StatusCallback
 from chalicelib.store import metrics_for, record_callback
@@ -29,20 +28,13 @@ runtime.attach(app, Response)
 @app.route("/twilio/status", methods=["POST"], content_types=[FORM, JSON])
 @handles_errors(Response)
 def status() -> Response:
-    account = runtime.settings.account
-    return record(account, read_webhook(app.current_request, account.auth_tokens, account.status_webhook_url, account.webhook_shared_keys))
+    return record(*read_routed_webhook(runtime.tenants, None, app.current_request, "status"))
 
 
 @app.route("/twilio/{tenant}/status", methods=["POST"], content_types=[FORM, JSON])
 @handles_errors(Response)
 def tenant_status(tenant: str) -> Response:
-    append_keys(tenant=tenant)
-    account, form = read_tenant_webhook(
-        runtime.tenants,
-        tenant,
-        lambda a: read_webhook(app.current_request, a.auth_tokens, a.status_webhook_url, a.webhook_shared_keys),
-    )
-    return record(account, form)
+    return record(*read_routed_webhook(runtime.tenants, tenant, app.current_request, "status"))
 
 
 def record(account: TwilioAccount, form: FormPairs) -> Response:

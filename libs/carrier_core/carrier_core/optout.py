@@ -49,6 +49,23 @@ def match_keyword(body: str | None) -> tuple[str, OptOutAction] | None:
     return (word, action) if action else None
 
 
+def set_by(
+    phone: str, sender: str, tenant: str, opted_out: bool, source: OptOutSource, message_sid: str | None = None, at: str | None = None
+) -> None:
+    """Put the (customer, tenant's sender) record as `source` says, unconditionally: what Twilio
+    or an operator says is the newest state there is. The table's stream publishes the change."""
+    OptOutModel(
+        phone,
+        scoped(tenant, sender),
+        tenant=stored_tenant(tenant),
+        opted_out=opted_out,
+        keyword=None,
+        message_sid=message_sid,
+        source=source.value,
+        updated_at=at or iso(utc_now()),
+    ).save()
+
+
 def record_twilio_opt_out(phone: str, senders: Iterable[str], message_sid: str | None = None, tenant: str = DEFAULT_TENANT) -> None:
     """Record that Twilio refused `phone` for each of `senders` with 21610.
 
@@ -61,16 +78,7 @@ def record_twilio_opt_out(phone: str, senders: Iterable[str], message_sid: str |
     at = iso(utc_now())
     try:
         for sender in dict.fromkeys(s for s in senders if s):
-            OptOutModel(
-                phone,
-                scoped(tenant, sender),
-                tenant=stored_tenant(tenant),
-                opted_out=True,
-                keyword=None,
-                message_sid=message_sid,
-                source=OptOutSource.TWILIO.value,
-                updated_at=at,
-            ).save()
+            set_by(phone, sender, tenant, True, OptOutSource.TWILIO, message_sid, at)
     except PutError as exc:
         raise storage_error(exc) from exc
     log.info("opt-out recorded from twilio", extra={"to": mask_phone(phone), "twilio_code": TWILIO_OPTED_OUT})

@@ -39,6 +39,8 @@ from pynamodb.exceptions import GetError
 from carrier_core.errors import AccountMismatch, InvalidSignature, SenderNotAllowed, StorageUnavailable, TenantNotFound
 from carrier_core.signature import FormPairs
 from carrier_core.settings import DEFAULT_TENANT, MESSAGING_SERVICE_SID, Settings, TwilioAccount
+from carrier_core.logs import append_keys
+from carrier_core.webhook import read_webhook
 from carrier_core.storage import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, storage_error
 
 log = logging.getLogger(__name__)
@@ -299,6 +301,22 @@ def read_tenant_webhook(
     if not account.owns_account(dict(form).get("AccountSid")):
         raise AccountMismatch("the webhook's AccountSid is not this tenant's Twilio account")
     return account, form
+
+
+def read_routed_webhook(directory: TenantDirectory, tenant: str | None, request: Any, kind: str) -> tuple[TwilioAccount, FormPairs]:
+    """A webhook's account and form: `tenant` None for the tenant-less route (the environment's
+    account, as before tenants), else the tenant's, read as read_tenant_webhook does. `kind`:
+    "inbound" or "status", whose URL Twilio signed."""
+
+    def read(account: TwilioAccount) -> FormPairs:
+        url = account.inbound_webhook_url if kind == "inbound" else account.status_webhook_url
+        return read_webhook(request, account.auth_tokens, url, account.webhook_shared_keys)
+
+    if tenant is None:
+        account = directory.settings.account
+        return account, read(account)
+    append_keys(tenant=tenant)
+    return read_tenant_webhook(directory, tenant, read)
 
 
 def check_sender(account: TwilioAccount, senders: Iterable[str]) -> None:

@@ -15,7 +15,8 @@ from carrier_core import failed_sends
 from carrier_core.models import FailedMessageModel, OptOutModel, iso, utc_now
 from carrier_core.phone import parse_address
 from carrier_core.settings import DEFAULT_TENANT
-from carrier_core.tenants import is_tenant_id, scoped, stored_tenant, tenant_of, unscoped
+from carrier_core import optout
+from carrier_core.tenants import is_tenant_id, tenant_of, unscoped
 from carrier_core.vocabulary import OptOutSource
 from omni_cli.context import CliFailure, Profile, error_line, http
 
@@ -191,16 +192,7 @@ def set_opt_out(ctx: typer.Context, number: str, sender: str | None, opted_out: 
         raise CliFailure(f"--tenant {tenant!r} is not a tenant id")
     # A put, as Twilio's own 21610 is recorded: the operator's word is the newest state.
     # The table's stream tells the workflow engine (contact.opted_out / opted_in).
-    OptOutModel(
-        phone,
-        scoped(tenant, business),
-        tenant=stored_tenant(tenant),
-        opted_out=opted_out,
-        keyword=None,
-        message_sid=None,
-        source=OptOutSource.OPERATOR.value,
-        updated_at=iso(utc_now()),
-    ).save()
+    optout.set_by(phone, business, tenant, opted_out, OptOutSource.OPERATOR)
     verb = "opted out of" if opted_out else "may again be messaged by"
     profile.console.print(f"{profile.number(phone)} {verb} {profile.number(business)}")
 
