@@ -1,10 +1,15 @@
-"""The Twilio sandbox: the Messages subset of Twilio's REST API, as test credentials behave.
+"""The Twilio sandbox: the Messages subset of Twilio's REST API, as test credentials behave,
+and where an account's numbers and Messaging Services send their webhooks.
 
 Twilio's routes (basic auth as the path's account: its SID and auth token, or one of its API
 keys; each account sees its own messages only):
   POST /2010-04-01/Accounts/{AccountSid}/Messages.json       create; 201 Message resource
   GET  /2010-04-01/Accounts/{AccountSid}/Messages.json       list; To, From, DateSent[<>], paging
   GET  /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json  fetch; 404 code 20404 if unknown
+  GET/POST /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json         list; buy a number
+  GET/POST /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers/{Sid}.json   fetch; update
+  GET/POST /v1/Services, GET/POST /v1/Services/{Sid}   Messaging v1 (messaging.twilio.com):
+                              list, create; fetch, update (devstack/sandbox/numbers.py)
 Control API for tests (no auth; not part of Twilio):
   POST   /_sandbox/faults     {"status": 429|500|502|503, "count": N|-1, "retry_after": s|"value",
                                "after_create": bool, "delay": s}

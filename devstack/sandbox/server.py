@@ -18,15 +18,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
-from carrier_core.settings import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
+from carrier_core.settings import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN, LOCAL_DEFAULT_FROM
 from devstack.framing import BodyRefused, content_length
-from devstack.sandbox import errors, media
+from devstack.sandbox import errors, media, numbers
 from devstack.sandbox.accounts import AccountError, Accounts
 from devstack.sandbox.errors import TwilioApiError
 from devstack.sandbox.lifecycle import CallbackSender, Lifecycle
 from devstack.sandbox.faults import Fault, Faults
 from devstack.sandbox.listing import MessageList
-from devstack.sandbox.messages import API_VERSION, CreateMessage, Message, create
+from devstack.sandbox.messages import API_VERSION, E164, CreateMessage, Message, create
+from devstack.sandbox.numbers import Numbers
 
 MESSAGES = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages\.json$")
 MESSAGE = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages/(?P<sid>[^/]+)\.json$")
@@ -41,10 +42,22 @@ Form = dict[str, list[str]]
 class Sandbox:
     """State shared by every request: the accounts, messages, faults, the logs."""
 
-    def __init__(self, account_sid: str, auth_token: str, callback_delay: float, api_keys: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        callback_delay: float,
+        api_keys: Mapping[str, str] | None = None,
+        phone_number: str | None = None,
+    ) -> None:
         # The account the sandbox starts with; POST /_sandbox/accounts adds others.
         self.account_sid = account_sid
         self.accounts = Accounts(account_sid, auth_token, api_keys)
+        # Numbers and Messaging Services (devstack/sandbox/numbers.py). The first account
+        # owns `phone_number`, the number it sends from, as a Twilio account owns its sender.
+        self.numbers = Numbers()
+        if phone_number is not None:
+            self.numbers.provision(account_sid, {"PhoneNumber": [phone_number]})
         self.lock = threading.Lock()
         self.messages: dict[str, Message] = {}  # every account's, by SID
         self.requests: deque[dict[str, Any]] = deque(maxlen=LOG_LIMIT)
@@ -61,6 +74,7 @@ class Sandbox:
             auth_token=env.get("TWILIO_AUTH_TOKEN") or LOCAL_AUTH_TOKEN,
             callback_delay=float(env.get("SANDBOX_CALLBACK_DELAY") or DEFAULT_CALLBACK_DELAY),
             api_keys=_api_keys(env),
+            phone_number=_default_number(env),
         )
 
     @property
@@ -81,11 +95,7 @@ class Sandbox:
         not host is 20404 once the credentials are good for the account they name, as Twilio
         answers an account that is not yours. Answers who authenticated: the account SID or
         the key's SID, never a secret."""
-        scheme, _, encoded = (header or "").partition(" ")
-        try:
-            user, _, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            raise errors.authenticate() from None
+        scheme, user, password = _basic(header)
         hosted = self.accounts.get(account)
         holder = hosted if hosted is not None else self.accounts.owner(user)
         secret = holder.secret(user) if holder is not None else None
@@ -97,6 +107,18 @@ class Sandbox:
             # Twilio authenticates first, then answers another account's path as not found.
             raise errors.not_found(path)
         return user
+
+    def authenticate(self, header: str | None) -> str:
+        """Basic auth for a route without an account in its path (Messaging v1): the
+        account whose SID, or one of whose API key SIDs, the user is, and its secret.
+        Answers that account's SID; anything else is Twilio's 20003."""
+        scheme, user, password = _basic(header)
+        holder = self.accounts.owner(user)
+        secret = holder.secret(user) if holder is not None else None
+        ok = hmac.compare_digest(password.encode(), (secret or self.auth_token).encode()) and secret is not None
+        if scheme.lower() != "basic" or not ok or holder is None:
+            raise errors.authenticate()
+        return holder.sid
 
     def create_message(self, form: Form, account: str | None = None) -> dict[str, Any]:
         """Validate and store a message of `account` (the first one when None); returns the
@@ -174,6 +196,14 @@ class Sandbox:
         self.lifecycle.stop()
 
 
+def _pairs(text: str) -> Form:
+    """A query or form body, each name with its values in order."""
+    form: Form = {}
+    for name, value in parse_qsl(text, keep_blank_values=True):
+        form.setdefault(name, []).append(value)
+    return form
+
+
 def _newest_first(message: Message) -> tuple[float, str]:
     return (-message.date_created.timestamp(), message.sid)
 
@@ -183,6 +213,22 @@ def _json(raw: bytes) -> object:
         return json.loads(raw or b"null")
     except ValueError:
         raise AccountError(400, "the body must be a JSON object") from None
+
+
+def _basic(header: str | None) -> tuple[str, str, str]:
+    """The scheme, user and password of an Authorization header; 20003 when undecodable."""
+    scheme, _, encoded = (header or "").partition(" ")
+    try:
+        user, _, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise errors.authenticate() from None
+    return scheme, user, password
+
+
+def _default_number(env: Mapping[str, str]) -> str | None:
+    """The number the stack's services send from by default, which the first account owns."""
+    number = env.get("TWILIO_DEFAULT_FROM_NUMBER") or LOCAL_DEFAULT_FROM
+    return number if E164.match(number) else None
 
 
 def _api_keys(env: Mapping[str, str]) -> dict[str, str]:
@@ -239,10 +285,29 @@ class Handler(BaseHTTPRequestHandler):
             elif method == "GET" and (match := MESSAGE.match(path)):
                 self.sandbox.authorize(self.headers.get("Authorization"), match["account"], path)
                 self._send(200, self.sandbox.fetch(match["sid"], path, match["account"]))
+            elif numbers.handles(path):
+                self._numbers(method, path, raw)
             else:
                 raise errors.not_found(path)
         except TwilioApiError as exc:
             self._send(exc.status, exc.body(), exc.headers)
+
+    def _numbers(self, method: str, path: str, raw: bytes) -> None:
+        """Phone numbers and Messaging Services (devstack/sandbox/numbers.py)."""
+        header = self.headers.get("Authorization")
+        # Messaging v1's links are absolute, under the origin the client reached.
+        origin = "http://" + (self.headers.get("Host") or cast(SandboxServer, self.server).url.removeprefix("http://"))
+        status, body = numbers.route(
+            self.sandbox.numbers,
+            method,
+            path,
+            _pairs(urlsplit(self.path).query),
+            _pairs(raw.decode("utf-8", "replace")),
+            lambda account, where: self.sandbox.authorize(header, account, where),
+            lambda: self.sandbox.authenticate(header),
+            origin,
+        )
+        self._send(status, body)
 
     def _list(self, account: str, path: str) -> None:
         query: Form = {}

@@ -24,10 +24,12 @@ ROOT = Path(__file__).resolve().parents[2]
 # (`make install` runs npm ci): the Messages API's spec is the contract tests' oracle.
 TWILIO_SPECS = ROOT / "node_modules" / "@twilio-alpha" / "mcp" / "twilio-oai" / "spec" / "json"
 TWILIO_SPEC = TWILIO_SPECS / "twilio_api_v2010.json"
+# Messaging v1 (Messaging Services), which the sandbox serves under its own origin.
+TWILIO_MESSAGING_SPEC = TWILIO_SPECS / "twilio_messaging_v1.json"
 
 
 def twilio_client(base_url: str, account_sid: str, auth_token: str, http_client: TwilioHttpClient | None = None) -> Client:
-    """A real `twilio.rest.Client` whose Messages API calls go to `base_url`.
+    """A real `twilio.rest.Client` whose Messages API (and Messaging v1) calls go to `base_url`.
 
     The SDK rewrites request hosts when an edge or region is set (argument or TWILIO_EDGE /
     TWILIO_REGION), which would turn 127.0.0.1 into nonsense; both are cleared after
@@ -37,6 +39,7 @@ def twilio_client(base_url: str, account_sid: str, auth_token: str, http_client:
     client.edge = None
     client.region = None
     client.api.base_url = base_url.rstrip("/")
+    client.messaging.base_url = base_url.rstrip("/")
     return client
 
 
@@ -129,8 +132,13 @@ def callback_receiver() -> Iterator[CallbackReceiver]:
 
 def message_schema() -> dict[str, Any]:
     """Twilio's api.v2010.account.message schema, its $refs resolvable, from the OpenAPI spec."""
-    spec = json.loads(TWILIO_SPEC.read_text())
-    return {"$ref": "#/components/schemas/api.v2010.account.message", "components": spec["components"]}
+    return spec_schema(TWILIO_SPEC, "api.v2010.account.message")
+
+
+def spec_schema(spec_path: Path, name: str) -> dict[str, Any]:
+    """One schema of a Twilio OpenAPI spec, its $refs resolvable."""
+    spec = json.loads(spec_path.read_text())
+    return {"$ref": f"#/components/schemas/{name}", "components": spec["components"]}
 
 
 # The credentials of the sandbox behind the outbound unit tests, and the API key it accepts too.
