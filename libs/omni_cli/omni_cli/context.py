@@ -98,6 +98,8 @@ class Profile:
             # What the media re-host reads when `events replay-dlq` runs it in this process.
             env.setdefault("AWS_ENDPOINT_URL_S3", self.local_url("aws"))
             env.setdefault("INBOUND_WEBHOOK_URL", self.local_url("inbound") + "/twilio/inbound")
+            if not env.get("TWILIO_STATUS_CALLBACK_URL"):  # its older name, which settings still read
+                env.setdefault("STATUS_WEBHOOK_URL", self.local_url("status") + "/twilio/status")
             if not env.get("TWILIO_API_KEY_SID"):
                 env.update(TWILIO_API_KEY_SID=LOCAL_API_KEY_SID, TWILIO_API_KEY_SECRET=LOCAL_API_KEY_SECRET)
         return env

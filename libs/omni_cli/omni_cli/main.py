@@ -9,7 +9,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from carrier_core.settings import STAGES
-from omni_cli import doctor, events, messages, simulate, stores, tenants
+from omni_cli import doctor, events, messages, numbers, simulate, stores, tenants
 from omni_cli.context import CliFailure, Profile, mask_numbers
 
 
@@ -73,6 +73,7 @@ app.add_typer(stores.failed_app, name="failed")
 app.add_typer(stores.optouts_app, name="optouts")
 app.add_typer(events.app, name="events")
 app.add_typer(tenants.app, name="tenants")
+app.add_typer(numbers.app, name="numbers")
 app.command()(doctor.doctor)
 
 
