@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +75,27 @@ def explicit_form_encoding(spec: dict[str, Any]) -> dict[str, Any]:
     return derived
 
 
-def write_prism_spec(source: Path, target: Path) -> Path:
-    """Write the Prism-ready copy of the spec at `source` to `target`; returns `target`."""
-    spec = json.loads(source.read_text())
+def merged(specs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One spec serving the paths of all `specs` (the first's info and servers; each path
+    keeps its own `servers`), as the sandbox serves api v2010 and Messaging v1 on one origin.
+    Their paths and component names must not collide, and none does in Twilio's specs."""
+    whole = copy.deepcopy(specs[0])
+    for spec in specs[1:]:
+        clash = set(whole["paths"]) & set(spec["paths"])
+        assert not clash, f"paths in two specs: {sorted(clash)[:5]}"
+        whole["paths"].update(spec["paths"])
+        for kind, items in spec.get("components", {}).items():
+            mine = whole.setdefault("components", {}).setdefault(kind, {})
+            clash = {name for name in set(mine) & set(items) if mine[name] != items[name]}
+            assert not clash, f"{kind} differing in two specs: {sorted(clash)[:5]}"
+            mine.update(items)
+    return whole
+
+
+def write_prism_spec(source: Path | Sequence[Path], target: Path) -> Path:
+    """Write the Prism-ready copy of the spec at `source` (several: merged) to `target`;
+    returns `target`."""
+    sources = [source] if isinstance(source, Path) else list(source)
+    spec = merged([json.loads(path.read_text()) for path in sources])
     target.write_text(json.dumps(explicit_form_encoding(spec)))
     return target
