@@ -54,7 +54,8 @@ def main() -> int:
             inbound_rows, inbound = warm_inbound(ddb, WARM_SAMPLES)
         report(inbound_rows)
         with redirect_stdout(quiet):
-            report(warm_tenant_inbound(ddb, ssm_url, WARM_SAMPLES))
+            tenant_rows = warm_tenant_inbound(ddb, ssm_url, WARM_SAMPLES)
+        report(tenant_rows)
         with redirect_stdout(quiet):
             send_rows, send = warm_send(ddb, sandbox_url, WARM_SAMPLES)
         report(send_rows)
