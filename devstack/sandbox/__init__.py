@@ -23,6 +23,8 @@ Control API for tests (no auth; not part of Twilio):
   PUT    /_sandbox/accounts/{AccountSid}   {"auth_token"?, "api_key_sid"?, "api_key_secret"?}
                               rotates the credentials given (devstack/sandbox/accounts.py)
   GET    /health
+  POST   /_sandbox/inbound    {"from", "to", "body", "account_sid"?, "deliver"?, "url"?, "sid"?}:
+                              an inbound message and its signed webhook (devstack/sandbox/inbound.py)
 Hosted media (Twilio-shaped media URLs, /_sandbox/media): devstack/sandbox/media.py.
 Run it with `python -m devstack.sandbox --port N`; tests start it in-process with `start()`.
 """

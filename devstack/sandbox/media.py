@@ -5,6 +5,8 @@ the account it was hosted under, and is unknown under any other):
   GET    /2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}       307 to a short-lived,
          unauthenticated copy (Twilio redirects to its CDN the same way)
   GET    /2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}.json  the Media resource
+  GET    /2010-04-01/Accounts/{AC}/Messages/{MM}/Media.json       the message's Media list
+         (`media_list`, one page: a message has at most 10)
   DELETE /2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}.json  204; later GETs are 404
 Control API (no auth; not Twilio's):
   POST /_sandbox/media?message_sid=MM…&not_ready=N&account_sid=AC…
@@ -41,6 +43,7 @@ MAX_MEDIA_BYTES = 20 * 1024 * 1024
 MEDIA = re.compile(
     rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages/(?P<message>[^/]+)/Media/(?P<sid>ME[0-9a-f]{{32}})(?P<json>\.json)?$"
 )
+MEDIA_LIST = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages/(?P<message>[^/]+)/Media\.json$")
 CONTENT = re.compile(r"^/_sandbox/media/(?P<sid>ME[0-9a-f]{32})/content$")
 MESSAGE_SID = re.compile(r"^(MM|SM)[0-9a-f]{32}$")
 
@@ -114,6 +117,12 @@ class MediaStore:
                     raise errors.not_found(path)
             return item
 
+    def of_message(self, account: str, message_sid: str) -> list[HostedMedia]:
+        """The message's hosted items, oldest first, deleted ones left out."""
+        with self.lock:
+            found = [i for i in self.items.values() if i.account_sid == account and i.message_sid == message_sid and not i.deleted]
+        return sorted(found, key=lambda i: i.created)
+
     def delete(self, sid: str, path: str, account: str) -> None:
         with self.lock:
             item = self.items.get(sid)
@@ -134,7 +143,7 @@ def store_of(sandbox: Sandbox) -> MediaStore:
 
 def handles(path: str) -> bool:
     """Whether `path` is one of the media routes (served by `dispatch`)."""
-    return path == "/_sandbox/media" or bool(CONTENT.match(path) or MEDIA.match(path))
+    return path == "/_sandbox/media" or bool(CONTENT.match(path) or MEDIA.match(path) or MEDIA_LIST.match(path))
 
 
 def dispatch(handler: BaseHTTPRequestHandler, sandbox: Sandbox, method: str) -> None:
@@ -150,6 +159,9 @@ def dispatch(handler: BaseHTTPRequestHandler, sandbox: Sandbox, method: str) -> 
         elif (match := CONTENT.match(path)) and method == "GET":
             item = store.fetch(match["sid"], path, count=False)
             send(handler, 200, item.data, item.content_type)
+        elif (match := MEDIA_LIST.match(path)) and method == "GET":
+            sandbox.authorize(handler.headers.get("Authorization"), match["account"], path)
+            send(handler, 200, media_list(path, [i.resource() for i in store.of_message(match["account"], match["message"])]))
         elif match := MEDIA.match(path):
             account = match["account"]
             sandbox.authorize(handler.headers.get("Authorization"), account, path)
@@ -167,6 +179,22 @@ def dispatch(handler: BaseHTTPRequestHandler, sandbox: Sandbox, method: str) -> 
             raise errors.not_found(path)
     except TwilioApiError as exc:
         send(handler, exc.status, exc.body(), headers=exc.headers)
+
+
+def media_list(path: str, resources: list[dict[str, Any]]) -> dict[str, Any]:
+    """One page holding every item, shaped as Twilio's ListMediaResponse."""
+    uri = f"{path}?PageSize=50&Page=0"
+    return {
+        "media_list": resources,
+        "start": 0,
+        "end": max(len(resources) - 1, 0),
+        "page": 0,
+        "page_size": 50,
+        "uri": uri,
+        "first_page_uri": uri,
+        "next_page_uri": None,
+        "previous_page_uri": None,
+    }
 
 
 def _host(handler: BaseHTTPRequestHandler, sandbox: Sandbox, store: MediaStore, query: dict[str, list[str]]) -> None:

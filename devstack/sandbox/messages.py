@@ -177,6 +177,9 @@ class Message:
     error_message: str | None = None
     price: str | None = None
     segments: int = field(default=0)
+    # "outbound-api" for a message created through the API; "inbound" for one a customer
+    # sent (POST /_sandbox/inbound, devstack/sandbox/inbound.py).
+    direction: str = "outbound-api"
 
     def resource(self) -> dict[str, Any]:
         """The api.v2010.account.message resource Twilio returns for this message."""
@@ -188,7 +191,7 @@ class Message:
             "date_created": rfc2822(self.date_created),
             "date_sent": rfc2822(self.date_sent) if self.date_sent else None,
             "date_updated": rfc2822(self.date_updated),
-            "direction": "outbound-api",
+            "direction": self.direction,
             "error_code": self.error_code,
             "error_message": self.error_message,
             "from": self.from_,

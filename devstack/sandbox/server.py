@@ -25,6 +25,7 @@ from devstack.sandbox.accounts import AccountError, Accounts
 from devstack.sandbox.errors import TwilioApiError
 from devstack.sandbox.lifecycle import CallbackSender, Lifecycle
 from devstack.sandbox.faults import Fault, Faults
+from devstack.sandbox.inbound import DELIVER, Inbound, InboundSpec, default_url
 from devstack.sandbox.listing import MessageList
 from devstack.sandbox.messages import API_VERSION, E164, CreateMessage, Message, create
 from devstack.sandbox.numbers import Numbers
@@ -49,6 +50,7 @@ class Sandbox:
         callback_delay: float,
         api_keys: Mapping[str, str] | None = None,
         phone_number: str | None = None,
+        inbound_url: str | None = None,
     ) -> None:
         # The account the sandbox starts with; POST /_sandbox/accounts adds others.
         self.account_sid = account_sid
@@ -65,6 +67,8 @@ class Sandbox:
         self.faults = Faults()
         self.callbacks = CallbackSender(limit=LOG_LIMIT)
         self.lifecycle = Lifecycle(self.lock, self.callbacks, callback_delay, self.accounts.token)
+        # Customers' messages to the accounts, and their webhooks (devstack/sandbox/inbound.py).
+        self.inbound = Inbound(self, inbound_url)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Sandbox:
@@ -75,6 +79,7 @@ class Sandbox:
             callback_delay=float(env.get("SANDBOX_CALLBACK_DELAY") or DEFAULT_CALLBACK_DELAY),
             api_keys=_api_keys(env),
             phone_number=_default_number(env),
+            inbound_url=default_url(env),
         )
 
     @property
@@ -229,6 +234,17 @@ def _default_number(env: Mapping[str, str]) -> str | None:
     """The number the stack's services send from by default, which the first account owns."""
     number = env.get("TWILIO_DEFAULT_FROM_NUMBER") or LOCAL_DEFAULT_FROM
     return number if E164.match(number) else None
+def _json_object(raw: bytes) -> dict[str, Any]:
+    """An optional JSON object body: {} when there is none."""
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise errors.invalid(20001, "the body must be a JSON object") from None
+    if not isinstance(data, dict):
+        raise errors.invalid(20001, "the body must be a JSON object")
+    return data
 
 
 def _api_keys(env: Mapping[str, str]) -> dict[str, str]:
@@ -373,6 +389,13 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, sandbox.search_log(clear=method == "DELETE"))
         elif path == "/_sandbox/callbacks" and method in ("GET", "DELETE"):
             self._send(200, sandbox.callbacks.records(clear=method == "DELETE"))
+        elif path == "/_sandbox/inbound" and method == "POST":
+            self._send(201, sandbox.inbound.receive(InboundSpec.from_json(raw), self.server_url))
+        elif path == "/_sandbox/inbound" and method in ("GET", "DELETE"):
+            self._send(200, sandbox.inbound.records(clear=method == "DELETE"))
+        elif (match := DELIVER.match(path)) and method == "POST":
+            url = _json_object(raw).get("url")
+            self._send(200, sandbox.inbound.redeliver(match["sid"], path, url if isinstance(url, str) else None))
         elif path == "/_sandbox/pending" and method == "GET":
             self._send(200, {"steps": sandbox.lifecycle.pending})
         elif path == "/_sandbox/accounts" or path.startswith("/_sandbox/accounts/"):
@@ -399,6 +422,10 @@ class Handler(BaseHTTPRequestHandler):
                 raise errors.not_found(path)
         except AccountError as exc:
             self._send(exc.status, exc.body())
+
+    @property
+    def server_url(self) -> str:
+        return cast(SandboxServer, self.server).url
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
