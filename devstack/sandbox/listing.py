@@ -42,6 +42,8 @@ class Moment:
     def compare(self, moment: datetime) -> int:
         """-1, 0 or 1 as `moment` is before, within or after this bound."""
         if isinstance(self.value, datetime):
+            # Twilio keeps a message's dates to the second (RFC 2822): so is it compared.
+            moment = moment.replace(microsecond=0)
             return (moment > self.value) - (moment < self.value)
         day = moment.astimezone(timezone.utc).date()
         return (day > self.value) - (day < self.value)

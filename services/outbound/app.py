@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import TYPE_CHECKING, Any, cast
 
@@ -18,7 +19,7 @@ from carrier_core.web import JSON_HEADERS, handles_errors
 from carrier_core.webhook import JSON, check_size
 
 from chalicelib.idempotency import check_key, guard_for
-from chalicelib.local import retry_at
+from chalicelib.local import reconcile_args, retry_at
 from chalicelib.messages import get_message, media_link, replayed
 from chalicelib.outcome import Kind, metrics_for
 from chalicelib.request import OutboundRequest
@@ -26,6 +27,7 @@ from chalicelib.retry import RetryPolicy
 from chalicelib.send import send_message
 
 if TYPE_CHECKING:
+    from chalicelib.reconcile import ReconcileReport
     from chalicelib.worker import WorkerReport
 
 app = Chalice(app_name="omni-twilio-outbound")
@@ -117,6 +119,23 @@ def retry_failed(event: Any) -> dict[str, object]:
     return report.as_dict()
 
 
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def reconcile(event: Any) -> dict[str, object]:
+    """Every message Twilio has, we have (chalicelib/reconcile.py). An invocation by hand
+    (`omni-twilio reconcile` on a deployed stage) may carry {"since", "tenant"} as its detail."""
+    from chalicelib.reconcile import reconcile as run
+
+    detail = event.to_dict().get("detail")
+    since, tenant = reconcile_args(json.dumps(detail)) if isinstance(detail, dict) and detail else (None, None)
+    report = run(runtime.settings, runtime.tenants, runtime.time_left(event.context), since=since, tenant=tenant)
+    emit_reconciled(report)
+    return report.as_dict()
+
+
+def emit_reconciled(report: ReconcileReport) -> None:
+    runtime.metrics.emit(report.metrics)
+
+
 if os.environ.get("STAGE") == "local":
     # The local stage has no scheduler: this runs the worker on demand, optionally as if at
     # epoch second `at`, so a test need not wait for a due time. Never registered in other
@@ -130,4 +149,17 @@ if os.environ.get("STAGE") == "local":
         at = retry_at(request.raw_body)
         report = retry_due(runtime.settings, policy, runtime.time_left(app.lambda_context, 60), now=at, tenants=runtime.tenants)
         emit_report(report)
+        return Response(body=report.as_dict(), status_code=200)
+
+    @app.route("/_local/reconcile", methods=["POST"], content_types=[JSON])
+    @handles_errors(Response)
+    def reconcile_now() -> Response:
+        from chalicelib.reconcile import reconcile as run
+
+        request = cast(Request, app.current_request)  # Chalice sets it for every route
+        since, tenant = reconcile_args(request.raw_body)
+        if tenant is not None:
+            tenant_settings(tenant)  # an unknown tenant is a 404 before anything is read
+        report = run(runtime.settings, runtime.tenants, runtime.time_left(app.lambda_context, 60), since=since, tenant=tenant)
+        emit_reconciled(report)
         return Response(body=report.as_dict(), status_code=200)

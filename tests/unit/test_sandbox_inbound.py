@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -29,7 +30,7 @@ def receiver() -> Iterator[CallbackReceiver]:
     yield from callback_receiver()
 
 
-def inbound(sandbox: SandboxServer, **spec: object) -> requests.Response:
+def inbound(sandbox: SandboxServer, **spec: Any) -> requests.Response:
     return requests.post(f"{sandbox.url}/_sandbox/inbound", json=spec, timeout=30)
 
 

@@ -32,12 +32,16 @@ locals {
       # answers 21610); Idempotency-Key claims, released with a conditional DeleteItem when
       # a send is refused for good. A keyed send's two transactions: ConditionCheckItem on
       # the opt-outs with the claim's PutItem, then the message's UpdateItem with the claim's.
-      messages                    = ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+      # The reconciler (chalicelib/reconcile.py): a BatchGetItem of each page's SIDs, the
+      # inbound webhook's put (and its STOP/START transaction) for a message we lack, a
+      # status's UpdateItem; every tenant (a Scan), each account's checkpoint (GetItem,
+      # PutItem) under a tenants-table key no tenant id can take.
+      messages                    = ["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
       failed_messages             = ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
       "failed_messages/index/due" = ["dynamodb:Query"]
       optouts                     = ["dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem"]
       idempotency                 = ["dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
-      tenants                     = ["dynamodb:GetItem"]
+      tenants                     = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"]
     }
   }
 

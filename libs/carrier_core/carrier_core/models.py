@@ -207,6 +207,29 @@ class TenantModel(Model):
     updated_at = UnicodeAttribute()
 
 
+class ReconcileCheckpointModel(Model):
+    """How far the reconciler (services/outbound chalicelib/reconcile.py) has read one Twilio
+    account's Messages. It lives in the tenants table under a key no tenant id can take
+    (`#reconcile/<AccountSid>`: tenant ids never hold "#" or "/"), so it needs no table of its
+    own; every reader of tenants skips it (carrier_core.tenants.registered_tenants).
+
+    `since`: every message sent before it was seen. A run that ran out of pages before the
+    list ended keeps `since`, notes the oldest sent time it reached (`resume_before`) and the
+    time its pass began (`target`); the next run reads on from there, and the pass that
+    reaches the end moves `since` to `target`."""
+
+    class Meta:
+        table_name = UNBOUND
+        billing_mode = "PAY_PER_REQUEST"
+
+    tenant = UnicodeAttribute(hash_key=True)
+    account_sid = UnicodeAttribute()
+    since = UnicodeAttribute()
+    resume_before = UnicodeAttribute(null=True)
+    target = UnicodeAttribute(null=True)
+    updated_at = UnicodeAttribute()
+
+
 ALL_MODELS: tuple[type[Model], ...] = (MessageModel, FailedMessageModel, OptOutModel, IdempotencyModel, TenantModel)
 
 
@@ -218,6 +241,7 @@ def bind_models(settings: Settings) -> None:
         OptOutModel: settings.optouts_table,
         IdempotencyModel: settings.idempotency_table,
         TenantModel: settings.tenants_table,
+        ReconcileCheckpointModel: settings.tenants_table,
     }
     for model, name in names.items():
         meta: Any = model.Meta

@@ -46,6 +46,9 @@ from carrier_core.storage import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, 
 log = logging.getLogger(__name__)
 
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+# Keys of the tenants table that are not tenants (the reconciler's checkpoints) start with
+# this: no tenant id can, since TENANT_ID admits neither "#" nor "/".
+RESERVED_KEY_PREFIX = "#"
 CACHE_SECONDS = 300.0
 REFRESH_SECONDS = 10.0
 UNKNOWN_SECONDS = 60.0

@@ -27,6 +27,7 @@ from carrier_core.tenants import (
     is_tenant_id,
     parameter_name,
 )
+from carrier_core.tenant_scan import registered_tenants
 from omni_cli.context import PROBE_TIMEOUT, TWILIO_API, CliFailure, Profile, error_line, http
 
 app = typer.Typer(help="The businesses this deployment serves, each on its own Twilio account.", no_args_is_help=True)
@@ -175,7 +176,7 @@ def probe(profile: Profile) -> list[tuple[str, bool, str]]:
     base = profile.settings.twilio_api_base_url or TWILIO_API
     secrets = Secrets(profile)
     results = []
-    for item in sorted(TenantModel.scan(), key=lambda t: str(t.tenant)):
+    for item in registered_tenants():
         stored = secrets.read(item.tenant)
         if AUTH_TOKEN not in stored:
             results.append((item.tenant, False, "no auth token stored: `tenants add --replace` it"))
@@ -209,7 +210,7 @@ def shown(profile: Profile, item: TenantModel, secrets: dict[str, str]) -> dict[
 def list_tenants(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print the tenants as JSON.")) -> None:
     """List the tenants (the default tenant is the deployment's own settings, not listed)."""
     profile = bound(ctx)
-    items = sorted(TenantModel.scan(), key=lambda t: str(t.tenant))
+    items = registered_tenants()
     rows = [
         {"tenant": t.tenant, "account_sid": t.account_sid, "senders": len(t.senders or ()), "api_key": bool(t.api_key_sid)} for t in items
     ]

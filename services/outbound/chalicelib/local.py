@@ -1,10 +1,14 @@
-"""The local stage's on-demand worker run: its JSON body, checked like every other input."""
+"""The local stage's on-demand runs (the retry worker, the reconciler): their JSON bodies,
+checked like every other input."""
 
 from __future__ import annotations
 
 import math
+from datetime import datetime, timezone
 
 from carrier_core.errors import InvalidField
+from carrier_core.tenants import is_tenant_id
+from carrier_core.settings import DEFAULT_TENANT
 
 from chalicelib.request import parse_json_object
 
@@ -28,3 +32,29 @@ def retry_at(raw_body: str | bytes | None) -> float | None:
     if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at) or not 0 <= at <= MAX_AT:
         raise InvalidField(f"at must be a number of epoch seconds from 0 to {MAX_AT}")
     return float(at)
+
+
+RECONCILE_FIELDS = frozenset({"since", "tenant"})
+
+
+def reconcile_args(raw_body: str | bytes | None) -> tuple[datetime | None, str | None]:
+    """`{"since"?: ISO 8601 instant, "tenant"?: id}`: where to read from (None: the
+    checkpoint) and which tenant alone (None: every account)."""
+    if not raw_body or not raw_body.strip():
+        return None, None
+    data = parse_json_object(raw_body)
+    unknown = sorted(set(data) - RECONCILE_FIELDS)
+    if unknown:
+        raise InvalidField(f"unknown field {unknown[0][:40]}; accepted: since, tenant")
+    since, tenant = data.get("since"), data.get("tenant")
+    if tenant is not None and (not isinstance(tenant, str) or not (tenant == DEFAULT_TENANT or is_tenant_id(tenant))):
+        raise InvalidField("tenant must be a tenant id")
+    if since is None:
+        return None, tenant
+    if not isinstance(since, str) or len(since) > 40:
+        raise InvalidField("since must be an ISO 8601 date-time")
+    try:
+        moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidField("since must be an ISO 8601 date-time") from exc
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)), tenant
