@@ -43,8 +43,13 @@ def stage_arn(template: str, prefix: str) -> str:
 
 
 def test_every_service_reads_tenants_by_key_and_nothing_more() -> None:
+    """The webhooks read a tenant by key; the outbound service also runs the reconciler,
+    which visits every tenant (a Scan) and keeps each account's checkpoint (a PutItem) in
+    the tenants table, under keys no tenant id can take."""
     actions = unquote_keys(LOCALS["table_actions"])
-    assert {svc: access.get("tenants") for svc, access in actions.items()} == {svc: ["dynamodb:GetItem"] for svc in SERVICES}
+    expected = {svc: ["dynamodb:GetItem"] for svc in SERVICES}
+    expected["outbound"] = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"]
+    assert {svc: access.get("tenants") for svc, access in actions.items()} == expected
 
 
 def test_the_api_role_reads_only_the_tenant_path() -> None:

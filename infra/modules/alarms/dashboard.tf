@@ -28,6 +28,8 @@ locals {
     "OutboundUnknown",
     "OutboundUnstored",
     "OptOutLearned",
+    "MessagesReconciled",
+    "ReconcileFailed",
   ]
 
   region = data.aws_region.current.region

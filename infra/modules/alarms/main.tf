@@ -122,7 +122,7 @@ resource "aws_cloudwatch_metric_alarm" "lambda_throttles" {
 resource "aws_cloudwatch_metric_alarm" "schedule_stopped" {
   for_each            = toset(var.scheduled_function_names)
   alarm_name          = "${each.value}-not-running"
-  alarm_description   = "${each.value} has not run for 10 minutes: failed sends are not being retried."
+  alarm_description   = "${each.value} has not run for 10 minutes: failed sends are not being retried, or lost webhooks not reconciled."
   namespace           = "AWS/Lambda"
   metric_name         = "Invocations"
   dimensions          = { FunctionName = each.value }
@@ -251,6 +251,24 @@ resource "aws_cloudwatch_metric_alarm" "failed_backlog" {
   period              = 300
   evaluation_periods  = 3
   threshold           = var.failed_backlog_threshold
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+}
+
+# The reconciler (services/outbound chalicelib/reconcile.py) found a message Twilio has and
+# we lacked, or a status we never heard: webhooks are being lost, someone should look.
+resource "aws_cloudwatch_metric_alarm" "messages_reconciled" {
+  alarm_name          = "${local.prefix}-messages-reconciled"
+  alarm_description   = "The reconciler stored a message or a status whose webhook never reached us: webhooks are being lost (our 5xx, or a URL Twilio cannot reach). See the README's Reconciler section."
+  namespace           = local.namespace
+  metric_name         = "MessagesReconciled"
+  dimensions          = { service = "outbound", stage = var.stage }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.actions

@@ -19,5 +19,6 @@ output "alarm_names" {
     [for a in aws_cloudwatch_metric_alarm.dynamodb_throttles : a.alarm_name],
     [for a in aws_cloudwatch_metric_alarm.invalid_signature : a.alarm_name],
     [aws_cloudwatch_metric_alarm.failed_backlog.alarm_name, aws_cloudwatch_metric_alarm.delivery_failure_rate.alarm_name],
+    [aws_cloudwatch_metric_alarm.messages_reconciled.alarm_name],
   )
 }

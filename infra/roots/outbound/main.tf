@@ -76,9 +76,11 @@ module "service" {
   log_retention_days   = var.log_retention_days
   logs_kms_key_arn     = data.aws_kms_alias.logs.target_key_arn
 
-  # The retry worker: `@app.schedule` function retry_failed in services/outbound/app.py.
+  # The retry worker and the reconciler: `@app.schedule` functions retry_failed and
+  # reconcile in services/outbound/app.py.
   schedules = {
     retry_failed = { handler = "app.retry_failed", schedule_expression = "rate(1 minute)" }
+    reconcile    = { handler = "app.reconcile", schedule_expression = "rate(5 minutes)" }
   }
 
   tables = {

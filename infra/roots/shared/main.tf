@@ -71,8 +71,8 @@ module "alarms" {
   # Names the service module gives (modules/service: omni-twilio-<stage>-<service>, and
   # -<schedule key> for scheduled functions); tests/infra check they agree.
   api_names                = [for s in local.services : "${local.prefix}-${s}"]
-  function_names           = concat([for s in local.services : "${local.prefix}-${s}"], ["${local.prefix}-outbound-retry-failed", "${local.prefix}-status-handoff", "${local.prefix}-inbound-rehost-media"])
-  scheduled_function_names = ["${local.prefix}-outbound-retry-failed"]
+  function_names           = concat([for s in local.services : "${local.prefix}-${s}"], ["${local.prefix}-outbound-retry-failed", "${local.prefix}-outbound-reconcile", "${local.prefix}-status-handoff", "${local.prefix}-inbound-rehost-media"])
+  scheduled_function_names = ["${local.prefix}-outbound-retry-failed", "${local.prefix}-outbound-reconcile"]
   table_names = [
     module.tables.messages_table.name,
     module.tables.failed_messages_table.name,
