@@ -214,3 +214,33 @@ def test_an_unreachable_account_is_reported_and_the_others_still_run(outbound: O
     assert by_tenant[DEFAULT_TENANT].inbound_stored == 1 and stored(sid) is not None
     assert by_tenant["gone"].error is not None
     assert [f.name for f in report.metrics].count("ReconcileFailed") == 1
+
+
+def test_the_scheduled_function_runs_it_and_counts_what_it_recovered(
+    outbound: Outbound, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib import reconcile
+
+    monkeypatch.setattr(reconcile, "PAGE_SECONDS", 0.0)  # the test client's context has seconds only
+    sid = lose_inbound(outbound)
+    event = outbound.client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={"tenant": "default"}, resources=[]
+    )
+    answer = outbound.client.lambda_.invoke("reconcile", event).payload
+    assert answer["reconciled"] == 1, answer
+    assert [a["tenant"] for a in answer["accounts"]] == ["default"]
+    assert stored(sid) is not None
+    emitted = [line for line in capsys.readouterr().out.splitlines() if '"MessagesReconciled"' in line]
+    assert emitted and any('"MessagesReconciled": 1' in line or '"MessagesReconciled":1' in line for line in emitted)
+
+
+def test_the_local_route_takes_since_and_tenant_and_refuses_anything_else(outbound: Outbound) -> None:
+    from chalicelib.local import reconcile_args
+    from carrier_core.errors import CarrierError
+
+    assert reconcile_args(b"") == (None, None)
+    since, tenant = reconcile_args(b'{"since": "2026-01-15T10:00:00Z", "tenant": "acme"}')
+    assert since == datetime(2026, 1, 15, 10, tzinfo=timezone.utc) and tenant == "acme"
+    for body in (b'{"since": "yesterday"}', b'{"tenant": "#reconcile/x"}', b'{"at": 1}', b'{"since": 5}', b"[]"):
+        with pytest.raises(CarrierError):
+            reconcile_args(body)

@@ -44,6 +44,9 @@ METRICS: dict[str, str] = {
     "OutboundUnknown": "sends Twilio may have sent that no message it holds is certainly theirs: kept as unknown for a reconciler, never sent again",
     "OutboundUnstored": "sends Twilio accepted whose message write failed; answered with the SID, the callbacks fill the item in",
     "OptOutLearned": "recipients recorded as opted out because Twilio answered 21610 (on a send or in a status callback)",
+    "MessagesReconciled": "messages the reconciler found at Twilio and we lacked (inbound, stored) or held behind (outbound, moved forward); "
+    "0 when none (dimension direction beside the total): above 0, webhooks are being lost",
+    "ReconcileFailed": "accounts the reconciler could not read or write in a run (Twilio or DynamoDB failed, or the tenant's credentials)",
 }
 
 
