@@ -9,7 +9,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from carrier_core.settings import STAGES
-from omni_cli import doctor, events, messages, numbers, simulate, stores, tenants
+from omni_cli import doctor, events, messages, numbers, reconcile, simulate, stores, tenants
 from omni_cli.context import CliFailure, Profile, mask_numbers
 
 
@@ -75,6 +75,7 @@ app.add_typer(events.app, name="events")
 app.add_typer(tenants.app, name="tenants")
 app.add_typer(numbers.app, name="numbers")
 app.command()(doctor.doctor)
+app.command()(reconcile.reconcile)
 
 
 def main() -> None:
