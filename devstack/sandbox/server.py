@@ -234,6 +234,8 @@ def _default_number(env: Mapping[str, str]) -> str | None:
     """The number the stack's services send from by default, which the first account owns."""
     number = env.get("TWILIO_DEFAULT_FROM_NUMBER") or LOCAL_DEFAULT_FROM
     return number if E164.match(number) else None
+
+
 def _json_object(raw: bytes) -> dict[str, Any]:
     """An optional JSON object body: {} when there is none."""
     if not raw.strip():
