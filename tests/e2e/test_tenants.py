@@ -231,3 +231,20 @@ def test_tenants_add_refuses_what_it_cannot_register_and_remove_removes(stack: R
     cli(stack, "tenants", "remove", gone.name)
     assert cli_failure(stack, "tenants", "show", gone.name) == f"Error: no tenant {gone.name!r}"
     assert code(send(stack, gone, {"to": "+15005550010", "body": "x"})) == (404, "tenant_not_found")
+
+
+def test_each_tenants_status_webhook_is_accepted_only_with_its_own_token_and_account(
+    stack: RunningStack, tenants: tuple[Tenant, Tenant]
+) -> None:
+    acme, globex = tenants
+    url = stack.url("status", f"/twilio/{globex.name}/status")
+
+    def post(pairs: list[tuple[str, str]], token: str) -> requests.Response:
+        body, headers = signed_form(url, pairs, token)
+        return stack.http.post(url, data=body, headers=headers, timeout=30)
+
+    assert post(status_form(globex, new_sid()), globex.token).status_code == 204
+    assert code(post(status_form(globex, new_sid()), acme.token)) == (403, "invalid_signature")
+    foreign = new_sid()
+    assert code(post(status_form(acme, foreign), globex.token)) == (403, "account_mismatch")
+    assert code(read(stack, globex.name, foreign)) == (404, "message_not_found")
