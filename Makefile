@@ -12,12 +12,14 @@ SERVICES := inbound status outbound
 STAGE ?= dev
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install lock lint format java dev dev-reset test test-unit test-e2e test-contract fuzz typecheck bandit audit bench clean replay-dlq
+.PHONY: help install lock lint format java dev dev-reset test test-unit test-e2e test-contract test-core $(addprefix test-,$(SERVICES)) affected fuzz typecheck bandit audit bench clean replay-dlq
 
 help:
 	@echo "make dev        run the whole stack locally (ports 8000-8006) until Ctrl-C"
 	@echo "make dev-reset  forget the local stack's data (.dev/)"
 	@echo "make test       install what is needed, then run every test suite"
+	@echo "make test-inbound|test-status|test-outbound|test-core   one team's suites (tests/suites.py)"
+	@echo "make affected BASE=<ref>   the services and Terraform roots a diff from <ref> affects"
 	@echo "make fuzz       a longer fuzz of the running stack, from a fresh seed it prints"
 	@echo "                (FUZZ_SEED=n replays a run, FUZZ_SCALE=n runs n times make test's examples)"
 	@echo "make audit      pip-audit the hash locks, what the venvs and zips install (needs network)"
@@ -94,6 +96,12 @@ test-e2e: install
 
 test-contract: install
 	$(BIN)/python -m pytest tests/contract
+
+# One team's suites: its unit, contract and end-to-end tests, as tests/suites.py lists them
+# (the e2e tests start the whole local stack but run only the suite's files). `make test`
+# still runs every suite.
+test-core $(addprefix test-,$(SERVICES)): test-%: install
+	$(BIN)/python -m pytest $$($(BIN)/python -m tests.suites $*)
 
 # make test's fuzz draws the same examples every run; this one draws FUZZ_SCALE times as
 # many from a random seed, printed before and after, so a failure is replayed with
