@@ -103,6 +103,13 @@ test-contract: install
 test-core $(addprefix test-,$(SERVICES)): test-%: install
 	$(BIN)/python -m pytest $$($(BIN)/python -m tests.suites $*)
 
+# The change map (tests/affected.py): the services, Terraform roots and suites that
+# `git diff --name-only $(BASE)` touches, carrier_core's import graph read from the source.
+BASE ?= main
+
+affected: install
+	@$(BIN)/python -m tests.affected $(BASE)
+
 # make test's fuzz draws the same examples every run; this one draws FUZZ_SCALE times as
 # many from a random seed, printed before and after, so a failure is replayed with
 # `make fuzz FUZZ_SEED=<seed>`.

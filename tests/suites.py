@@ -104,6 +104,7 @@ SUITES: dict[str, list[str]] = {
         "tests/unit/test_self_contained.py",
         "tests/unit/test_architecture_doc.py",
         "tests/unit/test_suites.py",
+        "tests/unit/test_affected.py",
         "tests/contract/test_numbers_requests.py",
         "tests/e2e/test_devstack.py",
         "tests/e2e/test_cli.py",
