@@ -105,6 +105,7 @@ SUITES: dict[str, list[str]] = {
         "tests/unit/test_architecture_doc.py",
         "tests/unit/test_suites.py",
         "tests/unit/test_affected.py",
+        "tests/unit/test_codeowners.py",
         "tests/contract/test_numbers_requests.py",
         "tests/e2e/test_devstack.py",
         "tests/e2e/test_cli.py",
@@ -113,7 +114,7 @@ SUITES: dict[str, list[str]] = {
 }
 
 
-def test_files() -> list[str]:
+def all_test_files() -> list[str]:
     """Every test module under tests/, as a path from the repository's root."""
     return sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").rglob("test_*.py"))
 
