@@ -123,7 +123,20 @@ class Layout:
             "AWS_ENDPOINT_URL_S3": self.url("aws"),
             # The tenants' secrets (carrier_core.tenants), SecureStrings at the moto server.
             "AWS_ENDPOINT_URL_SSM": self.url("aws"),
+            # What /health reports: the working tree's version, as a deployed zip reports its own.
+            "SERVICE_VERSION": working_tree_version(),
         }
+
+
+def working_tree_version() -> str:
+    """`git describe --always --dirty` of the checkout the stack runs from."""
+    try:
+        described = subprocess.run(  # nosec B603 B607
+            ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return described.stdout.strip() or "unknown"
 
 
 def child_env(layout: Layout) -> dict[str, str]:

@@ -2,6 +2,7 @@
 #
 #   make package-<svc>                 build build/<svc>.zip and print its size
 #   make deploy-<svc>  STAGE=dev|prod  package, then terraform init/plan/apply infra/roots/<svc> for STAGE
+#                                      (refused on a dirty tree unless ALLOW_DIRTY=1)
 #   make deploy-shared STAGE=dev|prod  keys, tables, alarms and dashboard of the stage (apply first)
 #   make checkov                       checkov over infra/ (part of `make test`)
 #   make terraform-schema              extract the AWS provider's schema for tests/infra/tfcheck.py
@@ -14,7 +15,7 @@ DEPLOY_TARGETS  := $(addprefix deploy-,$(SERVICES))
 # One root per deployable; a stage is a values file and a backend file in each root.
 TF_ROOTS := infra/roots
 
-.PHONY: checkov terraform-schema iam-lint deploy-preflight deploy-shared $(PACKAGE_TARGETS) $(DEPLOY_TARGETS)
+.PHONY: checkov terraform-schema iam-lint deploy-preflight deploy-clean deploy-shared $(PACKAGE_TARGETS) $(DEPLOY_TARGETS)
 
 # `make test` runs checkov too (a prerequisite added here keeps the Makefile's rule intact).
 test: checkov
@@ -69,6 +70,14 @@ deploy-shared: deploy-preflight
 	@mkdir -p build
 	$(call terraform_apply,shared,)
 
-$(DEPLOY_TARGETS): deploy-%: deploy-preflight
+# A service's deploy records what it ships: the zip's chalicelib/VERSION and code_version are
+# `git describe --always --dirty`, which with the zip's SHA-256 Terraform puts in the functions'
+# SERVICE_VERSION (GET /health), description and tags. Changes in no commit cannot be told
+# apart by that name, so a tree with any (untracked files too) is refused unless ALLOW_DIRTY=1.
+deploy-clean:
+	@if [ "$(ALLOW_DIRTY)" != 1 ] && [ -n "$$(git status --porcelain)" ]; then \
+		echo "deploy: the working tree has changes in no commit (git status): commit or stash them, or deploy a -dirty version with ALLOW_DIRTY=1" >&2; exit 2; fi
+
+$(DEPLOY_TARGETS): deploy-%: deploy-preflight deploy-clean
 	$(MAKE) --no-print-directory package-$*
-	$(call terraform_apply,$*,-var zip_path=$(CURDIR)/build/$*.zip)
+	$(call terraform_apply,$*,-var zip_path=$(CURDIR)/build/$*.zip -var code_version=$$(git describe --always --dirty))

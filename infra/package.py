@@ -2,7 +2,8 @@
 
     python infra/package.py inbound [--out build/inbound.zip]
 
-The zip holds the Chalice app (app.py, chalicelib/), Chalice's runtime half
+The zip holds the Chalice app (app.py, chalicelib/, and chalicelib/VERSION: the checkout's
+`git describe --always --dirty`), Chalice's runtime half
 (chalice/__init__.py and chalice/app.py, as `chalice package` vendors them), the
 carrier_core package from this checkout, and the service's hash-locked requirements
 (services/<svc>/requirements.lock, written by `make lock`) installed for the Lambda
@@ -255,8 +256,28 @@ def package(service: str, out: Path, cache: Path) -> Path:
         install(lock_file(service), deps, cache)
         drop(deps, RUNTIME_PROVIDED | NEVER_LOADED)
         files = sources(service, deps)
-        write_zip({**files, **bytecode(files, Path(tmp) / "stage")}, out)
+        version = Path(tmp) / "VERSION"
+        version.write_text(describe() + "\n")
+        write_zip({**files, VERSION_ENTRY: version, **bytecode(files, Path(tmp) / "stage")}, out)
     return out
+
+
+# The zip's own record of what it was built from, `git describe --always --dirty` (read by
+# carrier_core.version when Terraform's SERVICE_VERSION is absent). The zip's SHA-256 cannot
+# be inside the zip: Terraform computes it and puts both in SERVICE_VERSION, the Lambda's
+# description and its tags (infra/modules/service). The same commit gives the same bytes.
+VERSION_ENTRY = "chalicelib/VERSION"
+
+
+def describe() -> str:
+    """`git describe --always --dirty` of this checkout, `unknown` outside a git checkout."""
+    try:
+        described = subprocess.run(  # nosec B603 B607
+            ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True, timeout=30, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return described.stdout.strip() or "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,6 +28,7 @@ _SHARED_UNIT = [
     "tests/unit/test_connection_overrides.py",
     "tests/unit/test_storage_faults.py",
     "tests/unit/test_tenants.py",
+    "tests/unit/test_version.py",
 ]
 
 SUITES: dict[str, list[str]] = {
@@ -106,6 +107,7 @@ SUITES: dict[str, list[str]] = {
         "tests/unit/test_suites.py",
         "tests/unit/test_affected.py",
         "tests/unit/test_codeowners.py",
+        "tests/unit/test_version.py",
         "tests/contract/test_numbers_requests.py",
         "tests/e2e/test_devstack.py",
         "tests/e2e/test_cli.py",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from chalice import Chalice, Response
@@ -14,6 +15,7 @@ from carrier_core.runtime import Runtime
 from carrier_core.settings import TwilioAccount
 from carrier_core.signature import FormPairs
 from carrier_core.tenants import read_routed_webhook
+from carrier_core.version import running_version
 from carrier_core.web import handles_errors
 from carrier_core.webhook import FORM, JSON
 
@@ -24,6 +26,8 @@ from chalicelib.store import store_inbound
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 app = Chalice(app_name="omni-twilio-inbound")
+# What /health reports: Terraform's SERVICE_VERSION, else the zip's chalicelib/VERSION.
+VERSION = running_version(Path(__file__).parent)
 runtime = Runtime("inbound")
 runtime.start_unless_packaging()
 runtime.attach(app, Response)
@@ -52,7 +56,7 @@ def receive(account: TwilioAccount, form: FormPairs) -> Response:
 @app.route("/health", methods=["GET"])
 @handles_errors(Response)
 def health() -> Response:
-    return Response(body={"status": "ok", "tables": check_tables([MessageModel, OptOutModel])}, status_code=200)
+    return Response(body={"status": "ok", "version": VERSION, "tables": check_tables([MessageModel, OptOutModel])}, status_code=200)
 
 
 # Media re-host, off the webhook's path: Terraform maps the messages stream to this function

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from chalice import Chalice, Rate, Response
@@ -15,6 +16,7 @@ from carrier_core.logs import append_keys
 from carrier_core.runtime import Runtime
 from carrier_core.settings import Settings
 from carrier_core.tenants import scoped, tenant_or_404
+from carrier_core.version import running_version
 from carrier_core.web import JSON_HEADERS, handles_errors
 from carrier_core.webhook import JSON, check_size
 
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     from chalicelib.worker import WorkerReport
 
 app = Chalice(app_name="omni-twilio-outbound")
+# What /health reports: Terraform's SERVICE_VERSION, else the zip's chalicelib/VERSION.
+VERSION = running_version(Path(__file__).parent)
 runtime = Runtime("outbound")
 runtime.start_unless_packaging()
 runtime.attach(app, Response)
@@ -106,7 +110,7 @@ def read_tenant_media(tenant: str, sid: str, n: str) -> Response:
 @handles_errors(Response)
 def health() -> Response:
     tables = check_tables([MessageModel, FailedMessageModel, OptOutModel, IdempotencyModel])
-    return Response(body={"status": "ok", "tables": tables}, status_code=200)
+    return Response(body={"status": "ok", "version": VERSION, "tables": tables}, status_code=200)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from chalice import Chalice, Response
@@ -13,6 +14,7 @@ from carrier_core.runtime import Runtime
 from carrier_core.settings import TwilioAccount
 from carrier_core.signature import FormPairs
 from carrier_core.tenants import read_routed_webhook
+from carrier_core.version import running_version
 from carrier_core.web import handles_errors
 from carrier_core.webhook import FORM, JSON
 
@@ -20,6 +22,8 @@ from chalicelib.callback import StatusCallback
 from chalicelib.store import metrics_for, record_callback
 
 app = Chalice(app_name="omni-twilio-status")
+# What /health reports: Terraform's SERVICE_VERSION, else the zip's chalicelib/VERSION.
+VERSION = running_version(Path(__file__).parent)
 runtime = Runtime("status")
 runtime.start_unless_packaging()
 runtime.attach(app, Response)
@@ -48,7 +52,7 @@ def record(account: TwilioAccount, form: FormPairs) -> Response:
 @app.route("/health", methods=["GET"])
 @handles_errors(Response)
 def health() -> Response:
-    return Response(body={"status": "ok", "tables": check_tables([MessageModel])}, status_code=200)
+    return Response(body={"status": "ok", "version": VERSION, "tables": check_tables([MessageModel])}, status_code=200)
 
 
 # The workflow hand-off: Terraform maps the messages and optouts streams to this function

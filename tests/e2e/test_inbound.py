@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.support.apps import ROOT
 from tests.support.forms import BUSINESS, CUSTOMER, drop, mms, new_sid, replace, sign, sms, whatsapp
 from tests.support.stack import FORM_HEADERS, RunningStack
 
@@ -281,10 +283,15 @@ def test_logs_hold_no_numbers_bodies_or_token(stack: RunningStack) -> None:
 
 
 def test_health_is_200_on_every_service(stack: RunningStack) -> None:
+    described = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
     for service in ("inbound", "status", "outbound"):
         response = stack.http.get(stack.url(service, "/health"), timeout=10)
         assert response.status_code == 200, service
         assert all(state == "ACTIVE" for state in response.json()["tables"].values())
+        # The local stack runs the working tree: /health says which (carrier_core.version).
+        assert response.json()["version"] == described, service
 
 
 def test_unknown_message_is_404(stack: RunningStack) -> None:

@@ -95,7 +95,7 @@ def sts() -> Iterator[str]:
 def test_deploy_runs_terraform_on_that_root_only(tmp_path: Path, sts: str) -> None:
     path, log = fake_terraform(tmp_path)
     env = no_credentials_env(path)
-    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_ENDPOINT_URL_STS=sts)
+    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_ENDPOINT_URL_STS=sts, ALLOW_DIRTY="1")
     result = make("deploy-inbound", env)
     assert result.returncode == 0, result.stderr
     assert "build/inbound.zip:" in result.stdout  # packaged first, size printed
@@ -105,7 +105,13 @@ def test_deploy_runs_terraform_on_that_root_only(tmp_path: Path, sts: str) -> No
     # directory (.terraform-dev), so a prod init never repoints dev's state.
     root = "TF_DATA_DIR=.terraform-dev -chdir=infra/roots/inbound"
     assert calls[0] == f"{root} init -input=false -reconfigure -backend-config=backend/dev.hcl"
-    assert calls[1].startswith(f"{root} plan -input=false -var-file=stages/dev.tfvars -var zip_path={ROOT}/build/inbound.zip -out=")
+    described = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    plan = (
+        f"{root} plan -input=false -var-file=stages/dev.tfvars -var zip_path={ROOT}/build/inbound.zip -var code_version={described} -out="
+    )
+    assert calls[1].startswith(plan)
     assert calls[2] == f"{root} apply -input=false {ROOT}/build/dev-inbound.tfplan"
 
 
@@ -121,3 +127,20 @@ def test_deploy_shared_uses_the_stage_files_of_the_shared_root(tmp_path: Path, s
         f"{root} plan -input=false -var-file=stages/prod.tfvars -out={ROOT}/build/prod-shared.tfplan",
         f"{root} apply -input=false {ROOT}/build/prod-shared.tfplan",
     ]
+
+
+def test_refuses_a_dirty_tree_unless_allowed(tmp_path: Path, sts: str) -> None:
+    """A checkout with a change in no commit (here a scratch repository git is pointed at)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    (repo / "changed.txt").write_text("not committed\n")
+    path, log = fake_terraform(tmp_path)
+    env = no_credentials_env(path)
+    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_ENDPOINT_URL_STS=sts)
+    env.update(GIT_DIR=str(repo / ".git"), GIT_WORK_TREE=str(repo))
+    result = make("deploy-status", env)
+    assert result.returncode != 0
+    assert "changes in no commit" in result.stderr and "ALLOW_DIRTY=1" in result.stderr
+    assert not log.exists(), "terraform ran on a dirty tree"
+    assert "package.py" not in result.stdout

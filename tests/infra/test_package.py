@@ -158,6 +158,8 @@ def test_contents(service: str, zips: dict[str, Path]) -> None:
     assert has_twilio is (service == "outbound"), "only outbound carries the Twilio SDK"
     zf = zipfile.ZipFile(zips[service])
     assert zf.read("app.py") == (ROOT / "services" / service / "app.py").read_bytes()
+    # What the zip was built from (carrier_core.version reads it when SERVICE_VERSION is absent).
+    assert zf.read("chalicelib/VERSION").decode() == package.describe() + "\n"
     for name in chalicelib:
         assert zf.read(name) == (ROOT / "services" / service / name).read_bytes()
 

@@ -117,8 +117,8 @@ def test_stage_values_set_declared_and_required_variables(root: Path, stage: str
     values = load_file(root / "stages" / f"{stage}.tfvars")
     assert values["stage"] == stage
     assert set(values) <= set(variables)
-    # zip_path comes from `make deploy-<svc>` on the command line.
-    required = {n for n, body in variables.items() if "default" not in body} - {"zip_path"}
+    # zip_path and code_version come from `make deploy-<svc>` on the command line.
+    required = {n for n, body in variables.items() if "default" not in body} - {"zip_path", "code_version"}
     assert required <= set(values), f"{root}: no value for {required - set(values)}"
     assert f'"{stage}"' in variables["stage"]["validation"][0]["condition"]
 

@@ -183,6 +183,7 @@ def test_logs_never_hold_number_body_or_token(
 def test_health_reports_tables(harness: InboundHarness) -> None:
     response = harness.client.http.get("/health")
     assert response.status_code == 200
+    assert json.loads(response.body)["version"]  # carrier_core.version: the environment, the zip, or "unknown"
     assert json.loads(response.body)["tables"] == {
         MessageModel.Meta.table_name: "ACTIVE",
         OptOutModel.Meta.table_name: "ACTIVE",

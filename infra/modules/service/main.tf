@@ -15,6 +15,11 @@ locals {
   # its own Lambda function, as `chalice deploy` would make it.
   api_handler = "app.app"
 
+  # What runs where: GET /health reports it (carrier_core.version), the console and
+  # `aws lambda get-function` show it as the description and the tags.
+  zip_sha256 = filesha256(var.zip_path)
+  version    = "${var.code_version} sha256:${local.zip_sha256}"
+
   functions = merge(
     { api = { function_name = local.prefix, handler = local.api_handler } },
     { for key, s in var.schedules : key => { function_name = "${local.prefix}-${replace(key, "_", "-")}", handler = s.handler } },
@@ -61,6 +66,7 @@ locals {
     var.environment,
     {
       STAGE                       = var.stage
+      SERVICE_VERSION             = local.version
       MESSAGES_TABLE              = var.tables.messages
       FAILED_MESSAGES_TABLE       = var.tables.failed_messages
       OPTOUTS_TABLE               = var.tables.optouts
@@ -100,6 +106,7 @@ resource "aws_lambda_function" "this" {
   memory_size   = var.memory_size
   timeout       = var.timeout
 
+  description      = "${each.value.function_name} ${local.version}"
   filename         = var.zip_path
   source_code_hash = filebase64sha256(var.zip_path)
 
@@ -111,6 +118,11 @@ resource "aws_lambda_function" "this" {
 
   tracing_config {
     mode = "Active"
+  }
+
+  tags = {
+    version    = var.code_version
+    zip_sha256 = local.zip_sha256
   }
 
   depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.this]

@@ -31,6 +31,11 @@ variable "zip_path" {
   type        = string
 }
 
+variable "code_version" {
+  description = "`git describe --always --dirty` of the checkout the zip was built from (`make deploy-<name>` passes it); with the zip's SHA-256 it is the functions' SERVICE_VERSION, description and tags."
+  type        = string
+}
+
 variable "memory_size" {
   description = "Lambda memory in MB (CPU scales with it)."
   type        = number

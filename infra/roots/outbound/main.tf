@@ -69,7 +69,9 @@ module "service" {
   name   = "outbound"
   stage  = var.stage
 
-  zip_path             = var.zip_path
+  zip_path = var.zip_path
+
+  code_version         = var.code_version
   memory_size          = 1024
   timeout              = 20
   reserved_concurrency = var.reserved_concurrency

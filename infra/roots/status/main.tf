@@ -78,7 +78,9 @@ module "service" {
   name   = "status"
   stage  = var.stage
 
-  zip_path             = var.zip_path
+  zip_path = var.zip_path
+
+  code_version         = var.code_version
   memory_size          = 512
   timeout              = 10
   reserved_concurrency = var.reserved_concurrency

@@ -38,6 +38,11 @@ variable "zip_path" {
   type        = string
 }
 
+variable "code_version" {
+  description = "`git describe --always --dirty` of the deployed checkout; `make deploy-SERVICE` passes it."
+  type        = string
+}
+
 variable "public_base_url" {
   description = "Custom domain base URL mapped to this service's API, or null for the execute-api URL."
   type        = string

@@ -13,6 +13,10 @@ STAGES = ("local", "dev", "prod")
 # The tenant every tenant-less route and setting serves (carrier_core.tenants).
 DEFAULT_TENANT = "default"
 
+# The running code's version, `<git describe> sha256:<zip hash>`: set by Terraform, or by
+# `make dev` to the working tree's describe; read by carrier_core.version for GET /health.
+SERVICE_VERSION_ENV = "SERVICE_VERSION"
+
 # Documented in the README. They only ever apply to the local stage, where the
 # Twilio sandbox checks them; a deployed stage without credentials fails at start.
 LOCAL_ACCOUNT_SID = "AC00000000000000000000000000000000"

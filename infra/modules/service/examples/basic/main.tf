@@ -14,6 +14,7 @@ module "service" {
   stage  = "dev"
 
   zip_path           = var.zip_path
+  code_version       = "v1.4.0-3-g1a2b3c4"
   memory_size        = 512
   timeout            = 10
   log_retention_days = 30
