@@ -25,6 +25,7 @@ _SHARED_E2E = [
     "tests/e2e/test_fuzz.py",
 ]
 _SHARED_UNIT = [
+    "tests/unit/test_carrier_core_api.py",
     "tests/unit/test_connection_overrides.py",
     "tests/unit/test_storage_faults.py",
     "tests/unit/test_tenants.py",
@@ -108,6 +109,7 @@ SUITES: dict[str, list[str]] = {
         "tests/unit/test_affected.py",
         "tests/unit/test_codeowners.py",
         "tests/unit/test_version.py",
+        "tests/unit/test_carrier_core_api.py",
         "tests/contract/test_numbers_requests.py",
         "tests/e2e/test_devstack.py",
         "tests/e2e/test_cli.py",
