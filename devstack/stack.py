@@ -319,8 +319,9 @@ def _relay(name: str, proc: subprocess.Popen[bytes]) -> None:
         sys.stdout.flush()
 
 
-class Stopped(Exception):
-    pass
+class Stopped(BaseException):
+    """Ctrl-C or SIGTERM: a BaseException, so no `except Exception` on the way (the banner's
+    tenant probe has one) can swallow it and leave the stack running."""
 
 
 def _raise_stopped(signum: int, frame: FrameType | None) -> None:
