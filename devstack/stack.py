@@ -24,6 +24,7 @@ from urllib.error import URLError
 from urllib.request import urlopen
 
 from carrier_core.settings import LOCAL_API_KEY_SECRET, LOCAL_API_KEY_SID
+from carrier_core.version import describe_checkout
 from devstack import aws
 from devstack.dynamodb import HEALTH_PATH
 from devstack.logview import render_line
@@ -130,13 +131,7 @@ class Layout:
 
 def working_tree_version() -> str:
     """`git describe --always --dirty` of the checkout the stack runs from."""
-    try:
-        described = subprocess.run(  # nosec B603 B607
-            ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return described.stdout.strip() or "unknown"
+    return describe_checkout(ROOT, timeout=10)
 
 
 def child_env(layout: Layout) -> dict[str, str]:

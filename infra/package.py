@@ -34,6 +34,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from carrier_core.version import describe_checkout
 from lambda_python import VERSION, NotFound, lambda_python
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -271,13 +272,7 @@ VERSION_ENTRY = "chalicelib/VERSION"
 
 def describe() -> str:
     """`git describe --always --dirty` of this checkout, `unknown` outside a git checkout."""
-    try:
-        described = subprocess.run(  # nosec B603 B607
-            ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True, timeout=30, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return described.stdout.strip() or "unknown"
+    return describe_checkout(ROOT)
 
 
 def main(argv: list[str] | None = None) -> int:

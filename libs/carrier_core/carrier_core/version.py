@@ -33,3 +33,21 @@ def running_version(app_dir: Path, environ: Mapping[str, str] | None = None) -> 
         return (app_dir / "chalicelib" / FILE).read_text().strip() or UNKNOWN
     except OSError:
         return UNKNOWN
+
+
+def describe_checkout(root: Path, timeout: float = 30) -> str:
+    """`git describe --always --dirty` of the checkout at `root`, `unknown` outside one.
+
+    What the zip builder writes into chalicelib/VERSION and what `make dev` reports as the
+    working tree's version. Never called on a service's path: subprocess is imported here.
+    """
+    # git, with fixed arguments, from the zip builder and the local stack only
+    import subprocess  # nosec B404
+
+    try:
+        described = subprocess.run(  # nosec B603 B607
+            ["git", "describe", "--always", "--dirty"], cwd=root, capture_output=True, text=True, timeout=timeout, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return UNKNOWN
+    return described.stdout.strip() or UNKNOWN
