@@ -7,6 +7,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from types import ModuleType
 from typing import Any, ContextManager
 
@@ -14,7 +15,8 @@ import pytest
 from chalice.test import Client
 
 from carrier_core.logs import JsonFormatter
-from carrier_core.models import MessageModel
+from carrier_core.models import MessageModel, utc_now
+from carrier_core.status.store import StatusReport, record_status
 from tests.support.apps import load_app, project_dir
 from tests.support.callbacks import MOTO_ENDPOINT, status_callback
 from tests.support.forms import Pairs, drop, encode, new_sid, replace
@@ -169,6 +171,23 @@ def test_each_outcome_counts_its_metric(client: Client, capsys: pytest.CaptureFi
             ("StatusUnrecognized", ()): 1,
         }
     )
+
+
+def test_queued_callback_after_the_send_stored_queued_is_not_out_of_order(client: Client, capsys: pytest.CaptureFixture[str]) -> None:
+    # The outbound service stores the send's `queued` (source outbound); Twilio's own
+    # `queued` callback follows on every send. It is the same status again: kept in the
+    # history and counted as recorded, never as out of order (which reads as an alarm).
+    sid = new_sid()
+    now = utc_now()
+    record_status(sid, StatusReport("queued", now, source="outbound"), now + timedelta(days=1), authoritative=True)
+    capsys.readouterr()
+    assert post(client, status_callback("queued", sid=sid)).status_code == 204
+    assert post(client, status_callback("sent", sid=sid)).status_code == 204
+    assert emf_counts(capsys.readouterr().out) == Counter(
+        {("StatusRecorded", (("status", "queued"),)): 1, ("StatusRecorded", (("status", "sent"),)): 1}
+    )
+    item = MessageModel.get(sid)
+    assert item.status == "sent" and [h.status for h in item.history] == ["queued", "queued", "sent"]
 
 
 def test_logs_hold_no_numbers_or_tokens(client: Client, caplog: pytest.LogCaptureFixture) -> None:

@@ -23,7 +23,8 @@ METRICS: dict[str, str] = {
     "InboundStored": "inbound messages stored for the first time (dimension channel)",
     "InboundDuplicate": "inbound deliveries of an already-stored MessageSid, answered without a write",
     "StatusRecorded": "status callbacks added to a message's history (dimension status, `unknown` for one we do not know)",
-    "StatusOutOfOrder": "status callbacks kept in history only: the message had already reached that status or a further one",
+    "StatusOutOfOrder": "status callbacks kept in history only: the message had already reached a further status "
+    "(the stored status reported again, as the `queued` callback after a send, is not counted)",
     "StatusDuplicate": "redeliveries of a status callback already in the history, answered without a change",
     "StatusUnknownSid": "status callbacks for a SID never stored before, kept as a new message",
     "StatusUnrecognized": "status callbacks with a status Twilio added that the state machine does not know",

@@ -54,7 +54,9 @@ def metrics_for(callback: StatusCallback, recorded: Recorded) -> list[Fact]:
     metrics = [Fact("StatusRecorded", {"status": known.value if known else "unknown"})]
     if known is None:
         metrics.append(Fact("StatusUnrecognized"))
-    elif recorded.outcome is Outcome.RECORDED:
+    elif recorded.outcome is Outcome.RECORDED and recorded.status != known.value:
+        # The stored status is further along. The same status again is not out of order:
+        # Twilio's `queued` callback follows the send, which already stored `queued`.
         metrics.append(Fact("StatusOutOfOrder"))
     if recorded.created:
         metrics.append(Fact("StatusUnknownSid"))
