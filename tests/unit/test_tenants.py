@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 
-from carrier_core.webhook import with_overrides
+from carrier_core.logs import JsonFormatter
+from carrier_core.webhook import loggable_url, with_overrides
 from carrier_core.errors import AccountMismatch, InvalidSignature, TenantNotFound
 from carrier_core.models import FailedMessageModel, IdempotencyModel, MessageModel, OptOutModel, TenantModel
 from carrier_core.settings import Settings, TwilioAccount
@@ -240,6 +242,37 @@ def test_a_tenant_webhook_is_refused_and_nothing_stored(
     answer = post_tenant(webhook, tenant, form_for(webhook.service, sid, account=account), token)
     assert (answer.status_code, json.loads(answer.body)["error"]["code"]) == (403, code), case
     assert item(sid) is None
+
+
+def test_a_refused_signature_logs_the_url_it_was_checked_against(webhook: WebhookHarness, caplog: pytest.LogCaptureFixture) -> None:
+    # A webhook signed for a tunnel's URL, posted to a stack configured with another one: the
+    # log names the URL the signature was checked against, never the token or the signature.
+    tunnel = "https://my-tunnel.example.app"
+    caplog.set_level(logging.INFO)
+    body, headers = signed_form(f"{tunnel}/twilio/acme/{webhook.service}", form_for(webhook.service, new_sid()), ACME_TOKEN)
+    assert webhook.client.http.post(f"/twilio/acme/{webhook.service}", headers=headers, body=body).status_code == 403
+    body, plain = signed_form(f"{tunnel}/twilio/{webhook.service}", form_for(webhook.service, new_sid()), webhook.token)
+    assert webhook.client.http.post(f"/twilio/{webhook.service}", headers=plain, body=body).status_code == 403
+    refused = [r for r in caplog.records if r.getMessage() == "webhook signature refused"]
+    checked = [(r.webhook, r.checked_url) for r in refused]  # type: ignore[attr-defined]
+    assert checked == [
+        (webhook.service, f"{ORIGIN}/twilio/acme/{webhook.service}"),
+        (webhook.service, f"{ORIGIN}/twilio/{webhook.service}"),
+    ]
+    text = "\n".join(JsonFormatter().format(r) for r in caplog.records)
+    for secret in (ACME_TOKEN, webhook.token, headers["X-Twilio-Signature"], plain["X-Twilio-Signature"]):
+        assert secret not in text
+    # A signature that matches logs nothing of the kind: the hot path pays for no log line.
+    caplog.clear()
+    assert post_tenant(webhook, "acme", form_for(webhook.service, new_sid()), ACME_TOKEN).status_code in (200, 204)
+    assert not [r for r in caplog.records if r.getMessage() == "webhook signature refused"]
+
+
+def test_a_logged_url_never_carries_credentials() -> None:
+    assert loggable_url("https://user:secret@carrier.example.com:8443/twilio/inbound?a=1#rc=3") == (
+        "https://carrier.example.com:8443/twilio/inbound?a=1"
+    )
+    assert loggable_url(None) is None
 
 
 def test_an_unknown_tenant_is_answered_exactly_as_a_bad_signature(webhook: WebhookHarness) -> None:

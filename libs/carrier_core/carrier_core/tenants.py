@@ -40,7 +40,7 @@ from carrier_core.errors import AccountMismatch, InvalidSignature, SenderNotAllo
 from carrier_core.signature import FormPairs
 from carrier_core.settings import DEFAULT_TENANT, MESSAGING_SERVICE_SID, Settings, TwilioAccount
 from carrier_core.logs import append_keys
-from carrier_core.webhook import read_webhook
+from carrier_core.webhook import loggable_url, read_webhook
 from carrier_core.storage import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, storage_error
 
 log = logging.getLogger(__name__)
@@ -311,15 +311,25 @@ def read_routed_webhook(directory: TenantDirectory, tenant: str | None, request:
     account, as before tenants), else the tenant's, read as read_tenant_webhook does. `kind`:
     "inbound" or "status", whose URL Twilio signed."""
 
+    checked: list[str | None] = [None]
+
     def read(account: TwilioAccount) -> FormPairs:
         url = account.inbound_webhook_url if kind == "inbound" else account.status_webhook_url
+        checked[0] = url
         return read_webhook(request, account.auth_tokens, url, account.webhook_shared_keys)
 
-    if tenant is None:
-        account = directory.settings.account
-        return account, read(account)
-    append_keys(tenant=tenant)
-    return read_tenant_webhook(directory, tenant, read)
+    try:
+        if tenant is None:
+            account = directory.settings.account
+            return account, read(account)
+        append_keys(tenant=tenant)
+        return read_tenant_webhook(directory, tenant, read)
+    except InvalidSignature:
+        # Only on failure, so the hot path pays nothing. A signature made for another URL
+        # (a tunnel, a proxy's host) is the usual cause: the log says which URL was checked,
+        # never the token or the signature. None: the tenant is unknown, nothing was checked.
+        log.warning("webhook signature refused", extra={"webhook": kind, "checked_url": loggable_url(checked[0])})
+        raise
 
 
 def check_sender(account: TwilioAccount, senders: Iterable[str]) -> None:

@@ -7,7 +7,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from carrier_core.errors import (
     ConfigurationError,
@@ -51,6 +51,15 @@ def with_overrides(url: str) -> str:
 def without_fragment(url: str) -> str:
     """The URL Twilio requests and signs: the one it was handed, less its fragment."""
     return url.partition("#")[0]
+
+
+def loggable_url(url: str | None) -> str | None:
+    """`url` as a log line may show it: any user:password@ before the host dropped."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, ""))
 
 
 def check_size(headers: Mapping[str, str], raw_body: bytes | str | None) -> None:
