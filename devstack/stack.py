@@ -23,12 +23,12 @@ from typing import IO
 from urllib.error import URLError
 from urllib.request import urlopen
 
-from carrier_core.settings import LOCAL_API_KEY_SECRET, LOCAL_API_KEY_SID
 from carrier_core.version import describe_checkout
 from devstack import aws
 from devstack.dynamodb import HEALTH_PATH
 from devstack.logview import render_line
 from devstack.tables import create_tables
+from devstack.wiring import URL_SETTINGS, Wiring, WiringError, wiring_for
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -134,8 +134,16 @@ def working_tree_version() -> str:
     return describe_checkout(ROOT, timeout=10)
 
 
-def child_env(layout: Layout) -> dict[str, str]:
-    """The environment every part runs with: fake AWS credentials, never real ones."""
+def default_wiring(layout: Layout) -> Wiring:
+    """The wiring the environment asks for (PUBLIC_URL, TWILIO, explicit URLs) over the layout's
+    local addresses; raises WiringError."""
+    return wiring_for(os.environ, layout.service_env())
+
+
+def child_env(layout: Layout, wiring: Wiring | None = None) -> dict[str, str]:
+    """The environment every part runs with: fake AWS credentials, never real ones; the
+    webhook URLs and the Twilio API as `wiring` says (devstack/wiring.py)."""
+    wiring = wiring or default_wiring(layout)
     env = dict(os.environ)
     env.update(
         AWS_ACCESS_KEY_ID="testing",
@@ -143,14 +151,12 @@ def child_env(layout: Layout) -> dict[str, str]:
         AWS_DEFAULT_REGION="us-east-1",
         PYTHONUNBUFFERED="1",
         PYTHONPATH=str(ROOT),
-        **layout.service_env(),
+        **{name: url for name, url in layout.service_env().items() if name not in URL_SETTINGS},
     )
     env.pop("AWS_SESSION_TOKEN", None)
     env.pop("AWS_PROFILE", None)
-    # REST calls use an API key, as Twilio advises and deployed stages can; the sandbox
-    # accepts the same key. Your own pair in the environment wins, as for the auth token.
-    if not env.get("TWILIO_API_KEY_SID"):
-        env.update(TWILIO_API_KEY_SID=LOCAL_API_KEY_SID, TWILIO_API_KEY_SECRET=LOCAL_API_KEY_SECRET)
+    env.pop("TWILIO_API_BASE_URL", None)  # set by the wiring only: absent means real Twilio
+    env.update(wiring.env(os.environ))
     return env
 
 
@@ -176,9 +182,10 @@ def wait_healthy(part: Part, deadline: float) -> None:
 class Stack:
     """The running parts: started in order, restarted when one exits, stopped together."""
 
-    def __init__(self, layout: Layout | None = None, output: IO[bytes] | None = None) -> None:
+    def __init__(self, layout: Layout | None = None, output: IO[bytes] | None = None, wiring: Wiring | None = None) -> None:
         self.layout = layout or Layout()
         self.output = output
+        self.wiring = wiring or default_wiring(self.layout)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.restarts: dict[str, Restart] = {}
         self.resources: aws.EventResources | None = None
@@ -197,7 +204,7 @@ class Stack:
         proc = subprocess.Popen(
             part.command,
             cwd=part.cwd,
-            env=child_env(self.layout),
+            env=child_env(self.layout, self.wiring),
             stdout=self.output or subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -337,7 +344,7 @@ def tenants_row() -> str:
     return ", ".join(f"{tenant} ({'reaches the sandbox' if ok else why})" for tenant, ok, why in results)
 
 
-def banner(layout: Layout, resources: aws.EventResources | None = None) -> str:
+def banner(layout: Layout, resources: aws.EventResources | None = None, wiring: Wiring | None = None) -> str:
     kept = "tables in memory" if layout.dynamodb_in_memory else f"tables kept in {layout.data_dir}"
     rows = [
         ("DynamoDB Local", layout.url("dynamodb") + f"  DynamoDB and its streams ({kept})"),
@@ -354,6 +361,7 @@ def banner(layout: Layout, resources: aws.EventResources | None = None) -> str:
             ("events DLQ", resources.dlq_url + "  (make replay-dlq STAGE=local)"),
             ("tenants", tenants_row()),
         ]
+    rows += (wiring or default_wiring(layout)).rows()
     width = max(len(name) for name, _ in rows)
     lines = [f"  {name.ljust(width)}  {where}" for name, where in rows]
     return "\nThe local stack is up:\n" + "\n".join(lines) + "\nCtrl-C stops everything.\n"
@@ -362,13 +370,18 @@ def banner(layout: Layout, resources: aws.EventResources | None = None) -> str:
 def main() -> int:
     data_dir = Path(os.environ.get("DEVSTACK_DATA_DIR") or DATA_DIR)
     layout = Layout(int(os.environ.get("DEVSTACK_PORT_BASE", "8000")), data_dir)
-    os.environ.update({k: v for k, v in child_env(layout).items() if k.startswith("AWS_")})
+    try:
+        wiring = default_wiring(layout)
+    except WiringError as exc:
+        print(f"make dev: {exc}", file=sys.stderr, flush=True)
+        return 1
+    os.environ.update({k: v for k, v in child_env(layout, wiring).items() if k.startswith("AWS_")})
     signal.signal(signal.SIGTERM, _raise_stopped)
     signal.signal(signal.SIGINT, _raise_stopped)
-    stack = Stack(layout)
+    stack = Stack(layout, wiring=wiring)
     try:
         stack.start()
-        print(banner(layout, stack.resources), flush=True)
+        print(banner(layout, stack.resources, wiring), flush=True)
         while True:
             time.sleep(0.5)
             stack.supervise()

@@ -54,6 +54,7 @@ SUITES: dict[str, list[str]] = {
         "tests/unit/test_status_store.py",
         "tests/unit/test_handoff.py",
         "tests/unit/test_poller.py",
+        "tests/unit/test_devstack_wiring.py",
         "tests/unit/test_sandbox_callbacks.py",
         "tests/unit/test_writes.py",
         *_SHARED_UNIT,
