@@ -2,8 +2,9 @@
 
 DynamoDB is AWS's DynamoDB Local (devstack.dynamodb); this server holds what the
 hand-off publishes to. `make dev` creates, idempotently, the bus, a rule that forwards
-every omni.twilio event to the queue the workflow engine would read, the dead-letter
-queue of the stream consumer, and the media bucket.
+every omni.twilio event to the queue the workflow engine would read, a second rule and
+queue that `omni-twilio events tail` reads (so the CLI takes nothing from the engine), the
+dead-letter queue of the stream consumer, and the media bucket.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ EVENTS_QUEUE = f"{PREFIX}-events"
 DLQ = f"{PREFIX}-events-dlq"
 MEDIA_BUCKET = f"{PREFIX}-media"
 RULE = f"{PREFIX}-events-to-queue"
+# The CLI's own copy of every event: `events tail` deletes what it reads, from this queue.
+CLI_QUEUE = f"{PREFIX}-events-cli"
+CLI_RULE = f"{PREFIX}-events-to-cli"
 HEALTH_PATH = "/moto-api/"
 
 
@@ -42,7 +46,8 @@ def client(service: str, endpoint: str) -> Any:
 
 
 def create_event_resources(endpoint: str) -> EventResources:
-    """Create the bus, the rule to the events queue, the DLQ and the media bucket; idempotent."""
+    """Create the bus, the rules to the events queue and the CLI's queue, the DLQ and the media
+    bucket; idempotent."""
     sqs, events, s3 = client("sqs", endpoint), client("events", endpoint), client("s3", endpoint)
     queue_url = sqs.create_queue(QueueName=EVENTS_QUEUE)["QueueUrl"]
     # 14 days, the longest SQS keeps a message: an operator has that long to replay.
@@ -52,9 +57,19 @@ def create_event_resources(endpoint: str) -> EventResources:
         events.create_event_bus(Name=BUS)
     events.put_rule(Name=RULE, EventBusName=BUS, EventPattern=json.dumps({"source": ["omni.twilio"]}), State="ENABLED")
     events.put_targets(Rule=RULE, EventBusName=BUS, Targets=[{"Id": "events-queue", "Arn": queue_arn}])
+    forward(sqs, events, CLI_QUEUE, CLI_RULE)
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
         s3.create_bucket(Bucket=MEDIA_BUCKET)
     return EventResources(queue_url, dlq_url)
+
+
+def forward(sqs: Any, events: Any, queue: str, rule: str) -> str:
+    """A queue of its own that a rule fills with every omni.twilio event on the bus; its URL."""
+    url: str = sqs.create_queue(QueueName=queue)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=rule, EventBusName=BUS, EventPattern=json.dumps({"source": ["omni.twilio"]}), State="ENABLED")
+    events.put_targets(Rule=rule, EventBusName=BUS, Targets=[{"Id": queue, "Arn": arn}])
+    return url
 
 
 def main(argv: list[str] | None = None) -> None:

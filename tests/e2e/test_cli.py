@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from carrier_core.settings import LOCAL_API_KEY_SECRET, LOCAL_AUTH_TOKEN
+from devstack import aws
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.e2e
@@ -190,6 +191,8 @@ def test_events_tail_shows_the_received_event(stack: RunningStack) -> None:
         time.sleep(0.3)
     event = next(e for e in seen if e["detail"].get("sid") == sid)
     assert event["detail"]["from"] == "***0010"
+    # The tail read the CLI's own queue: the workflow engine's still holds the event.
+    assert sid in engine_queue_sids(stack)
     # The plain form: detail-type, sid and event_id on one line.
     sid = SID.findall(ok(stack, "simulate", "inbound", "--from", CUSTOMER, "--body", "another"))[0]
     pattern = re.compile(rf"message\.received {sid} received event_id=[0-9a-f-]{{36}}")
@@ -198,6 +201,21 @@ def test_events_tail_shows_the_received_event(stack: RunningStack) -> None:
         assert time.monotonic() < deadline + 20, "no message.received line for the second inbound"
         lines += ok(stack, "events", "tail").splitlines()
         time.sleep(0.3)
+
+
+def engine_queue_sids(stack: RunningStack) -> set[str]:
+    """The message SIDs of the events waiting on the workflow engine's queue; read without
+    taking them (each read message is made visible again at once)."""
+    sqs = stack.aws_client("sqs")
+    url = sqs.get_queue_url(QueueName=aws.EVENTS_QUEUE)["QueueUrl"]
+    sids: set[str] = set()
+    handles: list[str] = []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30).get("Messages", []):
+        sids |= {json.loads(m["Body"])["detail"].get("sid") for m in batch}
+        handles += [m["ReceiptHandle"] for m in batch]
+    for handle in handles:
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
+    return sids
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""`events`: the workflow events as the local events queue receives them, and the DLQ replay."""
+"""`events`: the workflow events as the CLI's own events queue receives them, and the DLQ replay."""
 
 from __future__ import annotations
 
@@ -34,13 +34,16 @@ def queue_failure(name: str, exc: Exception) -> CliFailure:
 def tail(
     ctx: typer.Context,
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep reading until Ctrl-C."),
-    queue: str | None = typer.Option(None, "--queue", help="The queue to read; default: omni-twilio-<stage>-events."),
+    queue: str | None = typer.Option(
+        None, "--queue", help="The queue to read; default: the CLI's own, omni-twilio-<stage>-events-cli (never the engine's)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print each event whole, one JSON object a line."),
 ) -> None:
-    """Read the events queue (as the workflow engine does: each event once) and print each event."""
+    """Read the CLI's events queue (each event once) and print each event; the engine's queue is left alone."""
     profile: Profile = ctx.obj
     sqs = sqs_client(profile)
-    name = queue or f"omni-twilio-{profile.stage}-events"
+    # Its own queue, fed by its own rule: what it deletes, the workflow engine still gets.
+    name = queue or f"omni-twilio-{profile.stage}-events-cli"
     try:
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
     except Exception as exc:  # botocore's errors: no such queue, no endpoint, no credentials
