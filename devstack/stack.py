@@ -29,6 +29,7 @@ from devstack.dynamodb import HEALTH_PATH
 from devstack.logview import render_line
 from devstack.tables import create_tables
 from devstack.wiring import URL_SETTINGS, Wiring, WiringError, wiring_for
+from omni_cli import stackrecord
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -235,6 +236,8 @@ class Stack:
             wait_healthy(part, deadline)
         now = time.monotonic()
         self.restarts = {part.name: Restart(started=now) for part in parts}
+        # Last, once every part answers: the CLI follows the stack this record names.
+        stackrecord.write(self.layout.data_dir, self.layout.base, {part.name: part.url for part in parts})
 
     def stop_part(self, name: str, kill: bool = False) -> None:
         """Stop one part; SIGKILL when `kill`, so it gets no chance to finish what it was doing."""
@@ -281,6 +284,7 @@ class Stack:
             self.say(f"{part.name} came back without its resources: {type(exc).__name__}: {exc}")
 
     def stop(self) -> None:
+        stackrecord.remove(self.layout.data_dir)
         for proc in self.procs.values():
             _signal_group(proc, signal.SIGTERM)
         end = time.monotonic() + 5
@@ -369,7 +373,12 @@ def banner(layout: Layout, resources: aws.EventResources | None = None, wiring: 
 
 def main() -> int:
     data_dir = Path(os.environ.get("DEVSTACK_DATA_DIR") or DATA_DIR)
-    layout = Layout(int(os.environ.get("DEVSTACK_PORT_BASE", "8000")), data_dir)
+    try:
+        base = stackrecord.parse_port_base(os.environ.get("DEVSTACK_PORT_BASE", str(stackrecord.DEFAULT_PORT_BASE)))
+    except stackrecord.BadPortBase as exc:
+        print(f"make dev: {exc}", file=sys.stderr, flush=True)
+        return 2
+    layout = Layout(base, data_dir)
     try:
         wiring = default_wiring(layout)
     except WiringError as exc:

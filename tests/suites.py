@@ -102,6 +102,7 @@ SUITES: dict[str, list[str]] = {
         "tests/unit/test_cli_inputs.py",
         "tests/unit/test_cli_masking.py",
         "tests/unit/test_cli_numbers.py",
+        "tests/unit/test_cli_stack.py",
         "tests/unit/test_sandbox_numbers.py",
         "tests/unit/test_dependencies.py",
         "tests/unit/test_self_contained.py",

@@ -158,9 +158,34 @@ def test_failed_list_retry_and_purge(stack: RunningStack) -> None:
         "updated_at": "2020-01-01T00:00:00.000Z",
     }
     stack.table("failed-messages").put_item(Item=old)
-    assert "purged" in ok(stack, "failed", "purge", "--older-than", "30d")
-    ids = {r["id"] for r in json.loads(ok(stack, "failed", "list", "--json"))}
-    assert old["id"] not in ids and item_id in ids
+    still: dict[str, Any] = {**old, "id": "RQ" + "1" * 32, "state": "retrying"}
+    stack.table("failed-messages").put_item(Item=still)
+
+    def ids() -> set[str]:
+        return {r["id"] for r in json.loads(ok(stack, "failed", "list", "--json"))}
+
+    # A dry run names what would go and deletes nothing; the retrying one is not among them.
+    dry = ok(stack, "failed", "purge", "--older-than", "30d", "--dry-run")
+    assert f"{old['id']} dead" in dry and still["id"] not in dry
+    assert "would purge 1 failed sends" in dry and "1 still retrying kept" in dry
+    assert {old["id"], still["id"]} <= ids()
+    # Without --yes it asks; no answer (stdin closed) deletes nothing.
+    asked = subprocess.run(
+        [str(CLI), "failed", "purge", "--older-than", "30d"],
+        env={**os.environ, "DEVSTACK_PORT_BASE": str(stack.layout.base)},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert asked.returncode == 1 and "Delete 1 failed sends created before" in asked.stderr
+    assert asked.stderr.strip().splitlines()[-1] == "Error: not confirmed: nothing purged (--yes deletes without asking)"
+    assert {old["id"], still["id"]} <= ids()
+    assert "purged 1 failed sends" in ok(stack, "failed", "purge", "--older-than", "30d", "--yes")
+    assert old["id"] not in ids() and {still["id"], item_id} <= ids()
+    assert "purged 1 failed sends" in ok(stack, "failed", "purge", "--older-than", "30d", "--yes", "--include-retrying")
+    assert still["id"] not in ids() and item_id in ids()
     assert "give a number and a unit" in failure(stack, "failed", "purge", "--older-than", "soon")
 
 
@@ -216,6 +241,86 @@ def engine_queue_sids(stack: RunningStack) -> set[str]:
     for handle in handles:
         sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
     return sids
+
+
+def test_mistakes_are_refused_before_anything_is_sent(stack: RunningStack) -> None:
+    sid = SID.findall(ok(stack, "simulate", "inbound", "--from", CUSTOMER, "--body", "a status target"))[0]
+    line = failure(stack, "simulate", "status", sid, "deliverd")
+    assert line.startswith("Error: unknown message status 'deliverd'; accepted: ") and "delivered, read" in line
+    assert [h["status"] for h in stack.get_message(sid).json()["history"]] == ["received"]
+    # --raw sends it as it is: the status service keeps what it does not know.
+    assert ok(stack, "simulate", "status", sid, "deliverd", "--raw").startswith("204 status deliverd")
+    assert failure(stack, "simulate", "inbound", "--from", "15005550010") == "Error: --from must start with + and the country code (E.164)"
+    assert failure(stack, "simulate", "inbound", "--from", CUSTOMER, "--to", "5550006") == (
+        "Error: --to must start with + and the country code (E.164)"
+    )
+
+
+def test_the_cli_follows_the_stack_it_was_started_for(stack: RunningStack, tmp_path: Path) -> None:
+    record = json.loads((stack.layout.data_dir / "stack.json").read_text())
+    assert record["port_base"] == stack.layout.base and record["endpoints"]["outbound"] == stack.url("outbound")
+    sid = SID.findall(ok(stack, "simulate", "inbound", "--from", CUSTOMER, "--body", "found by its record"))[0]
+    # A checkout whose .dev is this stack's data directory; the command runs from below it,
+    # with nothing exported.
+    repo = tmp_path / "repo"
+    (repo / "services").mkdir(parents=True)
+    (repo / ".dev").symlink_to(stack.layout.data_dir)
+    bare = {k: v for k, v in os.environ.items() if k not in ("DEVSTACK_PORT_BASE", "DEVSTACK_DATA_DIR")}
+
+    def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(CLI), *args], cwd=repo / "services", env={**bare, **env}, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    assert "found by its record" in cli("show", sid).stdout
+    # The environment beats the record; an explicit option beats both.
+    nothing = str(stack.layout.base + 50)
+    assert cli("show", sid, DEVSTACK_PORT_BASE=nothing).stderr.startswith(
+        f"Error: cannot reach the outbound API at http://127.0.0.1:{int(nothing) + 3}"
+    )
+    assert "found by its record" in cli("--port-base", str(stack.layout.base), "show", sid, DEVSTACK_PORT_BASE=nothing).stdout
+    assert "found by its record" in cli("--stack", str(stack.layout.data_dir), "show", sid, DEVSTACK_PORT_BASE=nothing).stdout
+    assert cli("show", sid, DEVSTACK_PORT_BASE="26000x").stderr.strip() == (
+        "Error: DEVSTACK_PORT_BASE must be a port number from 1 to 65529 (the first of 7 consecutive ports), not '26000x'"
+    )
+
+
+DOWN_COMMANDS = [
+    (["show", "SM" + "0" * 32], "outbound API", 3),
+    (["send", "--to", CUSTOMER, "--body", "x"], "outbound API", 3),
+    (["simulate", "inbound", "--from", CUSTOMER], "webhook", 1),
+    (["simulate", "status", "SM" + "0" * 32, "sent"], "webhook", 2),
+    (["failed", "list"], "local stack's DynamoDB (DynamoDB Local)", 0),
+    (["failed", "retry", "--all"], "local stack's DynamoDB (DynamoDB Local)", 0),
+    (["failed", "purge", "--older-than", "1d", "--yes"], "local stack's DynamoDB (DynamoDB Local)", 0),
+    (["optouts", "list", "--json"], "local stack's DynamoDB (DynamoDB Local)", 0),
+    (["optouts", "add", CUSTOMER], "local stack's DynamoDB (DynamoDB Local)", 0),
+    (["tenants", "list"], "local stack's DynamoDB (DynamoDB Local)", 0),
+    (["events", "tail"], "local stack's EventBridge/SQS/S3 server (moto)", 5),
+    (["events", "replay-dlq"], "local stack's EventBridge/SQS/S3 server (moto)", 5),
+    (["numbers", "list"], "Twilio API", 4),
+    (["reconcile"], "outbound API", 3),
+]
+
+
+@pytest.fixture(scope="module")
+def dead_base() -> int:
+    """A port base with nothing listening on any of the stack's ports."""
+    start = int(os.environ.get("E2E_PORT_BASE", "18000")) + 40
+    for base in range(start, start + 200, 10):
+        if all(socket.socket().connect_ex(("127.0.0.1", base + offset)) != 0 for offset in range(7)):
+            return base
+    raise RuntimeError("no free port base")
+
+
+@pytest.mark.parametrize("command,part,offset", DOWN_COMMANDS, ids=lambda c: " ".join(c) if isinstance(c, list) else str(c))
+def test_a_stack_that_is_down_is_named_in_one_line(dead_base: int, command: list[str], part: str, offset: int) -> None:
+    env = {**os.environ, "DEVSTACK_PORT_BASE": str(dead_base)}
+    result = subprocess.run([str(CLI), *command], env=env, capture_output=True, text=True, timeout=60, check=False)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith(f"Error: cannot reach the {part} at http://127.0.0.1:{dead_base + offset}"), lines[0]
+    assert lines[0].endswith("is the stack running (make dev)?")
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from rich.console import Console
 from carrier_core.errors import CarrierError
 from carrier_core.logs import mask_phone
 from carrier_core.settings import LOCAL_API_KEY_SECRET, LOCAL_API_KEY_SID, Settings
+from omni_cli import stackrecord
 
 LOCAL = "local"
 # The local stack's layout (devstack.stack.Layout): consecutive ports from its base.
@@ -54,6 +55,8 @@ class Profile:
     status_url: str | None = None
     outbound_url: str | None = None
     show_numbers: bool = False
+    # The local stack's first port; None: found as `stackrecord.port_base` finds it.
+    port_base: int | None = None
     # soft_wrap: a line stays one line, whatever the terminal, for grep and scripts.
     console: Console = field(default_factory=lambda: Console(soft_wrap=True))
     _settings: Settings | None = None
@@ -63,7 +66,12 @@ class Profile:
         return self.stage == LOCAL
 
     def local_url(self, part: str) -> str:
-        base = int(os.environ.get("DEVSTACK_PORT_BASE", "8000"))
+        if self.port_base is None:
+            try:
+                self.port_base = stackrecord.port_base()
+            except stackrecord.BadPortBase as exc:
+                raise CliFailure(str(exc)) from exc
+        base = self.port_base
         return f"http://127.0.0.1:{base + LOCAL_OFFSETS[part]}"
 
     def url(self, service: str) -> str:
@@ -202,6 +210,45 @@ def http(method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
         raise CliFailure(f"cannot reach the {what} at {url.split('?')[0]}: is the stack running (make dev)?") from exc
     except requests.Timeout as exc:
         raise CliFailure(f"the {what} at {url.split('?')[0]} did not answer in time") from exc
+
+
+# What each part of the local stack is called in a one-line failure.
+PART_NAMES = {
+    "dynamodb": "DynamoDB (DynamoDB Local)",
+    "inbound": "inbound service",
+    "status": "status service",
+    "outbound": "outbound API",
+    "sandbox": "Twilio sandbox",
+    "aws": "EventBridge/SQS/S3 server (moto)",
+}
+
+
+def unreachable(exc: BaseException, profile: Profile | None) -> str | None:
+    """The one line for an AWS or DynamoDB call that found nothing listening: the part that is
+    down and its address; None when `exc` is not that."""
+    from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
+
+    from carrier_core.errors import StorageUnavailable
+
+    seen: BaseException | None = exc
+    storage = False
+    while seen is not None:
+        if isinstance(seen, (EndpointConnectionError, ConnectionClosedError)):
+            return down(str(seen.kwargs.get("endpoint_url", "")), profile)
+        storage = storage or isinstance(seen, StorageUnavailable)
+        seen = seen.__cause__ or seen.__context__
+    if storage and profile is not None and profile.is_local:
+        return down(profile.local_url("dynamodb"), profile)
+    return None
+
+
+def down(url: str, profile: Profile | None) -> str:
+    base = url.rstrip("/")
+    if profile is not None and profile.is_local:
+        part = next((name for name in LOCAL_OFFSETS if profile.local_url(name) == base), None)
+        if part is not None:
+            return f"cannot reach the local stack's {PART_NAMES[part]} at {base}: is the stack running (make dev)?"
+    return f"cannot reach {base or 'the AWS endpoint'}: is it up, and are the endpoint and credentials right?"
 
 
 def timed_out(exc: BaseException) -> bool:

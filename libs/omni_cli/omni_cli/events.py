@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from omni_cli.context import CliFailure, Profile, timed_out
+from omni_cli.context import CliFailure, Profile, timed_out, unreachable
 
 app = typer.Typer(help="The workflow events the hand-off publishes.", no_args_is_help=True)
 
@@ -24,7 +24,10 @@ def subject(detail: dict[str, Any], profile: Profile) -> str:
     return f"{profile.number(detail.get('phone'))} {profile.number(detail.get('sender'))}".strip()
 
 
-def queue_failure(name: str, exc: Exception) -> CliFailure:
+def queue_failure(name: str, exc: Exception, profile: Profile) -> CliFailure:
+    down = unreachable(exc, profile)
+    if down is not None:
+        return CliFailure(down)
     if timed_out(exc):
         return CliFailure(f"the events queue {name} did not answer in time: is the stack running (make dev)?")
     return CliFailure(f"cannot read the events queue {name}: {type(exc).__name__}")
@@ -47,12 +50,12 @@ def tail(
     try:
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
     except Exception as exc:  # botocore's errors: no such queue, no endpoint, no credentials
-        raise queue_failure(name, exc) from exc
+        raise queue_failure(name, exc, profile) from exc
     while True:
         try:
             messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1 if follow else 0).get("Messages", [])
         except Exception as exc:
-            raise queue_failure(name, exc) from exc
+            raise queue_failure(name, exc, profile) from exc
         for message in messages:
             event = json.loads(message["Body"])
             detail = event.get("detail") or {}

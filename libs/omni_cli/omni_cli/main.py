@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
@@ -9,8 +10,8 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from carrier_core.settings import STAGES
-from omni_cli import doctor, events, messages, numbers, reconcile, simulate, stores, tenants
-from omni_cli.context import CliFailure, Profile, mask_numbers
+from omni_cli import doctor, events, messages, numbers, reconcile, simulate, stackrecord, stores, tenants
+from omni_cli.context import CliFailure, Profile, mask_numbers, unreachable
 
 
 class OneLineFailures(TyperGroup):
@@ -24,6 +25,9 @@ class OneLineFailures(TyperGroup):
         except CliFailure as exc:
             fail(ctx, str(exc))
         except Exception as exc:  # noqa: BLE001 - anything unforeseen: its kind and first line, not a traceback
+            down = unreachable(exc, ctx.obj if isinstance(ctx.obj, Profile) else None)
+            if down is not None:
+                fail(ctx, down)
             first = str(exc).splitlines()[0] if str(exc) else ""
             fail(ctx, f"{type(exc).__name__}: {first}"[:300])
 
@@ -52,7 +56,7 @@ def configure(
         "local",
         "--stage",
         envvar="OMNI_TWILIO_STAGE",
-        help=f"One of {', '.join(STAGES)}; local is the stack of `make dev` (DEVSTACK_PORT_BASE, else 8000).",
+        help=f"One of {', '.join(STAGES)}; local is the stack of `make dev` (see --port-base).",
     ),
     inbound_url: str | None = typer.Option(None, "--inbound-url", help="The inbound service's base URL (other stages)."),
     status_url: str | None = typer.Option(None, "--status-url", help="The status service's base URL (other stages)."),
@@ -60,10 +64,35 @@ def configure(
     show_numbers: bool = typer.Option(
         False, "--show-numbers", help="Print phone numbers in full (masked to the last four digits otherwise)."
     ),
+    port_base: str | None = typer.Option(
+        None, "--port-base", metavar="N", help="The local stack's first port (as DEVSTACK_PORT_BASE; beats it and the record)."
+    ),
+    stack: Path | None = typer.Option(
+        None,
+        "--stack",
+        metavar="DIR",
+        help="Follow the local stack recorded in DIR (its data directory, .dev by default) or a stack.json.",
+    ),
 ) -> None:
     if stage not in STAGES:
         raise CliFailure(f"--stage must be one of {', '.join(STAGES)}, not {stage!r}")
-    ctx.obj = Profile(stage, inbound_url, status_url, outbound_url, show_numbers)
+    ctx.obj = Profile(stage, inbound_url, status_url, outbound_url, show_numbers, local_port_base(port_base, stack))
+
+
+def local_port_base(option: str | None, stack: Path | None) -> int:
+    """Where the local stack listens: --port-base, else --stack's record, else DEVSTACK_PORT_BASE,
+    else the record of the stack in the repository (.dev/stack.json), else 8000."""
+    try:
+        if option is not None:
+            return stackrecord.parse_port_base(option, "--port-base")
+        if stack is not None:
+            record = stackrecord.find(Path.cwd(), stack)
+            if record is None:
+                raise CliFailure(f"--stack {stack}: no running stack is recorded there (is make dev running?)")
+            return record.port_base
+        return stackrecord.port_base()
+    except stackrecord.BadPortBase as exc:
+        raise CliFailure(str(exc)) from exc
 
 
 app.add_typer(simulate.app, name="simulate")

@@ -15,7 +15,10 @@ import requests
 import typer
 from rich.progress import Progress
 
+from carrier_core.errors import CarrierError
+from carrier_core.phone import parse_address
 from carrier_core.signature import compute_signature
+from carrier_core.status.machine import parse_status
 from omni_cli.context import CliFailure, Profile, http
 
 app = typer.Typer(help="Post signed Twilio webhooks (inbound messages, status callbacks).", no_args_is_help=True)
@@ -113,6 +116,9 @@ def inbound(
         raise CliFailure("--to is required: the stage has no default sender")
     if whatsapp:
         sender, to = (n if n.startswith("whatsapp:") else f"whatsapp:{n}" for n in (sender, to))
+    # Twilio only ever posts E.164 addresses: refuse what the inbound API would refuse.
+    address(sender, "--from")
+    address(to, "--to")
     url = profile.webhook_url("inbound")
     token = settings.account.auth_token
     if count == 1:
@@ -128,6 +134,14 @@ def inbound(
         sid = new_sid(media)
         forms.append(inbound_form(settings.account.account_sid, sender, to, body, media_urls(profile, media, sid), sid))
     run_many(profile, url, token, forms, concurrency)
+
+
+def address(value: str, option: str) -> None:
+    """Refuse `value` unless it is an address Twilio would post (`+E164`, `whatsapp:+E164`)."""
+    try:
+        parse_address(value, option)
+    except CarrierError as exc:
+        raise CliFailure(str(exc)) from exc
 
 
 def run_many(profile: Profile, url: str, token: str, forms: list[FormPairs], concurrency: int) -> None:
@@ -172,9 +186,15 @@ def status(
     sid: str = typer.Argument(..., help="The MessageSid the callback is about."),
     message_status: str = typer.Argument(..., metavar="STATUS", help="queued, sent, delivered, undelivered, failed, read, ..."),
     error_code: int | None = typer.Option(None, "--error-code", help="Twilio's ErrorCode (with undelivered or failed)."),
+    raw: bool = typer.Option(False, "--raw", help="Send STATUS as it is, even one Twilio never sends (to test the service's tolerance)."),
 ) -> None:
     """Post a signed status callback for a message."""
     profile: Profile = ctx.obj
+    if not raw:
+        try:
+            parse_status(message_status)
+        except CarrierError as exc:
+            raise CliFailure(f"{exc} (--raw sends it anyway)") from exc
     settings = profile.settings
     pairs = [
         ("MessageSid", sid),

@@ -8,10 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 import typer
+from pynamodb.exceptions import DeleteError
 from rich.table import Table
 
 from carrier_core.errors import CarrierError
 from carrier_core import failed_sends
+from carrier_core.failed_sends import FailedState
 from carrier_core.models import FailedMessageModel, OptOutModel, iso, utc_now
 from carrier_core.phone import parse_address
 from carrier_core.settings import DEFAULT_TENANT
@@ -122,15 +124,45 @@ def get_failed(item_id: str) -> FailedMessageModel:
 def failed_purge(
     ctx: typer.Context,
     older_than: str = typer.Option(..., "--older-than", help="An age: 30m, 12h, 7d."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Delete without asking."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be deleted."),
+    include_retrying: bool = typer.Option(False, "--include-retrying", help="Delete sends still waiting for a retry too."),
 ) -> None:
-    """Delete the failed sends created longer ago than --older-than."""
-    stored(ctx.obj)
+    """Delete the failed sends created longer ago than --older-than (asks first, unless --yes);
+    a send still waiting for a retry is kept unless --include-retrying."""
+    profile = stored(ctx.obj)
     cutoff = iso(utc_now() - parse_duration(older_than))
+    old = list(FailedMessageModel.scan(FailedMessageModel.created_at < cutoff))
+    chosen = [item for item in old if include_retrying or item.state != FailedState.RETRYING.value]
+    kept = len(old) - len(chosen)
+    spared = f"; {kept} still retrying kept (--include-retrying deletes them)" if kept else ""
+    if dry_run or not chosen:
+        for item in chosen:
+            profile.console.print(f"{item.id} {item.state} {item.created_at}")
+        verb = "would purge" if dry_run else "purged"
+        profile.console.print(f"{verb} {len(chosen)} failed sends created before {cutoff}{spared}")
+        return
+    if not yes:
+        try:
+            asked = typer.confirm(f"Delete {len(chosen)} failed sends created before {cutoff}?", err=True)
+        except typer.Abort:  # no answer (stdin closed): end the question's line, then refuse
+            typer.echo(err=True)
+            asked = False
+        if not asked:
+            raise CliFailure("not confirmed: nothing purged (--yes deletes without asking)")
+    # A send that started retrying since the scan is kept, unless retrying ones are wanted.
+    condition = None if include_retrying else FailedMessageModel.state != FailedState.RETRYING.value
     purged = 0
-    for item in FailedMessageModel.scan(FailedMessageModel.created_at < cutoff):
-        item.delete()
-        purged += 1
-    ctx.obj.console.print(f"purged {purged} failed sends created before {cutoff}")
+    for item in chosen:
+        try:
+            item.delete(condition=condition)
+            purged += 1
+        except DeleteError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            kept += 1
+    spared = f"; {kept} still retrying kept (--include-retrying deletes them)" if kept else ""
+    profile.console.print(f"purged {purged} failed sends created before {cutoff}{spared}")
 
 
 def parse_duration(text: str) -> timedelta:
