@@ -12,7 +12,7 @@ SERVICES := inbound status outbound
 STAGE ?= dev
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install lock lint format java dev dev-reset test test-unit test-e2e test-contract test-core $(addprefix test-,$(SERVICES)) affected fuzz typecheck bandit audit bench clean replay-dlq
+.PHONY: help install lock lint format java browser dev dev-reset test test-unit test-e2e test-contract test-core $(addprefix test-,$(SERVICES)) affected fuzz typecheck bandit audit bench clean replay-dlq
 
 help:
 	@echo "make dev        run the whole stack locally (ports 8000-8006) until Ctrl-C"
@@ -68,6 +68,11 @@ $(NODE_STAMP): package.json package-lock.json
 java:
 	@sh devstack/ensure-java.sh
 
+# The inspector's browser test drives Debian's chromium and chromium-driver: installed the
+# same way when missing (root with apt-get), otherwise a message says what to install.
+browser:
+	@sh devstack/ensure-browser.sh
+
 dev: install
 	$(BIN)/python -m devstack
 
@@ -91,7 +96,7 @@ typecheck: install
 test-unit: install
 	$(BIN)/python -m pytest tests/unit
 
-test-e2e: install
+test-e2e: install browser
 	$(BIN)/python -m pytest tests/e2e
 
 test-contract: install
@@ -100,7 +105,7 @@ test-contract: install
 # One team's suites: its unit, contract and end-to-end tests, as tests/suites.py lists them
 # (the e2e tests start the whole local stack but run only the suite's files). `make test`
 # still runs every suite.
-test-core $(addprefix test-,$(SERVICES)): test-%: install
+test-core $(addprefix test-,$(SERVICES)): test-%: install browser
 	$(BIN)/python -m pytest $$($(BIN)/python -m tests.suites $*)
 
 # The change map (tests/affected.py): the services, Terraform roots and suites that
@@ -146,7 +151,7 @@ audit: install
 		$(BIN)/pip-audit --strict --progress-spinner off --disable-pip --requirement $$lock || status=1; done; \
 	exit $$status
 
-test: lint typecheck bandit install
+test: lint typecheck bandit install browser
 	$(BIN)/python -m pytest tests
 
 clean:

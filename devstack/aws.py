@@ -2,9 +2,9 @@
 
 DynamoDB is AWS's DynamoDB Local (devstack.dynamodb); this server holds what the
 hand-off publishes to. `make dev` creates, idempotently, the bus, a rule that forwards
-every omni.twilio event to the queue the workflow engine would read, a second rule and
-queue that `omni-twilio events tail` reads (so the CLI takes nothing from the engine), the
-dead-letter queue of the stream consumer, and the media bucket.
+every omni.twilio event to the queue the workflow engine would read, two more rules and
+queues that `omni-twilio events tail` and the inspector read (so neither takes anything from
+the engine), the dead-letter queue of the stream consumer, and the media bucket.
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ RULE = f"{PREFIX}-events-to-queue"
 # The CLI's own copy of every event: `events tail` deletes what it reads, from this queue.
 CLI_QUEUE = f"{PREFIX}-events-cli"
 CLI_RULE = f"{PREFIX}-events-to-cli"
+# The inspector's own copy of every event (devstack/inspector): it reads and deletes from
+# this queue, never from the one the workflow engine reads.
+INSPECTOR_QUEUE = f"{PREFIX}-events-inspector"
+INSPECTOR_RULE = f"{PREFIX}-events-to-inspector"
 HEALTH_PATH = "/moto-api/"
 
 
@@ -46,8 +50,8 @@ def client(service: str, endpoint: str) -> Any:
 
 
 def create_event_resources(endpoint: str) -> EventResources:
-    """Create the bus, the rules to the events queue and the CLI's queue, the DLQ and the media
-    bucket; idempotent."""
+    """Create the bus, the rules to the events queue, the CLI's and the inspector's queues, the
+    DLQ and the media bucket; idempotent."""
     sqs, events, s3 = client("sqs", endpoint), client("events", endpoint), client("s3", endpoint)
     queue_url = sqs.create_queue(QueueName=EVENTS_QUEUE)["QueueUrl"]
     # 14 days, the longest SQS keeps a message: an operator has that long to replay.
@@ -58,6 +62,7 @@ def create_event_resources(endpoint: str) -> EventResources:
     events.put_rule(Name=RULE, EventBusName=BUS, EventPattern=json.dumps({"source": ["omni.twilio"]}), State="ENABLED")
     events.put_targets(Rule=RULE, EventBusName=BUS, Targets=[{"Id": "events-queue", "Arn": queue_arn}])
     forward(sqs, events, CLI_QUEUE, CLI_RULE)
+    forward(sqs, events, INSPECTOR_QUEUE, INSPECTOR_RULE)
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
         s3.create_bucket(Bucket=MEDIA_BUCKET)
     return EventResources(queue_url, dlq_url)

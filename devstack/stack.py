@@ -103,8 +103,18 @@ class Layout:
         return Part("poller", port, (sys.executable, "-m", "devstack.poller", "--port", str(port), "--data-dir", str(self.data_dir)))
 
     @property
+    def inspector(self) -> Part:
+        # The page of what the stack did (devstack/inspector); it reads the other parts.
+        port = self.base + 7
+        urls = {"dynamodb": self.base, "aws": self.base + 5, "sandbox": self.base + 4, "outbound": self.base + 3}
+        command = [sys.executable, "-m", "devstack.inspector", "--port", str(port)]
+        for name, other in urls.items():
+            command += [f"--{name}", f"http://{HOST}:{other}"]
+        return Part("inspector", port, tuple(command))
+
+    @property
     def parts(self) -> tuple[Part, ...]:
-        return (self.dynamodb, self.aws, self.sandbox, *self.services, self.poller)
+        return (self.dynamodb, self.aws, self.sandbox, *self.services, self.poller, self.inspector)
 
     def url(self, name: str) -> str:
         return next(p.url for p in self.parts if p.name == name)
@@ -358,6 +368,7 @@ def banner(layout: Layout, resources: aws.EventResources | None = None, wiring: 
         ("outbound", layout.url("outbound") + "  POST /messages, GET /messages/{sid}, the same under /tenants/{tenant}, GET /health"),
         ("Twilio sandbox", layout.url("sandbox") + "  /2010-04-01/Accounts/{AccountSid}/Messages.json"),
         ("stream poller", f"checkpoints in {layout.data_dir / 'poller'}"),
+        ("inspector", layout.url("inspector") + "  open it in a browser: messages, events, failed sends, the sandbox's logs"),
     ]
     if resources is not None:
         rows += [

@@ -115,6 +115,7 @@ SUITES: dict[str, list[str]] = {
         "tests/contract/test_numbers_requests.py",
         "tests/e2e/test_devstack.py",
         "tests/e2e/test_cli.py",
+        "tests/e2e/test_inspector.py",
         "tests/infra",
     ],
 }

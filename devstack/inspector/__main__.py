@@ -1,0 +1,3 @@
+from devstack.inspector.server import main
+
+raise SystemExit(main())
