@@ -15,7 +15,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: help install lock lint format java browser dev dev-reset test test-unit test-e2e test-contract test-core $(addprefix test-,$(SERVICES)) affected fuzz typecheck bandit audit bench clean replay-dlq
 
 help:
-	@echo "make dev        run the whole stack locally (ports 8000-8006) until Ctrl-C"
+	@echo "make dev        run the whole stack locally (ports 8000-8007) until Ctrl-C"
 	@echo "make dev-reset  forget the local stack's data (.dev/)"
 	@echo "make test       install what is needed, then run every test suite"
 	@echo "make test-inbound|test-status|test-outbound|test-core   one team's suites (tests/suites.py)"
