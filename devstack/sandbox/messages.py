@@ -24,6 +24,9 @@ MAX_MEDIA = 10
 MAX_VALIDITY_PERIOD = 36000
 
 E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
+# A WhatsApp business-scoped user ID, after `whatsapp:`; a Content API template's SID.
+BSUID = re.compile(r"^[A-Z]{2}(\.ENT)?\.[0-9A-Za-z]{1,128}$")
+CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 SHORT_CODE = re.compile(r"^[0-9]{5,6}$")
 ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
@@ -97,6 +100,9 @@ class CreateMessage:
     media_urls: tuple[str, ...]
     status_callback: str | None
     validity_period: int | None
+    # A Content API template (HX…) and its ContentVariables JSON: WhatsApp's templates.
+    content_sid: str | None = None
+    content_variables: str | None = None
 
     @classmethod
     def from_form(cls, form: Mapping[str, Sequence[str]]) -> CreateMessage:
@@ -110,9 +116,12 @@ class CreateMessage:
             raise invalid(21604, "A 'To' phone number is required.")
         if not from_ and not service:
             raise invalid(21603, "A 'From' or 'MessagingServiceSid' parameter is required to send a message.")
-        if not body and not media:
+        content_sid = _first(form, "ContentSid")
+        if not body and not media and not content_sid:
             raise invalid(21602, "A text message body or media urls must be specified.")
-        if not E164.match(_address(to)):
+        if content_sid and not CONTENT_SID.match(content_sid):
+            raise invalid(21656, f"The ContentSid {content_sid} is invalid.")
+        if not E164.match(_address(to)) and not (to.startswith("whatsapp:") and BSUID.match(_address(to))):
             raise invalid(21211, f"The 'To' number {to} is not a valid phone number.")
         if from_ and not _valid_sender(_address(from_)):
             raise invalid(21212, f"The 'From' number {from_} is not a valid phone number, shortcode, or alphanumeric sender ID.")
@@ -134,7 +143,8 @@ class CreateMessage:
         if _address(to) in MAGIC_TO:
             code, text = MAGIC_TO[_address(to)]
             raise invalid(code, text.format(n=to))
-        return cls(to, from_ or None, service or None, body, media, callback or None, validity)
+        variables = _first(form, "ContentVariables") or None
+        return cls(to, from_ or None, service or None, body, media, callback or None, validity, content_sid or None, variables)
 
 
 def _first(form: Mapping[str, Sequence[str]], name: str) -> str | None:

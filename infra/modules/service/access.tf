@@ -35,13 +35,15 @@ locals {
       # The reconciler (chalicelib/reconcile.py): a BatchGetItem of each page's SIDs, the
       # inbound webhook's put (and its STOP/START transaction) for a message we lack, a
       # status's UpdateItem; every tenant (a Scan), each account's checkpoint (GetItem,
-      # PutItem) under a tenants-table key no tenant id can take.
-      messages                    = ["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
-      failed_messages             = ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
-      "failed_messages/index/due" = ["dynamodb:Query"]
-      optouts                     = ["dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem"]
-      idempotency                 = ["dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
-      tenants                     = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"]
+      # PutItem) under a tenants-table key no tenant id can take. A free-form WhatsApp
+      # send's window (chalicelib/window.py): one Query of the sparse whatsapp_window index.
+      messages                         = ["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+      "messages/index/whatsapp_window" = ["dynamodb:Query"]
+      failed_messages                  = ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+      "failed_messages/index/due"      = ["dynamodb:Query"]
+      optouts                          = ["dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem"]
+      idempotency                      = ["dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+      tenants                          = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"]
     }
   }
 

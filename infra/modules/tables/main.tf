@@ -17,6 +17,9 @@ module "key" {
 
 # Messages, inbound and outbound, keyed by Twilio's SID. The stream is the hand-off to
 # the workflow engine: the write that stores a message is the event.
+# `whatsapp_window` is sparse: only inbound WhatsApp items carry wa_window (tenant, business
+# sender, customer), written by the inbound put itself; a free-form WhatsApp send reads the
+# newest one's created_at to know whether the 24-hour window is open.
 resource "aws_dynamodb_table" "messages" {
   name                        = "${local.prefix}-messages"
   billing_mode                = "PAY_PER_REQUEST"
@@ -28,6 +31,23 @@ resource "aws_dynamodb_table" "messages" {
   attribute {
     name = "sid"
     type = "S"
+  }
+
+  attribute {
+    name = "wa_window"
+    type = "S"
+  }
+
+  attribute {
+    name = "created_at"
+    type = "S"
+  }
+
+  global_secondary_index {
+    name            = "whatsapp_window"
+    hash_key        = "wa_window"
+    range_key       = "created_at"
+    projection_type = "KEYS_ONLY"
   }
 
   ttl {

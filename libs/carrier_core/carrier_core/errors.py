@@ -260,6 +260,36 @@ class MessageTooLong(CarrierError):
     code, http_status, retryable = "message_too_long", 400, False
 
 
+class WhatsAppSessionExpired(CarrierError):
+    """The customer has not written to this WhatsApp sender in 24 hours: only a template may be sent."""
+
+    code, http_status, retryable = "whatsapp_session_expired", 400, False
+
+
+class TemplateWithBody(CarrierError):
+    """A template send (content_sid) also carries a body or media: the template holds the content."""
+
+    code, http_status, retryable = "template_with_body", 400, False
+
+
+class TemplateNotApproved(CarrierError):
+    """The template is not approved for WhatsApp (pending, rejected, paused or disabled)."""
+
+    code, http_status, retryable = "template_not_approved", 400, False
+
+
+class TemplateVariablesInvalid(CarrierError):
+    """The variables do not match the template's: one it does not declare, or one it declares missing."""
+
+    code, http_status, retryable = "template_variables_invalid", 400, False
+
+
+class TemplateNotFound(CarrierError):
+    """No template with that content_sid exists in the Twilio account."""
+
+    code, http_status, retryable = "template_not_found", 400, False
+
+
 class CarrierUnreachable(CarrierError):
     """The destination handset was unreachable."""
 
@@ -378,6 +408,7 @@ TWILIO_CODES: dict[int, type[CarrierError]] = {
     30006: LandlineOrUnreachable,
     30007: CarrierViolation,
     30008: UnknownCarrierError,
+    63016: WhatsAppSessionExpired,
 }
 
 

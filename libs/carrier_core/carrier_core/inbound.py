@@ -27,8 +27,9 @@ from carrier_core.settings import DEFAULT_TENANT, Settings
 from carrier_core.status.machine import MessageStatus, stored_rank
 from carrier_core.storage import REASON_CONDITION_FAILED, cancellation_codes, storage_error
 from carrier_core.tenants import scoped, stored_tenant
-from carrier_core.vocabulary import Direction, MediaStatus, channel_of
+from carrier_core.vocabulary import Channel, Direction, MediaStatus, channel_of
 from carrier_core.webhook import message_sid, messaging_service_sid, whole_number
+from carrier_core.whatsapp import whatsapp_fields, window_key
 from carrier_core.writes import Transaction, placeholders, put_item, values
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ class InboundMessage:
     profile_name: str | None = None
     wa_id: str | None = None
     geo: dict[str, str] = field(default_factory=dict)
+    # Twilio's WhatsApp parameters, snake_case (carrier_core.whatsapp.whatsapp_fields).
+    whatsapp: dict[str, str] = field(default_factory=dict)
 
     @property
     def keyword(self) -> tuple[str, OptOutAction] | None:
@@ -86,6 +89,7 @@ class InboundMessage:
                 raise MissingField(f"{name} is required")
         media = _media(form)
         from_number = form["From"]
+        channel = channel_of(from_number, media=bool(media))
         return cls(
             message_sid=sid,
             account_sid=form.get("AccountSid") or None,
@@ -93,12 +97,13 @@ class InboundMessage:
             from_number=from_number,
             to_number=form["To"],
             body=form.get("Body", ""),
-            channel=channel_of(from_number, media=bool(media)).value,
+            channel=channel.value,
             media=media,
             num_segments=whole_number(form, "NumSegments"),
             profile_name=form.get("ProfileName") or None,
             wa_id=form.get("WaId") or None,
             geo={name: form[name] for name in GEO_FIELDS if form.get(name)},
+            whatsapp=whatsapp_fields(form) if channel is Channel.WHATSAPP else {},
         )
 
 
@@ -143,6 +148,7 @@ def item_fields(message: InboundMessage, settings: Settings, tenant: str = DEFAU
     starting at `received`, reported by `source` (the webhook, or the reconciler)."""
     now = utc_now()
     at = iso(now)
+    whatsapp = message.channel == Channel.WHATSAPP.value
     return {
         "sid": message.message_sid,
         "tenant": stored_tenant(tenant),
@@ -162,6 +168,9 @@ def item_fields(message: InboundMessage, settings: Settings, tenant: str = DEFAU
         "profile_name": message.profile_name,
         "wa_id": message.wa_id,
         "geo": message.geo or None,
+        # The window's index key: this put writes it, so the index costs the webhook nothing.
+        "wa_window": window_key(tenant, message.to_number, message.from_number) if whatsapp else None,
+        "whatsapp": dict(message.whatsapp) if whatsapp else None,
         "opt_out_keyword": message.keyword[0] if message.keyword else None,
         "created_at": at,
         "updated_at": at,

@@ -14,7 +14,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from carrier_core.settings import Settings
@@ -64,6 +64,19 @@ class HistoryEntry(MapAttribute[str, Any]):
     channel_status_message = UnicodeAttribute(null=True)
 
 
+class WhatsAppWindowIndex(GlobalSecondaryIndex["MessageModel"]):
+    """Inbound WhatsApp messages by (tenant, business sender, customer identity), newest last:
+    the customer-service window (carrier_core.whatsapp). Sparse: only inbound WhatsApp items
+    carry `wa_window`; the keys alone are projected, `created_at` is all a send reads."""
+
+    class Meta:
+        index_name = "whatsapp_window"
+        projection = KeysOnlyProjection()
+
+    wa_window = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
 class MessageModel(Model):
     """A message, inbound or outbound, keyed by Twilio's SID. Its stream is the hand-off."""
 
@@ -99,6 +112,11 @@ class MessageModel(Model):
     wa_id = UnicodeAttribute(null=True)
     geo = MapAttribute[str, Any](null=True)
     opt_out_keyword = UnicodeAttribute(null=True)
+    # An inbound WhatsApp message's window key (carrier_core.whatsapp.window_key), written by
+    # the inbound put itself so the index costs the webhook no request.
+    wa_window = UnicodeAttribute(null=True)
+    # An inbound WhatsApp message's own fields, snake_case (carrier_core.whatsapp.whatsapp_fields).
+    whatsapp = MapAttribute[str, Any](null=True)
     # The outbound send (one POST /messages, or a stored one the retry worker runs, by its id) that
     # owns this SID: Twilio answered it with the SID, or it adopted the SID after a lost
     # answer. One SID, one send; a search never adopts a SID another send owns.
@@ -106,6 +124,7 @@ class MessageModel(Model):
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     expires_at = TTLAttribute(null=True)
+    whatsapp_window = WhatsAppWindowIndex()
 
 
 class DueIndex(GlobalSecondaryIndex["FailedMessageModel"]):

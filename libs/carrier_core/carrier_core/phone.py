@@ -16,11 +16,16 @@ start through what the first send loads, this included.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from carrier_core.errors import CarrierError, InvalidField
 
 CHANNEL_PREFIXES = ("whatsapp",)
+# A WhatsApp business-scoped user ID (BSUID): Meta's ID for a customer who shares no phone
+# number, a country code then digits, e.g. `US.13491208655302741918` or `US.ENT.…` for an
+# enterprise-scoped one. https://www.twilio.com/docs/whatsapp/business-scoped-user-ids
+BSUID = re.compile(r"^[A-Z]{2}(\.ENT)?\.[0-9A-Za-z]{1,128}$")
 
 
 @dataclass(frozen=True)
@@ -34,14 +39,25 @@ class PhoneAddress:
         return f"{self.channel}:{self.number}" if self.channel else self.number
 
 
-def parse_address(value: object, field: str, error: type[CarrierError] = InvalidField) -> PhoneAddress:
-    """Parse `channel:+E164` or `+E164`; raises `error` naming `field` when it is not one."""
+def is_bsuid(address: str) -> bool:
+    """Whether `address` is a WhatsApp identity by business-scoped user ID (`whatsapp:CC.ID`)."""
+    prefix, colon, identity = address.rpartition(":")
+    return bool(colon) and prefix == "whatsapp" and BSUID.fullmatch(identity) is not None
+
+
+def parse_address(value: object, field: str, error: type[CarrierError] = InvalidField, bsuid: bool = False) -> PhoneAddress:
+    """Parse `channel:+E164` or `+E164` (and `whatsapp:CC.ID` when `bsuid`); raises `error`
+    naming `field` when it is not one."""
     if not isinstance(value, str) or not value:
         raise error(f"{field} must be a phone number in E.164 format, e.g. +14155552671")
     prefix, colon, number = value.rpartition(":")
     if colon and prefix not in CHANNEL_PREFIXES:
         raise error(f"{field} has an unknown channel prefix; allowed: {', '.join(CHANNEL_PREFIXES)}")
+    if bsuid and is_bsuid(value):
+        return PhoneAddress(prefix, number)
     if not number.startswith("+"):
+        if BSUID.fullmatch(number):
+            raise error(f"{field} is a WhatsApp business-scoped user ID, accepted only as a whatsapp: recipient")
         raise error(f"{field} must start with + and the country code (E.164)")
     import phonenumbers  # deferred: see the module's docstring
 

@@ -7,6 +7,8 @@ from typing import Any
 from carrier_core.errors import from_twilio_code
 from carrier_core.models import HistoryEntry, MediaItem, MessageModel
 from carrier_core.tenants import tenant_of
+from carrier_core.vocabulary import Channel, Direction
+from carrier_core.whatsapp import window_closes_at
 
 
 def _media(item: MediaItem) -> dict[str, Any]:
@@ -42,6 +44,17 @@ def _error(error_code: int | None) -> dict[str, Any] | None:
     return {"code": error.code, "retryable": error.retryable}
 
 
+def _whatsapp(item: MessageModel) -> dict[str, Any] | None:
+    """A WhatsApp message's own fields; an inbound one's also when the customer-service
+    window it opened closes (a later message from the customer opens a new one)."""
+    if item.channel != Channel.WHATSAPP.value:
+        return None
+    fields: dict[str, Any] = dict(item.whatsapp.as_dict()) if item.whatsapp is not None else {}
+    if item.direction == Direction.INBOUND.value:
+        fields["window_closes_at"] = window_closes_at(item.created_at)
+    return fields
+
+
 def render_message(item: MessageModel) -> dict[str, Any]:
     """Every field of the contract, `null` or empty where it does not apply."""
     error_code = int(item.error_code) if item.error_code is not None else None
@@ -63,6 +76,7 @@ def render_message(item: MessageModel) -> dict[str, Any]:
         "profile_name": item.profile_name,
         "wa_id": item.wa_id,
         "geo": dict(item.geo.as_dict()) if item.geo is not None else {},
+        "whatsapp": _whatsapp(item),
         "history": [_history(h) for h in item.history or []],
         "history_dropped": int(item.history_dropped or 0),
         "created_at": item.created_at,

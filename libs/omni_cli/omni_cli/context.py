@@ -18,6 +18,7 @@ from rich.console import Console
 
 from carrier_core.errors import CarrierError
 from carrier_core.logs import mask_phone
+from carrier_core.phone import BSUID
 from carrier_core.settings import LOCAL_API_KEY_SECRET, LOCAL_API_KEY_SID, Settings
 from omni_cli import stackrecord
 
@@ -39,7 +40,9 @@ E164 = re.compile(r"\+\d{7,15}")
 BARE_NUMBER = re.compile(r"\d{7,15}")
 # Fields that hold a phone number, the customer's or the business sender's (an opt-out's or
 # an event's `sender`), masked unless --show-numbers. A Messaging Service SID is kept.
-NUMBER_FIELDS = frozenset({"from", "to", "phone", "sender", "from_number", "to_number", "wa_id"})
+# A WhatsApp business-scoped user ID (`US.1349…`, also behind `whatsapp:`) names a customer as
+# a number does, and is masked the same way; `external_user_id` holds one.
+NUMBER_FIELDS = frozenset({"from", "to", "phone", "sender", "from_number", "to_number", "wa_id", "external_user_id"})
 
 
 class CliFailure(Exception):
@@ -151,7 +154,7 @@ class Profile:
         if value is None:
             return ""
         # Only numbers: a Messaging Service SID or an alphanumeric sender is shown as it is.
-        if self.show_numbers or not (E164.search(value) or BARE_NUMBER.fullmatch(value)):
+        if self.show_numbers or not (E164.search(value) or BARE_NUMBER.fullmatch(value) or BSUID.fullmatch(value.rpartition(":")[2])):
             return value
         return str(mask_phone(value))
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 import typer
 from rich.table import Table
 
+from carrier_core.models import iso
 from carrier_core.status.machine import MessageStatus, known_status, rule_of
 from carrier_core.tenants import is_tenant_id
 from carrier_core.webhook import MESSAGE_SID
-from omni_cli.context import CliFailure, Profile, error_line, http
+from omni_cli.context import NUMBER_FIELDS, CliFailure, Profile, error_line, http
 
 FAILURES = {MessageStatus.FAILED, MessageStatus.UNDELIVERED, MessageStatus.CANCELED}
 # `send` answers a send waiting for a retry with this id, and GET /messages/{id} reads it.
@@ -124,6 +126,22 @@ def history_key(entry: dict[str, Any]) -> tuple[Any, ...]:
     return entry.get("at"), entry.get("status"), entry.get("source"), entry.get("error_code")
 
 
+def whatsapp_rows(whatsapp: dict[str, Any], profile: Profile, now: datetime | None = None) -> list[tuple[str, str]]:
+    """A WhatsApp message's own fields, one row each, and when its 24-hour window closes."""
+    rows = []
+    for name, value in sorted(whatsapp.items()):
+        if name == "window_closes_at" or value is None:
+            continue
+        shown = profile.number(str(value)) if name in NUMBER_FIELDS else str(value)
+        rows.append((f"whatsapp {name}", shown))
+    closes = whatsapp.get("window_closes_at")
+    if closes:
+        moment = now or datetime.now(timezone.utc)
+        state = "open" if str(closes) > iso(moment) else "closed: only a template (content_sid) may be sent"
+        rows.append(("whatsapp window closes", f"{closes} ({state})"))
+    return rows
+
+
 def show(
     ctx: typer.Context,
     sid: str = typer.Argument(..., help="The message's SID (SM…/MM…, or RQ… for a send being retried)."),
@@ -156,6 +174,8 @@ def show(
     error = message.get("error") or {}
     if error:
         summary.add_row("error", f"{error.get('code')} (retryable: {error.get('retryable')})")
+    for name, value in whatsapp_rows(message.get("whatsapp") or {}, profile):
+        summary.add_row(name, value)
     for n, item in enumerate(message.get("media") or []):
         summary.add_row(f"media {n}", f"{item.get('content_type') or ''} {item.get('status') or ''} {item.get('url')}")
     profile.console.print(summary)

@@ -22,6 +22,7 @@ from carrier_core.errors import (
     MalformedBody,
     MessageTooLong,
     MissingField,
+    TemplateWithBody,
     TooManyMedia,
 )
 from carrier_core.models import MediaItem
@@ -36,7 +37,22 @@ MAX_BODY_CHARS = 1600
 MAX_MEDIA = 10
 VALIDITY_RANGE = (1, 36000)
 MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
-FIELDS = frozenset({"to", "from", "messaging_service_sid", "body", "media_urls", "status_callback", "validity_period", "max_price"})
+CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
+MAX_CONTENT_VARIABLES = 100
+FIELDS = frozenset(
+    {
+        "to",
+        "from",
+        "messaging_service_sid",
+        "body",
+        "media_urls",
+        "status_callback",
+        "validity_period",
+        "max_price",
+        "content_sid",
+        "content_variables",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +68,18 @@ class OutboundRequest:
     validity_period: int | None
     max_price: float | None
     tenant: str = DEFAULT_TENANT
+    # A Content API template (HX…) and its variables as the JSON object string Twilio takes.
+    content_sid: str | None = None
+    content_variables: str | None = None
+
+    @property
+    def is_template(self) -> bool:
+        return self.content_sid is not None
+
+    @property
+    def variables(self) -> dict[str, str]:
+        """The template's variables by name."""
+        return dict(json.loads(self.content_variables)) if self.content_variables else {}
 
     @cached_property
     def channel(self) -> Channel:
@@ -88,6 +116,7 @@ class OutboundRequest:
             "encoding": segments.encoding.value,
             "messaging_service_sid": self.messaging_service_sid,
             "tenant": stored_tenant(self.tenant),
+            "whatsapp": {"content_sid": self.content_sid} if self.content_sid else None,
         }
 
     def fingerprint(self) -> str:
@@ -102,6 +131,9 @@ class OutboundRequest:
         stored = {**asdict(self), "media_urls": list(self.media_urls)}
         if self.tenant == DEFAULT_TENANT:
             del stored["tenant"]
+        for name in ("content_sid", "content_variables"):
+            if stored[name] is None:  # a stored free-form send looks as it always did
+                del stored[name]
         return stored
 
     @classmethod
@@ -119,6 +151,8 @@ class OutboundRequest:
             validity_period=int(validity) if validity is not None else None,
             max_price=float(price) if price is not None else None,
             tenant=str(data.get("tenant") or DEFAULT_TENANT),
+            content_sid=data.get("content_sid") or None,
+            content_variables=data.get("content_variables") or None,
         )
 
     @classmethod
@@ -128,7 +162,8 @@ class OutboundRequest:
         unknown = sorted(set(data) - FIELDS)
         if unknown:
             raise InvalidField(f"unknown field {unknown[0]}; accepted: {', '.join(sorted(FIELDS))}")
-        to = parse_address(data.get("to"), "to", InvalidPhoneNumber)
+        # A WhatsApp customer may be known by a business-scoped user ID alone (whatsapp:CC.ID).
+        to = parse_address(data.get("to"), "to", InvalidPhoneNumber, bsuid=True)
         service = _messaging_service(data.get("messaging_service_sid"))
         sender = data.get("from")
         if sender is None and service is None:
@@ -142,8 +177,13 @@ class OutboundRequest:
             raise InvalidField("to and from must both be WhatsApp addresses or neither")
         body = _body(data.get("body"))
         media = _media(data.get("media_urls"), settings.is_local)
-        if not body and not media:
-            raise MissingField("body or media_urls is required")
+        content_sid = _content_sid(data.get("content_sid"))
+        variables = _content_variables(data.get("content_variables"), content_sid)
+        if content_sid is not None and (body or media):
+            # Twilio fails a template that also carries a body outside the window.
+            raise TemplateWithBody("a send with content_sid takes no body or media_urls: the template holds the content")
+        if not body and not media and content_sid is None:
+            raise MissingField("body, media_urls or content_sid is required")
         check_sender(settings.account, (s for s in (from_number, service) if s))
         return cls(
             to=str(to),
@@ -155,6 +195,8 @@ class OutboundRequest:
             validity_period=_validity(data.get("validity_period")),
             max_price=_max_price(data.get("max_price")),
             tenant=settings.account.tenant,
+            content_sid=content_sid,
+            content_variables=variables,
         )
 
 
@@ -191,6 +233,28 @@ def _messaging_service(value: object) -> str | None:
     if not isinstance(value, str) or not MESSAGING_SERVICE_SID.match(value):
         raise InvalidSender("messaging_service_sid must be MG followed by 32 hexadecimal digits")
     return value
+
+
+def _content_sid(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not CONTENT_SID.match(value):
+        raise InvalidField("content_sid must be HX followed by 32 hexadecimal digits")
+    return value
+
+
+def _content_variables(value: object, content_sid: str | None) -> str | None:
+    """The variables as the JSON object string Twilio's ContentVariables takes (keys sorted,
+    so one request has one fingerprint)."""
+    if value is None:
+        return None
+    if content_sid is None:
+        raise InvalidField("content_variables needs content_sid")
+    if not isinstance(value, dict) or len(value) > MAX_CONTENT_VARIABLES:
+        raise InvalidField(f"content_variables must be an object of at most {MAX_CONTENT_VARIABLES} names to strings")
+    if not all(isinstance(v, str) for v in value.values()):
+        raise InvalidField("content_variables must map each variable name to a string")
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")) if value else None
 
 
 def _body(value: object) -> str | None:

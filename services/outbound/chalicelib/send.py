@@ -1,6 +1,6 @@
 """Sending a message: one core (`deliver`) for the API and the retry worker.
 
-deliver: opt-out check -> media checked and converted -> Twilio, retried only where that
+deliver: opt-out check -> WhatsApp window (free-form WhatsApp only) -> media checked and converted -> Twilio, retried only where that
 cannot send twice -> one write.
 The API turns what it returns into a SendOutcome (send_message); the worker into the
 failed send's next state. Neither sees an Idempotency-Key: that is the guard around the
@@ -37,6 +37,7 @@ from chalicelib.accepted import write_accepted
 from chalicelib.messages import accepted_item, retrying_item
 from chalicelib.optouts import check_opt_out
 from chalicelib.twilio_client import Accepted, TwilioCallFailed, create_message
+from chalicelib.window import check_window
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,7 @@ def deliver(
     """
     try:
         check_opt_out(request, ledger.claim())
+        check_window(request, utc_now())
         media = _prepare_media(request.media_urls, settings)
     except CarrierError as refused:
         if refused.http_status >= 500:

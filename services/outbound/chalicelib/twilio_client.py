@@ -223,6 +223,8 @@ def _params(request: OutboundRequest) -> dict[str, Any]:
         "body": request.body,
         "media_url": list(request.media_urls) or None,
         "validity_period": request.validity_period,
+        "content_sid": request.content_sid,
+        "content_variables": request.content_variables,
         # max_price is not sent: Twilio has ignored MaxPrice since 2024-06-03.
     }
     params.update({name: value for name, value in optional.items() if value is not None})
