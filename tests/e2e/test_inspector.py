@@ -8,6 +8,7 @@ timeline and the events, and show a hostile body as text.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from selenium import webdriver
@@ -51,16 +52,40 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
         driver.quit()
 
 
+# The page replaces its content on every refresh, so an element found in one call may be gone
+# by the next: each read is one script run, which the page's own script cannot interleave.
+ROW = """
+const row = document.getElementById('message-' + arguments[0]);
+if (!row) return null;
+const body = row.querySelector('td.body');
+return {
+  status: row.getAttribute('data-status'),
+  timeline: Array.from(row.querySelectorAll('ol.timeline li'), li => li.getAttribute('data-status')),
+  events: Array.from(row.querySelectorAll('li.event'), e => [e.getAttribute('data-type'), e.innerText]),
+  body: body ? body.innerText : null,
+  injected: row.querySelectorAll('td.body script, td.body img').length,
+  text: row.innerText,
+};
+"""
+
+
+def row_of(browser: WebDriver, sid: str) -> dict[str, Any] | None:
+    row: dict[str, Any] | None = browser.execute_script(ROW, sid)
+    return row
+
+
 def status_of(browser: WebDriver, sid: str) -> str | None:
-    rows = browser.find_elements(By.ID, f"message-{sid}")
-    return rows[0].get_attribute("data-status") if rows else None
+    row = row_of(browser, sid)
+    return row["status"] if row else None
 
 
 def events_on_page(browser: WebDriver, sid: str) -> list[tuple[str, str]]:
-    rows = browser.find_elements(By.ID, f"message-{sid}")
-    if not rows:
-        return []
-    return [(str(e.get_attribute("data-type")), e.text) for e in rows[0].find_elements(By.CSS_SELECTOR, "li.event")]
+    row = row_of(browser, sid)
+    return [(str(kind), str(text)) for kind, text in row["events"]] if row else []
+
+
+def text_of(browser: WebDriver, element_id: str) -> str:
+    return str(browser.execute_script("return document.getElementById(arguments[0]).innerText;", element_id))
 
 
 def test_a_send_reaches_delivered_on_the_open_page(stack: RunningStack, browser: WebDriver) -> None:
@@ -74,8 +99,9 @@ def test_a_send_reaches_delivered_on_the_open_page(stack: RunningStack, browser:
 
     # The page is never reloaded: its script fetches the content again until delivered shows.
     WebDriverWait(browser, 30, poll_frequency=0.3).until(lambda b: status_of(b, sid) == "delivered")
-    row = browser.find_element(By.ID, f"message-{sid}")
-    timeline = [li.get_attribute("data-status") for li in row.find_elements(By.CSS_SELECTOR, "ol.timeline li")]
+    row = row_of(browser, sid)
+    assert row is not None
+    timeline = row["timeline"]
     assert timeline[0] == "queued" and timeline[-1] == "delivered" and "sent" in timeline, timeline
 
     # The events the bus carried for it, read from the inspector's own queue...
@@ -86,16 +112,16 @@ def test_a_send_reaches_delivered_on_the_open_page(stack: RunningStack, browser:
     assert "delivered" in engine, engine
 
     # The body is text on the page: no script of it ran, no element of it was made.
-    assert row.find_element(By.CSS_SELECTOR, "td.body").text == HOSTILE
+    assert row["body"] == HOSTILE
     assert browser.title == "omni-twilio local inspector"
-    assert row.find_elements(By.CSS_SELECTOR, "td.body script, td.body img") == []
+    assert row["injected"] == 0
     assert len(browser.find_elements(By.TAG_NAME, "script")) == 1
 
     # Numbers are masked as the CLI masks them, in the messages and in the sandbox's logs.
-    assert "***0010" in row.text
+    assert "***0010" in row["text"]
     assert TO not in browser.page_source
-    requests_log = browser.find_element(By.ID, "sandbox-requests").text
-    callbacks_log = browser.find_element(By.ID, "sandbox-callbacks").text
+    requests_log = text_of(browser, "sandbox-requests")
+    callbacks_log = text_of(browser, "sandbox-callbacks")
     assert sid in requests_log and "***0010" in requests_log
     assert sid in callbacks_log and "delivered" in callbacks_log
 
@@ -105,8 +131,8 @@ def test_a_failed_send_is_listed(stack: RunningStack, browser: WebDriver) -> Non
     refused = stack.http.post(stack.url("outbound", "/messages"), json={"to": "+15005550001", "body": "never sent"}, timeout=30)
     assert refused.status_code == 400, refused.text
     browser.get(stack.url("inspector", "/"))
-    WebDriverWait(browser, 30, poll_frequency=0.3).until(lambda b: "21211" in b.find_element(By.ID, "failed").text)
-    failed = browser.find_element(By.ID, "failed").text
+    WebDriverWait(browser, 30, poll_frequency=0.3).until(lambda b: "21211" in text_of(b, "failed"))
+    failed = text_of(browser, "failed")
     assert "***0001" in failed and "+15005550001" not in browser.page_source
 
 
