@@ -187,6 +187,8 @@ ERRORS = {
     "storage_unavailable": (503, True),
     "configuration_error": (500, False),
     "internal_error": (500, False),
+    "whatsapp_session_expired": (400, False),
+    "template_with_body": (400, False),
 }
 
 
@@ -230,6 +232,7 @@ TWILIO_ERRORS = {
     30006: "landline_or_unreachable",
     30007: "carrier_violation",
     30008: "unknown_carrier_error",
+    63016: "whatsapp_session_expired",
     99999: "twilio_rejected",
     21999: "twilio_rejected",
 }

@@ -272,24 +272,6 @@ class TemplateWithBody(CarrierError):
     code, http_status, retryable = "template_with_body", 400, False
 
 
-class TemplateNotApproved(CarrierError):
-    """The template is not approved for WhatsApp (pending, rejected, paused or disabled)."""
-
-    code, http_status, retryable = "template_not_approved", 400, False
-
-
-class TemplateVariablesInvalid(CarrierError):
-    """The variables do not match the template's: one it does not declare, or one it declares missing."""
-
-    code, http_status, retryable = "template_variables_invalid", 400, False
-
-
-class TemplateNotFound(CarrierError):
-    """No template with that content_sid exists in the Twilio account."""
-
-    code, http_status, retryable = "template_not_found", 400, False
-
-
 class CarrierUnreachable(CarrierError):
     """The destination handset was unreachable."""
 
