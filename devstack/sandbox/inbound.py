@@ -39,12 +39,12 @@ from carrier_core.signature import compute_signature
 from devstack.sandbox.errors import TwilioApiError, invalid, not_found
 from devstack.sandbox.lifecycle import CALLBACK_ATTEMPTS, _attempt
 from devstack.sandbox.media import store_of
-from devstack.sandbox.messages import API_VERSION, E164, MAX_BODY, CreateMessage, Message, num_segments
+from devstack.sandbox.messages import API_VERSION, E164, MAX_BODY, MESSAGING_SERVICE_SID, CreateMessage, Message, num_segments
 
 if TYPE_CHECKING:
     from devstack.sandbox.server import Sandbox
 
-FIELDS = ("from", "to", "body", "account_sid", "deliver", "url", "sid")
+FIELDS = ("from", "to", "body", "account_sid", "deliver", "url", "sid", "messaging_service_sid")
 MM_SID = re.compile(r"^MM[0-9a-f]{32}$")
 DELIVER = re.compile(r"^/_sandbox/inbound/(?P<sid>(?:SM|MM)[0-9a-f]{32})/deliver$")
 LOG_LIMIT = 100_000
@@ -61,6 +61,8 @@ class InboundSpec:
     deliver: bool
     url: str | None
     sid: str | None
+    # The Messaging Service the `to` number belongs to: Twilio then names it in the webhook.
+    messaging_service_sid: str | None = None
 
     @classmethod
     def from_json(cls, raw: bytes) -> InboundSpec:
@@ -73,7 +75,7 @@ class InboundSpec:
         unknown = sorted(set(data) - set(FIELDS))
         if unknown:
             raise invalid(20001, f"unknown field {unknown[0][:40]!r}; accepted: {', '.join(FIELDS)}")
-        text = {name: data.get(name) for name in ("from", "to", "body", "account_sid", "url", "sid")}
+        text = {name: data.get(name) for name in ("from", "to", "body", "account_sid", "url", "sid", "messaging_service_sid")}
         for name, value in text.items():
             if value is not None and not isinstance(value, str):
                 raise invalid(20001, f"{name} must be a string")
@@ -92,7 +94,10 @@ class InboundSpec:
         sid = text["sid"]
         if sid is not None and not MM_SID.match(sid):
             raise invalid(20001, "sid must be MM followed by 32 lowercase hex digits")
-        return cls(str(text["from"]), str(text["to"]), body, text["account_sid"], deliver, url, sid)
+        service = text["messaging_service_sid"]
+        if service is not None and not MESSAGING_SERVICE_SID.match(service):
+            raise invalid(20001, "messaging_service_sid must be MG followed by 32 hex digits")
+        return cls(str(text["from"]), str(text["to"]), body, text["account_sid"], deliver, url, sid, service)
 
 
 class Inbound:
@@ -121,7 +126,7 @@ class Inbound:
         request = CreateMessage(
             to=spec.to,
             from_=spec.from_,
-            messaging_service_sid=None,
+            messaging_service_sid=spec.messaging_service_sid,
             body=spec.body,
             media_urls=tuple(media_base + m.path() for m in media),
             status_callback=None,
@@ -220,6 +225,7 @@ def webhook_params(message: Message, content_types: list[str]) -> list[tuple[str
         ("SmsStatus", "received"),
         ("Body", message.request.body),
         ("To", message.request.to),
+        *([("MessagingServiceSid", message.request.messaging_service_sid)] if message.request.messaging_service_sid else []),
         ("NumSegments", str(message.segments)),
         ("MessageSid", message.sid),
         ("AccountSid", message.account_sid),

@@ -245,9 +245,24 @@ class Lifecycle:
         self._delay = delay
         self._auth_token = auth_token
         self._scheduler = Scheduler()
+        # Scheduled messages' times, apart: `pending` counts steps to come, not messages
+        # waiting for their SendAt (which may be days away).
+        self._timers = Scheduler(workers=1)
 
     def begin(self, message: Message) -> None:
         self._schedule(message, steps_for(message), 0)
+
+    def after(self, seconds: float, job: Callable[[], None]) -> None:
+        """Run `job` once `seconds` have passed (a scheduled message's time)."""
+        self._timers.at(time.monotonic() + max(0.0, seconds), job)
+
+    def announce(self, message: Message) -> None:
+        """Send the callback of the message's current status (a cancel's), off the caller's thread."""
+        with self._lock:
+            params = callback_params(message)
+        if message.request.status_callback:
+            url = message.request.status_callback
+            self._scheduler.at(time.monotonic(), lambda: self._sender.post(url, params, self._auth_token(message.account_sid)))
 
     @property
     def pending(self) -> int:
@@ -269,6 +284,7 @@ class Lifecycle:
 
     def stop(self) -> None:
         self._scheduler.stop()
+        self._timers.stop()
 
 
 def advance(message: Message, outcome: Outcome, now: datetime) -> None:

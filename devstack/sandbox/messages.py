@@ -11,7 +11,7 @@ import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +30,10 @@ CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 SHORT_CODE = re.compile(r"^[0-9]{5,6}$")
 ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+# Scheduling (https://www.twilio.com/docs/messaging/features/message-scheduling): SendAt
+# from 300 seconds to 35 days ahead, ScheduleType=fixed, a Messaging Service only.
+SCHEDULE_MIN_LEAD = timedelta(seconds=300)
+SCHEDULE_MAX_LEAD = timedelta(days=35)
 CHANNEL_PREFIXES = ("whatsapp:",)
 
 # Twilio's magic test numbers and the error each one answers with.
@@ -103,10 +107,12 @@ class CreateMessage:
     # A Content API template (HX…) and its ContentVariables JSON: WhatsApp's templates.
     content_sid: str | None = None
     content_variables: str | None = None
+    send_at: datetime | None = None
 
     @classmethod
-    def from_form(cls, form: Mapping[str, Sequence[str]]) -> CreateMessage:
-        """Validate the form as Twilio does; raises TwilioApiError with Twilio's code."""
+    def from_form(cls, form: Mapping[str, Sequence[str]], now: datetime | None = None) -> CreateMessage:
+        """Validate the form as Twilio does, scheduling against `now` (the sandbox's clock);
+        raises TwilioApiError with Twilio's code."""
         to = _first(form, "To")
         from_ = _first(form, "From")
         service = _first(form, "MessagingServiceSid")
@@ -137,6 +143,7 @@ class CreateMessage:
         if callback and not _is_http_url(callback):
             raise invalid(21609, f"Invalid StatusCallback url: {callback}")
         validity = _validity_period(_first(form, "ValidityPeriod"))
+        send_at = _send_at(form, service, now or datetime.now(timezone.utc))
         if from_ and _address(from_) in MAGIC_FROM:
             code, text = MAGIC_FROM[_address(from_)]
             raise invalid(code, text.format(n=from_))
@@ -144,7 +151,7 @@ class CreateMessage:
             code, text = MAGIC_TO[_address(to)]
             raise invalid(code, text.format(n=to))
         variables = _first(form, "ContentVariables") or None
-        return cls(to, from_ or None, service or None, body, media, callback or None, validity, content_sid or None, variables)
+        return cls(to, from_ or None, service or None, body, media, callback or None, validity, content_sid or None, variables, send_at)
 
 
 def _first(form: Mapping[str, Sequence[str]], name: str) -> str | None:
@@ -164,6 +171,30 @@ def _validity_period(raw: str | None) -> int | None:
             90007, f"Invalid validity period value: ValidityPeriod must be a whole number of seconds from 1 to {MAX_VALIDITY_PERIOD}."
         )
     return int(raw)
+
+
+def _send_at(form: Mapping[str, Sequence[str]], service: str | None, now: datetime) -> datetime | None:
+    """SendAt as Twilio checks it: a Messaging Service (35118), ScheduleType=fixed (35111),
+    an ISO 8601 time (35114) within the window (35114)."""
+    raw = _first(form, "SendAt")
+    schedule_type = _first(form, "ScheduleType")
+    if not raw:
+        if schedule_type:
+            raise invalid(35115, "SendAt is required when ScheduleType is given.")
+        return None
+    if not service:
+        raise invalid(35118, "MessagingServiceSid is required to schedule a message.")
+    if schedule_type != "fixed":
+        raise invalid(35111, "ScheduleType must be 'fixed' to schedule a message.")
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise invalid(35114, "SendAt must be an ISO 8601 timestamp.") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    if not now + SCHEDULE_MIN_LEAD <= moment <= now + SCHEDULE_MAX_LEAD:
+        raise invalid(35114, "SendAt must be between 300 seconds and 35 days in the future.")
+    return moment
 
 
 def new_sid(media: bool) -> str:
@@ -220,14 +251,17 @@ class Message:
 
 def create(account_sid: str, request: CreateMessage, now: datetime) -> Message:
     """A new message as Twilio answers the create: `queued` from a number, `accepted` from a
-    Messaging Service, which picks the sender (and so the segment count) only later."""
+    Messaging Service, which picks the sender (and so the segment count) only later;
+    `scheduled` with SendAt."""
     via_service = request.from_ is None
+    # Scheduled until its time (Sandbox.release_due) or a cancel.
+    status = "scheduled" if request.send_at is not None else "accepted" if via_service else "queued"
     return Message(
         account_sid=account_sid,
         sid=new_sid(bool(request.media_urls)),
         request=request,
         from_=request.from_,
-        status="accepted" if via_service else "queued",
+        status=status,
         date_created=now,
         date_updated=now,
         segments=0 if via_service else segments_for(request),

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
@@ -69,6 +69,9 @@ class Sandbox:
         self.lifecycle = Lifecycle(self.lock, self.callbacks, callback_delay, self.accounts.token)
         # Customers' messages to the accounts, and their webhooks (devstack/sandbox/inbound.py).
         self.inbound = Inbound(self, inbound_url)
+        # How far the control API moved the sandbox's clock ahead (POST /_sandbox/clock):
+        # scheduled messages fall due against it, so a test need not wait.
+        self.clock_offset = 0.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Sandbox:
@@ -128,12 +131,71 @@ class Sandbox:
     def create_message(self, form: Form, account: str | None = None) -> dict[str, Any]:
         """Validate and store a message of `account` (the first one when None); returns the
         resource as created, before it moves on."""
-        request = CreateMessage.from_form(form)
-        message = create(account or self.account_sid, request, datetime.now(timezone.utc))
+        now = self.now()
+        request = CreateMessage.from_form(form, now)
+        message = create(account or self.account_sid, request, now)
         with self.lock:
             self.messages[message.sid] = message
             resource = message.resource()
-        self.lifecycle.begin(message)
+        if request.send_at is not None:
+            self.lifecycle.after((request.send_at - now).total_seconds(), self._release)
+        else:
+            self.lifecycle.begin(message)
+        return resource
+
+    def now(self) -> datetime:
+        """The sandbox's clock: real time plus what the control API advanced it by."""
+        return datetime.now(timezone.utc) + timedelta(seconds=self.clock_offset)
+
+    def clock(self) -> dict[str, Any]:
+        with self.lock:
+            scheduled = sum(1 for m in self.messages.values() if m.status == "scheduled")
+        return {"now": self.now().isoformat(), "offset_seconds": self.clock_offset, "scheduled": scheduled}
+
+    def set_clock(self, advance_seconds: float | None) -> dict[str, Any]:
+        """Move the clock ahead by `advance_seconds` (None: back to real time) and release
+        every scheduled message whose time has come."""
+        with self.lock:
+            self.clock_offset = 0.0 if advance_seconds is None else self.clock_offset + advance_seconds
+        released = self.release_due()
+        return {**self.clock(), "released": released}
+
+    def _release(self) -> None:
+        self.release_due()
+
+    def release_due(self) -> list[str]:
+        """Scheduled messages whose SendAt has passed move to `queued` and on through their
+        lifecycle, as Twilio sends them at their time; their SIDs."""
+        now = self.now()
+        with self.lock:
+            due = [m for m in self.messages.values() if m.status == "scheduled" and m.request.send_at and m.request.send_at <= now]
+            for message in due:
+                # `queued` at once, so a cancel from here on is 30409; the first step's
+                # callback announces it.
+                message.status = "queued"
+                message.date_updated = now
+        for message in due:
+            self.lifecycle.begin(message)
+        return [m.sid for m in due]
+
+    def update_message(self, sid: str, path: str, form: Form, account: str) -> dict[str, Any]:
+        """POST …/Messages/{Sid}.json: Status=canceled cancels a scheduled message (30409
+        otherwise) and sends its `canceled` callback."""
+        status = form["Status"][0] if form.get("Status") else None
+        with self.lock:
+            message = self.messages.get(sid)
+            if message is None or message.account_sid != account:
+                raise errors.not_found(path)
+            if status is not None:
+                if status != "canceled":
+                    raise errors.invalid(20001, "Status may only be 'canceled'.")
+                if message.status != "scheduled":
+                    raise errors.invalid(30409, "Message is not in a cancelable state.")
+                message.status = "canceled"
+                message.date_updated = self.now()
+            resource = message.resource()
+        if status is not None:
+            self.lifecycle.announce(message)
         return resource
 
     def fetch(self, sid: str, path: str, account: str | None = None) -> dict[str, Any]:
@@ -303,6 +365,9 @@ class Handler(BaseHTTPRequestHandler):
             elif method == "GET" and (match := MESSAGE.match(path)):
                 self.sandbox.authorize(self.headers.get("Authorization"), match["account"], path)
                 self._send(200, self.sandbox.fetch(match["sid"], path, match["account"]))
+            elif method == "POST" and (match := MESSAGE.match(path)):
+                self.sandbox.authorize(self.headers.get("Authorization"), match["account"], path)
+                self._send(200, self.sandbox.update_message(match["sid"], path, _pairs(raw.decode("utf-8", "replace")), match["account"]))
             elif numbers.handles(path):
                 self._numbers(method, path, raw)
             else:
@@ -398,6 +463,13 @@ class Handler(BaseHTTPRequestHandler):
         elif (match := DELIVER.match(path)) and method == "POST":
             url = _json_object(raw).get("url")
             self._send(200, sandbox.inbound.redeliver(match["sid"], path, url if isinstance(url, str) else None))
+        elif path == "/_sandbox/clock" and method == "GET":
+            self._send(200, sandbox.clock())
+        elif path == "/_sandbox/clock" and method in ("POST", "DELETE"):
+            advance = _json_object(raw).get("advance_seconds") if method == "POST" else None
+            if method == "POST" and (isinstance(advance, bool) or not isinstance(advance, (int, float)) or advance < 0):
+                raise errors.invalid(20001, "advance_seconds must be a number of seconds, 0 or more")
+            self._send(200, sandbox.set_clock(advance))
         elif path == "/_sandbox/pending" and method == "GET":
             self._send(200, {"steps": sandbox.lifecycle.pending})
         elif path == "/_sandbox/accounts" or path.startswith("/_sandbox/accounts/"):

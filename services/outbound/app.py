@@ -20,6 +20,7 @@ from carrier_core.version import running_version
 from carrier_core.web import JSON_HEADERS, handles_errors
 from carrier_core.webhook import JSON, check_size
 
+from chalicelib.cancel import cancel_scheduled
 from chalicelib.idempotency import check_key, guard_for
 from chalicelib.local import reconcile_args, retry_at
 from chalicelib.messages import get_message, media_link, replayed
@@ -74,6 +75,18 @@ def send(settings: Settings) -> Response:
         raise outcome.error
     replay = {"Idempotent-Replayed": "true"} if outcome.kind is Kind.REPLAYED else {}
     return Response(body=outcome.resource, headers={**JSON_HEADERS, **replay}, status_code=202)
+
+
+@app.route("/messages/{sid}/cancel", methods=["POST"], content_types=[JSON])
+@handles_errors(Response)
+def cancel(sid: str) -> Response:
+    return Response(body=cancel_scheduled(sid, runtime.settings), status_code=200)
+
+
+@app.route("/tenants/{tenant}/messages/{sid}/cancel", methods=["POST"], content_types=[JSON])
+@handles_errors(Response)
+def cancel_tenant(tenant: str, sid: str) -> Response:
+    return Response(body=cancel_scheduled(sid, tenant_settings(tenant)), status_code=200)
 
 
 def emit_report(report: WorkerReport) -> None:

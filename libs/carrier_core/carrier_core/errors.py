@@ -167,6 +167,24 @@ class InvalidMessageId(CarrierError):
     code, http_status, retryable = "invalid_message_id", 400, False
 
 
+class ScheduleRequiresMessagingService(CarrierError):
+    """A scheduled send (send_at) must go through a Messaging Service."""
+
+    code, http_status, retryable = "schedule_requires_messaging_service", 400, False
+
+
+class InvalidSendAt(CarrierError):
+    """send_at is not an RFC 3339 time inside Twilio's scheduling window."""
+
+    code, http_status, retryable = "invalid_send_at", 400, False
+
+
+class NotCancelable(CarrierError):
+    """Only a scheduled message can be canceled; this one is not (or no longer) scheduled."""
+
+    code, http_status, retryable = "not_cancelable", 409, False
+
+
 # ---- Twilio's answers about the message (mapped from Twilio error codes) ----
 
 
@@ -391,6 +409,11 @@ TWILIO_CODES: dict[int, type[CarrierError]] = {
     30007: CarrierViolation,
     30008: UnknownCarrierError,
     63016: WhatsAppSessionExpired,
+    # Scheduling: https://www.twilio.com/docs/messaging/features/message-scheduling
+    30409: NotCancelable,
+    35111: InvalidSendAt,
+    35114: InvalidSendAt,
+    35118: ScheduleRequiresMessagingService,
 }
 
 

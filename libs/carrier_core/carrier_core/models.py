@@ -77,6 +77,19 @@ class WhatsAppWindowIndex(GlobalSecondaryIndex["MessageModel"]):
     created_at = UnicodeAttribute(range_key=True)
 
 
+class ScheduledIndex(GlobalSecondaryIndex["MessageModel"]):
+    """Scheduled sends by customer (`<tenant>/<to>`, carrier_core.tenants.scoped) and send
+    time (sparse: only a scheduled send has `scheduled_for`). An opt-out reads it to cancel
+    the customer's scheduled messages; the status filters out those already gone."""
+
+    class Meta:
+        index_name = "scheduled"
+        projection = AllProjection()
+
+    scheduled_for = UnicodeAttribute(hash_key=True)
+    send_at = UnicodeAttribute(range_key=True)
+
+
 class MessageModel(Model):
     """A message, inbound or outbound, keyed by Twilio's SID. Its stream is the hand-off."""
 
@@ -121,10 +134,14 @@ class MessageModel(Model):
     # owns this SID: Twilio answered it with the SID, or it adopted the SID after a lost
     # answer. One SID, one send; a search never adopts a SID another send owns.
     send_id = UnicodeAttribute(null=True)
+    # A scheduled send: when Twilio sends it (UTC, RFC 3339), and its key in `scheduled`.
+    send_at = UnicodeAttribute(null=True)
+    scheduled_for = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     expires_at = TTLAttribute(null=True)
     whatsapp_window = WhatsAppWindowIndex()
+    scheduled = ScheduledIndex()
 
 
 class DueIndex(GlobalSecondaryIndex["FailedMessageModel"]):

@@ -73,6 +73,7 @@ def render_message(item: MessageModel) -> dict[str, Any]:
         "num_segments": int(item.num_segments) if item.num_segments is not None else None,
         "encoding": item.encoding,
         "messaging_service_sid": item.messaging_service_sid,
+        "send_at": item.send_at,
         "profile_name": item.profile_name,
         "wa_id": item.wa_id,
         "geo": dict(item.geo.as_dict()) if item.geo is not None else {},

@@ -33,6 +33,8 @@ from carrier_core.settings import DEFAULT_TENANT, Settings
 from carrier_core.tenants import check_sender, scoped, stored_tenant
 from carrier_core.webhook import with_overrides
 
+from chalicelib.schedule import parse_send_at
+
 MAX_BODY_CHARS = 1600
 MAX_MEDIA = 10
 VALIDITY_RANGE = (1, 36000)
@@ -51,6 +53,7 @@ FIELDS = frozenset(
         "max_price",
         "content_sid",
         "content_variables",
+        "send_at",
     }
 )
 
@@ -80,6 +83,9 @@ class OutboundRequest:
     def variables(self) -> dict[str, str]:
         """The template's variables by name."""
         return dict(json.loads(self.content_variables)) if self.content_variables else {}
+
+    # When Twilio is to send it (UTC, RFC 3339), for a scheduled send; chalicelib.schedule.
+    send_at: str | None = None
 
     @cached_property
     def channel(self) -> Channel:
@@ -117,12 +123,16 @@ class OutboundRequest:
             "messaging_service_sid": self.messaging_service_sid,
             "tenant": stored_tenant(self.tenant),
             "whatsapp": {"content_sid": self.content_sid} if self.content_sid else None,
+            "send_at": self.send_at,
+            # The sparse index of a customer's scheduled messages (an opt-out cancels them).
+            "scheduled_for": scoped(self.tenant, self.to) if self.send_at else None,
         }
 
     def fingerprint(self) -> str:
         """A stable hash of the request, to tell a replay from a different request under one key."""
         # The tenant is not part of it: Idempotency-Keys are the tenant's own already.
-        fields = {name: value for name, value in asdict(self).items() if name != "tenant"}
+        # An unscheduled send hashes as it did before send_at existed: keys stay valid.
+        fields = {name: value for name, value in asdict(self).items() if name != "tenant" and not (name == "send_at" and value is None)}
         canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -134,6 +144,8 @@ class OutboundRequest:
         for name in ("content_sid", "content_variables"):
             if stored[name] is None:  # a stored free-form send looks as it always did
                 del stored[name]
+        if self.send_at is None:
+            del stored["send_at"]
         return stored
 
     @classmethod
@@ -153,6 +165,7 @@ class OutboundRequest:
             tenant=str(data.get("tenant") or DEFAULT_TENANT),
             content_sid=data.get("content_sid") or None,
             content_variables=data.get("content_variables") or None,
+            send_at=str(data["send_at"]) if data.get("send_at") else None,
         )
 
     @classmethod
@@ -184,6 +197,7 @@ class OutboundRequest:
             raise TemplateWithBody("a send with content_sid takes no body or media_urls: the template holds the content")
         if not body and not media and content_sid is None:
             raise MissingField("body, media_urls or content_sid is required")
+        send_at = parse_send_at(data.get("send_at"), service)
         check_sender(settings.account, (s for s in (from_number, service) if s))
         return cls(
             to=str(to),
@@ -197,6 +211,7 @@ class OutboundRequest:
             tenant=settings.account.tenant,
             content_sid=content_sid,
             content_variables=variables,
+            send_at=send_at,
         )
 
 

@@ -31,6 +31,7 @@ from carrier_core.errors import CarrierError, RateLimited, TwilioRejected, Twili
 from carrier_core.settings import Settings
 
 from chalicelib.request import OutboundRequest
+from chalicelib.schedule import SCHEDULE_TYPE, send_at_datetime
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,19 @@ def create_message(settings: Settings, request: OutboundRequest) -> Accepted:
     return Accepted(sid=str(instance.sid), status=str(instance.status or "queued"), account_sid=instance.account_sid)
 
 
+def cancel_message(settings: Settings, sid: str) -> str:
+    """Twilio's update with Status=canceled; the status Twilio answers. Raises
+    TwilioCallFailed: 30409 (not scheduled any more) maps to not_cancelable."""
+    client, http = get_client(settings)
+    try:
+        instance = client.api.v2010.accounts(settings.account.account_sid).messages(sid).update(status="canceled")
+    except TwilioRestException as exc:
+        raise rest_failure(exc, http.last_response()) from exc
+    except requests.RequestException as exc:
+        raise transport_failure(exc) from exc
+    return str(instance.status or "canceled")
+
+
 def transport_failure(exc: requests.RequestException) -> TwilioCallFailed:
     """No answer from Twilio. Only a failure to connect proves the request was never sent.
 
@@ -225,6 +239,9 @@ def _params(request: OutboundRequest) -> dict[str, Any]:
         "validity_period": request.validity_period,
         "content_sid": request.content_sid,
         "content_variables": request.content_variables,
+        # Only ever with a Messaging Service (chalicelib.schedule checked it).
+        "send_at": send_at_datetime(request.send_at) if request.send_at else None,
+        "schedule_type": SCHEDULE_TYPE if request.send_at else None,
         # max_price is not sent: Twilio has ignored MaxPrice since 2024-06-03.
     }
     params.update({name: value for name, value in optional.items() if value is not None})
