@@ -1,7 +1,9 @@
 """The local stand-in for Lambda's DynamoDB event sources: poll the tables' streams and run
 the status service's hand-off consumer on each batch, as the deployed function does, and,
 beside it with checkpoints of its own, the inbound service's media re-host
-(carrier_core.media.rehost) on the messages stream.
+(carrier_core.media.rehost) on the messages stream, and the outbound service's opt-out
+consumer (scheduled messages canceled on a STOP) on the optouts stream, through that
+service's local-only route.
 
 Only the DynamoDB Streams API: ListStreams, DescribeStream, GetShardIterator
 (TRIM_HORIZON, AFTER_SEQUENCE_NUMBER) and GetRecords, so it runs against any emulator.
@@ -301,6 +303,44 @@ def run(poller: Poller) -> None:
             time.sleep(IDLE_SECONDS)
 
 
+class OutboundOptOutCancels:
+    """The outbound service's opt-out consumer (chalicelib/optout_cancels.py), in its own
+    process: each batch goes to its local-only route, as Lambda would invoke the function."""
+
+    def __init__(self, url: str, config: HandoffConfig) -> None:
+        self.url = url.rstrip("/") + "/_local/optout-cancels"
+        self.config = config
+
+    def handle(self, records: Sequence[dict[str, Any]]) -> BatchOutcome:
+        import requests
+
+        outcome = BatchOutcome(records=len(records))
+        try:
+            response = requests.post(self.url, json={"Records": list(records)}, timeout=60)
+            failures = response.json()["batchItemFailures"] if response.status_code == 200 else None
+        except (requests.RequestException, ValueError, KeyError):
+            failures = None
+        if failures is None:  # the service did not answer: the whole batch comes again
+            outcome.fail(records[0]["dynamodb"]["SequenceNumber"], "cancel_failed:outbound_unreachable")
+        elif failures:
+            outcome.fail(failures[0]["itemIdentifier"], "cancel_failed")
+        return outcome
+
+
+def optout_cancels_poller(directory: Path, config: HandoffConfig, outbound_url: str) -> Poller:
+    """The outbound service's opt-out consumer on the optouts stream, with its own checkpoints."""
+    import boto3
+
+    checkpoints = Checkpoints(directory / "optout-cancels-checkpoints.json")
+    return Poller(
+        OutboundOptOutCancels(outbound_url, config),
+        boto3.client("dynamodbstreams"),
+        boto3.client("sqs"),
+        checkpoints,
+        (config.optouts_table,),
+    )
+
+
 def media_poller(directory: Path, config: HandoffConfig) -> Poller:
     """The inbound service's media re-host on the messages stream, as its Lambda runs it."""
     import boto3
@@ -340,6 +380,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     # Its own thread: a media item waiting out Twilio's "not ready" 404 holds up no event.
     threading.Thread(target=run, args=(media_poller(directory, config),), name="media", daemon=True).start()
+    outbound_url = os.environ.get("DEVSTACK_OUTBOUND_URL")
+    if outbound_url:
+        cancels = optout_cancels_poller(directory, config, outbound_url)
+        threading.Thread(target=run, args=(cancels,), name="optout-cancels", daemon=True).start()
     _Health.poller = poller
     server = ThreadingHTTPServer(("127.0.0.1", args.port), _Health)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -127,6 +127,8 @@ class Layout:
             "INBOUND_WEBHOOK_URL": self.url("inbound") + "/twilio/inbound",
             "STATUS_WEBHOOK_URL": self.url("status") + "/twilio/status",
             "TWILIO_API_BASE_URL": self.url("sandbox"),
+            # Where the poller hands the optouts stream to the outbound service's consumer.
+            "DEVSTACK_OUTBOUND_URL": self.url("outbound"),
             # botocore's per-service endpoints: streams from DynamoDB Local, the rest
             # from the second moto server.
             "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": self.url("dynamodb"),

@@ -153,6 +153,23 @@ def emit_reconciled(report: ReconcileReport) -> None:
     runtime.metrics.emit(report.metrics)
 
 
+# An opt-out cancels the customer's scheduled messages, off the webhook's path: Terraform
+# maps the optouts stream to this function (infra/modules/service/optout_cancels.tf); the
+# ARN here only serves `chalice package`.
+@app.on_dynamodb_record(
+    stream_arn=os.environ.get("OPTOUTS_STREAM_ARN", "arn:aws:dynamodb:us-east-1:000000000000:table/omni-twilio-local-optouts/stream/local")
+)
+def cancel_on_opt_out(event: Any) -> dict[str, Any]:
+    return cancel_opted_out(event.to_dict()["Records"])
+
+
+def cancel_opted_out(records: list[dict[str, Any]]) -> dict[str, Any]:
+    # Imported here: the API's cold start (the same zip, another function) never pays for it.
+    from chalicelib.optout_cancels import OptOutCancels
+
+    return OptOutCancels(runtime.tenants.settings_for).handle(records).response()
+
+
 if os.environ.get("STAGE") == "local":
     # The local stage has no scheduler: this runs the worker on demand, optionally as if at
     # epoch second `at`, so a test need not wait for a due time. Never registered in other
@@ -167,6 +184,15 @@ if os.environ.get("STAGE") == "local":
         report = retry_due(runtime.settings, policy, runtime.time_left(app.lambda_context, 60), now=at, tenants=runtime.tenants)
         emit_report(report)
         return Response(body=report.as_dict(), status_code=200)
+
+    @app.route("/_local/optout-cancels", methods=["POST"], content_types=[JSON])
+    @handles_errors(Response)
+    def cancel_opted_out_now() -> Response:
+        """The stack's poller hands the optouts stream's batches here (no Lambda locally):
+        {"Records": [...]} in, ReportBatchItemFailures' answer out."""
+        request = cast(Request, app.current_request)  # Chalice sets it for every route
+        records = json.loads(request.raw_body or b"{}").get("Records", [])
+        return Response(body=cancel_opted_out(records), status_code=200)
 
     @app.route("/_local/reconcile", methods=["POST"], content_types=[JSON])
     @handles_errors(Response)
