@@ -108,7 +108,7 @@ class FaultyRehost:
 def function_arn(origin: Origin) -> str:
     """The ARN the deployed function of `origin` would have in the local stage, which DLQ
     messages name so that replay finds the consumer (carrier_core.handoff.replay)."""
-    service = "status" if origin is Origin.HANDOFF else "inbound"
+    service = {Origin.HANDOFF: "status", Origin.MEDIA_REHOST: "inbound", Origin.OPTOUT_CANCELS: "outbound"}[origin]
     return f"arn:aws:lambda:us-east-1:000000000000:function:omni-twilio-local-{service}-{origin.value}"
 
 
@@ -338,6 +338,7 @@ def optout_cancels_poller(directory: Path, config: HandoffConfig, outbound_url: 
         boto3.client("sqs"),
         checkpoints,
         (config.optouts_table,),
+        Origin.OPTOUT_CANCELS,
     )
 
 

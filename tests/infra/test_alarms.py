@@ -101,12 +101,14 @@ def test_shared_root_watches_what_the_service_roots_create(stage: str) -> None:
             expected_functions.add(f"{prefix}-{svc}-handoff")  # modules/service/handoff.tf
         if service.get("media_worker"):
             expected_functions.add(f"{prefix}-{svc}-rehost-media")  # modules/service/media.tf
+        if service.get("optout_cancels"):
+            expected_functions.add(f"{prefix}-{svc}-optout-cancels")  # modules/service/optout_cancels.tf
     listed = {expand(f) for f in re.findall(r'"(\$\{local\.prefix\}-[a-z-]+)"', alarms["function_names"])}
     api_functions = {f"{prefix}-{svc}" for svc in SERVICES}
     assert "for s in local.services" in alarms["function_names"]
     assert listed | api_functions == expected_functions
     scheduled = {expand(f) for f in alarms["scheduled_function_names"]}
-    assert scheduled == {f for f in expected_functions - api_functions if not f.endswith(("-handoff", "-rehost-media"))}
+    assert scheduled == {f for f in expected_functions - api_functions if not f.endswith(("-handoff", "-rehost-media", "-optout-cancels"))}
     assert set(local_values(ROOTS_DIR / "shared")["services"]) == set(SERVICES)
     service_main = (MODULES / "service" / "main.tf").read_text()
     assert 'prefix     = "omni-twilio-${var.stage}-${var.name}"' in service_main

@@ -122,7 +122,11 @@ def test_shared_root_creates_the_bus_and_watches_the_consumer(stage: str) -> Non
     assert wired("shared", stage, "events")["source"] == "../../modules/events"
     alarms = wired("shared", stage, "alarms")
     # The inbound media re-host (tests/infra/test_media.py) reads the messages stream too.
-    assert alarms["stream_consumer_names"] == ["${local.prefix}-status-handoff", "${local.prefix}-inbound-rehost-media"]
+    assert alarms["stream_consumer_names"] == [
+        "${local.prefix}-status-handoff",
+        "${local.prefix}-inbound-rehost-media",
+        "${local.prefix}-outbound-optout-cancels",
+    ]
     assert "${local.prefix}-status-handoff" in alarms["function_names"]
     assert alarms["events_dlq_name"] == "${module.events.dlq.name}"
     assert handoff_call()["name"] == "${local.prefix}-handoff"
@@ -151,7 +155,7 @@ def test_replay_routes_by_the_names_terraform_gives_the_stream_functions() -> No
     from carrier_core.handoff.replay import Origin, origin_of
 
     calls = named(SERVICE, "module")
-    for call, origin in (("handoff", Origin.HANDOFF), ("media_worker", Origin.MEDIA_REHOST)):
+    for call, origin in (("handoff", Origin.HANDOFF), ("media_worker", Origin.MEDIA_REHOST), ("optout_cancels", Origin.OPTOUT_CANCELS)):
         assert calls[call]["source"] == "../stream_function"
         name = calls[call]["name"].replace("${local.prefix}", "omni-twilio-prod-svc")
         arn = f"arn:aws:lambda:eu-west-1:123456789012:function:{name}"

@@ -153,6 +153,7 @@ TENANT_ROUTES = {
         ("POST", "/tenants/{tenant}/messages"),
         ("GET", "/tenants/{tenant}/messages/{sid}"),
         ("GET", "/tenants/{tenant}/messages/{sid}/media/{n}"),
+        ("POST", "/tenants/{tenant}/messages/{sid}/cancel"),
     },
 }
 

@@ -67,9 +67,11 @@ locals {
       { method = "POST", path = "/messages" },
       { method = "GET", path = "/messages/{sid}" },
       { method = "GET", path = "/messages/{sid}/media/{n}" },
+      { method = "POST", path = "/messages/{sid}/cancel" },
       { method = "POST", path = "/tenants/{tenant}/messages" },
       { method = "GET", path = "/tenants/{tenant}/messages/{sid}" },
       { method = "GET", path = "/tenants/{tenant}/messages/{sid}/media/{n}" },
+      { method = "POST", path = "/tenants/{tenant}/messages/{sid}/cancel" },
       { method = "GET", path = "/health" },
     ]
   }

@@ -295,3 +295,22 @@ variable "media_worker" {
     error_message = "media_worker.timeout must be between 1 and 900 seconds."
   }
 }
+
+variable "optout_cancels" {
+  description = "The opt-out's cancel of scheduled messages (outbound only): a function from the same zip (handler) fed by the optouts stream, with its own role; its DLQ (the hand-off's) receives the place of a record that failed every retry. null: none."
+  type = object({
+    handler                = string
+    optouts_stream_arn     = string
+    dlq_arn                = string
+    dlq_kms_key_arn        = string
+    timeout                = number
+    batch_size             = number
+    maximum_retry_attempts = number
+  })
+  default = null
+
+  validation {
+    condition     = var.optout_cancels == null ? true : var.optout_cancels.timeout >= 1 && var.optout_cancels.timeout <= 900
+    error_message = "optout_cancels.timeout must be between 1 and 900 seconds."
+  }
+}

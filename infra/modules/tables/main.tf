@@ -19,7 +19,9 @@ module "key" {
 # the workflow engine: the write that stores a message is the event.
 # `whatsapp_window` is sparse: only inbound WhatsApp items carry wa_window (tenant, business
 # sender, customer), written by the inbound put itself; a free-form WhatsApp send reads the
-# newest one's created_at to know whether the 24-hour window is open.
+# newest one's created_at to know whether the 24-hour window is open. `scheduled` is sparse
+# too: only a scheduled send carries scheduled_for (tenant, customer); an opt-out reads it to
+# cancel that customer's scheduled messages.
 resource "aws_dynamodb_table" "messages" {
   name                        = "${local.prefix}-messages"
   billing_mode                = "PAY_PER_REQUEST"
@@ -48,6 +50,23 @@ resource "aws_dynamodb_table" "messages" {
     hash_key        = "wa_window"
     range_key       = "created_at"
     projection_type = "KEYS_ONLY"
+  }
+
+  attribute {
+    name = "scheduled_for"
+    type = "S"
+  }
+
+  attribute {
+    name = "send_at"
+    type = "S"
+  }
+
+  global_secondary_index {
+    name            = "scheduled"
+    hash_key        = "scheduled_for"
+    range_key       = "send_at"
+    projection_type = "ALL"
   }
 
   ttl {

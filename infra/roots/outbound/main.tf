@@ -58,6 +58,18 @@ data "aws_kms_alias" "media" {
   name = "alias/${local.prefix}-media"
 }
 
+data "aws_dynamodb_table" "optouts" {
+  name = "${local.prefix}-optouts"
+}
+
+data "aws_sqs_queue" "events_dlq" {
+  name = "${local.prefix}-events-dlq"
+}
+
+data "aws_kms_alias" "events" {
+  name = "alias/${local.prefix}-events"
+}
+
 # Outbound hands Twilio the status service's URL as StatusCallback: deploy status first.
 data "aws_api_gateway_rest_api" "status" {
   count = var.status_public_base_url == null ? 1 : 0
@@ -119,6 +131,18 @@ module "service" {
     kms_key_arn = data.aws_kms_alias.media.target_key_arn
     put_prefix  = "outbound/"
     read        = true
+  }
+
+  # An opt-out cancels the customer's scheduled messages: `@app.on_dynamodb_record`
+  # cancel_on_opt_out in services/outbound/app.py.
+  optout_cancels = {
+    handler                = "app.cancel_on_opt_out"
+    optouts_stream_arn     = data.aws_dynamodb_table.optouts.stream_arn
+    dlq_arn                = data.aws_sqs_queue.events_dlq.arn
+    dlq_kms_key_arn        = data.aws_kms_alias.events.target_key_arn
+    timeout                = 60
+    batch_size             = 10
+    maximum_retry_attempts = 10
   }
 
   authorization        = "AWS_IAM"

@@ -71,7 +71,7 @@ module "alarms" {
   # Names the service module gives (modules/service: omni-twilio-<stage>-<service>, and
   # -<schedule key> for scheduled functions); tests/infra check they agree.
   api_names                = [for s in local.services : "${local.prefix}-${s}"]
-  function_names           = concat([for s in local.services : "${local.prefix}-${s}"], ["${local.prefix}-outbound-retry-failed", "${local.prefix}-outbound-reconcile", "${local.prefix}-status-handoff", "${local.prefix}-inbound-rehost-media"])
+  function_names           = concat([for s in local.services : "${local.prefix}-${s}"], ["${local.prefix}-outbound-retry-failed", "${local.prefix}-outbound-reconcile", "${local.prefix}-status-handoff", "${local.prefix}-inbound-rehost-media", "${local.prefix}-outbound-optout-cancels"])
   scheduled_function_names = ["${local.prefix}-outbound-retry-failed", "${local.prefix}-outbound-reconcile"]
   table_names = [
     module.tables.messages_table.name,
@@ -80,7 +80,7 @@ module "alarms" {
     module.tables.idempotency_table.name,
     module.tables.tenants_table.name,
   ]
-  stream_consumer_names = ["${local.prefix}-status-handoff", "${local.prefix}-inbound-rehost-media"]
+  stream_consumer_names = ["${local.prefix}-status-handoff", "${local.prefix}-inbound-rehost-media", "${local.prefix}-outbound-optout-cancels"]
   events_dlq_name       = module.events.dlq.name
   alarm_emails          = var.alarm_emails
 }

@@ -40,10 +40,12 @@ log = logging.getLogger(__name__)
 
 class Origin(str, enum.Enum):
     """A stream consumer whose records can reach the DLQ: the end of its function's name
-    (infra/modules/service: `<prefix>-handoff`, `<prefix>-rehost-media`)."""
+    (infra/modules/service: `<prefix>-handoff`, `<prefix>-rehost-media`,
+    `<prefix>-optout-cancels`)."""
 
     HANDOFF = "handoff"
     MEDIA_REHOST = "rehost-media"
+    OPTOUT_CANCELS = "optout-cancels"
 
 
 # The consumer that replays an origin's records, given the function ARN the message names.
@@ -207,7 +209,7 @@ def main(argv: list[str] | None = None, media: Callable[[str], Consumer] | None 
     def route(origin: Origin, function_arn: str) -> Consumer:
         if origin is Origin.HANDOFF:
             return handoff
-        if media is not None:
+        if origin is Origin.MEDIA_REHOST and media is not None:
             return media(function_arn)
         return InvokeFunction(lambda_client(), function_arn)
 
