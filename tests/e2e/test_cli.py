@@ -116,7 +116,7 @@ def test_failures_are_one_line(stack: RunningStack) -> None:
         timeout=60,
         check=False,
     )
-    assert result.returncode == 1 and result.stderr.startswith("Error: cannot reach the outbound API")
+    assert result.returncode == 1 and result.stderr.startswith("Error: cannot reach the local stack's outbound API at http://127.0.0.1:4:")
 
 
 def test_failed_list_retry_and_purge(stack: RunningStack) -> None:
@@ -276,7 +276,7 @@ def test_the_cli_follows_the_stack_it_was_started_for(stack: RunningStack, tmp_p
     # The environment beats the record; an explicit option beats both.
     nothing = str(stack.layout.base + 50)
     assert cli("show", sid, DEVSTACK_PORT_BASE=nothing).stderr.startswith(
-        f"Error: cannot reach the outbound API at http://127.0.0.1:{int(nothing) + 3}"
+        f"Error: cannot reach the local stack's outbound API at http://127.0.0.1:{int(nothing) + 3}:"
     )
     assert "found by its record" in cli("--port-base", str(stack.layout.base), "show", sid, DEVSTACK_PORT_BASE=nothing).stdout
     assert "found by its record" in cli("--stack", str(stack.layout.data_dir), "show", sid, DEVSTACK_PORT_BASE=nothing).stdout
@@ -285,21 +285,43 @@ def test_the_cli_follows_the_stack_it_was_started_for(stack: RunningStack, tmp_p
     )
 
 
+DYNAMODB = "DynamoDB (DynamoDB Local)"
+MOTO = "EventBridge/SQS/S3 server (moto)"
+# Every command, as an operator would run it; the part it reaches first, and its port's offset.
 DOWN_COMMANDS = [
     (["show", "SM" + "0" * 32], "outbound API", 3),
+    (["show", "SM" + "0" * 32, "--tenant", "acme"], "outbound API", 3),
+    (["show", "SM0a1b"], DYNAMODB, 0),
+    (["messages", "show", "SM" + "0" * 32], "outbound API", 3),
+    (["messages", "list"], DYNAMODB, 0),
+    (["messages", "list", "--number", CUSTOMER, "--since", "1h", "--json"], DYNAMODB, 0),
     (["send", "--to", CUSTOMER, "--body", "x"], "outbound API", 3),
-    (["simulate", "inbound", "--from", CUSTOMER], "webhook", 1),
-    (["simulate", "status", "SM" + "0" * 32, "sent"], "webhook", 2),
-    (["failed", "list"], "local stack's DynamoDB (DynamoDB Local)", 0),
-    (["failed", "retry", "--all"], "local stack's DynamoDB (DynamoDB Local)", 0),
-    (["failed", "purge", "--older-than", "1d", "--yes"], "local stack's DynamoDB (DynamoDB Local)", 0),
-    (["optouts", "list", "--json"], "local stack's DynamoDB (DynamoDB Local)", 0),
-    (["optouts", "add", CUSTOMER], "local stack's DynamoDB (DynamoDB Local)", 0),
-    (["tenants", "list"], "local stack's DynamoDB (DynamoDB Local)", 0),
-    (["events", "tail"], "local stack's EventBridge/SQS/S3 server (moto)", 5),
-    (["events", "replay-dlq"], "local stack's EventBridge/SQS/S3 server (moto)", 5),
-    (["numbers", "list"], "Twilio API", 4),
+    (["send", "--to", CUSTOMER, "--body", "x", "--tenant", "acme"], "outbound API", 3),
+    (["simulate", "inbound", "--from", CUSTOMER], "inbound service", 1),
+    (["simulate", "inbound", "--from", CUSTOMER, "--count", "3"], "inbound service", 1),
+    (["simulate", "inbound", "--from", CUSTOMER, "--media", str(Path(__file__))], "Twilio sandbox", 4),
+    (["simulate", "status", "SM" + "0" * 32, "sent"], "status service", 2),
+    (["simulate", "status", "SM0a1b", "sent"], DYNAMODB, 0),
+    (["failed", "list"], DYNAMODB, 0),
+    (["failed", "retry", "--all"], DYNAMODB, 0),
+    (["failed", "retry", "RQ" + "0" * 32], DYNAMODB, 0),
+    (["failed", "retry", "RQ0a1b"], DYNAMODB, 0),
+    (["failed", "purge", "--older-than", "1d", "--yes"], DYNAMODB, 0),
+    (["optouts", "list", "--json"], DYNAMODB, 0),
+    (["optouts", "add", CUSTOMER], DYNAMODB, 0),
+    (["optouts", "remove", CUSTOMER], DYNAMODB, 0),
+    (["tenants", "list"], DYNAMODB, 0),
+    (["tenants", "show", "acme"], DYNAMODB, 0),
+    (["tenants", "add", "acme", "--account-sid", "AC" + "1" * 32, "--auth-token", "t", "--sender", "+15005550006"], DYNAMODB, 0),
+    (["tenants", "rotate", "acme", "--auth-token", "t2"], DYNAMODB, 0),
+    (["tenants", "remove", "acme"], DYNAMODB, 0),
+    (["events", "tail"], MOTO, 5),
+    (["events", "replay-dlq"], MOTO, 5),
+    (["numbers", "list"], "Twilio sandbox", 4),
+    (["numbers", "list", "--tenant", "acme"], DYNAMODB, 0),
+    (["numbers", "configure", "+15005550006"], "Twilio sandbox", 4),
     (["reconcile"], "outbound API", 3),
+    (["reconcile", "--tenant", "acme"], "outbound API", 3),
 ]
 
 
@@ -319,8 +341,22 @@ def test_a_stack_that_is_down_is_named_in_one_line(dead_base: int, command: list
     result = subprocess.run([str(CLI), *command], env=env, capture_output=True, text=True, timeout=60, check=False)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert lines[0].startswith(f"Error: cannot reach the {part} at http://127.0.0.1:{dead_base + offset}"), lines[0]
-    assert lines[0].endswith("is the stack running (make dev)?")
+    assert (
+        lines[0]
+        == f"Error: cannot reach the local stack's {part} at http://127.0.0.1:{dead_base + offset}: is the stack running (make dev)?"
+    )
+
+
+def test_doctor_names_each_part_that_is_down(dead_base: int) -> None:
+    env = {**os.environ, "DEVSTACK_PORT_BASE": str(dead_base)}
+    result = subprocess.run([str(CLI), "doctor"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1 and result.stderr.strip() == "Error: 6 of 7 checks failed"
+    failed = [line for line in result.stdout.strip().splitlines() if line.startswith("✗ ")]
+    parts = [(DYNAMODB, 0), (MOTO, 5), ("inbound service", 1), ("status service", 2), ("outbound API", 3), ("Twilio sandbox", 4)]
+    assert [line.split(": ", 1)[1] for line in failed] == [
+        f"cannot reach the local stack's {part} at http://127.0.0.1:{dead_base + offset}: is the stack running (make dev)?"
+        for part, offset in parts
+    ], result.stdout
 
 
 @pytest.fixture
@@ -397,6 +433,8 @@ HELP_COMMANDS = [
     ["failed", "list"],
     ["failed", "retry"],
     ["failed", "purge"],
+    ["messages", "list"],
+    ["messages", "show"],
     ["optouts", "list"],
     ["optouts", "add"],
     ["optouts", "remove"],
@@ -415,6 +453,8 @@ def test_every_command_has_help() -> None:
     for command in HELP_COMMANDS:
         result = CliRunner().invoke(app, [*command, "--help"])
         assert result.exit_code == 0 and "Usage: omni-twilio" in result.output, command
+        # A flag is a flag: no `--json <bool>`.
+        assert "<bool>" not in result.output, command
 
 
 def test_simulate_inbound_mms_and_whatsapp(stack: RunningStack) -> None:
@@ -479,3 +519,150 @@ def test_a_deployed_stage_through_url_flags_and_its_own_settings(stack: RunningS
     assert (
         result.returncode == 1 and result.stderr.strip() == "Error: settings: TWILIO_AUTH_TOKEN_PARAMETER (or TWILIO_AUTH_TOKEN) is not set"
     )
+
+
+def run_at(stack: RunningStack, columns: int, *args: str) -> str:
+    """stdout of a command run on a terminal `columns` wide; it must succeed."""
+    env = {**os.environ, "DEVSTACK_PORT_BASE": str(stack.layout.base), "COLUMNS": str(columns)}
+    result = subprocess.run([str(CLI), *args], env=env, capture_output=True, text=True, timeout=90, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_no_table_cuts_an_id_on_a_narrow_terminal(stack: RunningStack) -> None:
+    failure(stack, "send", "--to", "+15005550002", "--body", "unreachable")
+    failed = json.loads(ok(stack, "failed", "list", "--json"))[0]["id"]
+    sid = SID.findall(ok(stack, "simulate", "inbound", "--from", CUSTOMER, "--body", "to be listed"))[0]
+    service = "MG" + uuid.uuid4().hex
+    ok(stack, "optouts", "add", "+15005550032", "--sender", service)
+    account = "AC" + uuid.uuid4().hex
+    tenant = "narrow-" + uuid.uuid4().hex[:8]
+    ok(stack, "tenants", "add", tenant, "--account-sid", account, "--auth-token", "narrow-token", "--sender", "+15005550006")
+    numbers = json.loads(ok(stack, "numbers", "list", "--json"))["items"]
+    tables = [
+        (["failed", "list"], [failed]),
+        (["messages", "list"], [sid]),
+        (["optouts", "list"], [service]),
+        (["tenants", "list"], [account]),
+        (["numbers", "list"], [n["sid"] for n in numbers]),
+        (["show", sid], [sid]),
+    ]
+    for command, wanted in tables:
+        for columns in (80, 50):
+            out = run_at(stack, columns, *command)
+            assert "…" not in out, (command, columns, out)
+            assert all(value in out for value in wanted), (command, columns, out)
+    # At 80 columns `failed list` leaves out what matters least, and says so.
+    caption = " ".join(run_at(stack, 80, "failed", "list").split())
+    assert (
+        "left out at 80 columns: tenant, to, twilio_code, retryable, attempts, message_sid, created_at (--json has every field)" in caption
+    )
+
+
+def test_every_table_has_json_with_numbers_masked(stack: RunningStack) -> None:
+    ok(stack, "optouts", "add", "+15005550031")
+    failure(stack, "send", "--to", "+15005550002", "--body", "unreachable")
+    ok(stack, "simulate", "inbound", "--from", CUSTOMER, "--body", "a listed body")
+    for command in (["failed", "list"], ["messages", "list"], ["optouts", "list"], ["tenants", "list"], ["numbers", "list"]):
+        out = ok(stack, *command, "--json")
+        json.loads(out)
+        assert not re.search(r"\+1500555\d{4}", out), command
+    rows = json.loads(ok(stack, "optouts", "list", "--json"))
+    assert {"phone": "***0031", "sender": "***0006"}.items() <= next(r for r in rows if r["phone"] == "***0031").items()
+    ok(stack, "optouts", "remove", "+15005550031")
+
+
+def test_the_start_of_an_id_is_enough_when_one_matches(stack: RunningStack) -> None:
+    sid = SID.findall(ok(stack, "simulate", "inbound", "--from", CUSTOMER, "--body", "found by a prefix"))[0]
+    assert "found by a prefix" in ok(stack, "show", sid[:14]) and f"message {sid}" in ok(stack, "messages", "show", sid[:14])
+    assert ok(stack, "simulate", "status", sid[:14], "read").strip() == f"204 status read for {sid}"
+    # Scoped to the tenant: another tenant's messages are not searched.
+    assert (
+        failure(stack, "show", sid[:14], "--tenant", "globex") == f"Error: no message of tenant globex has an id starting with {sid[:14]}"
+    )
+
+    stack.http.post(stack.url("sandbox", "/_sandbox/faults"), json={"status": 503, "count": -1}, timeout=10)
+    try:
+        item_id = json.loads(ok(stack, "send", "--to", CUSTOMER, "--body", "retry me by prefix", "--json"))["sid"]
+    finally:
+        stack.http.delete(stack.url("sandbox", "/_sandbox/faults"), timeout=10)
+    assert f"{item_id} sent" in ok(stack, "failed", "retry", item_id[:12])
+
+    # Two items share a start: refused in one line saying how many, nothing retried.
+    start = "RQ" + uuid.uuid4().hex[:6]
+    for n, tenant in enumerate((None, "acme")):
+        item: dict[str, Any] = {
+            "id": start + str(n) * (32 - 6),
+            "request": {"to": CUSTOMER},
+            "category": "carrier_unreachable",
+            "attempts": 1,
+            "state": "dead",
+            "created_at": "2026-01-01T00:00:00.000Z",
+            "updated_at": "2026-01-01T00:00:00.000Z",
+        }
+        stack.table("failed-messages").put_item(Item={**item, **({"tenant": tenant} if tenant else {})})
+    assert failure(stack, "failed", "retry", start) == f"Error: {start} is ambiguous: 2 failed sends start with it; give more of the id"
+    # Within one tenant the start is unique.
+    assert failure(stack, "failed", "retry", start, "--tenant", "acme") == (
+        f"Error: {start + '1' * 26} is not waiting for a retry (state dead)"
+    )
+    assert failure(stack, "failed", "retry", start + "2") == f"Error: no failed send has an id starting with {start}2"
+
+
+def test_messages_list_filters_and_never_shows_a_body(stack: RunningStack) -> None:
+    number = "+1500555" + f"{uuid.uuid4().int % 10000:04d}"
+    masked = "***" + number[-4:]
+    first = SID.findall(ok(stack, "simulate", "inbound", "--from", number, "--body", "first secret words"))[0]
+    second = SID.findall(ok(stack, "simulate", "inbound", "--from", number, "--body", "second secret words"))[0]
+    sent = SID.findall(ok(stack, "send", "--to", number, "--body", "third secret words", "--wait"))[0]
+
+    def listed(*args: str) -> list[dict[str, Any]]:
+        out = ok(stack, "messages", "list", "--number", number, *args, "--json")
+        assert "secret words" not in out and number not in out
+        rows: list[dict[str, Any]] = json.loads(out)
+        return rows
+
+    rows = listed()
+    assert [r["sid"] for r in rows] == [sent, second, first]  # newest first
+    assert "body" not in rows[0] and {r["from"] for r in rows[1:]} == {masked} and rows[0]["to"] == masked
+    assert [r["sid"] for r in listed("--direction", "inbound")] == [second, first]
+    assert [r["sid"] for r in listed("--status", "delivered")] == [sent]
+    assert [r["sid"] for r in listed("--limit", "1")] == [sent]
+    assert len(listed("--since", "10m")) == 3
+    assert len(listed("--since", "2020-01-01T00:00:00Z")) == 3
+    assert listed("--since", "2100-01-01T00:00:00+02:00") == []
+    assert listed("--tenant", "globex") == []
+    table = ok(stack, "messages", "list", "--number", number)
+    assert all(sid in table for sid in (sent, second, first)) and masked in table
+    assert number not in table and "secret words" not in table and "messages (3)" in table
+    full = json.loads(ok(stack, "--show-numbers", "messages", "list", "--number", number, "--json"))
+    assert full[0]["to"] == number
+    assert failure(stack, "messages", "list", "--status", "deliverd").startswith("Error: --status: unknown message status 'deliverd'")
+    assert (
+        failure(stack, "messages", "list", "--direction", "sideways")
+        == "Error: --direction must be one of inbound, outbound, not 'sideways'"
+    )
+    assert failure(stack, "messages", "list", "--since", "soon") == (
+        "Error: --since 'soon': an age (10m, 2h, 7d) or an RFC 3339 time (2026-01-31T09:00:00Z)"
+    )
+    assert failure(stack, "messages", "list", "--number", "5550177") == "Error: --number must start with + and the country code (E.164)"
+
+
+def test_version_completion_and_help_through_the_binary() -> None:
+    def cli(*args: str, **env: str) -> str:
+        result = subprocess.run(
+            [str(CLI), *args], env={**os.environ, "COLUMNS": "100", **env}, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert re.fullmatch(r"omni-twilio \d+\.\d+\.\d+ \(checkout [0-9a-z.\-]+\)\n", cli("--version"))
+    assert "complete -o default -F _omni_twilio_completion omni-twilio" in cli("--show-completion", "bash")
+    # What the installed script asks the command for, as bash does.
+    assert cli(_OMNI_TWILIO_COMPLETE="complete_bash", COMP_WORDS="omni-twilio fai", COMP_CWORD="1").split() == ["failed"]
+    assert "--include-retrying" in cli(_OMNI_TWILIO_COMPLETE="complete_bash", COMP_WORDS="omni-twilio failed purge --", COMP_CWORD="3")
+    purge = cli("failed", "purge", "--help")
+    assert re.search(r"^  -y, --yes +Delete without asking\.$", purge, re.M), purge
+    assert "<bool>" not in purge
+    for command in (["--help"], ["messages", "list", "--help"], ["failed", "retry", "--help"], ["send", "--help"]):
+        assert "<bool>" not in cli(*command), command

@@ -12,6 +12,7 @@ import subprocess  # nosec B404
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from rich.console import Console
@@ -47,6 +48,33 @@ NUMBER_FIELDS = frozenset({"from", "to", "phone", "sender", "from_number", "to_n
 
 class CliFailure(Exception):
     """A failure the command explains in one line; the exit status is 1."""
+
+
+class Unreachable(CliFailure):
+    """An HTTP service that refused the connection: `line` names it, and locally the part of
+    the stack it is."""
+
+    def __init__(self, url: str, what: str) -> None:
+        self.url = url.split("?")[0]
+        self.what = what
+        super().__init__(f"cannot reach the {what} at {self.url}: is it running?")
+
+    def line(self, profile: Profile | None) -> str:
+        parts = urlsplit(self.url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if profile is not None and profile.is_local:
+            return (
+                down(origin, profile)
+                if part_of(origin, profile)
+                else f"cannot reach the {self.what} at {self.url}: is the stack running (make dev)?"
+            )
+        stage = profile.stage if profile is not None else "the"
+        return f"cannot reach the {self.what} at {self.url}: is the {stage} stage deployed, and is its URL right?"
+
+
+def failure_line(exc: CliFailure, profile: Profile | None) -> str:
+    """The one line a failure prints."""
+    return exc.line(profile) if isinstance(exc, Unreachable) else str(exc)
 
 
 @dataclass
@@ -210,7 +238,7 @@ def http(method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
     try:
         return requests.request(method, url, timeout=kwargs.pop("timeout", HTTP_TIMEOUT), **kwargs)
     except requests.ConnectionError as exc:
-        raise CliFailure(f"cannot reach the {what} at {url.split('?')[0]}: is the stack running (make dev)?") from exc
+        raise Unreachable(url, what) from exc
     except requests.Timeout as exc:
         raise CliFailure(f"the {what} at {url.split('?')[0]} did not answer in time") from exc
 
@@ -245,10 +273,16 @@ def unreachable(exc: BaseException, profile: Profile | None) -> str | None:
     return None
 
 
+def part_of(url: str, profile: Profile) -> str | None:
+    """Which part of the local stack listens at `url` (an origin), if one does."""
+    base = url.rstrip("/")
+    return next((name for name in LOCAL_OFFSETS if profile.local_url(name) == base), None)
+
+
 def down(url: str, profile: Profile | None) -> str:
     base = url.rstrip("/")
     if profile is not None and profile.is_local:
-        part = next((name for name in LOCAL_OFFSETS if profile.local_url(name) == base), None)
+        part = part_of(base, profile)
         if part is not None:
             return f"cannot reach the local stack's {PART_NAMES[part]} at {base}: is the stack running (make dev)?"
     return f"cannot reach {base or 'the AWS endpoint'}: is it up, and are the endpoint and credentials right?"

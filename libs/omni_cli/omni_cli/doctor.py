@@ -9,7 +9,8 @@ import requests
 import typer
 from rich.markup import escape
 
-from omni_cli.context import PROBE_TIMEOUT, TWILIO_API, CliFailure, Profile, http, timed_out
+from omni_cli.context import PROBE_TIMEOUT, TWILIO_API, CliFailure, Profile, failure_line, http, timed_out
+from omni_cli.context import unreachable as cannot_reach
 
 Check = Callable[[Profile], str]
 
@@ -18,10 +19,15 @@ class Problem(Exception):
     """A check that failed: the message says what to fix."""
 
 
-def unreachable(what: str, exc: Exception, fix: str) -> Problem:
-    """A service that failed a call: one that timed out says so, as it hangs rather than refuses."""
-    why = "did not answer in time" if timed_out(exc) else f"not reachable ({type(exc).__name__})"
-    return Problem(f"{what} {why}: {fix}")
+def unreachable(what: str, exc: Exception, fix: str, profile: Profile | None = None) -> Problem:
+    """A service that failed a call: one that timed out says so, as it hangs rather than refuses;
+    one that is not listening is named as the rest of the CLI names it."""
+    if timed_out(exc):
+        return Problem(f"{what} did not answer in time: {fix}")
+    down = cannot_reach(exc, profile)
+    if down is not None:
+        return Problem(down)
+    return Problem(f"{what} not reachable ({type(exc).__name__}): {fix}")
 
 
 def settings_check(profile: Profile) -> str:
@@ -43,7 +49,7 @@ def tables_check(profile: Profile) -> str:
             if not model.exists():
                 missing.append(model.Meta.table_name)
         except Exception as exc:  # an endpoint that does not answer, credentials refused
-            raise unreachable("DynamoDB", exc, "check DYNAMODB_ENDPOINT / AWS credentials") from exc
+            raise unreachable("DynamoDB", exc, "check DYNAMODB_ENDPOINT / AWS credentials", profile) from exc
     if missing:
         raise Problem(f"missing tables {', '.join(missing)}: make deploy-shared STAGE={profile.stage} (locally, restart make dev)")
     first, *others = (model.Meta.table_name for model in ALL_MODELS)
@@ -58,7 +64,7 @@ def queues_check(profile: Profile) -> str:
         try:
             sqs.get_queue_url(QueueName=name)
         except Exception as exc:
-            raise unreachable(f"queue {name}", exc, "check the stage's infra and AWS credentials") from exc
+            raise unreachable(f"queue {name}", exc, "check the stage's infra and AWS credentials", profile) from exc
     return f"queues {', '.join(names)} reachable"
 
 
@@ -105,7 +111,7 @@ def tenants_line(profile: Profile) -> str:
     except CliFailure:
         raise
     except Exception as exc:  # the tenants table or SSM: unreachable, or credentials refused
-        raise unreachable("the tenants' table or secrets", exc, "check DYNAMODB_ENDPOINT / AWS credentials") from exc
+        raise unreachable("the tenants' table or secrets", exc, "check DYNAMODB_ENDPOINT / AWS credentials", profile) from exc
     if not results:
         return "no tenants registered"
     failed = [f"{tenant} ({why})" for tenant, ok, why in results if not ok]
@@ -147,5 +153,7 @@ def run_check(profile: Profile, name: str, check: Check) -> tuple[bool, str]:
     """Whether the check passed, and its ✓ or ✗ line."""
     try:
         return True, f"[green]✓[/green] {name}: {escape(check(profile))}"
-    except (Problem, CliFailure, requests.RequestException) as exc:
+    except CliFailure as exc:
+        return False, f"[red]✗[/red] {name}: {escape(failure_line(exc, profile))}"
+    except (Problem, requests.RequestException) as exc:
         return False, f"[red]✗[/red] {name}: {escape(str(exc))}"

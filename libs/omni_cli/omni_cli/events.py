@@ -10,7 +10,7 @@ import typer
 
 from omni_cli.context import CliFailure, Profile, timed_out, unreachable
 
-app = typer.Typer(help="The workflow events the hand-off publishes.", no_args_is_help=True)
+app = typer.Typer(help="The workflow events the hand-off publishes.", no_args_is_help=True, rich_markup_mode=None)
 
 
 def sqs_client(profile: Profile) -> Any:

@@ -11,7 +11,7 @@ from typer.exceptions import TyperException
 
 from carrier_core.settings import STAGES
 from omni_cli import doctor, events, messages, numbers, reconcile, simulate, stackrecord, stores, tenants
-from omni_cli.context import CliFailure, Profile, mask_numbers, unreachable
+from omni_cli.context import CliFailure, Profile, failure_line, mask_numbers, unreachable
 
 
 class OneLineFailures(TyperGroup):
@@ -23,7 +23,7 @@ class OneLineFailures(TyperGroup):
         except (TyperException, typer.Exit, typer.Abort):
             raise
         except CliFailure as exc:
-            fail(ctx, str(exc))
+            fail(ctx, failure_line(exc, ctx.obj if isinstance(ctx.obj, Profile) else None))
         except Exception as exc:  # noqa: BLE001 - anything unforeseen: its kind and first line, not a traceback
             down = unreachable(exc, ctx.obj if isinstance(ctx.obj, Profile) else None)
             if down is not None:
@@ -45,8 +45,34 @@ app = typer.Typer(
     help="Operate the Twilio carrier: simulate webhooks, send and follow messages, inspect its tables and events.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    # --install-completion / --show-completion: bash, zsh, fish, PowerShell.
+    add_completion=True,
+    # Click's plain help: a flag is shown as a flag. Rich's panels show `--yes <bool>`.
+    rich_markup_mode=None,
 )
+
+
+def version_line() -> str:
+    """The package's version, and `git describe` of the checkout it runs from, if it does."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from carrier_core.version import describe_checkout
+
+    try:
+        installed = version("omni-twilio-cli")
+    except PackageNotFoundError:
+        installed = "unknown"
+    # libs/omni_cli/omni_cli/main.py in a checkout (an editable install, as `make install` makes).
+    root = Path(__file__).resolve().parents[3]
+    if (root / "libs" / "omni_cli" / "pyproject.toml").is_file():
+        return f"omni-twilio {installed} (checkout {describe_checkout(root, timeout=5)})"
+    return f"omni-twilio {installed}"
+
+
+def print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(version_line())
+        raise typer.Exit()
 
 
 @app.callback()
@@ -73,6 +99,9 @@ def configure(
         metavar="DIR",
         help="Follow the local stack recorded in DIR (its data directory, .dev by default) or a stack.json.",
     ),
+    _version: bool = typer.Option(
+        False, "--version", callback=print_version, is_eager=True, expose_value=False, help="Print the version and exit."
+    ),
 ) -> None:
     if stage not in STAGES:
         raise CliFailure(f"--stage must be one of {', '.join(STAGES)}, not {stage!r}")
@@ -98,6 +127,7 @@ def local_port_base(option: str | None, stack: Path | None) -> int:
 app.add_typer(simulate.app, name="simulate")
 app.command()(messages.send)
 app.command()(messages.show)
+app.add_typer(messages.messages_app, name="messages")
 app.add_typer(stores.failed_app, name="failed")
 app.add_typer(stores.optouts_app, name="optouts")
 app.add_typer(events.app, name="events")

@@ -1,4 +1,5 @@
-"""`send` and `show`: the outbound API, POST /messages and GET /messages/{sid}."""
+"""`send`, `show` and `messages list`: the outbound API (POST /messages, GET /messages/{sid})
+and, for the recent messages, the messages table itself."""
 
 from __future__ import annotations
 
@@ -9,12 +10,22 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from carrier_core.models import iso
-from carrier_core.status.machine import MessageStatus, known_status, rule_of
-from carrier_core.tenants import is_tenant_id
+from carrier_core.errors import CarrierError
+from carrier_core.models import iso, utc_now
+from carrier_core.phone import parse_address
+from carrier_core.settings import DEFAULT_TENANT
+from carrier_core.status.machine import MessageStatus, known_status, parse_status, rule_of
+from carrier_core.tenants import is_tenant_id, tenant_of
+from carrier_core.vocabulary import Direction
 from carrier_core.webhook import MESSAGE_SID
+from omni_cli import ids
 from omni_cli.context import NUMBER_FIELDS, CliFailure, Profile, error_line, http
+from omni_cli.stores import DURATION, parse_duration
+from omni_cli.tables import Column, print_table
+
+messages_app = typer.Typer(help="Messages: the recent ones, and one with its status history.", no_args_is_help=True, rich_markup_mode=None)
 
 FAILURES = {MessageStatus.FAILED, MessageStatus.UNDELIVERED, MessageStatus.CANCELED}
 # `send` answers a send waiting for a retry with this id, and GET /messages/{id} reads it.
@@ -22,11 +33,14 @@ RETRY_ID = re.compile(r"^RQ[0-9a-fA-F]{32}$")
 
 
 def message_id(sid: str) -> str:
-    """`sid` when it is an id the outbound API issues; otherwise a one-line failure, before any
-    request: the id becomes a URL path, and `../health` would read another route."""
-    if MESSAGE_SID.fullmatch(sid) or RETRY_ID.fullmatch(sid):
+    """`sid` when it is an id the outbound API issues, or the start of one; otherwise a one-line
+    failure, before any request: the id becomes a URL path, and `../health` would read another
+    route."""
+    if MESSAGE_SID.fullmatch(sid) or RETRY_ID.fullmatch(sid) or ids.is_prefix(sid):
         return sid
-    raise CliFailure(f"{sid[:40]!r} is not a message SID: SM or MM and 32 hexadecimal digits (RQ… for a send being retried)")
+    raise CliFailure(
+        f"{sid[:40]!r} is not a message SID: SM or MM and 32 hexadecimal digits (RQ… for a send being retried), or the start of one"
+    )
 
 
 def messages_path(tenant: str | None) -> str:
@@ -142,19 +156,28 @@ def whatsapp_rows(whatsapp: dict[str, Any], profile: Profile, now: datetime | No
     return rows
 
 
+# A moment is printed whole, as an id is.
+HISTORY_COLUMNS = [Column("at", identifier=True), Column("status"), Column("error_code", drop=1)]
+
+
 def show(
     ctx: typer.Context,
     sid: str = typer.Argument(..., help="The message's SID (SM…/MM…, or RQ… for a send being retried)."),
     as_json: bool = typer.Option(False, "--json", help="Print the message resource as JSON."),
     tenant: str | None = TENANT_OPTION,
 ) -> None:
-    """Show a message and its status history."""
+    """Show a message and its status history; SID may be the start of one (SM6aba)."""
     profile: Profile = ctx.obj
-    message = fetch(profile, message_id(sid), tenant)
+    messages_path(tenant)  # a malformed --tenant fails before the prefix is looked up
+    sid = ids.resolve(profile, message_id(sid), tenant or DEFAULT_TENANT, "message")
+    message = fetch(profile, sid, tenant)
     if as_json:
         profile.print_json(message)
         return
     summary = Table(title=f"message {sid}", show_header=False)
+    # The values fold; the column is never narrower than a SID, so none is ever cut.
+    summary.add_column(no_wrap=True)
+    summary.add_column(overflow="fold", min_width=len(sid))
     for name in (
         "tenant",
         "direction",
@@ -170,18 +193,133 @@ def show(
     ):
         value = message.get(name)
         shown = profile.number(value) if name in ("from", "to") else ("" if value is None else str(value))
-        summary.add_row(name, shown)
+        summary.add_row(name, Text(shown))
     error = message.get("error") or {}
     if error:
-        summary.add_row("error", f"{error.get('code')} (retryable: {error.get('retryable')})")
+        summary.add_row("error", Text(f"{error.get('code')} (retryable: {error.get('retryable')})"))
     for name, value in whatsapp_rows(message.get("whatsapp") or {}, profile):
-        summary.add_row(name, value)
+        summary.add_row(name, Text(value))
     for n, item in enumerate(message.get("media") or []):
-        summary.add_row(f"media {n}", f"{item.get('content_type') or ''} {item.get('status') or ''} {item.get('url')}")
+        summary.add_row(f"media {n}", Text(f"{item.get('content_type') or ''} {item.get('status') or ''} {item.get('url')}"))
     profile.console.print(summary)
-    history = Table(title="history")
-    for column in ("at", "status", "error_code"):
-        history.add_column(column)
-    for entry in message.get("history") or []:
-        history.add_row(str(entry.get("at")), str(entry.get("status")), "" if entry.get("error_code") is None else str(entry["error_code"]))
-    profile.console.print(history)
+    history = [
+        [str(entry.get("at")), str(entry.get("status")), "" if entry.get("error_code") is None else str(entry["error_code"])]
+        for entry in message.get("history") or []
+    ]
+    print_table(profile.console, HISTORY_COLUMNS, history, "history")
+
+
+messages_app.command("show")(show)
+
+# Read from the table, never the body: a listing shows who, when and how it went.
+LISTED = ("sid", "tenant", "direction", "channel", "from", "to", "status", "error_code", "num_segments", "created_at", "updated_at")
+LIST_COLUMNS = [
+    Column("sid", identifier=True),
+    Column("created_at", drop=6),
+    Column("direction", drop=7),
+    Column("channel", drop=2),
+    Column("from", identifier=True, drop=4),
+    Column("to", identifier=True, drop=5),
+    Column("status", drop=8),
+    Column("error_code", drop=3),
+    Column("tenant", drop=1),
+]
+
+
+def parse_since(text: str) -> str:
+    """--since as the stored timestamps' form (UTC, milliseconds, Z): an age back from now
+    (10m, 2h, 7d) or an RFC 3339 time with its offset."""
+    if DURATION.match(text.strip()):
+        return iso(utc_now() - parse_duration(text, "--since"))
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise CliFailure(f"--since {text[:40]!r}: an age (10m, 2h, 7d) or an RFC 3339 time (2026-01-31T09:00:00Z)") from None
+    if moment.tzinfo is None:
+        raise CliFailure(f"--since {text[:40]!r}: give the time's offset (Z, or +02:00), as RFC 3339 does")
+    return iso(moment)
+
+
+def listed_row(item: Any) -> dict[str, Any]:
+    return {
+        "sid": item.sid,
+        "tenant": tenant_of(item.tenant),
+        "direction": item.direction,
+        "channel": item.channel,
+        "from": item.from_number,
+        "to": item.to_number,
+        "status": item.status,
+        "error_code": int(item.error_code) if item.error_code is not None else None,
+        "num_segments": int(item.num_segments) if item.num_segments is not None else None,
+        "created_at": item.created_at,
+        "updated_at": item.updated_at,
+    }
+
+
+@messages_app.command("list")
+def list_messages(
+    ctx: typer.Context,
+    status: str | None = typer.Option(None, "--status", help="Only messages whose status is this (delivered, failed, received, ...)."),
+    direction: str | None = typer.Option(None, "--direction", help="Only inbound or outbound messages."),
+    number: str | None = typer.Option(None, "--number", metavar="N", help="Only messages to or from this number (E.164; whatsapp: too)."),
+    since: str | None = typer.Option(
+        None, "--since", metavar="AGE|TIME", help="Only messages created since: 10m, 2h, 7d, or an RFC 3339 time."
+    ),
+    limit: int = typer.Option(20, "--limit", min=1, metavar="N", help="How many at most: the newest."),
+    as_json: bool = typer.Option(False, "--json", help="Print the messages as JSON (no bodies; numbers masked)."),
+    tenant: str | None = typer.Option(None, "--tenant", help="Only this tenant's ('default': the tenant-less routes')."),
+) -> None:
+    """List recent messages, newest first: who, when and their status, never their bodies."""
+    from carrier_core.models import MessageModel
+
+    profile: Profile = ctx.obj
+    # Every filter is checked before the table is read.
+    if status is not None:
+        try:
+            parse_status(status)
+        except CarrierError as exc:
+            raise CliFailure(f"--status: {exc}") from exc
+    directions = [d.value for d in Direction]
+    if direction is not None and direction not in directions:
+        raise CliFailure(f"--direction must be one of {', '.join(directions)}, not {direction[:40]!r}")
+    if tenant is not None and tenant != DEFAULT_TENANT and not is_tenant_id(tenant):
+        raise CliFailure(f"--tenant {tenant[:70]!r} is not a tenant id: 2 to 63 of a-z, 0-9 and '-'")
+    conditions = []
+    if number is not None:
+        try:
+            address = parse_address(number, "--number")
+        except CarrierError as exc:
+            raise CliFailure(str(exc)) from exc
+        # A bare number finds its WhatsApp messages too; whatsapp:+… only those.
+        forms = [number] if address.channel else [number, f"whatsapp:{number}"]
+        conditions.append(MessageModel.from_number.is_in(*forms) | MessageModel.to_number.is_in(*forms))
+    if since is not None:
+        conditions.append(MessageModel.created_at >= parse_since(since))
+    if status is not None:
+        conditions.append(MessageModel.status == status)
+    if direction is not None:
+        conditions.append(MessageModel.direction == direction)
+    profile.bind()
+    condition = None
+    for each in conditions:
+        condition = each if condition is None else condition & each
+    # DynamoDB applies the filters; the body is not even read.
+    found = MessageModel.scan(condition, attributes_to_get=list(LISTED))
+    rows = sorted(
+        (listed_row(item) for item in found if tenant is None or tenant_of(item.tenant) == tenant),
+        key=lambda r: str(r["created_at"]),
+        reverse=True,
+    )
+    shown = rows[:limit]
+    if as_json:
+        profile.print_json(shown)
+        return
+    cells = [
+        [
+            "" if row[c.name] is None else profile.number(str(row[c.name])) if c.name in ("from", "to") else str(row[c.name])
+            for c in LIST_COLUMNS
+        ]
+        for row in shown
+    ]
+    title = f"messages ({len(shown)} newest of {len(rows)})" if len(rows) > len(shown) else f"messages ({len(rows)})"
+    print_table(profile.console, LIST_COLUMNS, cells, title)

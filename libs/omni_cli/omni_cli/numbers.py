@@ -24,17 +24,18 @@ from urllib.parse import urlsplit
 
 import requests
 import typer
-from rich.table import Table
 
 from carrier_core.settings import DEFAULT_TENANT, MESSAGING_SERVICE_SID, Settings, TwilioAccount
 from carrier_core.tenants import AUTH_TOKEN, account_for, config_of
 from carrier_core.webhook import with_overrides, without_fragment
 from omni_cli.context import TWILIO_API, CliFailure, Profile, http, mask_numbers
+from omni_cli.tables import Column, print_table
 from omni_cli.tenants import Secrets, get_tenant, tenant_arg
 
 app = typer.Typer(
     help="The account's phone numbers and Messaging Services: where Twilio sends their webhooks.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 TWILIO_MESSAGING_API = "https://messaging.twilio.com"
@@ -284,6 +285,17 @@ def rows(profile: Profile, goal: Target, rest: TwilioRest) -> list[dict[str, Any
     return out
 
 
+# The SID (PN…/MG…) is never cut nor left out; the URLs fold, and go first on a narrow terminal.
+NUMBER_COLUMNS = [
+    Column("kind", drop=3),
+    Column("sid", identifier=True),
+    Column("number / name", drop=5),
+    Column("inbound", breakable=True, drop=2),
+    Column("status", breakable=True, drop=1),
+    Column("ok", drop=4),
+]
+
+
 @app.command("list")
 def list_numbers(
     ctx: typer.Context,
@@ -307,16 +319,15 @@ def list_numbers(
             }
         )
         return
-    table = Table(title=f"numbers and Messaging Services of {goal.account.account_sid} ({len(found)}, {flagged} flagged)")
-    for column in ("kind", "sid", "number / name", "inbound", "status", "ok"):
-        table.add_column(column)
     # The URLs without their fragment, to keep the table narrow: `ok` says whether the
     # overrides are there, and --json shows the URLs whole.
+    cells = []
     for row in found:
         label = profile.number(row["phone"]) if row["kind"] == "number" else row["name"]
         status = without_fragment(row["status"]) if row["status"] else "(each send's)" if row["kind"] == "number" else ""
         inbound = without_fragment(row["inbound"]) if row["inbound"] else ""
-        table.add_row(row["kind"], str(row["sid"]), label, inbound, status, "; ".join(row["problems"]) or "yes")
-    profile.console.print(table)
+        cells.append([row["kind"], str(row["sid"]), label, inbound, status, "; ".join(row["problems"]) or "yes"])
+    title = f"numbers and Messaging Services of {goal.account.account_sid} ({len(found)}, {flagged} flagged)"
+    print_table(profile.console, NUMBER_COLUMNS, cells, title)
     profile.console.print(f"wanted: inbound {goal.inbound_url}")
     profile.console.print(f"        status  {goal.status_url}")

@@ -17,13 +17,17 @@ from rich.progress import Progress
 
 from carrier_core.errors import CarrierError
 from carrier_core.phone import parse_address
+from carrier_core.settings import DEFAULT_TENANT
 from carrier_core.signature import compute_signature
 from carrier_core.status.machine import parse_status
-from omni_cli.context import CliFailure, Profile, http
+from omni_cli import ids
+from omni_cli.context import CliFailure, Profile, Unreachable, http
 
-app = typer.Typer(help="Post signed Twilio webhooks (inbound messages, status callbacks).", no_args_is_help=True)
+app = typer.Typer(help="Post signed Twilio webhooks (inbound messages, status callbacks).", no_args_is_help=True, rich_markup_mode=None)
 
 FormPairs = list[tuple[str, str]]
+# A post of a burst that found nothing listening.
+UNREACHABLE = "unreachable"
 
 
 def new_sid(media: list[str]) -> str:
@@ -51,12 +55,14 @@ def inbound_form(account_sid: str, sender: str, to: str, body: str, media: list[
     return pairs
 
 
-def post_signed(url: str, pairs: FormPairs, token: str, session: requests.Session | None = None) -> requests.Response:
+def post_signed(
+    url: str, pairs: FormPairs, token: str, session: requests.Session | None = None, what: str = "webhook"
+) -> requests.Response:
     """POST `pairs` to `url` with the X-Twilio-Signature Twilio would compute for them."""
     headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": compute_signature(token, url, pairs)}
     if session is not None:
         return session.post(url, data=urlencode(pairs), headers=headers, timeout=30)
-    return http("POST", url, "webhook", data=urlencode(pairs), headers=headers)
+    return http("POST", url, what, data=urlencode(pairs), headers=headers)
 
 
 def media_urls(profile: Profile, media: list[str], sid: str) -> list[tuple[str, str]]:
@@ -124,7 +130,7 @@ def inbound(
     if count == 1:
         sid = new_sid(media)
         pairs = inbound_form(settings.account.account_sid, sender, to, body, media_urls(profile, media, sid), sid)
-        response = post_signed(url, pairs, token)
+        response = post_signed(url, pairs, token, what="inbound webhook")
         profile.console.print(f"{response.status_code} inbound {sid} from {profile.number(sender)} to {profile.number(to)}")
         if response.status_code != 200:
             raise CliFailure(f"the inbound webhook answered {response.status_code}: {response.text[:200]}")
@@ -155,6 +161,8 @@ def run_many(profile: Profile, url: str, token: str, forms: list[FormPairs], con
         started = time.perf_counter()
         try:
             code = str(post_signed(url, pairs, token, session).status_code)
+        except requests.ConnectionError:
+            code = UNREACHABLE
         except requests.RequestException as exc:
             code = type(exc).__name__
         return code, time.perf_counter() - started
@@ -167,6 +175,8 @@ def run_many(profile: Profile, url: str, token: str, forms: list[FormPairs], con
             codes[code] += 1
             latencies.append(latency)
             progress.advance(task)
+    if set(codes) == {UNREACHABLE}:  # nothing listens: one line naming it, not a summary of refusals
+        raise Unreachable(url, "inbound webhook")
     summary = ", ".join(f"{code}: {n}" for code, n in sorted(codes.items()))
     p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
     profile.console.print(f"posted {len(forms)}  status codes {summary}  latency p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
@@ -183,7 +193,7 @@ def percentile(values: list[float], pct: int) -> float:
 @app.command()
 def status(
     ctx: typer.Context,
-    sid: str = typer.Argument(..., help="The MessageSid the callback is about."),
+    sid: str = typer.Argument(..., help="The MessageSid the callback is about, or the start of one of the default tenant's."),
     message_status: str = typer.Argument(..., metavar="STATUS", help="queued, sent, delivered, undelivered, failed, read, ..."),
     error_code: int | None = typer.Option(None, "--error-code", help="Twilio's ErrorCode (with undelivered or failed)."),
     raw: bool = typer.Option(False, "--raw", help="Send STATUS as it is, even one Twilio never sends (to test the service's tolerance)."),
@@ -195,6 +205,8 @@ def status(
             parse_status(message_status)
         except CarrierError as exc:
             raise CliFailure(f"{exc} (--raw sends it anyway)") from exc
+    # The callback goes to the tenant-less route: a prefix is the default tenant's message.
+    sid = ids.resolve(profile, sid, DEFAULT_TENANT, "message", ("SM", "MM"))
     settings = profile.settings
     pairs = [
         ("MessageSid", sid),
@@ -206,7 +218,7 @@ def status(
     ]
     if error_code is not None:
         pairs.append(("ErrorCode", str(error_code)))
-    response = post_signed(profile.webhook_url("status"), pairs, settings.account.auth_token)
+    response = post_signed(profile.webhook_url("status"), pairs, settings.account.auth_token, what="status webhook")
     profile.console.print(f"{response.status_code} status {message_status} for {sid}")
     if response.status_code not in (200, 204):
         raise CliFailure(f"the status webhook answered {response.status_code}: {response.text[:200]}")

@@ -9,7 +9,6 @@ from typing import Any
 
 import typer
 from pynamodb.exceptions import DeleteError
-from rich.table import Table
 
 from carrier_core.errors import CarrierError
 from carrier_core import failed_sends
@@ -20,10 +19,14 @@ from carrier_core.settings import DEFAULT_TENANT
 from carrier_core import optout
 from carrier_core.tenants import is_tenant_id, tenant_of, unscoped
 from carrier_core.vocabulary import OptOutSource
+from omni_cli import ids
 from omni_cli.context import CliFailure, Profile, error_line, http
+from omni_cli.tables import Column, print_table
 
-failed_app = typer.Typer(help="The failed-message store: sends Twilio did not take.", no_args_is_help=True)
-optouts_app = typer.Typer(help="Who may not be messaged, by customer number and business sender.", no_args_is_help=True)
+failed_app = typer.Typer(help="The failed-message store: sends Twilio did not take.", no_args_is_help=True, rich_markup_mode=None)
+optouts_app = typer.Typer(
+    help="Who may not be messaged, by customer number and business sender.", no_args_is_help=True, rich_markup_mode=None
+)
 
 DURATION = re.compile(r"^(\d+)([smhd])$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -59,6 +62,21 @@ def failed_row(item: FailedMessageModel) -> dict[str, Any]:
     }
 
 
+# The id is never cut nor left out; on a narrow terminal the others go, attempts first.
+FAILED_COLUMNS = [
+    Column("id", identifier=True),
+    Column("tenant", drop=4),
+    Column("to", identifier=True, drop=7),
+    Column("category", drop=8),
+    Column("twilio_code", drop=3),
+    Column("state", drop=9),
+    Column("retryable", drop=1),
+    Column("attempts", drop=2),
+    Column("message_sid", identifier=True, drop=5),
+    Column("created_at", drop=6),
+]
+
+
 @failed_app.command("list")
 def failed_list(
     ctx: typer.Context,
@@ -72,27 +90,29 @@ def failed_list(
     if as_json:
         profile.print_json(rows)
         return
-    table = Table(title=f"failed sends ({len(rows)})")
-    for column in ("id", "tenant", "to", "category", "twilio_code", "state", "retryable", "attempts", "message_sid", "created_at"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*("" if row[c] is None else profile.number(row[c]) if c == "to" else str(row[c]) for c in row))
-    profile.console.print(table)
+    cells = [
+        ["" if row[c.name] is None else profile.number(row[c.name]) if c.name == "to" else str(row[c.name]) for c in FAILED_COLUMNS]
+        for row in rows
+    ]
+    print_table(profile.console, FAILED_COLUMNS, cells, f"failed sends ({len(rows)})")
 
 
 @failed_app.command("retry")
 def failed_retry(
     ctx: typer.Context,
-    item_id: str | None = typer.Argument(None, metavar="[ID]", help="The failed send to retry."),
+    item_id: str | None = typer.Argument(None, metavar="[ID]", help="The failed send to retry (RQ…), or the start of its id."),
     every: bool = typer.Option(False, "--all", help="Retry every failed send still waiting for a retry."),
+    tenant: str | None = typer.Option(None, "--tenant", help="Only this tenant's sends: the start of an ID is looked up among them."),
 ) -> None:
     """Make a failed send (or --all) due now, then run the retry worker (locally; deployed, its schedule does)."""
     profile = stored(ctx.obj)
     if (item_id is None) == (not every):
         raise CliFailure("give one ID or --all")
+    if item_id is not None:
+        item_id = ids.resolve(profile, item_id, tenant, "failed send", ("RQ",))
     now = int(time.time())
     # The due index holds exactly the sends waiting for a retry: no scan of the table.
-    items = [get_failed(item_id)] if item_id else failed_sends.waiting()
+    items = [get_failed(item_id, tenant)] if item_id else [i for i in failed_sends.waiting() if of_tenant(i.tenant, tenant)]
     for item in items:
         if not failed_sends.make_due(item, now):
             raise CliFailure(f"{item.id} is not waiting for a retry (state {item.state})")
@@ -113,11 +133,15 @@ def failed_retry(
         )
 
 
-def get_failed(item_id: str) -> FailedMessageModel:
+def get_failed(item_id: str, tenant: str | None = None) -> FailedMessageModel:
     try:
-        return FailedMessageModel.get(item_id, consistent_read=True)
+        item = FailedMessageModel.get(item_id, consistent_read=True)
     except FailedMessageModel.DoesNotExist:
-        raise CliFailure(f"no failed send {item_id}") from None
+        item = None
+    # Another tenant's send is answered as an unknown one.
+    if item is None or not of_tenant(item.tenant, tenant):
+        raise CliFailure(f"no failed send {item_id}" + (f" of tenant {tenant}" if tenant is not None else ""))
+    return item
 
 
 @failed_app.command("purge")
@@ -165,10 +189,10 @@ def failed_purge(
     profile.console.print(f"purged {purged} failed sends created before {cutoff}{spared}")
 
 
-def parse_duration(text: str) -> timedelta:
+def parse_duration(text: str, option: str = "--older-than") -> timedelta:
     match = DURATION.match(text.strip())
     if not match:
-        raise CliFailure(f"--older-than {text!r}: give a number and a unit, s, m, h or d (e.g. 7d)")
+        raise CliFailure(f"{option} {text!r}: give a number and a unit, s, m, h or d (e.g. 7d)")
     return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
 
 
@@ -204,12 +228,26 @@ def optouts_list(
     if as_json:
         profile.print_json(rows)
         return
-    table = Table(title=f"opt-outs ({len(rows)})")
-    for column in rows[0] if rows else ("phone", "sender", "opted_out"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*("" if v is None else profile.number(str(v)) if k in ("phone", "sender") else str(v) for k, v in row.items()))
-    profile.console.print(table)
+    cells = [
+        [
+            "" if row[c.name] is None else profile.number(str(row[c.name])) if c.name in ("phone", "sender") else str(row[c.name])
+            for c in OPTOUT_COLUMNS
+        ]
+        for row in rows
+    ]
+    print_table(profile.console, OPTOUT_COLUMNS, cells, f"opt-outs ({len(rows)})")
+
+
+# The customer and the sender (a number, or an MG… SID) are never cut nor left out.
+OPTOUT_COLUMNS = [
+    Column("tenant", drop=2),
+    Column("phone", identifier=True),
+    Column("sender", identifier=True),
+    Column("opted_out", drop=5),
+    Column("keyword", drop=1),
+    Column("source", drop=3),
+    Column("updated_at", drop=4),
+]
 
 
 def set_opt_out(ctx: typer.Context, number: str, sender: str | None, opted_out: bool, tenant: str | None) -> None:

@@ -13,7 +13,6 @@ import re
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from carrier_core.models import TenantModel, iso, utc_now
 from carrier_core.settings import DEFAULT_TENANT, MESSAGING_SERVICE_SID, API_KEY_SID
@@ -29,8 +28,11 @@ from carrier_core.tenants import (
 )
 from carrier_core.tenant_scan import registered_tenants
 from omni_cli.context import PROBE_TIMEOUT, TWILIO_API, CliFailure, Profile, error_line, http
+from omni_cli.tables import Column, print_table
 
-app = typer.Typer(help="The businesses this deployment serves, each on its own Twilio account.", no_args_is_help=True)
+app = typer.Typer(
+    help="The businesses this deployment serves, each on its own Twilio account.", no_args_is_help=True, rich_markup_mode=None
+)
 
 ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 SENDER = re.compile(r"^(whatsapp:)?\+[1-9][0-9]{6,14}$")
@@ -217,12 +219,13 @@ def list_tenants(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
     if as_json:
         profile.print_json(rows)
         return
-    table = Table(title=f"tenants ({len(rows)})")
-    for column in ("tenant", "account_sid", "senders", "api_key"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(str(v) for v in row.values()))
-    profile.console.print(table)
+    columns = [
+        Column("tenant", identifier=True),
+        Column("account_sid", identifier=True),
+        Column("senders", drop=2),
+        Column("api_key", drop=1),
+    ]
+    print_table(profile.console, columns, [[str(row[c.name]) for c in columns] for row in rows], f"tenants ({len(rows)})")
 
 
 @app.command("show")
