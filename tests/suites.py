@@ -106,6 +106,7 @@ SUITES: dict[str, list[str]] = {
         "tests/unit/test_cli_masking.py",
         "tests/unit/test_cli_numbers.py",
         "tests/unit/test_cli_stack.py",
+        "tests/unit/test_cli_tables.py",
         "tests/unit/test_whatsapp_window.py",
         "tests/unit/test_sandbox_numbers.py",
         "tests/unit/test_dependencies.py",
