@@ -29,6 +29,7 @@ from devstack.sandbox.inbound import DELIVER, Inbound, InboundSpec, default_url
 from devstack.sandbox.listing import MessageList
 from devstack.sandbox.messages import API_VERSION, E164, CreateMessage, Message, create
 from devstack.sandbox.numbers import Numbers
+from devstack.sandbox.redaction import Refusals, redact
 
 MESSAGES = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages\.json$")
 MESSAGE = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages/(?P<sid>[^/]+)\.json$")
@@ -65,6 +66,7 @@ class Sandbox:
         self.requests: deque[dict[str, Any]] = deque(maxlen=LOG_LIMIT)
         self.searches: deque[dict[str, Any]] = deque(maxlen=LOG_LIMIT)
         self.faults = Faults()
+        self.redaction_refusals = Refusals()
         self.callbacks = CallbackSender(limit=LOG_LIMIT)
         self.lifecycle = Lifecycle(self.lock, self.callbacks, callback_delay, self.accounts.token)
         # Customers' messages to the accounts, and their webhooks (devstack/sandbox/inbound.py).
@@ -205,6 +207,15 @@ class Sandbox:
             message = self.messages.get(sid)
             if message is None or (account is not None and message.account_sid != account):
                 raise errors.not_found(path)
+            return message.resource()
+
+    def update_message(self, sid: str, path: str, account: str, form: Form) -> dict[str, Any]:
+        """The update of POST Messages/{Sid}.json: `Body=""` redacts (devstack/sandbox/redaction.py)."""
+        with self.lock:
+            message = self.messages.get(sid)
+            if message is None or message.account_sid != account:
+                raise errors.not_found(path)
+            redact(message, form, self.redaction_refusals)
             return message.resource()
 
     def list_messages(self, path: str, query: Form, account: str) -> dict[str, Any]:
@@ -362,6 +373,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._create(match["account"], path, raw)
             elif method == "GET" and (match := MESSAGES.match(path)):
                 self._list(match["account"], path)
+            elif method == "POST" and (match := MESSAGE.match(path)):
+                self._update(match["account"], match["sid"], path, raw)
             elif method == "GET" and (match := MESSAGE.match(path)):
                 self.sandbox.authorize(self.headers.get("Authorization"), match["account"], path)
                 self._send(200, self.sandbox.fetch(match["sid"], path, match["account"]))
@@ -435,6 +448,20 @@ class Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self._send(status, body, headers)
 
+    def _update(self, account: str, sid: str, path: str, raw: bytes) -> None:
+        form: Form = {}
+        for name, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
+            form.setdefault(name, []).append(value)
+        user: str | None = None
+        try:
+            user = self.sandbox.authorize(self.headers.get("Authorization"), account, path)
+            status, body = 200, self.sandbox.update_message(sid, path, account, form)
+        except TwilioApiError as exc:
+            self.sandbox.record(path, form, exc.status, exc.body(), user, sid)
+            raise
+        self.sandbox.record(path, form, status, body, user, sid)
+        self._send(status, body)
+
     def _control(self, method: str, path: str, raw: bytes) -> None:
         sandbox = self.sandbox
         if path == "/health" and method == "GET":
@@ -450,6 +477,13 @@ class Handler(BaseHTTPRequestHandler):
             if method == "DELETE":
                 sandbox.faults.clear()
             self._send(200, current)
+        elif path == "/_sandbox/redaction-refusals" and method == "POST":
+            try:
+                self._send(200, sandbox.redaction_refusals.set(json.loads(raw or b"{}")))
+            except ValueError as exc:
+                self._send(400, {"code": 20001, "message": str(exc), "more_info": None, "status": 400})
+        elif path == "/_sandbox/redaction-refusals" and method == "GET":
+            self._send(200, sandbox.redaction_refusals.current())
         elif path == "/_sandbox/requests" and method in ("GET", "DELETE"):
             self._send(200, sandbox.request_log(clear=method == "DELETE"))
         elif path == "/_sandbox/searches" and method in ("GET", "DELETE"):

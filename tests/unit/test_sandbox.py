@@ -398,3 +398,50 @@ def test_segments_follow_gsm7_and_ucs2_limits(body: str, expected_encoding: str,
 def test_a_taken_port_fails_with_the_bind_error(api: Api) -> None:
     with pytest.raises(OSError):
         SandboxServer(("127.0.0.1", api.server.server_address[1]), Sandbox(SID, TOKEN, callback_delay=0.01))
+
+
+def update(api: Api, sid: str, form: dict[str, str], auth: tuple[str, str] = (SID, TOKEN)) -> requests.Response:
+    return api.http.post(api.url(f"/2010-04-01/Accounts/{SID}/Messages/{sid}.json"), data=form, auth=auth, timeout=10)
+
+
+def test_body_update_redacts_only_a_complete_message(api: Api) -> None:
+    sid = api.create(BASE).json()["sid"]
+    assert wait_until(lambda: api.fetch(sid).json()["status"] == "delivered")
+    redacted = update(api, sid, {"Body": ""})
+    assert redacted.status_code == 200 and redacted.json()["body"] == "" and redacted.json()["sid"] == sid
+    assert api.fetch(sid).json()["body"] == ""
+    assert update(api, sid, {"Body": ""}).status_code == 200  # a repeat is harmless, as at Twilio
+    twilio_error(update(api, sid, {"Body": "new words"}), 400, 20001)
+    twilio_error(update(api, sid, {}), 400, 20001)
+    twilio_error(update(api, "SM" + "0" * 32, {"Body": ""}), 404, 20404)
+    twilio_error(update(api, sid, {"Body": ""}, auth=(SID, "wrong")), 401, 20003)
+    logged = [e for e in api.http.get(api.url("/_sandbox/requests"), timeout=10).json() if e["sid"] == sid and "Messages/" in e["path"]]
+    assert [e["status"] for e in logged] == [200, 200, 400, 400, 401]
+
+
+def test_a_message_in_flight_is_20009_and_refusals_force_it() -> None:
+    for server in running_sandbox(callback_delay=30):  # stays queued for the whole test
+        api = Api(server)
+        sid = api.create(BASE).json()["sid"]
+        twilio_error(update(api, sid, {"Body": ""}), 400, 20009)
+        assert api.fetch(sid).json()["body"] == BASE["Body"]
+
+
+def test_refusals_answer_20009_for_a_complete_message_then_end(api: Api) -> None:
+    sid = api.create(BASE).json()["sid"]
+    assert wait_until(lambda: api.fetch(sid).json()["status"] == "delivered")
+    assert api.http.post(api.url("/_sandbox/redaction-refusals"), json={"count": 2}, timeout=10).json() == {"count": 2}
+    twilio_error(update(api, sid, {"Body": ""}), 400, 20009)
+    assert api.http.get(api.url("/_sandbox/redaction-refusals"), timeout=10).json() == {"count": 1}
+    twilio_error(update(api, sid, {"Body": ""}), 400, 20009)
+    assert update(api, sid, {"Body": ""}).status_code == 200
+    assert api.http.post(api.url("/_sandbox/redaction-refusals"), json={"count": -1}, timeout=10).status_code == 400
+
+
+def wait_until(predicate: Any, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
