@@ -17,6 +17,7 @@ from carrier_core.runtime import Runtime
 from carrier_core.settings import Settings
 from carrier_core.tenants import scoped, tenant_or_404
 from carrier_core.version import running_version
+from carrier_core.vocabulary import Redaction
 from carrier_core.web import JSON_HEADERS, handles_errors
 from carrier_core.webhook import JSON, check_size
 
@@ -104,6 +105,29 @@ def read_message(sid: str) -> Response:
 @handles_errors(Response)
 def read_tenant_message(tenant: str, sid: str) -> Response:
     return Response(body=get_message(sid, tenant_settings(tenant).account.tenant), status_code=200)
+
+
+@app.route("/messages/{sid}/redact", methods=["POST"], content_types=[JSON])
+@handles_errors(Response)
+def redact_message(sid: str) -> Response:
+    return redact_for(sid, runtime.settings)
+
+
+@app.route("/tenants/{tenant}/messages/{sid}/redact", methods=["POST"], content_types=[JSON])
+@handles_errors(Response)
+def redact_tenant_message(tenant: str, sid: str) -> Response:
+    return redact_for(sid, tenant_settings(tenant))
+
+
+def redact_for(sid: str, settings: Settings) -> Response:
+    """202 while Twilio's copy is still to delete (a retry job holds it), 200 once settled."""
+    from chalicelib.redaction import RedactRequest, redact
+
+    request = cast(Request, app.current_request)  # Chalice sets it for every route
+    check_size(request.headers, request.raw_body)
+    wanted = RedactRequest.from_json(sid, settings.account.tenant, request.raw_body)
+    resource = redact(wanted, settings, policy)
+    return Response(body=resource, status_code=202 if resource["redaction"] == Redaction.REQUESTED.value else 200)
 
 
 @app.route("/messages/{sid}/media/{n}", methods=["GET"])

@@ -130,3 +130,50 @@ def test_the_sandbox_list_matches_the_spec_but_for_relative_links(prism_sandbox_
     # The same request straight to the sandbox lists the message, newest first.
     direct = requests.get(contract_sandbox.url + path, params=query, auth=auth, timeout=10).json()
     assert direct["messages"][0]["sid"] == created.json()["sid"]
+
+
+def test_prism_accepts_the_redaction_update_and_media_delete(
+    outbound: tuple[ModuleType, Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """chalicelib.redaction's two writes at Twilio: the message update with Body="" and a
+    Media DELETE. Prism runs with --errors, so a request the spec refuses is answered 422."""
+    twilio_client, settings = outbound
+    from chalicelib.redaction import delete_media, update_body_empty
+
+    _, http = twilio_client.get_client(settings)
+    seen: list[tuple[str, str, Any, int, list[Any]]] = []
+    send = http.request
+
+    def recording(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        answer = send(method, url, *args, **kwargs)
+        seen.append((method.upper(), url.split("/2010-04-01/")[1], kwargs.get("data"), answer.status_code, violations(answer.headers)))
+        return answer
+
+    monkeypatch.setattr(http, "request", recording)
+    media_sid = "ME" + "a" * 32
+    assert update_body_empty(settings, EXAMPLE_SID) is True
+    delete_media(settings, EXAMPLE_SID, media_sid)
+    account = settings.account.account_sid
+    assert seen == [
+        ("POST", f"Accounts/{account}/Messages/{EXAMPLE_SID}.json", {"Body": ""}, 200, []),
+        ("DELETE", f"Accounts/{account}/Messages/{EXAMPLE_SID}/Media/{media_sid}.json", None, 204, []),
+    ]
+    # The spec is checked: a media SID of the wrong shape is refused.
+    with pytest.raises(twilio_client.TwilioCallFailed) as refused:
+        delete_media(settings, EXAMPLE_SID, "ME-not-a-media-sid")
+    assert refused.value.http_status is not None and 400 <= refused.value.http_status < 500
+
+
+def test_prism_accepts_the_media_list_of_a_redaction(outbound: tuple[ModuleType, Settings]) -> None:
+    """The Media list read between the two: Prism finds nothing wrong with the request; its
+    own example answer trips over the relative page links (PAGE_LINKS), which the service
+    takes as Twilio not answering, so the redaction is tried again later, never lost."""
+    twilio_client, settings = outbound
+    from chalicelib.redaction import media_sids
+
+    with pytest.raises(twilio_client.TwilioCallFailed) as failed:
+        media_sids(settings, EXAMPLE_SID)
+    assert failed.value.transient
+    _, http = twilio_client.get_client(settings)
+    answer = http.last_response()
+    assert answer is not None and only_relative_page_links(answer.text), answer.text if answer else None

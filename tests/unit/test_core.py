@@ -184,6 +184,8 @@ ERRORS = {
     "twilio_authentication_failed": (502, False),
     "rate_limited": (429, True),
     "twilio_unavailable": (503, True),
+    "message_not_complete": (409, True),
+    "invalid_requested_by": (400, False),
     "twilio_rejected": (400, False),
     "gateway_error": (502, True),
     "gateway_timeout": (504, True),

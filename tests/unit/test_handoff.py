@@ -129,6 +129,33 @@ def test_inbound_insert_is_received_and_nothing_else_is() -> None:
     assert events_of(stream_record(None, item)) == []  # TTL expiry
 
 
+def redacted(item: dict[str, Any], state: str = "requested") -> dict[str, Any]:
+    """`item` after services/outbound chalicelib/redaction.py's update, in state `state`."""
+    at = "2026-11-24T15:00:00.000Z"
+    media = [{"url": "", "content_type": m.get("content_type"), "status": "redacted"} for m in item.get("media") or []]
+    kept = {k: v for k, v in item.items() if k != "body"}
+    return {**kept, "media": media, "redaction": state, "redaction_requested_by": "privacy-desk",
+            "redaction_requested_at": at, "redaction_updated_at": at}  # fmt: skip
+
+
+def test_the_update_that_sets_redaction_is_message_redacted_and_nothing_else_is() -> None:
+    sid = new_sid("MM")
+    item = inbound_item(sid)
+    pending = inbound_item(sid, media=[{"url": "https://api.twilio.com/media/ME1", "status": "pending"}])
+    for before in (item, pending):  # a redaction before the media copy finished is no arrival
+        [event] = events_of(stream_record(redacted(before), before))  # validated against the schema
+        assert event.type is EventType.MESSAGE_REDACTED and event.key == sid
+        assert (event.detail["requested_by"], event.detail["direction"], event.detail["tenant"]) == ("privacy-desk", "inbound", "default")
+        assert "body" not in event.detail and "media" not in event.detail
+    again = events_of(stream_record(redacted(item), item))[0]
+    assert again.event_id == event.event_id  # the same change, whichever record carries it
+    outbound = {**inbound_item(new_sid()), "direction": "outbound", "status": "delivered", "status_rank": 4}
+    [out] = events_of(stream_record(redacted(outbound), outbound))
+    assert out.type is EventType.MESSAGE_REDACTED and out.event_id != event.event_id
+    # Twilio's part finishing (requested -> done) is no second event.
+    assert events_of(stream_record(redacted(item, "done"), redacted(item))) == []
+
+
 def optout(opted_out: bool, keyword: str, message_sid: str) -> dict[str, Any]:
     return {
         "phone": CUSTOMER,

@@ -68,10 +68,12 @@ locals {
       { method = "GET", path = "/messages/{sid}" },
       { method = "GET", path = "/messages/{sid}/media/{n}" },
       { method = "POST", path = "/messages/{sid}/cancel" },
+      { method = "POST", path = "/messages/{sid}/redact" },
       { method = "POST", path = "/tenants/{tenant}/messages" },
       { method = "GET", path = "/tenants/{tenant}/messages/{sid}" },
       { method = "GET", path = "/tenants/{tenant}/messages/{sid}/media/{n}" },
       { method = "POST", path = "/tenants/{tenant}/messages/{sid}/cancel" },
+      { method = "POST", path = "/tenants/{tenant}/messages/{sid}/redact" },
       { method = "GET", path = "/health" },
     ]
   }

@@ -37,6 +37,16 @@ data "aws_iam_policy_document" "media" {
     }
   }
 
+  # services/outbound chalicelib/redaction.py: a redacted message's copies, inbound's or outbound's.
+  dynamic "statement" {
+    for_each = var.media.delete ? [1] : []
+    content {
+      sid       = "DeleteRedactedMedia"
+      actions   = ["s3:DeleteObject"]
+      resources = ["${local.media_bucket_arn}/*"]
+    }
+  }
+
   # SSE-KMS: a put needs a data key; a read (through a presigned link) decrypts.
   statement {
     sid       = "UseMediaKeyThroughS3"

@@ -267,12 +267,13 @@ variable "throttle_burst_limit" {
 # ---------------------------------------------------------------------------------------
 
 variable "media" {
-  description = "The media bucket and its key, and what this service does there: PutObject under put_prefix (\"inbound/\", \"outbound/\"), GetObject on every object when read (to presign links). null: the service keeps no media."
+  description = "The media bucket and its key, and what this service does there: PutObject under put_prefix (\"inbound/\", \"outbound/\"), GetObject on every object when read (to presign links), DeleteObject on every object when delete (redaction). null: the service keeps no media."
   type = object({
     bucket_name = string
     kms_key_arn = string
     put_prefix  = string
     read        = bool
+    delete      = optional(bool, false)
   })
   default = null
 }

@@ -131,6 +131,7 @@ module "service" {
     kms_key_arn = data.aws_kms_alias.media.target_key_arn
     put_prefix  = "outbound/"
     read        = true
+    delete      = true
   }
 
   # An opt-out cancels the customer's scheduled messages: `@app.on_dynamodb_record`

@@ -185,6 +185,12 @@ class NotCancelable(CarrierError):
     code, http_status, retryable = "not_cancelable", 409, False
 
 
+class RedactionRequesterInvalid(CarrierError):
+    """A redaction's `requested_by` is not a short printable name."""
+
+    code, http_status, retryable = "invalid_requested_by", 400, False
+
+
 # ---- Twilio's answers about the message (mapped from Twilio error codes) ----
 
 
@@ -335,6 +341,12 @@ class TwilioAuthenticationFailed(CarrierError):
     code, http_status, retryable = "twilio_authentication_failed", 502, False
 
 
+class MessageNotComplete(CarrierError):
+    """Twilio cannot redact or delete a message until it is complete (20009); try later."""
+
+    code, http_status, retryable = "message_not_complete", 409, True
+
+
 class RateLimited(CarrierError):
     """Twilio asked us to slow down."""
 
@@ -386,6 +398,7 @@ class InternalError(CarrierError):
 # Twilio's error codes, https://www.twilio.com/docs/api/errors, into the taxonomy.
 TWILIO_CODES: dict[int, type[CarrierError]] = {
     20003: TwilioAuthenticationFailed,
+    20009: MessageNotComplete,
     20429: RateLimited,
     21211: InvalidPhoneNumber,
     21212: InvalidSender,

@@ -137,6 +137,12 @@ class MessageModel(Model):
     # A scheduled send: when Twilio sends it (UTC, RFC 3339), and its key in `scheduled`.
     send_at = UnicodeAttribute(null=True)
     scheduled_for = UnicodeAttribute(null=True)
+    # Redaction (carrier_core.vocabulary.Redaction): the body and media are removed here when
+    # it is requested; `done` once Twilio's copy is gone too. Who asked, and the moments.
+    redaction = UnicodeAttribute(null=True)
+    redaction_requested_by = UnicodeAttribute(null=True)
+    redaction_requested_at = UnicodeAttribute(null=True)
+    redaction_updated_at = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     expires_at = TTLAttribute(null=True)
@@ -178,6 +184,9 @@ class FailedMessageModel(Model):
     # unanswered (5xx, read timeout): the worker then searches Twilio from then before sending.
     first_attempt_at = UnicodeAttribute(null=True)
     maybe_created = BooleanAttribute(null=True)
+    # What the retry worker runs: null for a send; "redact" for a redaction at Twilio
+    # (carrier_core.failed_sends.JobKind), whose `request` holds the message's SID and tenant.
+    job = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     expires_at = TTLAttribute(null=True)

@@ -80,6 +80,10 @@ def render_message(item: MessageModel) -> dict[str, Any]:
         "whatsapp": _whatsapp(item),
         "history": [_history(h) for h in item.history or []],
         "history_dropped": int(item.history_dropped or 0),
+        "redaction": item.redaction,
+        "redaction_requested_by": item.redaction_requested_by,
+        "redaction_requested_at": item.redaction_requested_at,
+        "redaction_updated_at": item.redaction_updated_at,
         "created_at": item.created_at,
         "updated_at": item.updated_at,
     }

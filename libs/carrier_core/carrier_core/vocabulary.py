@@ -30,6 +30,16 @@ class MediaStatus(str, enum.Enum):
     PENDING = "pending"
     STORED = "stored"
     FAILED = "failed"
+    REDACTED = "redacted"  # its copy and addresses removed (services/outbound chalicelib/redaction.py)
+
+
+class Redaction(str, enum.Enum):
+    """Where a message's redaction stands (services/outbound chalicelib/redaction.py): its body
+    and media are gone here from `requested` on; `done` once Twilio's copy is gone too."""
+
+    REQUESTED = "requested"
+    DONE = "done"
+    FAILED = "failed"
 
 
 class OptOutSource(str, enum.Enum):

@@ -20,8 +20,9 @@ from carrier_core.logs import append_keys
 from carrier_core.metrics import Fact
 from carrier_core.models import FailedMessageModel
 from carrier_core.settings import Settings
-from carrier_core.tenants import TenantDirectory
+from carrier_core.tenants import TenantDirectory, tenant_of
 
+from chalicelib.redaction import JOB, retry_job
 from chalicelib.outcome import Kind, SendOutcome, metrics_for
 from chalicelib.request import OutboundRequest
 from chalicelib.retry import RetryPolicy, backoff
@@ -30,6 +31,7 @@ from chalicelib.send import Refused, Sent, Uncertain, deliver
 log = logging.getLogger(__name__)
 
 BATCH = 25
+REDACTION_METRICS = {"sent": "RedactionDone", "rescheduled": "RedactionRescheduled", "dead": "RedactionFailed"}
 RETRY_METRICS = {"sent": "RetrySent", "rescheduled": "RetryRescheduled", "dead": "RetryDead"}
 
 
@@ -82,7 +84,7 @@ def retry_due(
         state, metrics = retry_one(item, tenants, policy, time_left)
         getattr(report, state).append(item.id)
         report.metrics += metrics
-        if state in RETRY_METRICS:  # an unknown outcome counts as OutboundUnknown alone
+        if state in RETRY_METRICS and item.job != JOB:  # an unknown outcome counts as OutboundUnknown alone
             report.metrics.append(Fact(RETRY_METRICS[state]))
     return report
 
@@ -97,6 +99,8 @@ def retry_one(
     for it and adopts what it finds and no other send owns: the worker never sends blindly
     after a 5xx or a lost answer either. The item's id owns the SID it gets.
     """
+    if item.job == JOB:
+        return _redact_again(item, tenants, policy)
     request = OutboundRequest.from_dict(dict(item.request.as_dict()))
     append_keys(tenant=request.tenant)
     try:
@@ -134,6 +138,19 @@ def retry_one(
         return "rescheduled", []
     failed_sends.finish(item, FailedState.DEAD, attempts, error=failure.describe())
     return "dead", []
+
+
+def _redact_again(item: FailedMessageModel, tenants: TenantDirectory, policy: RetryPolicy) -> tuple[str, list[Fact]]:
+    """A kept redaction (chalicelib/redaction.py), with its tenant's Twilio account."""
+    tenant = tenant_of(item.tenant)
+    append_keys(tenant=tenant)
+    try:
+        settings = tenants.settings_for(tenant)
+    except TenantNotFound as gone:
+        failed_sends.finish(item, FailedState.DEAD, int(item.attempts), error=_describe(gone))
+        return "dead", []
+    state = retry_job(item, settings, policy)
+    return state, [Fact(REDACTION_METRICS[state])]
 
 
 def _first_attempt(item: FailedMessageModel) -> datetime:

@@ -12,6 +12,8 @@ only when it changed what the workflow engine cares about:
   callback only appends to the history (carrier_core.status.store), leaves the rank as it
   was, and so is no event.
 - contact.opted_out / contact.opted_in: an opt-out record's `opted_out` flipped.
+- message.redacted: the one update that set a message's `redaction` (its body and media
+  removed here). The events above carry bodies, so consumers purge their copies on it.
 
 An image without a status (some emulators write a key-only INSERT before the item an
 UpdateItem creates) has nothing to say and yields nothing. The event id hashes the change
@@ -40,7 +42,8 @@ SOURCE = "omni.twilio"
 # 1.2: contact events add `source`; `keyword` and `message_sid` are null when no inbound
 # message carried the change (an operator's, or Twilio's 21610), as they always were.
 # 1.3: every detail adds `tenant` (carrier_core.tenants), "default" for the tenant-less routes.
-SCHEMA_VERSION = "1.3"
+# 1.4: message.redacted (a message's body and media removed; consumers purge their copies).
+SCHEMA_VERSION = "1.4"
 INBOUND = Direction.INBOUND.value
 MEDIA_PENDING = MediaStatus.PENDING.value
 MEDIA_FIELDS = ("url", "content_type", "stored_url", "size", "sha256", "status", "sniffed_content_type")
@@ -55,6 +58,7 @@ class EventType(str, enum.Enum):
     MESSAGE_STATUS_CHANGED = "message.status_changed"
     CONTACT_OPTED_OUT = "contact.opted_out"
     CONTACT_OPTED_IN = "contact.opted_in"
+    MESSAGE_REDACTED = "message.redacted"
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,10 @@ def message_events(record: StreamRecord) -> list[Event]:
     new, old = record.new, record.old or {}
     if new is None or "status" not in new:
         return []  # a REMOVE (TTL expiry) or a key-only image
+    if new.get("redaction") and not old.get("redaction"):
+        # The one update that removed the body (services/outbound chalicelib/redaction.py),
+        # and nothing else: no arrival or status move rides on it.
+        return [_redaction_event(new)]
     if new.get("direction") == INBOUND:
         if _media_pending(new):
             return []  # the re-host's update finishes it and is the event
@@ -139,6 +147,22 @@ def _message_event(event_type: EventType, item: Image, previous: str | None) -> 
         "occurred_at": item.get("updated_at") or item.get("created_at"),
     }
     return Event(event_type, sid, detail)
+
+
+def _redaction_event(item: Image) -> Event:
+    sid = str(item["sid"])
+    detail = {
+        "schema_version": SCHEMA_VERSION,
+        "event_id": event_id(EventType.MESSAGE_REDACTED, sid, ""),
+        "tenant": tenant_of(item.get("tenant")),
+        "sid": sid,
+        "direction": item.get("direction"),
+        "channel": item.get("channel"),
+        "requested_by": item.get("redaction_requested_by"),
+        "requested_at": item.get("redaction_requested_at"),
+        "occurred_at": item.get("redaction_requested_at"),
+    }
+    return Event(EventType.MESSAGE_REDACTED, sid, detail)
 
 
 def _media_pending(item: Image) -> bool:
