@@ -41,6 +41,11 @@ resource "aws_dynamodb_table" "messages" {
   }
 
   attribute {
+    name = "customer"
+    type = "S"
+  }
+
+  attribute {
     name = "created_at"
     type = "S"
   }
@@ -67,6 +72,16 @@ resource "aws_dynamodb_table" "messages" {
     hash_key        = "scheduled_for"
     range_key       = "send_at"
     projection_type = "ALL"
+  }
+
+  # A customer's messages for erasure (services/outbound chalicelib/erasure.py). `customer`
+  # is set by the write that stores a message, so the inbound webhook stays one write.
+  global_secondary_index {
+    name               = "customer"
+    hash_key           = "customer"
+    range_key          = "created_at"
+    projection_type    = "INCLUDE"
+    non_key_attributes = ["tenant", "redaction"]
   }
 
   ttl {

@@ -156,6 +156,7 @@ def item_fields(message: InboundMessage, settings: Settings, tenant: str = DEFAU
         "channel": message.channel,
         "from_number": message.from_number,
         "to_number": message.to_number,
+        "customer": scoped(tenant, message.from_number),  # erasure's index (carrier_core.models)
         "body": message.body,
         "status": RECEIVED,
         "status_rank": RECEIVED_RANK,

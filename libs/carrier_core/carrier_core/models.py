@@ -14,7 +14,12 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import (
+    AllProjection,
+    GlobalSecondaryIndex,
+    IncludeProjection,
+    KeysOnlyProjection,
+)
 from pynamodb.models import Model
 
 from carrier_core.settings import Settings
@@ -90,6 +95,18 @@ class ScheduledIndex(GlobalSecondaryIndex["MessageModel"]):
     send_at = UnicodeAttribute(range_key=True)
 
 
+class CustomerIndex(GlobalSecondaryIndex["MessageModel"]):
+    """A customer's messages, oldest first, for erasure: keys, the tenant and the redaction
+    state only (no body is copied into the index)."""
+
+    class Meta:
+        index_name = "customer"
+        projection = IncludeProjection(["tenant", "redaction"])
+
+    customer = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
 class MessageModel(Model):
     """A message, inbound or outbound, keyed by Twilio's SID. Its stream is the hand-off."""
 
@@ -143,11 +160,15 @@ class MessageModel(Model):
     redaction_requested_by = UnicodeAttribute(null=True)
     redaction_requested_at = UnicodeAttribute(null=True)
     redaction_updated_at = UnicodeAttribute(null=True)
+    # The customer (inbound: from; outbound: to), scoped by tenant (carrier_core.tenants.scoped),
+    # set by the write that stores the message, so the `customer` index costs no request.
+    customer = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     expires_at = TTLAttribute(null=True)
     whatsapp_window = WhatsAppWindowIndex()
     scheduled = ScheduledIndex()
+    by_customer = CustomerIndex()
 
 
 class DueIndex(GlobalSecondaryIndex["FailedMessageModel"]):

@@ -116,6 +116,7 @@ class OutboundRequest:
             "channel": self.channel.value,
             "from_number": self.from_number,
             "to_number": self.to,
+            "customer": scoped(self.tenant, self.to),  # erasure's index (carrier_core.models)
             "body": self.body,
             "media": [MediaItem(url=url) for url in self.media_urls],
             "num_segments": segments.count,
