@@ -180,26 +180,6 @@ class Sandbox:
             self.lifecycle.begin(message)
         return [m.sid for m in due]
 
-    def update_message(self, sid: str, path: str, form: Form, account: str) -> dict[str, Any]:
-        """POST …/Messages/{Sid}.json: Status=canceled cancels a scheduled message (30409
-        otherwise) and sends its `canceled` callback."""
-        status = form["Status"][0] if form.get("Status") else None
-        with self.lock:
-            message = self.messages.get(sid)
-            if message is None or message.account_sid != account:
-                raise errors.not_found(path)
-            if status is not None:
-                if status != "canceled":
-                    raise errors.invalid(20001, "Status may only be 'canceled'.")
-                if message.status != "scheduled":
-                    raise errors.invalid(30409, "Message is not in a cancelable state.")
-                message.status = "canceled"
-                message.date_updated = self.now()
-            resource = message.resource()
-        if status is not None:
-            self.lifecycle.announce(message)
-        return resource
-
     def fetch(self, sid: str, path: str, account: str | None = None) -> dict[str, Any]:
         """The message's resource; another account's message is unknown to `account`
         (None: any account's)."""
@@ -210,13 +190,26 @@ class Sandbox:
             return message.resource()
 
     def update_message(self, sid: str, path: str, account: str, form: Form) -> dict[str, Any]:
-        """The update of POST Messages/{Sid}.json: `Body=""` redacts (devstack/sandbox/redaction.py)."""
+        """POST …/Messages/{Sid}.json: `Status=canceled` cancels a scheduled message (30409
+        otherwise) and sends its `canceled` callback; `Body=""` redacts
+        (devstack/sandbox/redaction.py)."""
+        status = form["Status"][0] if form.get("Status") else None
         with self.lock:
             message = self.messages.get(sid)
             if message is None or message.account_sid != account:
                 raise errors.not_found(path)
-            redact(message, form, self.redaction_refusals)
-            return message.resource()
+            if status is None:
+                redact(message, form, self.redaction_refusals)
+                return message.resource()
+            if status != "canceled":
+                raise errors.invalid(20001, "Status may only be 'canceled'.")
+            if message.status != "scheduled":
+                raise errors.invalid(30409, "Message is not in a cancelable state.")
+            message.status = "canceled"
+            message.date_updated = self.now()
+            resource = message.resource()
+        self.lifecycle.announce(message)
+        return resource
 
     def list_messages(self, path: str, query: Form, account: str) -> dict[str, Any]:
         """One page of the account's Messages list, newest first, filtered as Twilio filters."""
@@ -378,9 +371,6 @@ class Handler(BaseHTTPRequestHandler):
             elif method == "GET" and (match := MESSAGE.match(path)):
                 self.sandbox.authorize(self.headers.get("Authorization"), match["account"], path)
                 self._send(200, self.sandbox.fetch(match["sid"], path, match["account"]))
-            elif method == "POST" and (match := MESSAGE.match(path)):
-                self.sandbox.authorize(self.headers.get("Authorization"), match["account"], path)
-                self._send(200, self.sandbox.update_message(match["sid"], path, _pairs(raw.decode("utf-8", "replace")), match["account"]))
             elif numbers.handles(path):
                 self._numbers(method, path, raw)
             else:

@@ -83,16 +83,18 @@ def test_inbound_worker_role_grants_what_the_rehost_calls() -> None:
     assert call["parallelization_factor"] == 10
 
 
-def test_service_media_policy_grants_exactly_puts_under_a_prefix_and_reads() -> None:
+def test_service_media_policy_grants_puts_under_a_prefix_reads_and_redaction_deletes() -> None:
     outbound_calls = s3_calls(
         [
             "services/outbound/chalicelib/media.py",
             "services/outbound/chalicelib/messages.py",
+            "services/outbound/chalicelib/redaction.py",
             "libs/carrier_core/carrier_core/media/storage.py",
         ]
     )
     policy = statements("media")
-    assert outbound_calls == {"s3:PutObject", "s3:GetObject"} == s3_granted(policy)
+    assert outbound_calls == {"s3:PutObject", "s3:GetObject", "s3:DeleteObject"} == s3_granted(policy)
+    assert policy["DeleteRedactedMedia"]["resources"] == ["${local.media_bucket_arn}/*"]
     assert policy["WriteMedia"]["resources"] == ["${local.media_bucket_arn}/${var.media.put_prefix}*"]
     assert policy["ReadMedia"]["resources"] == ["${local.media_bucket_arn}/*"]
 

@@ -154,6 +154,7 @@ TENANT_ROUTES = {
         ("GET", "/tenants/{tenant}/messages/{sid}"),
         ("GET", "/tenants/{tenant}/messages/{sid}/media/{n}"),
         ("POST", "/tenants/{tenant}/messages/{sid}/cancel"),
+        ("POST", "/tenants/{tenant}/messages/{sid}/redact"),
     },
 }
 

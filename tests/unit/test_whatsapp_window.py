@@ -205,10 +205,10 @@ def test_a_kept_local_messages_table_gains_the_window_index() -> None:
             AttributeDefinitions=[{"AttributeName": "sid", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-        assert sorted(add_missing_indexes(MessageModel)) == ["scheduled", "whatsapp_window"]
+        assert sorted(add_missing_indexes(MessageModel)) == ["customer", "scheduled", "whatsapp_window"]
         indexes = client.describe_table(TableName=MessageModel.Meta.table_name)["Table"]["GlobalSecondaryIndexes"]
         projections = {index["IndexName"]: index["Projection"]["ProjectionType"] for index in indexes}
-        assert projections == {"scheduled": "ALL", "whatsapp_window": "KEYS_ONLY"}
+        assert projections == {"customer": "INCLUDE", "scheduled": "ALL", "whatsapp_window": "KEYS_ONLY"}
         assert add_missing_indexes(MessageModel) == []
 
 
