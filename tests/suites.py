@@ -93,6 +93,7 @@ SUITES: dict[str, list[str]] = {
         "tests/e2e/test_outbound_sandbox.py",
         "tests/e2e/test_scheduling.py",
         "tests/e2e/test_redaction.py",
+        "tests/e2e/test_erasure.py",
         "tests/e2e/test_sandbox.py",
         *_SHARED_E2E,
     ],

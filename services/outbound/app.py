@@ -130,6 +130,45 @@ def redact_for(sid: str, settings: Settings) -> Response:
     return Response(body=resource, status_code=202 if resource["redaction"] == Redaction.REQUESTED.value else 200)
 
 
+@app.route("/contacts/{identity}/erase", methods=["POST"], content_types=[JSON])
+@handles_errors(Response)
+def erase_contact(identity: str) -> Response:
+    return erase_for(identity, runtime.settings)
+
+
+@app.route("/tenants/{tenant}/contacts/{identity}/erase", methods=["POST"], content_types=[JSON])
+@handles_errors(Response)
+def erase_tenant_contact(tenant: str, identity: str) -> Response:
+    return erase_for(identity, tenant_settings(tenant))
+
+
+def erase_for(identity: str, settings: Settings) -> Response:
+    """202 while some of the customer's messages are pending, 200 once none is."""
+    from chalicelib.erasure import ERASE_BUDGET, EraseRequest, start
+
+    request = cast(Request, app.current_request)  # Chalice sets it for every route
+    check_size(request.headers, request.raw_body)
+    wanted = EraseRequest.from_json(identity, settings.account.tenant, request.raw_body)
+    erasure = start(wanted, settings, policy, runtime.time_left(app.lambda_context, ERASE_BUDGET))
+    return Response(body=erasure, status_code=202 if erasure["state"] == "running" else 200)
+
+
+@app.route("/erasures/{erasure_id}", methods=["GET"])
+@handles_errors(Response)
+def read_erasure(erasure_id: str) -> Response:
+    from chalicelib.erasure import read
+
+    return Response(body=read(erasure_id, runtime.settings.account.tenant), status_code=200)
+
+
+@app.route("/tenants/{tenant}/erasures/{erasure_id}", methods=["GET"])
+@handles_errors(Response)
+def read_tenant_erasure(tenant: str, erasure_id: str) -> Response:
+    from chalicelib.erasure import read
+
+    return Response(body=read(erasure_id, tenant_settings(tenant).account.tenant), status_code=200)
+
+
 @app.route("/messages/{sid}/media/{n}", methods=["GET"])
 @handles_errors(Response)
 def read_media(sid: str, n: str) -> Response:

@@ -72,8 +72,8 @@ def updates_of(stack: RunningStack, sid: str) -> list[dict[str, Any]]:
     return [e for e in sandbox_log(stack) if e["path"].endswith(f"/Messages/{sid}.json")]
 
 
-def delivered(stack: RunningStack, body: str) -> dict[str, Any]:
-    response = post_message(stack, {"to": CUSTOMER, "body": body})
+def delivered(stack: RunningStack, body: str, to: str = CUSTOMER) -> dict[str, Any]:
+    response = post_message(stack, {"to": to, "body": body})
     assert response.status_code == 202, response.text
     sid = response.json()["sid"]
     assert wait_for(lambda: stack.get_message(sid).json()["status"] == "delivered", timeout=20)
@@ -81,8 +81,9 @@ def delivered(stack: RunningStack, body: str) -> dict[str, Any]:
     return message
 
 
-def inbound_mms(stack: RunningStack) -> dict[str, Any]:
-    """An inbound MMS the sandbox holds with one hosted image, stored here with its copy."""
+def inbound_mms(stack: RunningStack, customer: str = CUSTOMER) -> dict[str, Any]:
+    """An inbound MMS from `customer` the sandbox holds with one hosted image, stored here
+    with its copy."""
     sid = new_sid("MM")
     out = io.BytesIO()
     Image.new("RGB", (8, 8), (200, 10, 10)).save(out, "PNG")
@@ -90,7 +91,7 @@ def inbound_mms(stack: RunningStack) -> dict[str, Any]:
         stack.url("sandbox", f"/_sandbox/media?message_sid={sid}"), data=out.getvalue(), headers={"Content-Type": "image/png"}, timeout=10
     )
     assert hosted.status_code == 201, hosted.text
-    spec = {"from": CUSTOMER, "to": SENDER, "body": "my card is 4111 1111 1111 1111", "sid": sid}
+    spec = {"from": customer, "to": SENDER, "body": "my card is 4111 1111 1111 1111", "sid": sid}
     response = stack.http.post(stack.url("sandbox", "/_sandbox/inbound"), json=spec, timeout=60)
     assert response.status_code == 201, response.text
 

@@ -48,6 +48,7 @@ TABLE_ACTIONS: dict[str, dict[str, set[str]]] = {
     "outbound": {
         "messages": {"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DescribeTable"},
         "messages/index/whatsapp_window": {"dynamodb:Query"},
+        "messages/index/customer": {"dynamodb:Query"},
         "failed_messages": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DescribeTable"},
         "failed_messages/index/due": {"dynamodb:Query"},
         "optouts": {

@@ -155,6 +155,8 @@ TENANT_ROUTES = {
         ("GET", "/tenants/{tenant}/messages/{sid}/media/{n}"),
         ("POST", "/tenants/{tenant}/messages/{sid}/cancel"),
         ("POST", "/tenants/{tenant}/messages/{sid}/redact"),
+        ("POST", "/tenants/{tenant}/contacts/{identity}/erase"),
+        ("GET", "/tenants/{tenant}/erasures/{erasure_id}"),
     },
 }
 
@@ -166,14 +168,14 @@ def routes(service: str) -> set[tuple[str, str]]:
 @pytest.mark.parametrize("service", SERVICES)
 def test_each_tenant_route_is_an_untenanted_route_under_the_tenant(service: str) -> None:
     """Webhooks: /twilio/<service> again as /twilio/{tenant}/<service>. The API: every
-    message route again under /tenants/{tenant}, with the same method (and the API's
+    message, contact and erasure route again under /tenants/{tenant}, with the same method (and the API's
     authorization, which the OpenAPI document gives every route). /health has no tenant."""
     tf = routes(service)
     tenanted = {r for r in tf if "{tenant}" in r[1]}
     assert tenanted == TENANT_ROUTES[service]
     untenanted = tf - tenanted
     if service == "outbound":
-        expected = {(m, f"/tenants/{{tenant}}{p}") for m, p in untenanted if p.startswith("/messages")}
+        expected = {(m, f"/tenants/{{tenant}}{p}") for m, p in untenanted if p.startswith(("/messages", "/contacts", "/erasures"))}
     else:
         expected = {(m, p.replace("/twilio/", "/twilio/{tenant}/")) for m, p in untenanted if p.startswith("/twilio/")}
     assert tenanted == expected

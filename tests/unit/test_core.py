@@ -186,6 +186,7 @@ ERRORS = {
     "twilio_unavailable": (503, True),
     "message_not_complete": (409, True),
     "invalid_requested_by": (400, False),
+    "erasure_not_found": (404, False),
     "twilio_rejected": (400, False),
     "gateway_error": (502, True),
     "gateway_timeout": (504, True),

@@ -37,8 +37,10 @@ locals {
       # status's UpdateItem; every tenant (a Scan), each account's checkpoint (GetItem,
       # PutItem) under a tenants-table key no tenant id can take. A free-form WhatsApp
       # send's window (chalicelib/window.py): one Query of the sparse whatsapp_window index.
+      # A customer's erasure (chalicelib/erasure.py): Queries of the customer index.
       messages                         = ["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
       "messages/index/whatsapp_window" = ["dynamodb:Query"]
+      "messages/index/customer"        = ["dynamodb:Query"]
       failed_messages                  = ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
       "failed_messages/index/due"      = ["dynamodb:Query"]
       optouts                          = ["dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem"]
@@ -69,11 +71,15 @@ locals {
       { method = "GET", path = "/messages/{sid}/media/{n}" },
       { method = "POST", path = "/messages/{sid}/cancel" },
       { method = "POST", path = "/messages/{sid}/redact" },
+      { method = "POST", path = "/contacts/{identity}/erase" },
+      { method = "GET", path = "/erasures/{erasure_id}" },
       { method = "POST", path = "/tenants/{tenant}/messages" },
       { method = "GET", path = "/tenants/{tenant}/messages/{sid}" },
       { method = "GET", path = "/tenants/{tenant}/messages/{sid}/media/{n}" },
       { method = "POST", path = "/tenants/{tenant}/messages/{sid}/cancel" },
       { method = "POST", path = "/tenants/{tenant}/messages/{sid}/redact" },
+      { method = "POST", path = "/tenants/{tenant}/contacts/{identity}/erase" },
+      { method = "GET", path = "/tenants/{tenant}/erasures/{erasure_id}" },
       { method = "GET", path = "/health" },
     ]
   }

@@ -185,6 +185,12 @@ class NotCancelable(CarrierError):
     code, http_status, retryable = "not_cancelable", 409, False
 
 
+class ErasureNotFound(CarrierError):
+    """No erasure with this id (for this tenant)."""
+
+    code, http_status, retryable = "erasure_not_found", 404, False
+
+
 class RedactionRequesterInvalid(CarrierError):
     """A redaction's `requested_by` is not a short printable name."""
 

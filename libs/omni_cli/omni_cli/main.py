@@ -10,7 +10,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from carrier_core.settings import STAGES
-from omni_cli import doctor, events, messages, numbers, reconcile, simulate, stackrecord, stores, tenants
+from omni_cli import doctor, erase, events, messages, numbers, reconcile, simulate, stackrecord, stores, tenants
 from omni_cli.context import CliFailure, Profile, failure_line, mask_numbers, unreachable
 
 
@@ -135,6 +135,7 @@ app.add_typer(tenants.app, name="tenants")
 app.add_typer(numbers.app, name="numbers")
 app.command()(doctor.doctor)
 app.command()(reconcile.reconcile)
+app.command()(erase.erase)
 
 
 def main() -> None:

@@ -22,6 +22,8 @@ from carrier_core.models import FailedMessageModel
 from carrier_core.settings import Settings
 from carrier_core.tenants import TenantDirectory, tenant_of
 
+from chalicelib.erasure import JOB as ERASE_JOB
+from chalicelib.erasure import retry_job as erase_job
 from chalicelib.redaction import JOB, retry_job
 from chalicelib.outcome import Kind, SendOutcome, metrics_for
 from chalicelib.request import OutboundRequest
@@ -84,7 +86,7 @@ def retry_due(
         state, metrics = retry_one(item, tenants, policy, time_left)
         getattr(report, state).append(item.id)
         report.metrics += metrics
-        if state in RETRY_METRICS and item.job != JOB:  # an unknown outcome counts as OutboundUnknown alone
+        if state in RETRY_METRICS and item.job is None:  # an unknown outcome counts as OutboundUnknown alone
             report.metrics.append(Fact(RETRY_METRICS[state]))
     return report
 
@@ -101,6 +103,8 @@ def retry_one(
     """
     if item.job == JOB:
         return _redact_again(item, tenants, policy)
+    if item.job == ERASE_JOB:
+        return _erase_again(item, tenants, policy, time_left)
     request = OutboundRequest.from_dict(dict(item.request.as_dict()))
     append_keys(tenant=request.tenant)
     try:
@@ -151,6 +155,20 @@ def _redact_again(item: FailedMessageModel, tenants: TenantDirectory, policy: Re
         return "dead", []
     state = retry_job(item, settings, policy)
     return state, [Fact(REDACTION_METRICS[state])]
+
+
+def _erase_again(
+    item: FailedMessageModel, tenants: TenantDirectory, policy: RetryPolicy, time_left: Callable[[], float]
+) -> tuple[str, list[Fact]]:
+    """What is left of a customer's erasure (chalicelib/erasure.py), with its tenant's account."""
+    tenant = tenant_of(item.tenant)
+    append_keys(tenant=tenant)
+    try:
+        settings = tenants.settings_for(tenant)
+    except TenantNotFound as gone:
+        failed_sends.finish(item, FailedState.DEAD, int(item.attempts), error=_describe(gone))
+        return "dead", []
+    return erase_job(item, settings, policy, time_left), []
 
 
 def _first_attempt(item: FailedMessageModel) -> datetime:
