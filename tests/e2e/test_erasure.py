@@ -96,7 +96,9 @@ def test_a_message_twilio_cannot_redact_yet_is_pending_until_the_worker_finishes
     refusals(stack, 1)  # the first redaction at the sandbox answers 20009
     response = erase(stack, customer)
     job = response.json()
-    assert response.status_code == 202 and job["state"] == "running" and job["messages"] == {"total": 2, "done": 1, "pending": 1, "failed": 0}
+    assert (
+        response.status_code == 202 and job["state"] == "running" and job["messages"] == {"total": 2, "done": 1, "pending": 1, "failed": 0}
+    )
     assert all(stack.get_message(m["sid"]).json()["body"] is None for m in (first, second))
 
     run_retry_worker(stack, at=time.time() + 3600)
