@@ -39,6 +39,13 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "validity, and a price that is not sent": {"to": CUSTOMER, "body": "hi", "validity_period": 600, "max_price": 0.05},
     "whatsapp": {"to": "whatsapp:" + CUSTOMER, "from": "whatsapp:+15005550006", "body": "hola"},
     "unicode body": {"to": CUSTOMER, "body": "¿Llegó? 🚚 " * 20},
+    # SendAt and ScheduleType=fixed, always with a MessagingServiceSid (chalicelib/schedule.py).
+    "scheduled through a messaging service": {
+        "to": CUSTOMER,
+        "messaging_service_sid": "MG" + "0" * 32,
+        "body": "your appointment is tomorrow",
+        "send_at": (datetime.now(timezone.utc) + timedelta(days=1)).isoformat(timespec="seconds"),
+    },
 }
 
 
@@ -177,3 +184,48 @@ def test_prism_accepts_the_media_list_of_a_redaction(outbound: tuple[ModuleType,
     _, http = twilio_client.get_client(settings)
     answer = http.last_response()
     assert answer is not None and only_relative_page_links(answer.text), answer.text if answer else None
+
+
+def test_prism_accepts_the_cancel_of_a_scheduled_message(outbound: tuple[ModuleType, Settings], monkeypatch: pytest.MonkeyPatch) -> None:
+    """chalicelib.cancel's write at Twilio: the message update with Status=canceled, the only
+    value Twilio's update takes for Status (the spec's enum); another is refused."""
+    twilio_client, settings = outbound
+    _, http = twilio_client.get_client(settings)
+    seen: list[tuple[str, str, Any, int, list[Any]]] = []
+    send = http.request
+
+    def recording(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        answer = send(method, url, *args, **kwargs)
+        seen.append((method.upper(), url.split("/2010-04-01/")[1], kwargs.get("data"), answer.status_code, violations(answer.headers)))
+        return answer
+
+    monkeypatch.setattr(http, "request", recording)
+    twilio_client.cancel_message(settings, EXAMPLE_SID)
+    account = settings.account.account_sid
+    assert seen == [("POST", f"Accounts/{account}/Messages/{EXAMPLE_SID}.json", {"Status": "canceled"}, 200, [])]
+    client, _ = twilio_client.get_client(settings)
+    with pytest.raises(Exception) as refused:  # the SDK's TwilioRestException: Prism's 422
+        client.api.v2010.accounts(account).messages(EXAMPLE_SID).update(status="sent")
+    assert getattr(refused.value, "status", None) == 422
+
+
+def test_a_scheduled_send_carries_sendat_with_its_messaging_service(
+    outbound: tuple[ModuleType, Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the scheduled payload above puts on the wire, as Prism accepted it."""
+    twilio_client, settings = outbound
+    _, http = twilio_client.get_client(settings)
+    forms: list[dict[str, Any]] = []
+    send = http.request
+
+    def recording(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        answer = send(method, url, *args, **kwargs)
+        forms.append({**(kwargs.get("data") or {}), "_status": answer.status_code, "_violations": violations(answer.headers)})
+        return answer
+
+    monkeypatch.setattr(http, "request", recording)
+    twilio_client.create_message(settings, request_of(PAYLOADS["scheduled through a messaging service"], settings))
+    (form,) = forms
+    assert (form["_status"], form["_violations"], form["ScheduleType"]) == (201, [], "fixed")
+    assert form["MessagingServiceSid"] == "MG" + "0" * 32 and "From" not in form
+    assert datetime.fromisoformat(form["SendAt"].replace("Z", "+00:00")) > datetime.now(timezone.utc)
