@@ -49,6 +49,7 @@ TABLE_ACTIONS: dict[str, dict[str, set[str]]] = {
         "messages": {"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DescribeTable"},
         "messages/index/whatsapp_window": {"dynamodb:Query"},
         "messages/index/customer": {"dynamodb:Query"},
+        "messages/index/scheduled": {"dynamodb:Scan"},
         "failed_messages": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DescribeTable"},
         "failed_messages/index/due": {"dynamodb:Query"},
         "optouts": {
@@ -87,9 +88,10 @@ def test_table_keys_name_tables_the_module_knows() -> None:
 # The only record any service deletes: an Idempotency-Key claim, released when its send
 # is refused for good so the caller may try again with the same key.
 DELETABLE = {("outbound", "idempotency")}
-# The only table any service scans: the tenants, a handful of operator-written items, which
-# the reconciler reads whole every run to visit every tenant's account.
-SCANNABLE = {("outbound", "tenants")}
+# What any service scans: the tenants, a handful of operator-written items, which the
+# reconciler reads whole every run to visit every tenant's account; and the messages table's
+# sparse `scheduled` index (only sends ever scheduled), which its full run counts per account.
+SCANNABLE = {("outbound", "tenants"), ("outbound", "messages/index/scheduled")}
 
 
 def test_no_delete_scan_or_wildcard_action() -> None:

@@ -244,3 +244,37 @@ def test_the_local_route_takes_since_and_tenant_and_refuses_anything_else(outbou
     for body in (b'{"since": "yesterday"}', b'{"tenant": "#reconcile/x"}', b'{"at": 1}', b'{"since": 5}', b"[]"):
         with pytest.raises(CarrierError):
             reconcile_args(body)
+
+
+def scheduled_item(sid: str, status: str, tenant: str | None = None, scheduled: bool = True) -> None:
+    stamp = iso(datetime.now(timezone.utc))
+    key = f"{tenant}/{CUSTOMER}" if tenant else CUSTOMER
+    MessageModel(
+        sid, tenant=tenant, direction="outbound", status=status, created_at=stamp, updated_at=stamp,
+        scheduled_for=key if scheduled else None, send_at=stamp if scheduled else None,
+    ).save()  # fmt: skip
+
+
+def test_a_full_run_counts_the_messages_each_account_holds_scheduled(outbound: Outbound) -> None:
+    """Twilio's limit is per account: the count is by account, of the messages still
+    `scheduled` (one sent since, or never scheduled, is not), and the metric is the largest."""
+    for n in range(3):
+        scheduled_item(f"SM{n:032x}", "scheduled")
+    scheduled_item("SM" + "a" * 32, "delivered")  # left the index's status behind
+    scheduled_item("SM" + "b" * 32, "queued", scheduled=False)
+    scheduled_item("SM" + "c" * 32, "scheduled", tenant="gone-tenant")  # not registered: by its id
+    report = run(outbound)
+    assert report.scheduled is not None and report.scheduled.complete
+    assert report.scheduled.by_account == {outbound.settings().account.account_sid: 3, "gone-tenant": 1}
+    assert [f.value for f in report.metrics if f.name == "ScheduledMessagesMax"] == [3.0]
+    assert report.as_dict()["scheduled"]["limit"] == 500_000
+    # A run for one tenant (by hand) does not count.
+    assert run(outbound, tenant=DEFAULT_TENANT).scheduled is None
+
+
+def test_a_count_cut_short_says_so_and_emits_a_lower_bound(outbound: Outbound) -> None:
+    from chalicelib.scheduled_count import count_scheduled
+
+    scheduled_item("SM" + "d" * 32, "scheduled")
+    cut = count_scheduled(outbound.app.runtime.tenants, lambda: 0.0)
+    assert (cut.complete, cut.largest) == (False, 0)

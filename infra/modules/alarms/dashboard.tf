@@ -32,8 +32,12 @@ locals {
     "OutboundUnstored",
     "OptOutLearned",
     "MessagesReconciled",
+    "ScheduledMessagesMax",
     "ReconcileFailed",
   ]
+
+  # Levels, not counts: drawn as their maximum.
+  gauges = ["FailedMessagesBacklog", "ScheduledMessagesMax"]
 
   region = data.aws_region.current.region
 
@@ -50,9 +54,9 @@ locals {
         title  = name
         region = local.region
         period = 300
-        stat   = name == "FailedMessagesBacklog" ? "Maximum" : "Sum"
+        stat   = contains(local.gauges, name) ? "Maximum" : "Sum"
         metrics = [[{
-          expression = "SEARCH('Namespace=\"${local.namespace}\" MetricName=\"${name}\" stage=\"${var.stage}\"', '${name == "FailedMessagesBacklog" ? "Maximum" : "Sum"}', 300)"
+          expression = "SEARCH('Namespace=\"${local.namespace}\" MetricName=\"${name}\" stage=\"${var.stage}\"', '${contains(local.gauges, name) ? "Maximum" : "Sum"}', 300)"
           id         = "m${i}"
         }]]
       }

@@ -257,6 +257,25 @@ resource "aws_cloudwatch_metric_alarm" "failed_backlog" {
   ok_actions          = local.actions
 }
 
+# Twilio refuses to schedule more than 500,000 messages per account; the reconciler's full
+# run counts what each account holds scheduled (services/outbound chalicelib/scheduled_count.py)
+# and emits the largest count.
+resource "aws_cloudwatch_metric_alarm" "scheduled_messages" {
+  alarm_name          = "${local.prefix}-scheduled-messages"
+  alarm_description   = "A Twilio account holds more than ${var.scheduled_messages_threshold} scheduled messages; Twilio refuses to schedule past 500,000. The outbound service's log line 'scheduled messages counted' names the account."
+  namespace           = local.namespace
+  metric_name         = "ScheduledMessagesMax"
+  dimensions          = { service = "outbound", stage = var.stage }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = var.scheduled_messages_threshold
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+}
+
 # The reconciler (services/outbound chalicelib/reconcile.py) found a message Twilio has and
 # we lacked, or a status we never heard: webhooks are being lost, someone should look.
 resource "aws_cloudwatch_metric_alarm" "messages_reconciled" {

@@ -90,6 +90,17 @@ variable "failed_backlog_threshold" {
   default     = 100
 }
 
+variable "scheduled_messages_threshold" {
+  description = "Scheduled messages held by one Twilio account (ScheduledMessagesMax) above which the alarm is raised; Twilio's limit is 500,000."
+  type        = number
+  default     = 400000
+
+  validation {
+    condition     = var.scheduled_messages_threshold > 0 && var.scheduled_messages_threshold < 500000
+    error_message = "scheduled_messages_threshold must be above 0 and below Twilio's limit of 500,000."
+  }
+}
+
 variable "delivery_failure_rate_threshold" {
   description = "Percent of status callbacks that report a failed or undelivered message above which the alarm is raised."
   type        = number

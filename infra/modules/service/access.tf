@@ -37,10 +37,13 @@ locals {
       # status's UpdateItem; every tenant (a Scan), each account's checkpoint (GetItem,
       # PutItem) under a tenants-table key no tenant id can take. A free-form WhatsApp
       # send's window (chalicelib/window.py): one Query of the sparse whatsapp_window index.
-      # A customer's erasure (chalicelib/erasure.py): Queries of the customer index.
+      # A customer's erasure (chalicelib/erasure.py): Queries of the customer index. The
+      # reconciler's count of scheduled messages (chalicelib/scheduled_count.py): a Scan of
+      # the sparse scheduled index.
       messages                         = ["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
       "messages/index/whatsapp_window" = ["dynamodb:Query"]
       "messages/index/customer"        = ["dynamodb:Query"]
+      "messages/index/scheduled"       = ["dynamodb:Scan"]
       failed_messages                  = ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
       "failed_messages/index/due"      = ["dynamodb:Query"]
       optouts                          = ["dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem"]

@@ -50,6 +50,8 @@ METRICS: dict[str, str] = {
     "OptOutLearned": "recipients recorded as opted out because Twilio answered 21610 (on a send or in a status callback)",
     "MessagesReconciled": "messages the reconciler found at Twilio and we lacked (inbound, stored) or held behind (outbound, moved forward); "
     "0 when none (dimension direction beside the total): above 0, webhooks are being lost",
+    "ScheduledMessagesMax": "the most messages any one Twilio account holds scheduled, counted by the reconciler's full run "
+    "(Twilio refuses to schedule past 500,000 per account)",
     "ReconcileFailed": "accounts the reconciler could not read or write in a run (Twilio or DynamoDB failed, or the tenant's credentials)",
 }
 

@@ -42,6 +42,7 @@ from carrier_core.status.store import Outcome, StatusReport, record_status
 from carrier_core.tenant_scan import registered_tenants
 from carrier_core.tenants import RESERVED_KEY_PREFIX, TenantDirectory, tenant_of
 
+from chalicelib.scheduled_count import ScheduledCount, count_scheduled
 from chalicelib.twilio_client import get_client
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,8 @@ class AccountReport:
 @dataclass
 class ReconcileReport:
     accounts: list[AccountReport] = field(default_factory=list)
+    # A full run's count of scheduled messages per account (chalicelib/scheduled_count.py).
+    scheduled: ScheduledCount | None = None
 
     @property
     def reconciled(self) -> int:
@@ -106,10 +109,11 @@ class ReconcileReport:
         facts += [Fact("MessagesReconciled", {"direction": "inbound"}, float(inbound))] if inbound else []
         facts += [Fact("MessagesReconciled", {"direction": "outbound"}, float(outbound))] if outbound else []
         facts += [Fact("ReconcileFailed") for a in self.accounts if a.error is not None]
-        return facts
+        return facts + (self.scheduled.metrics if self.scheduled is not None else [])
 
     def as_dict(self) -> dict[str, Any]:
-        return {"reconciled": self.reconciled, "accounts": [a.as_dict() for a in self.accounts]}
+        scheduled = self.scheduled.as_dict() if self.scheduled is not None else None
+        return {"reconciled": self.reconciled, "accounts": [a.as_dict() for a in self.accounts], "scheduled": scheduled}
 
 
 def reconcile(
@@ -142,6 +146,11 @@ def reconcile(
         except (CarrierError, PynamoDBException, TwilioException, requests.RequestException) as exc:
             account_report.error = type(exc).__name__
             log.warning("reconcile failed", extra={"error_type": type(exc).__name__})
+    if tenant is None:
+        try:
+            report.scheduled = count_scheduled(tenants, time_left)
+        except CarrierError as exc:
+            log.warning("scheduled messages not counted", extra={"error_type": type(exc).__name__})
     log.info("reconciled", extra={"reconciled": report.reconciled, "accounts": len(report.accounts)})
     return report
 
