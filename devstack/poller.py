@@ -45,7 +45,7 @@ from carrier_core.handoff.events import Event
 from carrier_core.handoff.handler import Handoff, HandoffConfig
 from carrier_core.handoff.publish import EventBridgePublisher, Publisher, events_client
 from carrier_core.stream.records import lambda_record
-from carrier_core.handoff.replay import Origin, rehost_in_process
+from carrier_core.handoff.replay import LocalOptOutCancels, Origin, rehost_in_process
 from carrier_core.logs import configure_logging
 from devstack.checkpoints import Checkpoints
 
@@ -303,37 +303,13 @@ def run(poller: Poller) -> None:
             time.sleep(IDLE_SECONDS)
 
 
-class OutboundOptOutCancels:
-    """The outbound service's opt-out consumer (chalicelib/optout_cancels.py), in its own
-    process: each batch goes to its local-only route, as Lambda would invoke the function."""
-
-    def __init__(self, url: str, config: HandoffConfig) -> None:
-        self.url = url.rstrip("/") + "/_local/optout-cancels"
-        self.config = config
-
-    def handle(self, records: Sequence[dict[str, Any]]) -> BatchOutcome:
-        import requests
-
-        outcome = BatchOutcome(records=len(records))
-        try:
-            response = requests.post(self.url, json={"Records": list(records)}, timeout=60)
-            failures = response.json()["batchItemFailures"] if response.status_code == 200 else None
-        except (requests.RequestException, ValueError, KeyError):
-            failures = None
-        if failures is None:  # the service did not answer: the whole batch comes again
-            outcome.fail(records[0]["dynamodb"]["SequenceNumber"], "cancel_failed:outbound_unreachable")
-        elif failures:
-            outcome.fail(failures[0]["itemIdentifier"], "cancel_failed")
-        return outcome
-
-
 def optout_cancels_poller(directory: Path, config: HandoffConfig, outbound_url: str) -> Poller:
     """The outbound service's opt-out consumer on the optouts stream, with its own checkpoints."""
     import boto3
 
     checkpoints = Checkpoints(directory / "optout-cancels-checkpoints.json")
     return Poller(
-        OutboundOptOutCancels(outbound_url, config),
+        LocalOptOutCancels(outbound_url, config),
         boto3.client("dynamodbstreams"),
         boto3.client("sqs"),
         checkpoints,

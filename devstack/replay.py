@@ -2,7 +2,8 @@
 
 The same code as for a deployed stage (carrier_core.handoff.replay), pointed at the stack
 on DEVSTACK_PORT_BASE with its fake credentials. There is no Lambda here to invoke, so a
-media re-host's records run through the re-host in this process, as the poller runs it.
+media re-host's records run through the re-host in this process, and the opt-out cancels
+through the outbound service's local route, as the poller runs them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 from pathlib import Path
 
 from carrier_core.handoff import replay
+from carrier_core.handoff.handler import HandoffConfig
 from carrier_core.stream.batch import Consumer
 from devstack.poller import FaultyRehost
 from devstack.stack import DATA_DIR, Layout, child_env
@@ -26,7 +28,10 @@ def main() -> int:
         # The poller's test faults apply here too: the same stand-in for a failing S3.
         return FaultyRehost(rehost(function_arn), layout.data_dir / "poller" / "faults.json")
 
-    return replay.main(["--stage", "local"], media=media_rehost)
+    def optout_cancels(function_arn: str) -> Consumer:
+        return replay.LocalOptOutCancels(layout.url("outbound"), HandoffConfig.for_stage("local", os.environ))
+
+    return replay.main(["--stage", "local"], local={replay.Origin.MEDIA_REHOST: media_rehost, replay.Origin.OPTOUT_CANCELS: optout_cancels})
 
 
 if __name__ == "__main__":

@@ -369,3 +369,74 @@ def test_a_failed_batch_in_flight_is_tried_again_then_sent_to_the_dlq(tmp_path: 
     assert message["requestContext"]["functionArn"].endswith("-rehost-media")
     assert media.checkpoints.shard(ARN, "child")["sequence"] == f"{3:021d}"
     assert poison not in jobs.finished and {first, last} <= set(jobs.finished)
+
+
+def test_the_local_opt_out_consumer_posts_each_batch_and_reads_the_functions_answer() -> None:
+    """The stand-in for the outbound opt-out function that the poller and a local replay
+    both use: the batch to POST /_local/optout-cancels, Lambda's batchItemFailures back."""
+    import http.server
+
+    from carrier_core.handoff.replay import LocalOptOutCancels
+
+    records = [inbound(new_sid(), 1), inbound(new_sid(), 2)]
+    first, second = (r["dynamodb"]["SequenceNumber"] for r in records)
+    answers = [(200, {"batchItemFailures": []}), (200, {"batchItemFailures": [{"itemIdentifier": second}]}), (500, {})]
+    received: list[tuple[str, list[str]]] = []
+
+    class Outbound(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            received.append((self.path, [r["dynamodb"]["SequenceNumber"] for r in body["Records"]]))
+            status, answer = answers.pop(0)
+            data = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Outbound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    consumer = LocalOptOutCancels(url, CONFIG)
+    try:
+        outcomes = [consumer.handle(records) for _ in range(3)]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert received == [("/_local/optout-cancels", [first, second])] * 3
+    assert [(o.records, o.failed_sequence, o.error) for o in outcomes] == [
+        (2, None, None),
+        (2, second, "cancel_failed"),
+        (2, first, "cancel_failed:outbound_unreachable"),
+    ]
+    # Nobody listening: the whole batch fails, to be retried.
+    gone = LocalOptOutCancels(url, CONFIG).handle(records)
+    assert (gone.failed_sequence, gone.error) == (first, "cancel_failed:outbound_unreachable")
+
+
+def test_a_local_replay_hands_each_origin_to_its_local_consumer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """replay.main's routing: the hand-off to itself, an origin given a local consumer to that
+    consumer (opt-out cancels included), any other to its deployed function."""
+    from carrier_core.handoff import replay
+
+    seen: dict[str, Any] = {}
+
+    def capture(sqs: Any, streams: Any, queue_url: str, route: Any) -> replay.ReplayReport:
+        seen["route"] = route
+        return replay.ReplayReport()
+
+    class Client:
+        def get_queue_url(self, QueueName: str) -> dict[str, str]:  # noqa: N803 (botocore's shape)
+            return {"QueueUrl": "http://queue"}
+
+    monkeypatch.setattr(replay, "replay", capture)
+    monkeypatch.setattr("botocore.session.Session.create_client", lambda self, name, **kwargs: Client())
+    cancels, media = object(), object()
+    local = {Origin.OPTOUT_CANCELS: lambda arn: cancels, Origin.MEDIA_REHOST: lambda arn: media}
+    assert replay.main(["--stage", "local"], local=local) == 0  # type: ignore[dict-item]
+    route = seen["route"]
+    assert route(Origin.OPTOUT_CANCELS, "arn:x") is cancels and route(Origin.MEDIA_REHOST, "arn:y") is media
+    assert isinstance(route(Origin.HANDOFF, "arn:z"), replay.Handoff)

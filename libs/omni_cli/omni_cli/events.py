@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -76,11 +77,20 @@ def tail(
 def replay_dlq(ctx: typer.Context) -> None:
     """Replay what the stream consumers' dead-letter queue holds (as `make replay-dlq`)."""
     from carrier_core.handoff import replay
+    from carrier_core.handoff.handler import HandoffConfig
+    from carrier_core.stream.batch import Consumer
 
     profile: Profile = ctx.obj
     profile.use_aws()
-    media = replay.rehost_in_process(profile.environ()) if profile.is_local else None
-    code = replay.main(["--stage", profile.stage], media=media)
+    local: dict[replay.Origin, Callable[[str], Consumer]] | None = None
+    if profile.is_local:
+        config = HandoffConfig.for_stage("local", profile.environ())
+        outbound = profile.url("outbound")
+        local = {
+            replay.Origin.MEDIA_REHOST: replay.rehost_in_process(profile.environ()),
+            replay.Origin.OPTOUT_CANCELS: lambda _arn: replay.LocalOptOutCancels(outbound, config),
+        }
+    code = replay.main(["--stage", profile.stage], local=local)
     if code != 0:
         raise CliFailure("some DLQ messages could not be replayed (see the report above); they stay on the DLQ")
     profile.console.print("the DLQ is replayed")

@@ -182,10 +182,41 @@ def rehost_in_process(environ: Mapping[str, str]) -> Callable[[str], MediaRehost
     return build
 
 
-def main(argv: list[str] | None = None, media: Callable[[str], Consumer] | None = None) -> int:
-    """Replay the stage's DLQ with the credentials and endpoints of the environment; media
-    records go to `media(function_arn)`: by default the deployed function itself, and in
-    the local stage the re-host in this process."""
+class LocalOptOutCancels:
+    """The local stage's stand-in for the outbound service's opt-out function
+    (services/outbound chalicelib/optout_cancels.py): each batch POSTed to the service's
+    local-only route, which answers as the function does, with `batchItemFailures`. The
+    stack's poller runs it on the optouts stream, and a local replay hands it the records the
+    poller sent to the DLQ. A service that does not answer fails the whole batch."""
+
+    def __init__(self, outbound_url: str, config: HandoffConfig) -> None:
+        self.url = outbound_url.rstrip("/") + "/_local/optout-cancels"
+        self.config = config
+
+    def handle(self, records: Sequence[dict[str, Any]]) -> BatchOutcome:
+        import urllib.request
+
+        outcome = BatchOutcome(records=len(records))
+        body = json.dumps({"Records": list(records)}).encode()
+        request = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            # The local stack's own http:// URL, never one from outside.
+            with urllib.request.urlopen(request, timeout=60) as answer:  # nosec B310  # noqa: S310
+                failures = json.loads(answer.read())["batchItemFailures"]
+        except (OSError, ValueError, KeyError):  # refused, a 4xx/5xx (HTTPError), or not its answer
+            failures = None
+        if failures is None:
+            outcome.fail(records[0]["dynamodb"]["SequenceNumber"], "cancel_failed:outbound_unreachable")
+        elif failures:
+            outcome.fail(failures[0]["itemIdentifier"], "cancel_failed")
+        return outcome
+
+
+def main(argv: list[str] | None = None, local: Mapping[Origin, Callable[[str], Consumer]] | None = None) -> int:
+    """Replay the stage's DLQ with the credentials and endpoints of the environment. An
+    origin other than the hand-off goes to `local[origin](function_arn)` when given (the
+    local stage has no Lambda: the media re-host in this process, the opt-out cancels through
+    the outbound service's local route), else to the deployed function itself."""
     import botocore.session
 
     from carrier_core.logs import configure_logging
@@ -201,16 +232,16 @@ def main(argv: list[str] | None = None, media: Callable[[str], Consumer] | None 
     streams = session.create_client("dynamodbstreams", region_name=config.region)
     queue_url = sqs.get_queue_url(QueueName=config.events_dlq_name)["QueueUrl"]
     handoff = Handoff(config)
-    if media is None and args.stage == "local":
-        media = rehost_in_process(os.environ)
+    if local is None and args.stage == "local":
+        local = {Origin.MEDIA_REHOST: rehost_in_process(os.environ)}
     # One Lambda client for the run, made only if a media job needs it.
     lambda_client = cache(lambda: session.create_client("lambda", region_name=config.region))
 
     def route(origin: Origin, function_arn: str) -> Consumer:
         if origin is Origin.HANDOFF:
             return handoff
-        if origin is Origin.MEDIA_REHOST and media is not None:
-            return media(function_arn)
+        if local is not None and origin in local:
+            return local[origin](function_arn)
         return InvokeFunction(lambda_client(), function_arn)
 
     report = replay(sqs, streams, queue_url, route)
