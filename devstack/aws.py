@@ -4,7 +4,9 @@ DynamoDB is AWS's DynamoDB Local (devstack.dynamodb); this server holds what the
 hand-off publishes to. `make dev` creates, idempotently, the bus, a rule that forwards
 every omni.twilio event to the queue the workflow engine would read, two more rules and
 queues that `omni-twilio events tail` and the inspector read (so neither takes anything from
-the engine), the dead-letter queue of the stream consumer, and the media bucket.
+the engine), the dead-letter queue of the stream consumer, and the media bucket. With
+`--data-dir` the buckets and queues, their objects and unread messages, outlive a restart
+(devstack/awsstate.py).
 """
 
 from __future__ import annotations
@@ -13,7 +15,11 @@ import contextlib
 import argparse
 import json
 import logging
+import signal
+import sys
 from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
 from typing import Any
 
 STAGE = "local"
@@ -85,12 +91,32 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8005)
+    parser.add_argument("--data-dir", type=Path, default=None, help="keep S3 and SQS here across restarts (devstack/awsstate.py)")
     args = parser.parse_args(argv)
     app = DomainDispatcherApplication(create_backend_app)
+    if args.data_dir is not None:
+        keep(args.data_dir)
     # One access line per SQS poll and PutEvents is noise on `make dev`'s console; the
     # poller logs each batch it publishes.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+
+
+def keep(folder: Path) -> None:
+    """Read the kept S3 and SQS state back before serving, write it as it changes, and once
+    more on SIGTERM (how the stack stops its parts)."""
+    from devstack.awsstate import Keeper
+
+    keeper = Keeper(folder)
+    keeper.load()
+    keeper.start()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        keeper.stop()
+        keeper.save()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 if __name__ == "__main__":

@@ -62,8 +62,9 @@ def service_part(name: str, port: int) -> Part:
 @dataclass(frozen=True)
 class Layout:
     """Where each part listens: consecutive ports from `base` (8000 for `make dev`), and the
-    directory the stack keeps its state in: DynamoDB Local's tables and the stream poller's
-    checkpoints. `dynamodb_in_memory` keeps the tables in memory instead (the tests).
+    directory the stack keeps its state in: DynamoDB Local's tables, moto's buckets and
+    queues, and the stream poller's checkpoints. `dynamodb_in_memory` keeps the tables, the
+    buckets and the queues in memory instead (the tests, the bench).
     """
 
     base: int = 8000
@@ -94,7 +95,15 @@ class Layout:
     @property
     def aws(self) -> Part:
         port = self.base + 5
-        return Part("aws", port, (sys.executable, "-m", "devstack.aws", "--port", str(port)), health=aws.HEALTH_PATH)
+        command = [sys.executable, "-m", "devstack.aws", "--port", str(port)]
+        if not self.dynamodb_in_memory:
+            command += ["--data-dir", str(self.aws_data_dir)]
+        return Part("aws", port, tuple(command), health=aws.HEALTH_PATH)
+
+    @property
+    def aws_data_dir(self) -> Path:
+        """Where moto server keeps its S3 objects and SQS messages (devstack/awsstate.py)."""
+        return self.data_dir / "aws"
 
     @property
     def poller(self) -> Part:
@@ -284,8 +293,9 @@ class Stack:
                     threading.Thread(target=self._recreate_resources, args=(part,), daemon=True).start()
 
     def _recreate_resources(self, part: Part) -> None:
-        """What a restarted part lost: moto keeps nothing across a restart, and DynamoDB Local
-        in memory neither; both creations are no-ops for what still exists."""
+        """What a restarted part lost: moto keeps no bus or rule across a restart (nor, in
+        memory, any bucket or queue), and DynamoDB Local in memory no table; both creations are
+        no-ops for what still exists."""
         try:
             wait_healthy(part, time.monotonic() + 120)
             if part.name == self.layout.dynamodb.name:
@@ -362,9 +372,10 @@ def tenants_row() -> str:
 
 def banner(layout: Layout, resources: aws.EventResources | None = None, wiring: Wiring | None = None) -> str:
     kept = "tables in memory" if layout.dynamodb_in_memory else f"tables kept in {layout.data_dir}"
+    kept_aws = "in memory" if layout.dynamodb_in_memory else f"buckets and queues kept in {layout.aws_data_dir}"
     rows = [
         ("DynamoDB Local", layout.url("dynamodb") + f"  DynamoDB and its streams ({kept})"),
-        ("EventBridge, SQS, S3 (moto)", layout.url("aws")),
+        ("EventBridge, SQS, S3 (moto)", layout.url("aws") + f"  ({kept_aws})"),
         ("inbound", layout.url("inbound") + "  POST /twilio/inbound, /twilio/{tenant}/inbound, GET /health"),
         ("status", layout.url("status") + "  POST /twilio/status, /twilio/{tenant}/status, GET /health"),
         ("outbound", layout.url("outbound") + "  POST /messages, GET /messages/{sid}, the same under /tenants/{tenant}, GET /health"),
