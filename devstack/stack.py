@@ -28,6 +28,7 @@ from devstack import aws
 from devstack.dynamodb import HEALTH_PATH
 from devstack.logview import render_line
 from devstack.tables import create_tables
+from devstack.watch import Watcher, watched_code
 from devstack.wiring import URL_SETTINGS, Wiring, WiringError, wiring_for
 from omni_cli import stackrecord
 
@@ -204,13 +205,19 @@ def wait_healthy(part: Part, deadline: float) -> None:
 class Stack:
     """The running parts: started in order, restarted when one exits, stopped together."""
 
-    def __init__(self, layout: Layout | None = None, output: IO[bytes] | None = None, wiring: Wiring | None = None) -> None:
+    def __init__(
+        self, layout: Layout | None = None, output: IO[bytes] | None = None, wiring: Wiring | None = None, watch: bool = False
+    ) -> None:
+        """`watch`: restart a service when its code changes (devstack/watch.py); `make dev` asks
+        for it, the tests and the bench do not."""
         self.layout = layout or Layout()
         self.output = output
         self.wiring = wiring or default_wiring(self.layout)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.restarts: dict[str, Restart] = {}
         self.resources: aws.EventResources | None = None
+        self.watch = watch
+        self.watcher: Watcher | None = None
 
     def say(self, text: str) -> None:
         """A line from the stack itself, beside the parts' output."""
@@ -242,6 +249,8 @@ class Stack:
             names = ", ".join(f"{p.name} ({p.port})" for p in busy)
             raise RuntimeError(f"ports already in use: {names}; is another stack running?")
         deadline = time.monotonic() + timeout
+        if self.watch:  # the code as it is before any part starts: an edit from now on counts
+            self.watcher = Watcher(watched_code(ROOT, (p.name for p in self.layout.services), self.layout.poller.name), ROOT)
         dynamodb, events = self.layout.dynamodb, self.layout.aws
         self.spawn(dynamodb)
         self.spawn(events)
@@ -291,6 +300,38 @@ class Stack:
                 self.spawn(part)
                 if part.name in (self.layout.dynamodb.name, self.layout.aws.name):
                     threading.Thread(target=self._recreate_resources, args=(part,), daemon=True).start()
+        if self.watcher is not None:
+            self.restart_changed(self.watcher.poll())
+
+    def restart_changed(self, due: dict[str, list[str]]) -> None:
+        """Restart each part whose code changed (`due`: part -> the files), with a fresh
+        back-off, and report when it answers again or why it does not."""
+        for part in self.layout.parts:
+            files = due.get(part.name)
+            if not files:
+                continue
+            shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+            self.say(f"{part.name}: {shown} changed; restarting it")
+            proc = self.procs[part.name]
+            _signal_group(proc, signal.SIGTERM)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait()
+            self.restarts[part.name] = Restart(started=time.monotonic())
+            self.spawn(part)
+            threading.Thread(target=self._report_restart, args=(part, self.procs[part.name]), daemon=True).start()
+
+    def _report_restart(self, part: Part, proc: subprocess.Popen[bytes]) -> None:
+        started = time.monotonic()
+        try:
+            wait_healthy(part, started + 60)
+        except RuntimeError:
+            if proc.poll() is None:
+                self.say(f"{part.name} has not answered {part.health} in 60 s since its code changed")
+            return  # one that exited is reported, and started again, by supervise()
+        self.say(f"{part.name} restarted with the new code ({time.monotonic() - started:.1f}s)")
 
     def _recreate_resources(self, part: Part) -> None:
         """What a restarted part lost: moto keeps no bus or rule across a restart (nor, in
@@ -370,7 +411,7 @@ def tenants_row() -> str:
     return ", ".join(f"{tenant} ({'reaches the sandbox' if ok else why})" for tenant, ok, why in results)
 
 
-def banner(layout: Layout, resources: aws.EventResources | None = None, wiring: Wiring | None = None) -> str:
+def banner(layout: Layout, resources: aws.EventResources | None = None, wiring: Wiring | None = None, watching: bool = False) -> str:
     kept = "tables in memory" if layout.dynamodb_in_memory else f"tables kept in {layout.data_dir}"
     kept_aws = "in memory" if layout.dynamodb_in_memory else f"buckets and queues kept in {layout.aws_data_dir}"
     rows = [
@@ -390,6 +431,10 @@ def banner(layout: Layout, resources: aws.EventResources | None = None, wiring: 
             ("tenants", tenants_row()),
         ]
     rows += (wiring or default_wiring(layout)).rows()
+    if watching:
+        rows.append(
+            ("code", "an edit under services/<svc>/ or libs/carrier_core/ restarts the services it touches (DEVSTACK_WATCH=0: never)")
+        )
     width = max(len(name) for name, _ in rows)
     lines = [f"  {name.ljust(width)}  {where}" for name, where in rows]
     return "\nThe local stack is up:\n" + "\n".join(lines) + "\nCtrl-C stops everything.\n"
@@ -411,10 +456,10 @@ def main() -> int:
     os.environ.update({k: v for k, v in child_env(layout, wiring).items() if k.startswith("AWS_")})
     signal.signal(signal.SIGTERM, _raise_stopped)
     signal.signal(signal.SIGINT, _raise_stopped)
-    stack = Stack(layout, wiring=wiring)
+    stack = Stack(layout, wiring=wiring, watch=os.environ.get("DEVSTACK_WATCH", "1") != "0")
     try:
         stack.start()
-        print(banner(layout, stack.resources, wiring), flush=True)
+        print(banner(layout, stack.resources, wiring, watching=stack.watcher is not None), flush=True)
         while True:
             time.sleep(0.5)
             stack.supervise()
