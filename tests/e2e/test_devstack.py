@@ -1,22 +1,29 @@
-"""`make dev`'s process: it comes up, restarts what dies, keeps its data, leaves nothing behind."""
+"""`make dev`'s process: it comes up, restarts what dies and what is edited, keeps its data,
+leaves nothing behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import boto3
 import requests
 
 from carrier_core.settings import LOCAL_AUTH_TOKEN
+from devstack import aws
+from devstack.awsstate import INTERVAL
 from devstack.stack import Layout, port_in_use
 from tests.support.forms import encode, sign, sms
-from tests.support.stack import FORM_HEADERS, RunningStack, wait_for
+from tests.support.stack import FORM_HEADERS, LOCAL_AWS, RunningStack, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,9 +88,32 @@ class DevProcess:
         assert [p.port for p in self.layout.parts if port_in_use(p.port)] == []
 
     def close(self) -> None:
+        """After a failed test too: SIGTERM first, so the stack stops its parts (a SIGKILL
+        would leave them running, each in a session of its own)."""
         if self.proc.poll() is None:
-            self.proc.kill()
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         self.log.close()
+
+    def aws_client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.layout.url("aws"), **LOCAL_AWS)
+
+    def events_of(self, sid: str) -> list[str]:
+        """The detail-types of the unread events on the engine's queue that name `sid`; read
+        with a visibility timeout of 0, so they stay unread."""
+        sqs = self.aws_client("sqs")
+        url = sqs.get_queue_url(QueueName=aws.EVENTS_QUEUE)["QueueUrl"]
+        found: list[str] = []
+        for _ in range(20):
+            batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+            found += [e["detail-type"] for e in map(json.loads, (m["Body"] for m in batch)) if e["detail"].get("sid") == sid]
+            if found:
+                break
+        return found
 
 
 def part_pid(dev: DevProcess, command_piece: str) -> int:
@@ -118,12 +148,18 @@ def test_parts_come_back_after_dying_and_data_survives_restarts(tmp_path: Path) 
     try:
         first.wait_healthy()
         sid = store_inbound(first.layout, "kept across restarts")
+        # A media copy in the bucket and the message's event unread on the engine's queue:
+        # moto's, which keeps them under the data folder too.
+        first.aws_client("s3").put_object(Bucket=aws.MEDIA_BUCKET, Key=f"{sid}/0", Body=b"a photo", ContentType="image/jpeg")
+        assert wait_for(lambda: first.events_of(sid) == ["message.received"], timeout=30)
+        time.sleep(INTERVAL * 3)  # moto's state is written within a second of a change
         # DynamoDB Local, moto and the sandbox die unexpectedly: the stack starts them again.
         for piece in ("devstack.dynamodb", "devstack.aws", "devstack.sandbox"):
             os.kill(part_pid(first, piece), signal.SIGKILL)
         first.wait_healthy()
         assert wait_for(lambda: requests.get(first.layout.url("outbound") + f"/messages/{sid}", timeout=5).status_code == 200, timeout=30)
         assert all(f"{name} exited" in log_path.read_text() for name in ("dynamodb", "aws", "sandbox"))
+        assert first.aws_client("s3").get_object(Bucket=aws.MEDIA_BUCKET, Key=f"{sid}/0")["Body"].read() == b"a photo"
         first.stop(signal.SIGINT)
     finally:
         first.close()
@@ -132,9 +168,39 @@ def test_parts_come_back_after_dying_and_data_survives_restarts(tmp_path: Path) 
         second.wait_healthy()
         message = requests.get(second.layout.url("outbound") + f"/messages/{sid}", timeout=5)
         assert message.status_code == 200 and message.json()["body"] == "kept across restarts"
+        media = second.aws_client("s3").get_object(Bucket=aws.MEDIA_BUCKET, Key=f"{sid}/0")
+        assert (media["Body"].read(), media["ContentType"]) == (b"a photo", "image/jpeg")
+        assert second.events_of(sid) == ["message.received"]  # still unread, and published once
         second.stop(signal.SIGTERM)
     finally:
         second.close()
+
+
+def test_an_edit_restarts_only_the_service_it_touches(tmp_path: Path) -> None:
+    """A new, then removed, file under services/status/ restarts the status service (and no
+    other part), which answers again; the stack keeps running."""
+    base = int(os.environ.get("E2E_PORT_BASE", "18000")) + 300
+    dev = DevProcess(base, tmp_path / "data", tmp_path / "dev.log")
+    probe = ROOT / "services" / "status" / "chalicelib" / f"_edit_{uuid.uuid4().hex[:8]}.py"
+    try:
+        dev.wait_healthy()
+        pids = {piece: part_pid(dev, piece) for piece in ("devstack.serve status", "devstack.serve inbound", "devstack.poller")}
+        probe.write_text("EDITED = True\n")
+        restarted = f"[stack] status: {probe.relative_to(ROOT)} changed; restarting it"
+        assert wait_for(lambda: restarted in dev.log_path.read_text(), timeout=15), dev.log_path.read_text()
+        assert wait_for(lambda: "status restarted with the new code" in dev.log_path.read_text(), timeout=60)
+        assert dev.healthy()
+        assert part_pid(dev, "devstack.serve status") != pids["devstack.serve status"]
+        assert [part_pid(dev, p) for p in ("devstack.serve inbound", "devstack.poller")] == [
+            pids["devstack.serve inbound"],
+            pids["devstack.poller"],
+        ]
+        probe.unlink()
+        assert wait_for(lambda: dev.log_path.read_text().count(restarted) == 2, timeout=15)
+        dev.stop(signal.SIGTERM)
+    finally:
+        probe.unlink(missing_ok=True)
+        dev.close()
 
 
 def test_bursts_of_new_connections_are_all_answered(stack: RunningStack) -> None:
