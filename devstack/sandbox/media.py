@@ -15,15 +15,20 @@ Control API (no auth; not Twilio's):
        -1: always 404 (gone). account_sid: a hosted account (default: the sandbox's first)
   GET  /_sandbox/media            every hosted item: sid, sizes, GETs served, deleted
   GET  /_sandbox/media/{ME}/content   the bytes the redirect points at
+  GET  /_sandbox/media/sample.png     a small PNG made here, always there: an MMS's media
+       for a quick try (`omni-twilio simulate inbound --media <it>`) with no network
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
+import struct
 import threading
 import weakref
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import format_datetime
@@ -45,6 +50,7 @@ MEDIA = re.compile(
 )
 MEDIA_LIST = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages/(?P<message>[^/]+)/Media\.json$")
 CONTENT = re.compile(r"^/_sandbox/media/(?P<sid>ME[0-9a-f]{32})/content$")
+SAMPLE = "/_sandbox/media/sample.png"
 MESSAGE_SID = re.compile(r"^(MM|SM)[0-9a-f]{32}$")
 
 
@@ -143,7 +149,7 @@ def store_of(sandbox: Sandbox) -> MediaStore:
 
 def handles(path: str) -> bool:
     """Whether `path` is one of the media routes (served by `dispatch`)."""
-    return path == "/_sandbox/media" or bool(CONTENT.match(path) or MEDIA.match(path) or MEDIA_LIST.match(path))
+    return path in ("/_sandbox/media", SAMPLE) or bool(CONTENT.match(path) or MEDIA.match(path) or MEDIA_LIST.match(path))
 
 
 def dispatch(handler: BaseHTTPRequestHandler, sandbox: Sandbox, method: str) -> None:
@@ -159,6 +165,8 @@ def dispatch(handler: BaseHTTPRequestHandler, sandbox: Sandbox, method: str) -> 
         elif (match := CONTENT.match(path)) and method == "GET":
             item = store.fetch(match["sid"], path, count=False)
             send(handler, 200, item.data, item.content_type)
+        elif path == SAMPLE and method == "GET":
+            send(handler, 200, sample_png(), "image/png")
         elif (match := MEDIA_LIST.match(path)) and method == "GET":
             sandbox.authorize(handler.headers.get("Authorization"), match["account"], path)
             send(handler, 200, media_list(path, [i.resource() for i in store.of_message(match["account"], match["message"])]))
@@ -236,3 +244,22 @@ def send(
         handler.send_header(name, value)
     handler.end_headers()
     handler.wfile.write(body)
+
+
+@functools.cache
+def sample_png(size: int = 64) -> bytes:
+    """A `size`-pixel square PNG (a blue disc on a warm gradient), made with zlib alone, so
+    the sample needs no file and no image library."""
+    rows = []
+    for y in range(size):
+        row = bytearray(b"\0")  # filter type 0 for each scanline
+        for x in range(size):
+            inside = (x - size / 2 + 0.5) ** 2 + (y - size / 2 + 0.5) ** 2 <= (size / 3) ** 2
+            row += bytes((30, 90, 200) if inside else (255, 160 + y * 80 // size, 60 + x * 120 // size))
+        rows.append(bytes(row))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows), 9)) + chunk(b"IEND", b"")

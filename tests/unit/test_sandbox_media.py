@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from collections.abc import Iterator
 
 import pytest
 import requests
+from PIL import Image
 
+from carrier_core.media.sniff import HEAD_BYTES, sniff
 from carrier_core.settings import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
 from devstack.sandbox import SandboxServer
 from tests.support.sandbox import running_sandbox
@@ -71,3 +74,14 @@ def test_a_twelve_megabyte_item_is_hosted(server: SandboxServer) -> None:
     data = b"\xff\xd8\xff" + b"\x01" * (12 * 1024 * 1024)
     url = str(host(server, data)["url"])
     assert requests.get(url, auth=AUTH, timeout=10).content == data
+
+
+def test_a_sample_image_is_served_without_auth_for_a_quick_try(server: SandboxServer) -> None:
+    """The quick start's MMS uses it: real bytes of a real PNG, with no network."""
+    response = requests.get(server.url + "/_sandbox/media/sample.png", timeout=5)
+    assert response.status_code == 200 and response.headers["Content-Type"] == "image/png"
+    with Image.open(io.BytesIO(response.content)) as image:
+        image.load()
+        assert (image.format, image.size) == ("PNG", (64, 64))
+    assert sniff(response.content[:HEAD_BYTES]) == "image/png"
+    assert requests.post(server.url + "/_sandbox/media/sample.png", timeout=5).status_code == 404
