@@ -173,7 +173,9 @@ def child_env(layout: Layout, wiring: Wiring | None = None) -> dict[str, str]:
         AWS_SECRET_ACCESS_KEY="testing",
         AWS_DEFAULT_REGION="us-east-1",
         PYTHONUNBUFFERED="1",
-        PYTHONPATH=str(ROOT),
+        # The checkout first, then what the caller's PYTHONPATH names (a second work tree
+        # sharing one venv points it at its own libs/).
+        PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
         **{name: url for name, url in layout.service_env().items() if name not in URL_SETTINGS},
     )
     env.pop("AWS_SESSION_TOKEN", None)

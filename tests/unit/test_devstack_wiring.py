@@ -46,6 +46,13 @@ def test_by_default_everything_is_local(environ: pytest.MonkeyPatch) -> None:
     assert env["TWILIO_API_KEY_SID"] == LOCAL_API_KEY_SID
 
 
+def test_the_parts_import_the_checkout_first_then_the_callers_pythonpath(environ: pytest.MonkeyPatch) -> None:
+    environ.delenv("PYTHONPATH", raising=False)
+    assert child_env(LAYOUT)["PYTHONPATH"] == str(ROOT)
+    environ.setenv("PYTHONPATH", "/elsewhere/libs/carrier_core")
+    assert child_env(LAYOUT)["PYTHONPATH"] == f"{ROOT}{os.pathsep}/elsewhere/libs/carrier_core"
+
+
 def test_a_public_url_is_what_webhooks_are_checked_against_and_what_twilio_is_handed(environ: pytest.MonkeyPatch) -> None:
     environ.setenv("PUBLIC_URL", TUNNEL + "/")
     env = child_env(LAYOUT)
