@@ -19,6 +19,7 @@ from urllib.error import HTTPError
 from twilio.request_validator import RequestValidator
 
 from carrier_core.settings import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN, LOCAL_DEFAULT_FROM
+from omni_cli import stackrecord
 
 PORTS = {"inbound": 1, "status": 2}
 
@@ -47,6 +48,12 @@ def default_form(kind: str) -> dict[str, str]:
     }
 
 
+def webhook_url(kind: str) -> str:
+    """The running stack's webhook URL of `kind`, its ports found as the CLI finds them:
+    DEVSTACK_PORT_BASE, else the record `make dev` writes (.dev/stack.json), else 8000."""
+    return f"http://127.0.0.1:{stackrecord.port_base() + PORTS[kind]}/twilio/{kind}"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("kind", choices=sorted(PORTS))
@@ -54,8 +61,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     form = default_form(args.kind)
     form.update(field.split("=", 1) for field in args.fields)
-    base = int(os.environ.get("DEVSTACK_PORT_BASE", "8000"))
-    url = f"http://127.0.0.1:{base + PORTS[args.kind]}/twilio/{args.kind}"
+    try:
+        url = webhook_url(args.kind)
+    except stackrecord.BadPortBase as exc:
+        parser.error(str(exc))
     token = os.environ.get("TWILIO_AUTH_TOKEN", LOCAL_AUTH_TOKEN)
     signature = RequestValidator(token).compute_signature(url, form)
     request = Request(

@@ -96,3 +96,17 @@ def test_make_dev_refuses_a_malformed_port_base_in_one_line() -> None:
         done.stderr.strip()
         == "make dev: DEVSTACK_PORT_BASE must be a port number from 1 to 65529 (the first of 7 consecutive ports), not '80OO'"
     )
+
+
+def test_the_webhook_sender_and_the_local_replay_follow_the_stack_as_the_cli_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`python -m devstack.send` and `make replay-dlq STAGE=local` after `DEVSTACK_PORT_BASE=26000 make dev`."""
+    from devstack.replay import running_layout
+    from devstack.send import webhook_url
+
+    assert webhook_url("inbound") == "http://127.0.0.1:8001/twilio/inbound"
+    recorded(tmp_path, 26000)
+    assert webhook_url("inbound") == "http://127.0.0.1:26001/twilio/inbound"
+    assert webhook_url("status") == "http://127.0.0.1:26002/twilio/status"
+    assert running_layout().url("aws") == "http://127.0.0.1:26005"
+    monkeypatch.setenv("DEVSTACK_PORT_BASE", "25000")
+    assert webhook_url("status") == "http://127.0.0.1:25002/twilio/status"
