@@ -76,7 +76,8 @@ browser:
 dev: install
 	$(BIN)/python -m devstack
 
-# The local stack keeps DynamoDB Local's tables under .dev/ across restarts of `make dev`.
+# The local stack keeps DynamoDB Local's tables, moto's S3 objects and SQS messages and the
+# poller's checkpoints under .dev/ across restarts of `make dev`; this forgets all of them.
 dev-reset:
 	rm -rf .dev
 

@@ -204,8 +204,8 @@ class Keeper:
             if queue.get("redrive_policy"):
                 sqs.set_queue_attributes(queue["name"], {"RedrivePolicy": queue["redrive_policy"]})
         self.written = self.capture()[0]
-        buckets, queues = len(state["buckets"]), len(state["queues"])
-        self.say(f"kept state read back: {objects} objects in {buckets} buckets, {messages} messages in {queues} queues")
+        buckets, queues = _count(len(state["buckets"]), "bucket"), _count(len(state["queues"]), "queue")
+        self.say(f"kept state read back: {_count(objects, 'object')} in {buckets}, {_count(messages, 'message')} in {queues}")
 
     def _load_bucket(self, s3: Any, bucket: dict[str, Any]) -> int:
         from moto.s3.exceptions import BucketAlreadyExists
@@ -237,6 +237,10 @@ class Keeper:
                 setattr(message, field, item[field])
             made._messages.append(message)
         return len(queue["messages"])
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -55,7 +55,7 @@ def test_objects_and_unread_messages_come_back_as_they_were(tmp_path: Path) -> N
         s3, sqs = clients()
         assert s3.list_buckets()["Buckets"] == []  # moto really forgot
         said = restart(tmp_path)
-        assert said == ["kept state read back: 1 objects in 1 buckets, 2 messages in 2 queues"]
+        assert said == ["kept state read back: 1 object in 1 bucket, 2 messages in 2 queues"]
         got = s3.get_object(Bucket=BUCKET, Key="ME1/0")
         assert got["Body"].read() == b"\x89PNG\r\n"
         assert (got["ContentType"], got["Metadata"], got["ETag"]) == ("image/png", {"sha256": "abc"}, before["ETag"])
