@@ -120,6 +120,8 @@ class Layout:
         command = [sys.executable, "-m", "devstack.inspector", "--port", str(port)]
         for name, other in urls.items():
             command += [f"--{name}", f"http://{HOST}:{other}"]
+        if not self.dynamodb_in_memory:  # the events it read, kept as the queues are
+            command += ["--data-dir", str(self.data_dir / "inspector")]
         return Part("inspector", port, tuple(command))
 
     @property

@@ -105,6 +105,7 @@ SUITES: dict[str, list[str]] = {
         "tests/unit/test_dynamodb_proxy.py",
         "tests/unit/test_aws_state.py",
         "tests/unit/test_devstack_watch.py",
+        "tests/unit/test_inspector_events.py",
         "tests/unit/test_cli_follow.py",
         "tests/unit/test_cli_inputs.py",
         "tests/unit/test_cli_masking.py",

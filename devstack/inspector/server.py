@@ -1,7 +1,7 @@
 """`make dev`'s inspector: one page of recent messages with their status timeline and
 events, media links, failed sends, and the sandbox's requests and status callbacks.
 
-    python -m devstack.inspector --port 8007 --dynamodb URL --aws URL --sandbox URL --outbound URL
+    python -m devstack.inspector --port 8007 --dynamodb URL --aws URL --sandbox URL --outbound URL [--data-dir DIR]
 
 GET / is the page; GET /live is its content alone, which the page's script fetches every
 second; GET /health answers 200. Everything is read when a page is asked for.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import secrets
 import sys
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -74,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--aws", default="http://127.0.0.1:8005")
     parser.add_argument("--sandbox", default="http://127.0.0.1:8004")
     parser.add_argument("--outbound", default="http://127.0.0.1:8003")
+    parser.add_argument("--data-dir", type=Path, default=None, help="keep the events read here across restarts")
     args = parser.parse_args(argv)
-    server = InspectorServer((args.host, args.port), Sources(args.dynamodb, args.aws, args.sandbox), args.outbound)
+    sources = Sources(args.dynamodb, args.aws, args.sandbox, args.data_dir)
+    server = InspectorServer((args.host, args.port), sources, args.outbound)
     server.serve_forever()
     return 0

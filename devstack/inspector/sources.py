@@ -9,10 +9,12 @@ tests count DynamoDB requests, and the bench the CPU of every part).
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -59,12 +61,19 @@ def _reason(exc: Exception) -> str:
 
 class Events:
     """Every event the bus carried, from the inspector's own queue (never the engine's),
-    kept in memory by message SID, newest last."""
+    kept in memory by message SID, newest last; with `keep`, also in that file (one JSON line
+    per event, only the fields shown: type, SID, status, event id, time), read back at start,
+    so a restart of the stack keeps what the page showed."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, keep: Path | None = None) -> None:
         self.endpoint = endpoint
         self.lock = threading.Lock()
         self.kept: deque[dict[str, Any]] = deque(maxlen=EVENTS_KEPT)
+        self.keep = keep
+        self.lines = 0
+        if keep is not None and keep.exists():
+            self.kept.extend(_read_kept(keep))
+            self._rewrite()  # without a line a kill cut short, which the next append would join
 
     def drain(self) -> None:
         sqs = aws.client("sqs", self.endpoint)
@@ -74,10 +83,33 @@ class Events:
             if not batch:
                 return
             with self.lock:
-                self.kept.extend(_event(m["Body"]) for m in batch)
+                events = [_event(m["Body"]) for m in batch]
+                self.kept.extend(events)
+                self._write(events)
             sqs.delete_message_batch(
                 QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
             )
+
+    def _write(self, events: list[dict[str, Any]]) -> None:
+        """Append `events` to the file, or, once it holds twice what is kept, write it anew
+        with what is kept (by a rename, so a reader never sees half of it)."""
+        if self.keep is None:
+            return
+        if self.lines + len(events) > 2 * EVENTS_KEPT:
+            self._rewrite()
+            return
+        self.keep.parent.mkdir(parents=True, exist_ok=True)
+        with self.keep.open("a") as file:
+            file.write("".join(json.dumps(e) + "\n" for e in events))
+        self.lines += len(events)
+
+    def _rewrite(self) -> None:
+        assert self.keep is not None
+        self.keep.parent.mkdir(parents=True, exist_ok=True)
+        scratch = self.keep.with_suffix(".tmp")
+        scratch.write_text("".join(json.dumps(e) + "\n" for e in self.kept))
+        os.replace(scratch, self.keep)
+        self.lines = len(self.kept)
 
     def by_sid(self) -> dict[str, list[dict[str, Any]]]:
         grouped: dict[str, list[dict[str, Any]]] = {}
@@ -86,6 +118,23 @@ class Events:
                 if event["sid"]:
                     grouped.setdefault(event["sid"], []).append(event)
         return grouped
+
+
+def _read_kept(path: Path) -> list[dict[str, Any]]:
+    """The newest EVENTS_KEPT events of the file; a line cut short by a kill is skipped."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    events = []
+    for line in lines[-EVENTS_KEPT:]:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and "sid" in event:
+            events.append(event)
+    return events
 
 
 def _event(body: str) -> dict[str, Any]:
@@ -107,10 +156,11 @@ def _event(body: str) -> dict[str, Any]:
 class Sources:
     """Where the local stack keeps what the page shows."""
 
-    def __init__(self, dynamodb: str, aws_endpoint: str, sandbox: str) -> None:
+    def __init__(self, dynamodb: str, aws_endpoint: str, sandbox: str, data_dir: Path | None = None) -> None:
+        """`data_dir`: where the events read are kept across restarts (None: in memory only)."""
         bind_models(local_settings(dynamodb))
         self.sandbox = sandbox
-        self.events = Events(aws_endpoint)
+        self.events = Events(aws_endpoint, None if data_dir is None else data_dir / "events.jsonl")
         self.http = requests.Session()
 
     def snapshot(self) -> Snapshot:
