@@ -77,7 +77,7 @@ MESSAGE_FIELDS = (
 def _backends() -> tuple[Any, Any]:
     """moto's S3 backend (global, partition `aws`) and SQS backend (us-east-1) of its default account."""
     from moto.backends import get_backend
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
 
     return get_backend("s3")[DEFAULT_ACCOUNT_ID]["aws"], get_backend("sqs")[DEFAULT_ACCOUNT_ID][REGION]
 
