@@ -436,7 +436,7 @@ def test_a_local_replay_hands_each_origin_to_its_local_consumer(monkeypatch: pyt
     monkeypatch.setattr("botocore.session.Session.create_client", lambda self, name, **kwargs: Client())
     cancels, media = object(), object()
     local = {Origin.OPTOUT_CANCELS: lambda arn: cancels, Origin.MEDIA_REHOST: lambda arn: media}
-    assert replay.main(["--stage", "local"], local=local) == 0  # type: ignore[dict-item]
+    assert replay.main(["--stage", "local"], local=local) == 0  # type: ignore[arg-type]
     route = seen["route"]
     assert route(Origin.OPTOUT_CANCELS, "arn:x") is cancels and route(Origin.MEDIA_REHOST, "arn:y") is media
-    assert isinstance(route(Origin.HANDOFF, "arn:z"), replay.Handoff)
+    assert isinstance(route(Origin.HANDOFF, "arn:z"), Handoff)
