@@ -195,6 +195,10 @@ ERRORS = {
     "internal_error": (500, False),
     "whatsapp_session_expired": (400, False),
     "template_with_body": (400, False),
+    "template_not_approved": (400, False),
+    "template_variables_invalid": (400, False),
+    "template_not_found": (400, False),
+    "channel_provider_error": (502, True),
 }
 
 
@@ -239,6 +243,13 @@ TWILIO_ERRORS = {
     30007: "carrier_violation",
     30008: "unknown_carrier_error",
     63016: "whatsapp_session_expired",
+    63012: "channel_provider_error",
+    63013: "template_variables_invalid",
+    63018: "rate_limited",
+    63040: "template_not_approved",
+    63041: "template_not_approved",
+    63042: "template_not_approved",
+    92007: "template_variables_invalid",
     30409: "not_cancelable",
     35111: "invalid_send_at",
     35114: "invalid_send_at",
@@ -255,6 +266,15 @@ TWILIO_ERRORS = {
         (21610, "recipient_opted_out", False),
         (20429, "rate_limited", True),
         (30003, "carrier_unreachable", False),
+        # WhatsApp templates: rejected, paused, disabled and bad variables are final;
+        # the provider's own server error and its rate limit may be tried again.
+        (63040, "template_not_approved", False),
+        (63041, "template_not_approved", False),
+        (63042, "template_not_approved", False),
+        (63013, "template_variables_invalid", False),
+        (92007, "template_variables_invalid", False),
+        (63012, "channel_provider_error", True),
+        (63018, "rate_limited", True),
         (99999, "twilio_rejected", False),
     ],
 )

@@ -302,6 +302,24 @@ class TemplateWithBody(CarrierError):
     code, http_status, retryable = "template_with_body", 400, False
 
 
+class TemplateNotApproved(CarrierError):
+    """The template is not approved for WhatsApp (pending, rejected, paused, disabled or never submitted)."""
+
+    code, http_status, retryable = "template_not_approved", 400, False
+
+
+class TemplateVariablesInvalid(CarrierError):
+    """The variables do not match the template's: one it does not declare, or one it declares missing."""
+
+    code, http_status, retryable = "template_variables_invalid", 400, False
+
+
+class TemplateNotFound(CarrierError):
+    """No template with that content_sid exists in the Twilio account."""
+
+    code, http_status, retryable = "template_not_found", 400, False
+
+
 class CarrierUnreachable(CarrierError):
     """The destination handset was unreachable."""
 
@@ -336,6 +354,12 @@ class UnknownCarrierError(CarrierError):
     """The carrier reported an unknown error."""
 
     code, http_status, retryable = "unknown_carrier_error", 502, True
+
+
+class ChannelProviderError(CarrierError):
+    """The channel's provider (WhatsApp) answered Twilio with a server error; the send may be tried again."""
+
+    code, http_status, retryable = "channel_provider_error", 502, True
 
 
 # ---- our side or Twilio's side is not working (5xx, 429) ---------------------
@@ -427,7 +451,15 @@ TWILIO_CODES: dict[int, type[CarrierError]] = {
     30006: LandlineOrUnreachable,
     30007: CarrierViolation,
     30008: UnknownCarrierError,
+    # WhatsApp: https://www.twilio.com/docs/api/errors (630xx)
+    63012: ChannelProviderError,
+    63013: TemplateVariablesInvalid,
     63016: WhatsAppSessionExpired,
+    63018: RateLimited,
+    63040: TemplateNotApproved,
+    63041: TemplateNotApproved,
+    63042: TemplateNotApproved,
+    92007: TemplateVariablesInvalid,
     # Scheduling: https://www.twilio.com/docs/messaging/features/message-scheduling
     30409: NotCancelable,
     35111: InvalidSendAt,
