@@ -80,6 +80,7 @@ SUITES: dict[str, list[str]] = {
         "tests/unit/test_reconcile.py",
         "tests/unit/test_sandbox.py",
         "tests/unit/test_sandbox_accounts.py",
+        "tests/unit/test_sandbox_content.py",
         "tests/unit/test_sandbox_listing.py",
         "tests/unit/test_sandbox_media.py",
         "tests/unit/test_sandbox_sdk.py",

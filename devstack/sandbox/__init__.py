@@ -10,6 +10,9 @@ keys; each account sees its own messages only):
   GET/POST /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers/{Sid}.json   fetch; update
   GET/POST /v1/Services, GET/POST /v1/Services/{Sid}   Messaging v1 (messaging.twilio.com):
                               list, create; fetch, update (devstack/sandbox/numbers.py)
+  GET  /v1/Content, /v1/Content/{Sid}, /v1/Content/{Sid}/ApprovalRequests   Content v1
+                              (content.twilio.com): templates and their WhatsApp approval
+                              (devstack/sandbox/content.py)
 Control API for tests (no auth; not part of Twilio):
   POST   /_sandbox/faults     {"status": 429|500|502|503, "count": N|-1, "retry_after": s|"value",
                                "after_create": bool, "delay": s}
@@ -17,6 +20,10 @@ Control API for tests (no auth; not part of Twilio):
   GET    /_sandbox/requests   every create received, faulted ones too; DELETE resets
   GET    /_sandbox/searches   every Messages list request received; DELETE resets
   GET    /_sandbox/callbacks  every status callback sent and its answer; DELETE resets
+  POST   /_sandbox/content    {"friendly_name", "variables"?, "whatsapp"?: {"status", ...}|null, ...}:
+                              a template in any approval status; GET lists every one
+  POST   /_sandbox/content/{Sid}   {"status", "rejection_reason"?}: its WhatsApp approval moves
+  GET    /_sandbox/content-requests   every Content API request received; DELETE resets
   POST   /_sandbox/accounts   {"account_sid", "auth_token", "api_key_sid", "api_key_secret"}:
                               201 added, 200 already there the same, 409 there with others
   GET    /_sandbox/accounts   every hosted account, never a secret

@@ -51,6 +51,8 @@ OUTCOMES: dict[str, Outcome] = {
     # Accepted, then refused because the recipient opted out at Twilio (as a STOP sent to
     # another of the account's numbers in a messaging service can make it).
     "+15005550016": Outcome("failed", 21610, "Attempt to send to unsubscribed recipient"),
+    # Accepted, then failed by WhatsApp's rate limit for the sender (63018): every send to it.
+    "+15005550017": Outcome("failed", 63018, "Rate limit exceeded for Channel"),
 }
 
 # Per segment, US long code; the price is only there so `price` is real-shaped once sent.
@@ -65,7 +67,7 @@ def outcome_for(to: str) -> Outcome:
 
 def steps_for(message: Message) -> list[Outcome]:
     """The statuses the message passes through after the create, each with a callback."""
-    outcome = outcome_for(message.request.to)
+    outcome = Outcome("failed", *message.failure) if message.failure else outcome_for(message.request.to)
     if outcome.status == "failed":
         return [Outcome("queued"), outcome]
     return [Outcome("queued"), Outcome("sent"), outcome]

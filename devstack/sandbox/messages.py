@@ -221,6 +221,9 @@ class Message:
     # "outbound-api" for a message created through the API; "inbound" for one a customer
     # sent (POST /_sandbox/inbound, devstack/sandbox/inbound.py).
     direction: str = "outbound-api"
+    # A failure decided at the create (a template WhatsApp will not take): Twilio's code and
+    # message, which the lifecycle ends the message with instead of its recipient's outcome.
+    failure: tuple[int, str] | None = None
 
     def resource(self) -> dict[str, Any]:
         """The api.v2010.account.message resource Twilio returns for this message."""

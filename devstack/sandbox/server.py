@@ -20,8 +20,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from carrier_core.settings import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN, LOCAL_DEFAULT_FROM
 from devstack.framing import BodyRefused, content_length
-from devstack.sandbox import errors, media, numbers
+from devstack.sandbox import content, errors, media, numbers
 from devstack.sandbox.accounts import AccountError, Accounts
+from devstack.sandbox.content import Contents
 from devstack.sandbox.errors import TwilioApiError
 from devstack.sandbox.lifecycle import CallbackSender, Lifecycle
 from devstack.sandbox.faults import Fault, Faults
@@ -65,6 +66,9 @@ class Sandbox:
         self.messages: dict[str, Message] = {}  # every account's, by SID
         self.requests: deque[dict[str, Any]] = deque(maxlen=LOG_LIMIT)
         self.searches: deque[dict[str, Any]] = deque(maxlen=LOG_LIMIT)
+        # Content API templates (devstack/sandbox/content.py) and every request of their routes.
+        self.contents = Contents()
+        self.content_requests: deque[dict[str, Any]] = deque(maxlen=LOG_LIMIT)
         self.faults = Faults()
         self.redaction_refusals = Refusals()
         self.callbacks = CallbackSender(limit=LOG_LIMIT)
@@ -136,6 +140,11 @@ class Sandbox:
         now = self.now()
         request = CreateMessage.from_form(form, now)
         message = create(account or self.account_sid, request, now)
+        if request.content_sid and request.to.startswith("whatsapp:"):
+            # A template WhatsApp will not take is accepted, then fails, as at Twilio.
+            refusal = self.contents.refusal(message.account_sid, request.content_sid)
+            if refusal is not None:
+                message.failure = refusal
         with self.lock:
             self.messages[message.sid] = message
             resource = message.resource()
@@ -249,6 +258,14 @@ class Sandbox:
         entry = {"time": datetime.now(timezone.utc).isoformat(), "path": path, "query": query, "status": status, "auth_user": auth_user}
         with self.lock:
             self.searches.append(entry)
+
+    def record_content(self, path: str, query: Form, status: int, auth_user: str | None) -> None:
+        entry = {"time": datetime.now(timezone.utc).isoformat(), "path": path, "query": query, "status": status, "auth_user": auth_user}
+        with self.lock:
+            self.content_requests.append(entry)
+
+    def content_log(self, clear: bool = False) -> list[dict[str, Any]]:
+        return self._read(self.content_requests, clear)
 
     def request_log(self, clear: bool = False) -> list[dict[str, Any]]:
         return self._read(self.requests, clear)
@@ -373,6 +390,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(200, self.sandbox.fetch(match["sid"], path, match["account"]))
             elif numbers.handles(path):
                 self._numbers(method, path, raw)
+            elif content.handles(path):
+                self._content(method, path)
             else:
                 raise errors.not_found(path)
         except TwilioApiError as exc:
@@ -381,8 +400,7 @@ class Handler(BaseHTTPRequestHandler):
     def _numbers(self, method: str, path: str, raw: bytes) -> None:
         """Phone numbers and Messaging Services (devstack/sandbox/numbers.py)."""
         header = self.headers.get("Authorization")
-        # Messaging v1's links are absolute, under the origin the client reached.
-        origin = "http://" + (self.headers.get("Host") or cast(SandboxServer, self.server).url.removeprefix("http://"))
+        origin = self.origin
         status, body = numbers.route(
             self.sandbox.numbers,
             method,
@@ -393,6 +411,24 @@ class Handler(BaseHTTPRequestHandler):
             lambda: self.sandbox.authenticate(header),
             origin,
         )
+        self._send(status, body)
+
+    @property
+    def origin(self) -> str:
+        """The origin the client reached: Messaging v1's and Content v1's links are absolute under it."""
+        return "http://" + (self.headers.get("Host") or cast(SandboxServer, self.server).url.removeprefix("http://"))
+
+    def _content(self, method: str, path: str) -> None:
+        """Content API templates (devstack/sandbox/content.py); each request is logged."""
+        query = _pairs(urlsplit(self.path).query)
+        user: str | None = None
+        try:
+            user = self.sandbox.authenticate(self.headers.get("Authorization"))
+            status, body = content.route(self.sandbox.contents, method, path, query, user, self.origin)
+        except TwilioApiError as exc:
+            self.sandbox.record_content(path, query, exc.status, user)
+            raise
+        self.sandbox.record_content(path, query, status, user)
         self._send(status, body)
 
     def _list(self, account: str, path: str) -> None:
@@ -496,6 +532,18 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, sandbox.set_clock(advance))
         elif path == "/_sandbox/pending" and method == "GET":
             self._send(200, {"steps": sandbox.lifecycle.pending})
+        elif path == content.CONTROL and method == "POST":
+            spec = _json_object(raw)
+            account = spec.get("account_sid", sandbox.account_sid)
+            if not isinstance(account, str) or sandbox.accounts.get(account) is None:
+                raise errors.invalid(20001, "account_sid must be an account the sandbox hosts")
+            self._send(201, sandbox.contents.add(account, spec, self.origin))
+        elif path == content.CONTROL and method == "GET":
+            self._send(200, sandbox.contents.views(self.origin))
+        elif (match := content.CONTROL_ONE.match(path)) and method == "POST":
+            self._send(200, sandbox.contents.set_approval(match["sid"], _json_object(raw), self.origin))
+        elif path == "/_sandbox/content-requests" and method in ("GET", "DELETE"):
+            self._send(200, sandbox.content_log(clear=method == "DELETE"))
         elif path == "/_sandbox/accounts" or path.startswith("/_sandbox/accounts/"):
             self._accounts(method, path, raw)
         else:

@@ -81,6 +81,7 @@ FAILURES = [
     ("+15005550014", ["queued", "sent", "undelivered"], "30006"),
     ("+15005550015", ["queued", "sent", "undelivered"], "30007"),
     ("+15005550016", ["queued", "failed"], "21610"),
+    ("+15005550017", ["queued", "failed"], "63018"),
 ]
 
 
