@@ -139,6 +139,8 @@ class Layout:
             "INBOUND_WEBHOOK_URL": self.url("inbound") + "/twilio/inbound",
             "STATUS_WEBHOOK_URL": self.url("status") + "/twilio/status",
             "TWILIO_API_BASE_URL": self.url("sandbox"),
+            # Templates (the Content API): the sandbox serves them on its own origin too.
+            "TWILIO_CONTENT_API_BASE_URL": self.url("sandbox"),
             # Where the poller hands the optouts stream to the outbound service's consumer.
             "DEVSTACK_OUTBOUND_URL": self.url("outbound"),
             # botocore's per-service endpoints: streams from DynamoDB Local, the rest
@@ -183,6 +185,7 @@ def child_env(layout: Layout, wiring: Wiring | None = None) -> dict[str, str]:
     env.pop("AWS_SESSION_TOKEN", None)
     env.pop("AWS_PROFILE", None)
     env.pop("TWILIO_API_BASE_URL", None)  # set by the wiring only: absent means real Twilio
+    env.pop("TWILIO_CONTENT_API_BASE_URL", None)
     env.update(wiring.env(os.environ))
     return env
 

@@ -11,8 +11,9 @@ that for a developer with a real Twilio number:
   TWILIO_AUTH_TOKEN from the environment (and TWILIO_API_KEY_SID/SECRET when set), never the
   sandbox's local defaults. Never the default.
 
-An explicit INBOUND_WEBHOOK_URL, STATUS_WEBHOOK_URL or TWILIO_API_BASE_URL in the
-environment wins over both the local default and what PUBLIC_URL derives.
+An explicit INBOUND_WEBHOOK_URL, STATUS_WEBHOOK_URL, TWILIO_API_BASE_URL or
+TWILIO_CONTENT_API_BASE_URL in the environment wins over both the local default and what
+PUBLIC_URL derives.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from carrier_core.settings import LOCAL_ACCOUNT_SID, LOCAL_API_KEY_SECRET, LOCAL
 
 SANDBOX, REAL = "sandbox", "real"
 REAL_TWILIO = "https://api.twilio.com"
-URL_SETTINGS = ("INBOUND_WEBHOOK_URL", "STATUS_WEBHOOK_URL", "TWILIO_API_BASE_URL")
+URL_SETTINGS = ("INBOUND_WEBHOOK_URL", "STATUS_WEBHOOK_URL", "TWILIO_API_BASE_URL", "TWILIO_CONTENT_API_BASE_URL")
+# The settings that name Twilio itself: absent with TWILIO=real, so the SDK's own hosts are used.
+TWILIO_URLS = ("TWILIO_API_BASE_URL", "TWILIO_CONTENT_API_BASE_URL")
 
 
 class WiringError(RuntimeError):
@@ -37,7 +40,7 @@ class Wiring:
     """The URL settings the services run with, where each came from, and which Twilio."""
 
     twilio: str
-    urls: Mapping[str, str]  # INBOUND_WEBHOOK_URL, STATUS_WEBHOOK_URL, and TWILIO_API_BASE_URL unless real
+    urls: Mapping[str, str]  # INBOUND_WEBHOOK_URL, STATUS_WEBHOOK_URL, and the TWILIO_URLS unless real
     origins: Mapping[str, str]  # per setting: "local", "PUBLIC_URL" or "environment"
     public_url: str | None = None
 
@@ -95,7 +98,7 @@ def wiring_for(environ: Mapping[str, str], local: Mapping[str, str]) -> Wiring:
             urls[name], origins[name] = environ[name], "environment"
         elif name in derived:
             urls[name], origins[name] = derived[name], "PUBLIC_URL"
-        elif name == "TWILIO_API_BASE_URL" and mode == REAL:
+        elif name in TWILIO_URLS and mode == REAL:
             origins[name] = "real"
         else:
             urls[name], origins[name] = local[name], "local"

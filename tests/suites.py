@@ -85,6 +85,7 @@ SUITES: dict[str, list[str]] = {
         "tests/unit/test_sandbox_media.py",
         "tests/unit/test_sandbox_sdk.py",
         "tests/unit/test_whatsapp_window.py",
+        "tests/unit/test_whatsapp_templates.py",
         *_SHARED_UNIT,
         "tests/contract/test_outbound_requests.py",
         "tests/contract/test_twilio_messages.py",

@@ -190,7 +190,7 @@ def test_no_token_in_plain_environment() -> None:
 
 def test_no_local_only_setting_in_deployed_environment() -> None:
     """The emulator endpoint, the sandbox URL and Lambda's reserved names stay out."""
-    local_only = {"DYNAMODB_ENDPOINT", "TWILIO_API_BASE_URL", "AWS_REGION", "AWS_DEFAULT_REGION"}
+    local_only = {"DYNAMODB_ENDPOINT", "TWILIO_API_BASE_URL", "TWILIO_CONTENT_API_BASE_URL", "AWS_REGION", "AWS_DEFAULT_REGION"}
     assert not local_only & module_environment_names()
     for root in ROOTS:
         for body in named(root, "module").values():

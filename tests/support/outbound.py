@@ -137,13 +137,15 @@ def outbound(twilio: TwilioView, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ou
         module = load_app("outbound")
         bind_models(module.runtime.settings)
         create_tables()
-        from chalicelib import media, twilio_client
+        from chalicelib import media, templates, twilio_client
 
         monkeypatch.setattr(media, "probe", example_media(media.probe, media.Probed))
         twilio_client.reset_client()
+        templates.reset()
         with Client(module.app, stage_name="dev") as client:
             yield Outbound(module, client, twilio)
         twilio_client.reset_client()
+        templates.reset()
 
 
 @pytest.fixture

@@ -219,6 +219,20 @@ class TwilioView:
         entries = sorted(self._creates() + self._searches(), key=lambda e: str(e["time"]))
         return [str(e["auth_user"]) for e in entries]
 
+    def add_template(self, **spec: Any) -> str:
+        """A Content API template of the sandbox's first account (devstack/sandbox/content.py); its SID."""
+        response = self.http.post(self.url + "/_sandbox/content", json={"friendly_name": "order_update", **spec}, timeout=10)
+        assert response.status_code == 201, response.text
+        return str(response.json()["sid"])
+
+    def set_template_status(self, sid: str, status: str) -> None:
+        self._control("POST", f"/_sandbox/content/{sid}", json={"status": status})
+
+    @property
+    def content_reads(self) -> list[str]:
+        """The path of each Content API request the sandbox answered, in order."""
+        return [str(e["path"]) for e in self._control("GET", "/_sandbox/content-requests")]
+
     @property
     def connections(self) -> set[str]:
         """The client ends (host:port) the creates came from."""

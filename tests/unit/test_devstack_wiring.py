@@ -26,7 +26,14 @@ LAYOUT = Layout(29900)
 TUNNEL = "https://my-tunnel.example.app"
 REAL_SID = "AC" + "5" * 32
 REAL_TOKEN = "0123456789abcdef0123456789abcdef"
-WIRED: tuple[str, ...] = ("PUBLIC_URL", "TWILIO", "INBOUND_WEBHOOK_URL", "STATUS_WEBHOOK_URL", "TWILIO_API_BASE_URL")
+WIRED: tuple[str, ...] = (
+    "PUBLIC_URL",
+    "TWILIO",
+    "INBOUND_WEBHOOK_URL",
+    "STATUS_WEBHOOK_URL",
+    "TWILIO_API_BASE_URL",
+    "TWILIO_CONTENT_API_BASE_URL",
+)
 WIRED += ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_KEY_SID", "TWILIO_API_KEY_SECRET")
 
 
@@ -43,6 +50,7 @@ def test_by_default_everything_is_local(environ: pytest.MonkeyPatch) -> None:
     assert env["INBOUND_WEBHOOK_URL"] == LAYOUT.url("inbound") + "/twilio/inbound"
     assert env["STATUS_WEBHOOK_URL"] == LAYOUT.url("status") + "/twilio/status"
     assert env["TWILIO_API_BASE_URL"] == LAYOUT.url("sandbox")
+    assert env["TWILIO_CONTENT_API_BASE_URL"] == LAYOUT.url("sandbox")  # templates too
     assert env["TWILIO_API_KEY_SID"] == LOCAL_API_KEY_SID
 
 
@@ -97,7 +105,7 @@ def test_real_twilio_talks_to_api_twilio_com_with_the_environments_credentials(e
     environ.setenv("TWILIO_ACCOUNT_SID", REAL_SID)
     environ.setenv("TWILIO_AUTH_TOKEN", REAL_TOKEN)
     env = child_env(LAYOUT)
-    assert "TWILIO_API_BASE_URL" not in env
+    assert "TWILIO_API_BASE_URL" not in env and "TWILIO_CONTENT_API_BASE_URL" not in env
     assert "TWILIO_API_KEY_SID" not in env  # never the sandbox's key against real Twilio
     settings = Settings.from_env("outbound", {**env, "STAGE": "local"})
     client_module = outbound_module("twilio_client")

@@ -115,6 +115,9 @@ class Settings:
     dynamodb_endpoint: str | None
     account: TwilioAccount
     twilio_api_base_url: str | None = None
+    # Twilio's Content API origin (templates); locally the sandbox. None: content.twilio.com,
+    # or twilio_api_base_url when that names a stand-in for Twilio.
+    twilio_content_api_base_url: str | None = None
     message_retention_days: int = 400
     idempotency_table: str = ""
     tenants_table: str = ""
@@ -185,6 +188,7 @@ class Settings:
                 status_webhook_url=urls["STATUS_WEBHOOK_URL"],
             ),
             twilio_api_base_url=env.get("TWILIO_API_BASE_URL") or None,
+            twilio_content_api_base_url=env.get("TWILIO_CONTENT_API_BASE_URL") or None,
             message_retention_days=_positive_int(env, "MESSAGE_RETENTION_DAYS", 400),
             idempotency_table=env.get("IDEMPOTENCY_TABLE") or f"{prefix}-idempotency",
             tenants_table=env.get("TENANTS_TABLE") or f"{prefix}-tenants",

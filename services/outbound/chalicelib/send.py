@@ -1,7 +1,8 @@
 """Sending a message: one core (`deliver`) for the API and the retry worker.
 
-deliver: opt-out check -> WhatsApp window (free-form WhatsApp only) -> media checked and converted -> Twilio, retried only where that
-cannot send twice -> one write.
+deliver: opt-out check -> WhatsApp window (free-form WhatsApp only) -> the template (content_sid
+only: approved for WhatsApp, its variables) -> media checked and converted -> Twilio, retried
+only where that cannot send twice -> one write.
 The API turns what it returns into a SendOutcome (send_message); the worker into the
 failed send's next state. Neither sees an Idempotency-Key: that is the guard around the
 API's call (idempotency.py).
@@ -37,6 +38,7 @@ from chalicelib.accepted import write_accepted
 from chalicelib.messages import accepted_item, retrying_item
 from chalicelib.optouts import check_opt_out
 from chalicelib.twilio_client import Accepted, TwilioCallFailed, create_message
+from chalicelib.templates import check_template
 from chalicelib.window import check_window
 
 log = logging.getLogger(__name__)
@@ -118,9 +120,12 @@ def deliver(
     try:
         check_opt_out(request, ledger.claim())
         check_window(request, utc_now())
+        check_template(request, settings)
         media = _prepare_media(request.media_urls, settings)
     except CarrierError as refused:
-        if refused.http_status >= 500:
+        if refused.http_status >= 500 or refused.retryable:
+            # Failed for now, before anything reached Twilio's Messages API (a store or
+            # the Content API): the caller, or the worker, tries again.
             raise
         return Refused(refused, None)
     # What Twilio gets: converted images as links to our copies. A stored retry keeps the

@@ -114,10 +114,17 @@ def retry_one(
         failed_sends.finish(item, FailedState.DEAD, int(item.attempts), error=_describe(gone))
         return "dead", []
     since = _first_attempt(item)
-    delivery = deliver(
-        request, settings, replace(policy, max_attempts=1), time_left, since, item.id, maybe_created=bool(item.maybe_created)
-    )
     attempts = int(item.attempts)
+    try:
+        delivery = deliver(
+            request, settings, replace(policy, max_attempts=1), time_left, since, item.id, maybe_created=bool(item.maybe_created)
+        )
+    except CarrierError as unavailable:
+        if not unavailable.retryable:
+            raise
+        # A check before Twilio's Messages API failed for now (the Content API, a store):
+        # nothing was sent. It counts as an attempt, so an outage that lasts ends the send.
+        return _reschedule(item, attempts + 1, _describe(unavailable), None, bool(item.maybe_created), policy)
     if isinstance(delivery, Uncertain):
         # Out of the due index for good: Twilio may have sent it, a reconciler decides.
         failed_sends.finish(
@@ -134,13 +141,19 @@ def retry_one(
         return "dead", metrics_for(
             SendOutcome(Kind.REFUSED, error=delivery.error, opt_out_learned=delivery.opt_out_learned, channel=request.channel)
         )
-    attempts += delivery.attempts
     failure = delivery.failure
+    return _reschedule(item, attempts + delivery.attempts, failure.describe(), failure.retry_after, delivery.maybe_created, policy)
+
+
+def _reschedule(
+    item: FailedMessageModel, attempts: int, error: dict[str, object], retry_after: float | None, maybe_created: bool, policy: RetryPolicy
+) -> tuple[str, list[Fact]]:
+    """Back in the due index after a backoff, or dead once the attempts ran out."""
     if attempts < policy.worker_max_attempts:
-        wait = max(backoff(attempts - 1, policy.worker_base_delay, policy.worker_max_delay), failure.retry_after or 0.0)
-        failed_sends.reschedule(item, attempts, int(time.time() + wait), failure.describe(), delivery.maybe_created)
+        wait = max(backoff(attempts - 1, policy.worker_base_delay, policy.worker_max_delay), retry_after or 0.0)
+        failed_sends.reschedule(item, attempts, int(time.time() + wait), error, maybe_created)
         return "rescheduled", []
-    failed_sends.finish(item, FailedState.DEAD, attempts, error=failure.describe())
+    failed_sends.finish(item, FailedState.DEAD, attempts, error=error)
     return "dead", []
 
 
