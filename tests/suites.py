@@ -53,6 +53,7 @@ SUITES: dict[str, list[str]] = {
         "tests/unit/test_status_history.py",
         "tests/unit/test_status_machine.py",
         "tests/unit/test_status_store.py",
+        "tests/unit/test_status_requeue.py",
         "tests/unit/test_handoff.py",
         "tests/unit/test_poller.py",
         "tests/unit/test_devstack_wiring.py",

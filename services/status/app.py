@@ -19,6 +19,7 @@ from carrier_core.web import handles_errors
 from carrier_core.webhook import FORM, JSON
 
 from chalicelib.callback import StatusCallback
+from chalicelib.requeue import rate_limited, requeue_rate_limited
 from chalicelib.store import metrics_for, record_callback
 
 app = Chalice(app_name="omni-twilio-status")
@@ -44,6 +45,9 @@ def tenant_status(tenant: str) -> Response:
 def record(account: TwilioAccount, form: FormPairs) -> Response:
     callback = StatusCallback.from_form(form)
     recorded = record_callback(callback, runtime.settings, account.tenant)
+    if rate_limited(callback):
+        # WhatsApp's rate limit (63018): the message is sent again once, later.
+        requeue_rate_limited(callback, runtime.settings, account)
     runtime.metrics.emit(metrics_for(callback, recorded))
     # Twilio reads nothing from the answer; 204 says so and costs no body.
     return Response(body="", status_code=204)

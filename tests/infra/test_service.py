@@ -41,7 +41,8 @@ TABLE_ACTIONS: dict[str, dict[str, set[str]]] = {
         "tenants": {"dynamodb:GetItem"},
     },
     "status": {
-        "messages": {"dynamodb:UpdateItem", "dynamodb:DescribeTable"},
+        "messages": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DescribeTable"},
+        "failed_messages": {"dynamodb:PutItem"},
         "optouts": {"dynamodb:PutItem"},
         "tenants": {"dynamodb:GetItem"},
     },

@@ -37,7 +37,9 @@ def test_an_approved_template_reaches_a_customer_who_never_wrote(outbound: Outbo
     response = send(outbound, sid, {"1": "Ada", "order": "B-7"})
     assert response.status_code == 202, response.body
     sent = body_of(response)
-    assert sent["whatsapp"]["content_sid"] == sid and sent["channel"] == "whatsapp"
+    # What a re-send needs is kept with the message: the template and its variables.
+    assert sent["whatsapp"] == {"content_sid": sid, "content_variables": '{"1":"Ada","order":"B-7"}'}
+    assert sent["channel"] == "whatsapp"
     (form,) = outbound.twilio.forms()
     assert (form["ContentSid"], json.loads(form["ContentVariables"])) == (sid, {"1": "Ada", "order": "B-7"})
     assert "Body" not in form
@@ -205,3 +207,30 @@ def test_the_worker_reschedules_when_the_content_api_does_not_answer(outbound: O
     )
     assert item.next_attempt_at > time.time()
     assert outbound.twilio.requests == []
+
+
+def test_a_send_put_back_after_whatsapps_rate_limit_is_sent_again_as_a_new_message_naming_the_first(outbound: Outbound) -> None:
+    """What the status service stores on a 63018 (its chalicelib/requeue.py), as the worker runs it."""
+    sid = outbound.twilio.add_template(variables={"1": "x"})
+    first = "SM" + "9" * 32
+    request = {
+        "to": NEVER_WROTE,
+        "from_number": WA_SENDER,
+        "messaging_service_sid": None,
+        "body": None,
+        "media_urls": [],
+        "status_callback": "https://status.example.com/twilio/status",
+        "validity_period": None,
+        "max_price": None,
+        "content_sid": sid,
+        "content_variables": '{"1":"Ada"}',
+        "requeued_from": first,
+    }
+    kept = failed_sends.kept(request, {"code": "rate_limited", "twilio_code": 63018}, 1, time.time() - 1, outbound.settings())
+    failed_sends.save(kept)
+    worker = __import__("chalicelib.worker", fromlist=["retry_due"])
+    assert worker.retry_due(outbound.settings(), outbound.app.policy, lambda: 60.0).as_dict()["sent"] == [kept.id]
+    (form,) = outbound.twilio.forms()
+    assert (form["To"], form["ContentSid"], form["ContentVariables"]) == (NEVER_WROTE, sid, '{"1":"Ada"}')
+    again = body_of(outbound.get(kept.id))
+    assert again["sid"] != first and again["whatsapp"]["requeued_from"] == first

@@ -20,10 +20,13 @@ locals {
     }
     status = {
       # one conditional UpdateItem per callback (an unknown SID is an upsert); a callback
-      # with Twilio's 21610 also puts the recipient's opt-out.
-      messages = ["dynamodb:DescribeTable", "dynamodb:UpdateItem"]
-      optouts  = ["dynamodb:PutItem"]
-      tenants  = ["dynamodb:GetItem"]
+      # with Twilio's 21610 also puts the recipient's opt-out; one with WhatsApp's 63018
+      # reads its message and puts the send back in the failed-message store, once
+      # (chalicelib/requeue.py: a conditional PutItem).
+      messages        = ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:UpdateItem"]
+      failed_messages = ["dynamodb:PutItem"]
+      optouts         = ["dynamodb:PutItem"]
+      tenants         = ["dynamodb:GetItem"]
     }
     outbound = {
       # store.py: the accepted message (UpdateItem via record_status), GET /messages;

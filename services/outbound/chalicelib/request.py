@@ -86,6 +86,10 @@ class OutboundRequest:
 
     # When Twilio is to send it (UTC, RFC 3339), for a scheduled send; chalicelib.schedule.
     send_at: str | None = None
+    # The message this send repeats: WhatsApp's rate limit (63018) failed it, and the status
+    # service put it back in the failed-message store once (its chalicelib/requeue.py). Never
+    # from the API.
+    requeued_from: str | None = None
 
     @cached_property
     def channel(self) -> Channel:
@@ -123,17 +127,27 @@ class OutboundRequest:
             "encoding": segments.encoding.value,
             "messaging_service_sid": self.messaging_service_sid,
             "tenant": stored_tenant(self.tenant),
-            "whatsapp": {"content_sid": self.content_sid} if self.content_sid else None,
+            "whatsapp": self.whatsapp_fields() or None,
             "send_at": self.send_at,
             # The sparse index of a customer's scheduled messages (an opt-out cancels them).
             "scheduled_for": scoped(self.tenant, self.to) if self.send_at else None,
         }
 
+    def whatsapp_fields(self) -> dict[str, str]:
+        """What the message keeps under `whatsapp` of this send: its template and variables
+        (what a re-send needs), and the message it repeats."""
+        fields = {"content_sid": self.content_sid, "content_variables": self.content_variables, "requeued_from": self.requeued_from}
+        return {name: value for name, value in fields.items() if value is not None}
+
     def fingerprint(self) -> str:
         """A stable hash of the request, to tell a replay from a different request under one key."""
         # The tenant is not part of it: Idempotency-Keys are the tenant's own already.
         # An unscheduled send hashes as it did before send_at existed: keys stay valid.
-        fields = {name: value for name, value in asdict(self).items() if name != "tenant" and not (name == "send_at" and value is None)}
+        fields = {
+            name: value
+            for name, value in asdict(self).items()
+            if name != "tenant" and not (name in ("send_at", "requeued_from") and value is None)
+        }
         canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -145,8 +159,9 @@ class OutboundRequest:
         for name in ("content_sid", "content_variables"):
             if stored[name] is None:  # a stored free-form send looks as it always did
                 del stored[name]
-        if self.send_at is None:
-            del stored["send_at"]
+        for name in ("send_at", "requeued_from"):
+            if stored[name] is None:
+                del stored[name]
         return stored
 
     @classmethod
@@ -167,6 +182,7 @@ class OutboundRequest:
             content_sid=data.get("content_sid") or None,
             content_variables=data.get("content_variables") or None,
             send_at=str(data["send_at"]) if data.get("send_at") else None,
+            requeued_from=str(data["requeued_from"]) if data.get("requeued_from") else None,
         )
 
     @classmethod
