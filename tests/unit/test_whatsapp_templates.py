@@ -213,7 +213,7 @@ def test_a_send_put_back_after_whatsapps_rate_limit_is_sent_again_as_a_new_messa
     """What the status service stores on a 63018 (its chalicelib/requeue.py), as the worker runs it."""
     sid = outbound.twilio.add_template(variables={"1": "x"})
     first = "SM" + "9" * 32
-    request = {
+    request: dict[str, Any] = {
         "to": NEVER_WROTE,
         "from_number": WA_SENDER,
         "messaging_service_sid": None,
