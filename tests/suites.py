@@ -115,6 +115,7 @@ SUITES: dict[str, list[str]] = {
         "tests/unit/test_cli_inputs.py",
         "tests/unit/test_cli_masking.py",
         "tests/unit/test_cli_numbers.py",
+        "tests/unit/test_cli_templates.py",
         "tests/unit/test_cli_stack.py",
         "tests/unit/test_cli_tables.py",
         "tests/unit/test_whatsapp_window.py",

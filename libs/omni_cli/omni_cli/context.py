@@ -126,6 +126,7 @@ class Profile:
         if self.is_local:
             env.setdefault("DYNAMODB_ENDPOINT", self.local_url("dynamodb"))
             env.setdefault("TWILIO_API_BASE_URL", self.local_url("sandbox"))
+            env.setdefault("TWILIO_CONTENT_API_BASE_URL", self.local_url("sandbox"))
             # The local stack gets fake credentials, never the caller's real ones (as devstack does).
             env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
             env.pop("AWS_SESSION_TOKEN", None)

@@ -10,7 +10,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from carrier_core.settings import STAGES
-from omni_cli import doctor, erase, events, messages, numbers, reconcile, simulate, stackrecord, stores, tenants
+from omni_cli import doctor, erase, events, messages, numbers, reconcile, simulate, stackrecord, stores, templates, tenants
 from omni_cli.context import CliFailure, Profile, failure_line, mask_numbers, unreachable
 
 
@@ -133,6 +133,7 @@ app.add_typer(stores.optouts_app, name="optouts")
 app.add_typer(events.app, name="events")
 app.add_typer(tenants.app, name="tenants")
 app.add_typer(numbers.app, name="numbers")
+app.add_typer(templates.app, name="templates")
 app.command()(doctor.doctor)
 app.command()(reconcile.reconcile)
 app.command()(erase.erase)
