@@ -90,6 +90,7 @@ SUITES: dict[str, list[str]] = {
         "tests/unit/test_whatsapp_templates.py",
         *_SHARED_UNIT,
         "tests/contract/test_outbound_requests.py",
+        "tests/contract/test_content_requests.py",
         "tests/contract/test_twilio_messages.py",
         "tests/contract/test_sandbox_contract.py",
         "tests/e2e/test_outbound.py",
