@@ -156,6 +156,27 @@ def test_the_update_that_sets_redaction_is_message_redacted_and_nothing_else_is(
     assert events_of(stream_record(redacted(item, "done"), redacted(item))) == []
 
 
+def test_an_inbound_whatsapp_message_is_received_with_its_whatsapp_fields() -> None:
+    sid = new_sid("SM")
+    fields = {"profile_name": "Zoë", "wa_id": "15005550010", "button_payload": "confirm-42", "referral_ctwa_clid": "ARAk"}
+    item = inbound_item(sid, channel="whatsapp", media=[], whatsapp=fields, **{"from": "whatsapp:" + CUSTOMER, "to": "whatsapp:" + BUSINESS})
+    [received] = events_of(stream_record(item))  # validated against events.v1.json on the way
+    assert received.type is EventType.MESSAGE_RECEIVED
+    assert received.detail["schema_version"] == "1.5"
+    # The message resource's own object: the webhook's fields and when the window closes.
+    assert received.detail["whatsapp"] == {**fields, "window_closes_at": "2026-11-25T14:00:00.000Z"}
+
+
+def test_an_sms_carries_no_whatsapp_object_and_an_outbound_template_its_template(table: Any) -> None:
+    [sms] = events_of(stream_record(inbound_item(new_sid("MM"))))
+    assert sms.detail["whatsapp"] is None
+    sid = new_sid()
+    content_sid = "HX" + "4" * 32
+    fields = {"channel": "whatsapp", "whatsapp": {"content_sid": content_sid, "content_variables": '{"1":"Ada"}'}}
+    [queued] = write(table, sid, "queued", source="api", **fields)
+    assert queued.detail["whatsapp"] == {"content_sid": content_sid, "content_variables": '{"1":"Ada"}'}
+
+
 def optout(opted_out: bool, keyword: str, message_sid: str) -> dict[str, Any]:
     return {
         "phone": CUSTOMER,

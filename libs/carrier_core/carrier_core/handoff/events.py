@@ -34,7 +34,8 @@ from carrier_core.errors import from_twilio_code
 from carrier_core.stream.records import Image, StreamRecord
 from carrier_core.status.machine import known_status, rule_of, stored_rank
 from carrier_core.tenants import tenant_of, unscoped
-from carrier_core.vocabulary import Direction, MediaStatus, OptOutSource
+from carrier_core.vocabulary import Channel, Direction, MediaStatus, OptOutSource
+from carrier_core.whatsapp import window_closes_at
 
 SOURCE = "omni.twilio"
 # The `schema_version` of every detail; bump with a new file in schema/ (events.v<major>.json).
@@ -43,7 +44,10 @@ SOURCE = "omni.twilio"
 # message carried the change (an operator's, or Twilio's 21610), as they always were.
 # 1.3: every detail adds `tenant` (carrier_core.tenants), "default" for the tenant-less routes.
 # 1.4: message.redacted (a message's body and media removed; consumers purge their copies).
-SCHEMA_VERSION = "1.4"
+# 1.5: message details add `whatsapp`: a WhatsApp message's own fields as the message resource
+# shows them (an inbound one's webhook parameters and window_closes_at; an outbound template
+# send's content_sid and content_variables, a repeated send's requeued_from), null for SMS/MMS.
+SCHEMA_VERSION = "1.5"
 INBOUND = Direction.INBOUND.value
 MEDIA_PENDING = MediaStatus.PENDING.value
 MEDIA_FIELDS = ("url", "content_type", "stored_url", "size", "sha256", "status", "sniffed_content_type")
@@ -145,6 +149,7 @@ def _message_event(event_type: EventType, item: Image, previous: str | None) -> 
         "terminal": rule_of(known).terminal if known is not None else False,
         "error": _error(error_code if isinstance(error_code, int) else None),
         "occurred_at": item.get("updated_at") or item.get("created_at"),
+        "whatsapp": _whatsapp(item),
     }
     return Event(event_type, sid, detail)
 
@@ -163,6 +168,19 @@ def _redaction_event(item: Image) -> Event:
         "occurred_at": item.get("redaction_requested_at"),
     }
     return Event(EventType.MESSAGE_REDACTED, sid, detail)
+
+
+def _whatsapp(item: Image) -> dict[str, str] | None:
+    """A WhatsApp message's own fields, as the message resource shows them (carrier_core.resource);
+    None for SMS/MMS."""
+    if item.get("channel") != Channel.WHATSAPP.value:
+        return None
+    stored = item.get("whatsapp")
+    fields = {str(k): str(v) for k, v in stored.items() if v is not None} if isinstance(stored, dict) else {}
+    created = item.get("created_at")
+    if item.get("direction") == INBOUND and isinstance(created, str):
+        fields["window_closes_at"] = window_closes_at(created)
+    return fields
 
 
 def _media_pending(item: Image) -> bool:
