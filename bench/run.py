@@ -20,7 +20,7 @@ from bench.local import PORT_BASE, ROOT, dynamodb, sandbox
 from bench.measure import HEADER, Result
 from bench.scale import inbound_at_scale
 from bench.tenants import ssm, warm_tenant_inbound
-from bench.warm import warm_inbound, warm_send, warm_status
+from bench.warm import warm_inbound, warm_send, warm_status, whatsapp_window_requests
 
 RESULTS = ROOT / "bench" / "results.json"
 # Samples per warm handler, requests per throughput round, samples per scale step. Warm
@@ -59,6 +59,9 @@ def main() -> int:
         with redirect_stdout(quiet):
             send_rows, send = warm_send(ddb, sandbox_url, WARM_SAMPLES)
         report(send_rows)
+        with redirect_stdout(quiet):
+            window_rows = whatsapp_window_requests(ddb, sandbox_url)
+        report(window_rows)
         with redirect_stdout(quiet):
             status_rows, status, delivered_item = warm_status(ddb, WARM_SAMPLES, send.sample_sid)
         report(status_rows)

@@ -180,3 +180,54 @@ def warm_send(ddb: DynamoDB, sandbox_url: str, count: int) -> tuple[list[Result]
         Result("DynamoDB requests per send without an Idempotency-Key", plain, None, "requests", "<= 2", plain <= 2),
         Result("DynamoDB requests per send with an Idempotency-Key", keyed, None, "requests", "<= 2", keyed <= 2),
     ], Warm("send", handler_ms, raw_ms, calls, sample_sid)
+
+
+def whatsapp_window_requests(ddb: DynamoDB, sandbox_url: str) -> list[Result]:
+    """What the WhatsApp window costs a send, counted at the proxy: a free-form WhatsApp send to
+    a customer who wrote makes one Query of `whatsapp_window` more than an SMS send, and an SMS
+    send makes none (services/outbound chalicelib/window.py)."""
+    from carrier_core.models import MessageModel, iso, utc_now
+    from carrier_core.whatsapp import window_key
+
+    handler = load_service("outbound", ddb.counted, TWILIO_API_BASE_URL=sandbox_url).app
+    sender, customer = "whatsapp:+15005550006", "whatsapp:+15005551235"
+    at = iso(utc_now())
+    MessageModel(
+        new_sid(),
+        direction="inbound",
+        channel="whatsapp",
+        from_number=customer,
+        to_number=sender,
+        status="received",
+        wa_window=window_key("default", sender, customer),
+        created_at=at,
+        updated_at=at,
+    ).save()
+
+    def counted(payload: dict[str, str]) -> dict[str, int]:
+        ddb.requests(reset=True)
+        response = handler(http_event("POST", "/messages", json.dumps(payload), {"content-type": "application/json"}), None)
+        assert response["statusCode"] == 202, response
+        return ddb.requests()
+
+    sms = counted({"to": "+15005551235", "body": "bench send"})
+    whatsapp = counted({"to": customer, "from": sender, "body": "bench send"})
+    extra = {op: n - sms.get(op, 0) for op, n in whatsapp.items() if n != sms.get(op, 0)}
+    return [
+        Result(
+            "DynamoDB Queries of the WhatsApp window per SMS send",
+            sms.get("DynamoDB_20120810.Query", 0),
+            None,
+            "requests",
+            "0",
+            sms.get("DynamoDB_20120810.Query", 0) == 0,
+        ),
+        Result(
+            "DynamoDB requests a free-form WhatsApp send adds over an SMS send",
+            sum(extra.values()),
+            None,
+            "requests",
+            "1 (the window's Query)",
+            extra == {"DynamoDB_20120810.Query": 1},
+        ),
+    ]
