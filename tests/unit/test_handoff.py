@@ -159,7 +159,9 @@ def test_the_update_that_sets_redaction_is_message_redacted_and_nothing_else_is(
 def test_an_inbound_whatsapp_message_is_received_with_its_whatsapp_fields() -> None:
     sid = new_sid("SM")
     fields = {"profile_name": "Zoë", "wa_id": "15005550010", "button_payload": "confirm-42", "referral_ctwa_clid": "ARAk"}
-    item = inbound_item(sid, channel="whatsapp", media=[], whatsapp=fields, **{"from": "whatsapp:" + CUSTOMER, "to": "whatsapp:" + BUSINESS})
+    item = inbound_item(
+        sid, channel="whatsapp", media=[], whatsapp=fields, **{"from": "whatsapp:" + CUSTOMER, "to": "whatsapp:" + BUSINESS}
+    )
     [received] = events_of(stream_record(item))  # validated against events.v1.json on the way
     assert received.type is EventType.MESSAGE_RECEIVED
     assert received.detail["schema_version"] == "1.5"
@@ -172,7 +174,7 @@ def test_an_sms_carries_no_whatsapp_object_and_an_outbound_template_its_template
     assert sms.detail["whatsapp"] is None
     sid = new_sid()
     content_sid = "HX" + "4" * 32
-    fields = {"channel": "whatsapp", "whatsapp": {"content_sid": content_sid, "content_variables": '{"1":"Ada"}'}}
+    fields: dict[str, Any] = {"channel": "whatsapp", "whatsapp": {"content_sid": content_sid, "content_variables": '{"1":"Ada"}'}}
     [queued] = write(table, sid, "queued", source="api", **fields)
     assert queued.detail["whatsapp"] == {"content_sid": content_sid, "content_variables": '{"1":"Ada"}'}
 
