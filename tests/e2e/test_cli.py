@@ -320,6 +320,9 @@ DOWN_COMMANDS = [
     (["numbers", "list"], "Twilio sandbox", 4),
     (["numbers", "list", "--tenant", "acme"], DYNAMODB, 0),
     (["numbers", "configure", "+15005550006"], "Twilio sandbox", 4),
+    (["templates", "list"], "Twilio sandbox", 4),
+    (["templates", "show", "HX" + "0" * 32, "--json"], "Twilio sandbox", 4),
+    (["templates", "list", "--tenant", "acme"], DYNAMODB, 0),
     (["reconcile"], "outbound API", 3),
     (["reconcile", "--tenant", "acme"], "outbound API", 3),
 ]
@@ -440,6 +443,8 @@ HELP_COMMANDS = [
     ["optouts", "remove"],
     ["events", "tail"],
     ["events", "replay-dlq"],
+    ["templates", "list"],
+    ["templates", "show"],
     ["doctor"],
 ]
 
@@ -539,12 +544,19 @@ def test_no_table_cuts_an_id_on_a_narrow_terminal(stack: RunningStack) -> None:
     tenant = "narrow-" + uuid.uuid4().hex[:8]
     ok(stack, "tenants", "add", tenant, "--account-sid", account, "--auth-token", "narrow-token", "--sender", "+15005550006")
     numbers = json.loads(ok(stack, "numbers", "list", "--json"))["items"]
+    made = stack.http.post(
+        stack.url("sandbox", "/_sandbox/content"),
+        json={"friendly_name": "a_template_with_a_long_name_to_fold", "variables": {f"variable_{n}": "x" for n in range(6)}},
+        timeout=10,
+    )
+    template = made.json()["sid"]
     tables = [
         (["failed", "list"], [failed]),
         (["messages", "list"], [sid]),
         (["optouts", "list"], [service]),
         (["tenants", "list"], [account]),
         (["numbers", "list"], [n["sid"] for n in numbers]),
+        (["templates", "list"], [template]),
         (["show", sid], [sid]),
     ]
     for command, wanted in tables:
