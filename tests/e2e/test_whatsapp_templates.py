@@ -1,6 +1,7 @@
 """WhatsApp templates and WhatsApp's rate limit through the local stack: the outbound service
 reads each template's approval and variables from the sandbox's Content API before any send,
-and a 63018 in a status callback puts the message back once through the failed-message store."""
+a 63018 in a status callback puts the message back once through the failed-message store, and
+message.received carries an inbound WhatsApp message's own fields."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 
 import requests
 
+from tests.support.forms import new_sid, whatsapp
+from tests.support.handoff import Queue
 from tests.support.outbound_stack import JSON_HEADERS, post_message, sandbox_requests
 from tests.support.stack import RunningStack, wait_for
 
@@ -128,3 +131,22 @@ def test_whatsapps_rate_limit_puts_the_message_back_once_and_a_second_one_fails_
     assert stack.get_message(requeue_id(second["sid"])).status_code == 404
     assert retry_id not in run_worker(stack, time.time() + 600)["sent"]
     assert len(sent_to(stack, RATE_LIMITED)) == 2
+
+
+def test_message_received_carries_the_inbound_whatsapp_fields(stack: RunningStack) -> None:
+    sid = new_sid()
+    form = whatsapp(sid=sid) + [("ButtonPayload", "confirm-42"), ("ReferralCtwaClid", "ARAk")]
+    assert stack.post_webhook("inbound", form).status_code == 200
+    queue = Queue(stack)
+    events = wait_for(lambda: queue.of_sid(sid), timeout=30)  # each validated against events.v1.json
+    assert events, "message.received was not published"
+    (received,) = events
+    assert (received["detail-type"], received["detail"]["schema_version"]) == ("message.received", "1.4")
+    fields = received["detail"]["whatsapp"]
+    assert {k: fields[k] for k in ("profile_name", "wa_id", "button_payload", "referral_ctwa_clid")} == {
+        "profile_name": "Zoë",
+        "wa_id": "15005550010",
+        "button_payload": "confirm-42",
+        "referral_ctwa_clid": "ARAk",
+    }
+    assert fields["window_closes_at"] == stack.get_message(sid).json()["whatsapp"]["window_closes_at"]
