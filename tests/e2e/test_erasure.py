@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from tests.e2e.test_redaction import SENDER, at_sandbox, delivered, inbound_mms, object_exists, refusals
+from tests.support.forms import new_sid, sms
 from tests.support.outbound_stack import JSON_HEADERS, clear_sandbox, post_message, run_retry_worker
 from tests.support.stack import RunningStack, wait_for
 
@@ -109,11 +110,22 @@ def test_a_message_twilio_cannot_redact_yet_is_pending_until_the_worker_finishes
     assert again["id"] != job["id"] and again["messages"] == done["messages"]
 
 
-def test_a_whatsapp_identity_is_erased_alone(stack: RunningStack) -> None:
+def test_a_whatsapp_identity_is_erased_alone_with_what_the_customer_shared(stack: RunningStack) -> None:
     customer = a_customer()
     sms_message = delivered(stack, "an sms", customer)
+    sid = new_sid("SM")
+    shared = {"ProfileName": "Zoë", "WaId": customer[1:], "ButtonText": "Yes, move it", "ButtonPayload": "move-42",
+              "Latitude": "37.78", "Longitude": "-122.39", "Address": "1 Main St", "ReferralBody": "Spring sale"}  # fmt: skip
+    form = sms(sid=sid, body="Yes, move it", From=f"whatsapp:{customer}", To=f"whatsapp:{SENDER}", **shared)
+    assert stack.post_webhook("inbound", form).status_code == 200
+    assert stack.get_message(sid).json()["whatsapp"]["button_text"] == "Yes, move it"
+
     job = erase(stack, f"whatsapp:{customer}").json()
-    assert job["messages"]["total"] == 0 and job["state"] == "done"
+    assert job["messages"] == {"total": 1, "done": 1, "pending": 0, "failed": 0} and job["state"] == "done"
+    whatsapp = stack.get_message(sid).json()["whatsapp"]
+    assert whatsapp["wa_id"] == customer[1:]  # identifiers stay
+    for gone in ("profile_name", "button_text", "button_payload", "latitude", "longitude", "address", "referral_body"):
+        assert gone not in whatsapp, gone
     assert stack.get_message(sms_message["sid"]).json()["body"] == "an sms"
 
 

@@ -141,7 +141,7 @@ def test_message_received_carries_the_inbound_whatsapp_fields(stack: RunningStac
     events = wait_for(lambda: queue.of_sid(sid), timeout=30)  # each validated against events.v1.json
     assert events, "message.received was not published"
     (received,) = events
-    assert (received["detail-type"], received["detail"]["schema_version"]) == ("message.received", "1.4")
+    assert (received["detail-type"], received["detail"]["schema_version"]) == ("message.received", "1.5")
     fields = received["detail"]["whatsapp"]
     assert {k: fields[k] for k in ("profile_name", "wa_id", "button_payload", "referral_ctwa_clid")} == {
         "profile_name": "Zoë",

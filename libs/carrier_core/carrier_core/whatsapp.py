@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from carrier_core.models import iso
 from carrier_core.tenants import scoped
@@ -44,6 +45,17 @@ KNOWN_FIELDS = {
 REFERRAL_PREFIX = "Referral"
 MAX_REFERRAL_FIELDS = 32
 CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+# What a redaction keeps of the `whatsapp` object: identifiers and kinds, never what the
+# customer wrote, chose, shared or is called (button and list texts, location, the profile
+# name, an ad's text) nor a template's variables.
+KEPT_ON_REDACTION = frozenset({"wa_id", "external_user_id", "message_type", "original_replied_message_sid", "content_sid", "requeued_from"})
+
+
+def redacted_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The `whatsapp` object of a redacted message."""
+    return {name: value for name, value in fields.items() if name in KEPT_ON_REDACTION}
 
 
 def snake_case(name: str) -> str:

@@ -1,7 +1,8 @@
 """Redaction of one message: its body and media removed here at once, and at Twilio as a job.
 
-Here: one conditional update takes the body out, marks every media item `redacted` with no
-URL left (a re-host still running finds no item pending and writes nothing) and records who
+Here: one conditional update takes the body out (and of a WhatsApp message's `whatsapp`
+object what the customer wrote, chose or shared: carrier_core.whatsapp.redacted_fields),
+marks every media item `redacted` with no URL left (a re-host still running finds no item pending and writes nothing) and records who
 asked and when (`redaction: requested`); then the bucket's copies are deleted.
 
 At Twilio: the message update with `Body=""`, then a DELETE of each of its media
@@ -41,6 +42,7 @@ from carrier_core.settings import Settings
 from carrier_core.storage import after_acceptance, is_condition_failure, storage_error
 from carrier_core.tenants import tenant_of
 from carrier_core.vocabulary import MediaStatus, Redaction
+from carrier_core.whatsapp import redacted_fields
 
 from chalicelib.messages import MESSAGE_ID, _get
 from chalicelib.request import parse_json_object
@@ -106,6 +108,8 @@ def _mark_requested(item: MessageModel, request: RedactRequest) -> bool:
     ]
     if item.media:
         actions.append(m.media.set(media))
+    if item.whatsapp is not None:  # what the customer chose, shared or is called goes too
+        actions.append(m.whatsapp.set(redacted_fields(item.whatsapp.as_dict())))
     old_media = item.media
     try:
         item.update(actions=actions, condition=m.redaction.does_not_exist())
