@@ -231,20 +231,7 @@ class Contents:
                 for t in sorted(self._templates.values(), key=lambda t: (t.created, t.sid))
                 if t.account_sid == account_sid
             ]
-        chunk, last = paging.chunk(found)
-        base = origin + CONTENTS
-        return {
-            "contents": chunk,
-            "meta": {
-                "page": paging.number,
-                "page_size": paging.size,
-                "first_page_url": paging.link(base, {}, 0),
-                "previous_page_url": paging.link(base, {}, paging.number - 1) if paging.number > 0 else None,
-                "url": paging.link(base, {}, paging.number),
-                "next_page_url": None if last else paging.link(base, {}, paging.number + 1),
-                "key": "contents",
-            },
-        }
+        return paging.v1_page(found, origin + CONTENTS, "contents")
 
     def fetch(self, account_sid: str, sid: str, path: str, origin: str) -> dict[str, Any]:
         return self._template(account_sid, sid, path).resource(origin)

@@ -286,6 +286,23 @@ class Paging:
         start = self.number * self.size
         return items[start : start + self.size], start + self.size >= len(items)
 
+    def v1_page(self, found: list[Any], base: str, key: str) -> dict[str, Any]:
+        """This page of `found` as the v1 APIs answer a list (Messaging's Services, the
+        Content API): the items under `key`, and `meta` with the page links."""
+        chunk, last = self.chunk(found)
+        return {
+            key: chunk,
+            "meta": {
+                "page": self.number,
+                "page_size": self.size,
+                "first_page_url": self.link(base, {}, 0),
+                "previous_page_url": self.link(base, {}, self.number - 1) if self.number > 0 else None,
+                "url": self.link(base, {}, self.number),
+                "next_page_url": None if last else self.link(base, {}, self.number + 1),
+                "key": key,
+            },
+        }
+
     def link(self, path: str, filters: Mapping[str, str], number: int) -> str:
         params: dict[str, str | int] = {**filters, "PageSize": self.size, "Page": number}
         if number > 0:
@@ -422,20 +439,7 @@ class Numbers:
                 for s in sorted(self._services.values(), key=lambda s: (s.created, s.sid))
                 if s.account_sid == account_sid
             ]
-        chunk, last = paging.chunk(found)
-        base = origin + SERVICES
-        return {
-            "services": chunk,
-            "meta": {
-                "page": paging.number,
-                "page_size": paging.size,
-                "first_page_url": paging.link(base, {}, 0),
-                "previous_page_url": paging.link(base, {}, paging.number - 1) if paging.number > 0 else None,
-                "url": paging.link(base, {}, paging.number),
-                "next_page_url": None if last else paging.link(base, {}, paging.number + 1),
-                "key": "services",
-            },
-        }
+        return paging.v1_page(found, origin + SERVICES, "services")
 
     def service(self, account_sid: str, sid: str, path: str, origin: str) -> dict[str, Any]:
         with self._lock:

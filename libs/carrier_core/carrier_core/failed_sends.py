@@ -114,6 +114,49 @@ def save(item: FailedMessageModel) -> FailedMessageModel:
     return item
 
 
+def keep_job(
+    job_id: str,
+    job: str,
+    tenant: str | None,
+    request: dict[str, Any],
+    next_at: int,
+    settings: Settings,
+    attempts: int = 0,
+    error: dict[str, Any] | None = None,
+    claimed_until: int | None = None,
+    message_sid: str | None = None,
+    since: datetime | None = None,
+) -> FailedMessageModel:
+    """Put a new job for the retry worker (a redaction, an erasure: `job`), due at `next_at`,
+    held until `claimed_until` by the caller that runs it first; storage's error when refused."""
+    now = utc_now()
+    kept = FailedMessageModel(
+        job_id,
+        tenant=tenant,
+        request=request,
+        twilio_error=error,
+        category=str(error_codes(error)[0]) if error else job,
+        retryable=True,
+        attempts=attempts,
+        retry_state=DUE,
+        next_attempt_at=next_at,
+        claimed_until=claimed_until,
+        state=FailedState.RETRYING.value,
+        message_sid=message_sid,
+        first_attempt_at=iso(since or now),
+        job=job,
+        created_at=iso(now),
+        updated_at=iso(now),
+        expires_at=expiry(settings, now),
+    )
+    try:
+        kept.save(condition=FailedMessageModel.id.does_not_exist())
+    except PutError as exc:
+        raise storage_error(exc) from exc
+    log.info("job kept for the retry worker", extra={"retry_id": job_id, "job": job, "message_sid": message_sid})
+    return kept
+
+
 def due(at: int, limit: int | None = None) -> list[FailedMessageModel]:
     """The sends waiting for a retry whose time has come by `at`, soonest first."""
     try:

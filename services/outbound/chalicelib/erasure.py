@@ -31,21 +31,20 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from pynamodb.exceptions import GetError, PutError, QueryError
+from pynamodb.exceptions import GetError, QueryError
 
 from carrier_core import failed_sends
-from carrier_core.errors import ErasureNotFound, InvalidField, InvalidPhoneNumber, RedactionRequesterInvalid
-from carrier_core.failed_sends import DUE, FailedState
+from carrier_core.errors import ErasureNotFound, InvalidPhoneNumber
+from carrier_core.failed_sends import FailedState
 from carrier_core.logs import mask_phone
-from carrier_core.models import FailedMessageModel, MessageModel, expiry, iso, utc_now
+from carrier_core.models import FailedMessageModel, MessageModel, iso, utc_now
 from carrier_core.phone import parse_address
 from carrier_core.settings import Settings
 from carrier_core.storage import storage_error
 from carrier_core.tenants import scoped, stored_tenant, tenant_of
 from carrier_core.vocabulary import Redaction
 
-from chalicelib.redaction import REQUESTER, RedactRequest, redact
-from chalicelib.request import parse_json_object
+from chalicelib.redaction import RedactRequest, redact, requester
 from chalicelib.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -73,14 +72,7 @@ class EraseRequest:
     def from_json(cls, identity: str, tenant: str, raw_body: str | bytes | None) -> EraseRequest:
         """Validate the path's identity and the body's `requested_by`; taxonomy errors otherwise."""
         address = parse_address(unquote(identity), "identity", InvalidPhoneNumber, bsuid=True)
-        body = parse_json_object(raw_body)
-        unknown = sorted(set(body) - {"requested_by"})
-        if unknown:
-            raise InvalidField(f"unknown field {unknown[0]}; accepted: requested_by")
-        who = body.get("requested_by")
-        if not isinstance(who, str) or not REQUESTER.fullmatch(who):
-            raise RedactionRequesterInvalid("requested_by must name who asks: 1 to 128 printable ASCII characters")
-        return cls(str(address), tenant, who)
+        return cls(str(address), tenant, requester(raw_body))
 
     def customer_keys(self) -> list[str]:
         """The `customer` index's keys of this identity (carrier_core.models.CustomerIndex)."""
@@ -90,28 +82,12 @@ class EraseRequest:
 
 def start(request: EraseRequest, settings: Settings, policy: RetryPolicy, time_left: Callable[[], float]) -> dict[str, Any]:
     """Keep the job, run it for the time given, and answer its progress."""
-    now = utc_now()
-    job = FailedMessageModel(
-        JOB_PREFIX + uuid.uuid4().hex,
-        tenant=stored_tenant(request.tenant),
-        request={"customers": request.customer_keys(), "requested_by": request.requested_by, "until": iso(now)},
-        category=JOB,
-        retryable=True,
-        attempts=0,
-        retry_state=DUE,
-        # Held by this request while it runs; the worker takes what is left after.
-        next_attempt_at=int(time.time()) + RESUME_AFTER,
-        claimed_until=int(time.time()) + RESUME_AFTER,
-        state=FailedState.RETRYING.value,
-        job=JOB,
-        created_at=iso(now),
-        updated_at=iso(now),
-        expires_at=expiry(settings, now),
+    # Held by this request while it runs; the worker takes what is left after.
+    resume = int(time.time()) + RESUME_AFTER
+    wanted = {"customers": request.customer_keys(), "requested_by": request.requested_by, "until": iso(utc_now())}
+    job = failed_sends.keep_job(
+        JOB_PREFIX + uuid.uuid4().hex, JOB, stored_tenant(request.tenant), wanted, resume, settings, claimed_until=resume
     )
-    try:
-        job.save(condition=FailedMessageModel.id.does_not_exist())
-    except PutError as exc:
-        raise storage_error(exc) from exc
     log.info("erasure requested", extra={"erasure_id": job.id, "customer": mask_phone(request.identity)})
     if run(job, settings, policy, time_left):
         failed_sends.finish(job, FailedState.SENT, 1)

@@ -28,15 +28,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import requests
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from carrier_core.errors import InvalidField, InvalidMessageId, RedactionRequesterInvalid, TwilioUnavailable
 from carrier_core import failed_sends
-from carrier_core.failed_sends import DUE, RETRY_PREFIX, FailedState
+from carrier_core.failed_sends import RETRY_PREFIX, FailedState
 from carrier_core.media.storage import s3_client, split_stored_url
-from carrier_core.models import FailedMessageModel, MediaItem, MessageModel, expiry, iso, utc_now
+from carrier_core.models import FailedMessageModel, MediaItem, MessageModel, iso, utc_now
 from carrier_core.resource import render_message
 from carrier_core.settings import Settings
 from carrier_core.storage import after_acceptance, is_condition_failure, storage_error
@@ -71,14 +71,19 @@ class RedactRequest:
         """Validate the path's SID and the body's `requested_by`; taxonomy errors otherwise."""
         if not MESSAGE_ID.fullmatch(sid) or sid.startswith(RETRY_PREFIX):
             raise InvalidMessageId("a message id to redact is SM or MM and 32 hexadecimal digits")
-        body = parse_json_object(raw_body)
-        unknown = sorted(set(body) - {"requested_by"})
-        if unknown:
-            raise InvalidField(f"unknown field {unknown[0]}; accepted: requested_by")
-        who = body.get("requested_by")
-        if not isinstance(who, str) or not REQUESTER.fullmatch(who):
-            raise RedactionRequesterInvalid("requested_by must name who asks: 1 to 128 printable ASCII characters")
-        return cls(sid, tenant, who)
+        return cls(sid, tenant, requester(raw_body))
+
+
+def requester(raw_body: str | bytes | None) -> str:
+    """The body of a redaction or an erasure: `{"requested_by": …}` and nothing else."""
+    body = parse_json_object(raw_body)
+    unknown = sorted(set(body) - {"requested_by"})
+    if unknown:
+        raise InvalidField(f"unknown field {unknown[0]}; accepted: requested_by")
+    who = body.get("requested_by")
+    if not isinstance(who, str) or not REQUESTER.fullmatch(who):
+        raise RedactionRequesterInvalid("requested_by must name who asks: 1 to 128 printable ASCII characters")
+    return who
 
 
 def redact(request: RedactRequest, settings: Settings, policy: RetryPolicy) -> dict[str, Any]:
@@ -221,29 +226,10 @@ def _keep(
     if job is not None:
         failed_sends.reschedule(job, attempts, next_at, error, maybe_created=False)
         return
-    now = utc_now()
-    kept = FailedMessageModel(
-        JOB_PREFIX + uuid.uuid4().hex,
-        tenant=item.tenant,
-        request={"sid": item.sid, "tenant": tenant_of(item.tenant)},
-        twilio_error=error,
-        category=str(error.get("code")),
-        retryable=True,
-        attempts=attempts,
-        retry_state=DUE,
-        next_attempt_at=next_at,
-        state=FailedState.RETRYING.value,
-        message_sid=item.sid,
-        first_attempt_at=iso(first),
-        job=JOB,
-        created_at=iso(now),
-        updated_at=iso(now),
-        expires_at=expiry(settings, now),
-    )
-    try:
-        kept.save(condition=FailedMessageModel.id.does_not_exist())
-    except PutError as exc:
-        raise storage_error(exc) from exc
+    kept = failed_sends.keep_job(
+        JOB_PREFIX + uuid.uuid4().hex, JOB, item.tenant, {"sid": item.sid, "tenant": tenant_of(item.tenant)}, next_at, settings,
+        attempts=attempts, error=error, message_sid=item.sid, since=first,
+    )  # fmt: skip
     log.info("redaction kept for retry", extra={"message_sid": item.sid, "retry_id": kept.id, "error_code": error.get("code")})
 
 

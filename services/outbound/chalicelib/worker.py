@@ -157,8 +157,11 @@ def _reschedule(
     return "dead", []
 
 
-def _redact_again(item: FailedMessageModel, tenants: TenantDirectory, policy: RetryPolicy) -> tuple[str, list[Fact]]:
-    """A kept redaction (chalicelib/redaction.py), with its tenant's Twilio account."""
+def _job_again(
+    item: FailedMessageModel, tenants: TenantDirectory, run: Callable[[Settings], tuple[str, list[Fact]]]
+) -> tuple[str, list[Fact]]:
+    """A kept job (a redaction, an erasure) run with its tenant's Twilio account; dead when
+    the tenant was removed since."""
     tenant = tenant_of(item.tenant)
     append_keys(tenant=tenant)
     try:
@@ -166,22 +169,24 @@ def _redact_again(item: FailedMessageModel, tenants: TenantDirectory, policy: Re
     except TenantNotFound as gone:
         failed_sends.finish(item, FailedState.DEAD, int(item.attempts), error=_describe(gone))
         return "dead", []
-    state = retry_job(item, settings, policy)
-    return state, [Fact(REDACTION_METRICS[state])]
+    return run(settings)
+
+
+def _redact_again(item: FailedMessageModel, tenants: TenantDirectory, policy: RetryPolicy) -> tuple[str, list[Fact]]:
+    """A kept redaction (chalicelib/redaction.py)."""
+
+    def run(settings: Settings) -> tuple[str, list[Fact]]:
+        state = retry_job(item, settings, policy)
+        return state, [Fact(REDACTION_METRICS[state])]
+
+    return _job_again(item, tenants, run)
 
 
 def _erase_again(
     item: FailedMessageModel, tenants: TenantDirectory, policy: RetryPolicy, time_left: Callable[[], float]
 ) -> tuple[str, list[Fact]]:
-    """What is left of a customer's erasure (chalicelib/erasure.py), with its tenant's account."""
-    tenant = tenant_of(item.tenant)
-    append_keys(tenant=tenant)
-    try:
-        settings = tenants.settings_for(tenant)
-    except TenantNotFound as gone:
-        failed_sends.finish(item, FailedState.DEAD, int(item.attempts), error=_describe(gone))
-        return "dead", []
-    return erase_job(item, settings, policy, time_left), []
+    """What is left of a customer's erasure (chalicelib/erasure.py)."""
+    return _job_again(item, tenants, lambda settings: (erase_job(item, settings, policy, time_left), []))
 
 
 def _first_attempt(item: FailedMessageModel) -> datetime:
