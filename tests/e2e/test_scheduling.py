@@ -148,3 +148,33 @@ def test_stop_from_the_recipient_cancels_its_scheduled_messages(stack: RunningSt
 
 def is_optout_cancel(entry: dict[str, Any]) -> bool:
     return bool(entry["status"] == "canceled" and entry["source"] == "optout_cancel")
+
+
+def test_cli_schedules_shows_and_cancels_once(stack: RunningStack) -> None:
+    """`send --messaging-service --send-at`, `show` and `cancel` through the real binary."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cli = Path(sys.executable).parent / "omni-twilio"
+    env = {**os.environ, "DEVSTACK_PORT_BASE": str(stack.layout.base)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(cli), *args], env=env, capture_output=True, text=True, timeout=90, check=False)
+
+    send_at = in_minutes(45)
+    sent = run("send", "--to", "+15005550409", "--body", "see you", "--messaging-service", SERVICE, "--send-at", send_at, "--json")
+    assert sent.returncode == 0, sent.stderr
+    sid = json.loads(sent.stdout)["sid"]
+    assert json.loads(sent.stdout)["status"] == "scheduled"
+    shown = run("show", sid)
+    assert "scheduled" in shown.stdout and "send_at" in shown.stdout
+    canceled = run("cancel", sid[:12])  # a unique start is enough
+    assert (canceled.returncode, canceled.stdout.strip()) == (0, f"{sid} canceled"), canceled.stderr
+    again = run("messages", "cancel", sid)
+    assert again.returncode == 1 and "409 not_cancelable" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+    # Without a messaging service the API refuses before Twilio, and the CLI says so in one line.
+    refused = run("send", "--to", "+15005550409", "--body", "x", "--send-at", send_at)
+    assert refused.returncode == 1 and "schedule_requires_messaging_service" in refused.stderr

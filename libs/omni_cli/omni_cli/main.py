@@ -127,6 +127,7 @@ def local_port_base(option: str | None, stack: Path | None) -> int:
 app.add_typer(simulate.app, name="simulate")
 app.command()(messages.send)
 app.command()(messages.show)
+app.command()(messages.cancel)
 app.add_typer(messages.messages_app, name="messages")
 app.add_typer(stores.failed_app, name="failed")
 app.add_typer(stores.optouts_app, name="optouts")

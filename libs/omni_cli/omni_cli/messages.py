@@ -78,6 +78,10 @@ def send(
     body: str = typer.Option("", "--body", help="The message text."),
     media: list[str] = typer.Option([], "--media", help="A media URL (repeatable): an MMS."),
     sender: str | None = typer.Option(None, "--from", help="The sender; default: the stage's."),
+    service: str | None = typer.Option(None, "--messaging-service", help="Send through this Messaging Service (MG…)."),
+    send_at: str | None = typer.Option(
+        None, "--send-at", help="Schedule the send (RFC 3339 with an offset, 6 minutes to 35 days ahead); needs --messaging-service."
+    ),
     idempotency_key: str | None = typer.Option(None, "--idempotency-key", help="Sent as Idempotency-Key: a retry sends once."),
     wait: bool = typer.Option(False, "--wait", help="Follow the message until its final status."),
     timeout: float = typer.Option(60.0, "--timeout", help="Seconds --wait waits at most."),
@@ -94,6 +98,10 @@ def send(
         request["media_urls"] = media
     if sender:
         request["from"] = sender
+    if service:
+        request["messaging_service_sid"] = service
+    if send_at:
+        request["send_at"] = send_at
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     response = http("POST", profile.url("outbound") + path, "outbound API", json=request, headers=headers)
     if response.status_code not in (200, 201, 202):
@@ -188,10 +196,14 @@ def show(
         "status",
         "error_code",
         "num_segments",
+        "send_at",
+        "redaction",
         "created_at",
         "updated_at",
     ):
         value = message.get(name)
+        if name in ("send_at", "redaction") and value is None:
+            continue  # only a scheduled send, only a redacted message
         shown = profile.number(value) if name in ("from", "to") else ("" if value is None else str(value))
         summary.add_row(name, Text(shown))
     error = message.get("error") or {}
@@ -210,6 +222,29 @@ def show(
 
 
 messages_app.command("show")(show)
+
+
+def cancel(
+    ctx: typer.Context,
+    sid: str = typer.Argument(..., help="The scheduled message's SID, or the start of one."),
+    as_json: bool = typer.Option(False, "--json", help="Print the message resource as JSON."),
+    tenant: str | None = TENANT_OPTION,
+) -> None:
+    """Cancel a scheduled message (POST /messages/{sid}/cancel); any other status is refused."""
+    profile: Profile = ctx.obj
+    path = messages_path(tenant)
+    sid = ids.resolve(profile, message_id(sid), tenant or DEFAULT_TENANT, "message")
+    response = http("POST", profile.url("outbound") + f"{path}/{sid}/cancel", "outbound API", json={})
+    if response.status_code != 200:
+        raise CliFailure(f"POST {path}/{sid}/cancel: {error_line(response)}")
+    message: dict[str, Any] = response.json()
+    if as_json:
+        profile.print_json(message)
+    else:
+        profile.console.print(f"{message['sid']} {message['status']}")
+
+
+messages_app.command("cancel")(cancel)
 
 # Read from the table, never the body: a listing shows who, when and how it went.
 LISTED = ("sid", "tenant", "direction", "channel", "from", "to", "status", "error_code", "num_segments", "created_at", "updated_at")
