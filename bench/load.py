@@ -35,6 +35,9 @@ def stack(base: int) -> Iterator[Any]:
     from devstack.stack import Layout, Stack
 
     os.environ.update(SERVICE_ENV)  # the stack's children, sandbox included, inherit these
+    # but not the webhook URLs the in-process rows sign for: the stack keeps a URL set in its
+    # environment (a tunnel's), and the load here is signed for the stack's own addresses.
+    kept = {name: os.environ.pop(name) for name in ("INBOUND_WEBHOOK_URL", "STATUS_WEBHOOK_URL") if name in os.environ}
     with tempfile.TemporaryDirectory() as data, open(os.devnull, "wb") as quiet:
         layout = Layout(base, Path(data), dynamodb_in_memory=True)
         whole = Stack(layout, output=quiet)
@@ -60,6 +63,7 @@ def stack(base: int) -> Iterator[Any]:
                 yield layout, {**{name: proc.pid for name, proc in whole.procs.items()}, "trivial": trivial.pid}
         finally:
             whole.stop()
+            os.environ.update(kept)
 
 
 def cpu_seconds(root: int) -> float:
