@@ -33,11 +33,13 @@ CPU_BOUND_LIMIT = 0.85  # a run this close to its CPU ceiling is held by the cor
 def stack(base: int) -> Iterator[Any]:
     """The whole local stack (DynamoDB Local in memory) plus the trivial app on base + 8."""
     from devstack.stack import Layout, Stack
+    from devstack.wiring import URL_SETTINGS
 
     os.environ.update(SERVICE_ENV)  # the stack's children, sandbox included, inherit these
-    # but not the webhook URLs the in-process rows sign for: the stack keeps a URL set in its
-    # environment (a tunnel's), and the load here is signed for the stack's own addresses.
-    kept = {name: os.environ.pop(name) for name in ("INBOUND_WEBHOOK_URL", "STATUS_WEBHOOK_URL") if name in os.environ}
+    # but not the URLs the in-process rows set (their webhook URLs, their sandbox's address):
+    # the stack keeps a URL set in its environment (a tunnel's, real Twilio's), and the load
+    # here is signed for, and sent through, the stack's own addresses.
+    kept = {name: os.environ.pop(name) for name in URL_SETTINGS if name in os.environ}
     with tempfile.TemporaryDirectory() as data, open(os.devnull, "wb") as quiet:
         layout = Layout(base, Path(data), dynamodb_in_memory=True)
         whole = Stack(layout, output=quiet)
