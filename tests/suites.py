@@ -122,6 +122,7 @@ SUITES: dict[str, list[str]] = {
         "tests/unit/test_whatsapp_window.py",
         "tests/unit/test_sandbox_numbers.py",
         "tests/unit/test_dependencies.py",
+        "tests/unit/test_code_style.py",
         "tests/unit/test_self_contained.py",
         "tests/unit/test_architecture_doc.py",
         "tests/unit/test_suites.py",

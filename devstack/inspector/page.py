@@ -64,9 +64,8 @@ def _timeline(message: dict[str, Any]) -> str:
     steps = []
     for entry in message["history"]:
         code = f" error {_e(entry['error_code'])}" if entry.get("error_code") is not None else ""
-        steps.append(
-            f'<li data-status="{_e(entry["status"])}"><span class="status s-{_e(entry["status"])}">{_e(entry["status"])}</span> {_e(entry["at"])}{code}</li>'
-        )
+        status = _e(entry["status"])
+        steps.append(f'<li data-status="{status}"><span class="status s-{status}">{status}</span> {_e(entry["at"])}{code}</li>')
     return f'<ol class="timeline">{"".join(steps)}</ol>' if steps else ""
 
 

@@ -22,7 +22,10 @@ from devstack.inspector.sources import Sources
 
 def _policy(nonce: str) -> str:
     """Only the page's own script runs, whatever a message body holds; it may fetch /live."""
-    return f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'"
+    return (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'"
+    )
 
 
 class Handler(BaseHTTPRequestHandler):

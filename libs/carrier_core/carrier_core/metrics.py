@@ -45,11 +45,12 @@ METRICS: dict[str, str] = {
     "HandoffPublished": "events the stream consumer put on the bus (dimension event_type)",
     "HandoffFailed": "stream batches stopped at a record that failed, to be retried (dimension error_code: the kind of failure)",
     "OutboundReconciled": "sends whose answer was lost (5xx, read timeout) found at Twilio by listing and adopted, not sent again",
-    "OutboundUnknown": "sends Twilio may have sent that no message it holds is certainly theirs: kept as unknown for a reconciler, never sent again",
+    "OutboundUnknown": "sends Twilio may have sent that no message it holds is certainly theirs: "
+    "kept as unknown for a reconciler, never sent again",
     "OutboundUnstored": "sends Twilio accepted whose message write failed; answered with the SID, the callbacks fill the item in",
     "OptOutLearned": "recipients recorded as opted out because Twilio answered 21610 (on a send or in a status callback)",
-    "MessagesReconciled": "messages the reconciler found at Twilio and we lacked (inbound, stored) or held behind (outbound, moved forward); "
-    "0 when none (dimension direction beside the total): above 0, webhooks are being lost",
+    "MessagesReconciled": "messages the reconciler found at Twilio and we lacked (inbound, stored) "
+    "or held behind (outbound, moved forward); 0 when none (dimension direction beside the total): above 0, webhooks are being lost",
     "ScheduledMessagesMax": "the most messages any one Twilio account holds scheduled, counted by the reconciler's full run "
     "(Twilio refuses to schedule past 500,000 per account)",
     "ReconcileFailed": "accounts the reconciler could not read or write in a run (Twilio or DynamoDB failed, or the tenant's credentials)",

@@ -63,9 +63,9 @@ def tail(
             if as_json:
                 print(json.dumps(profile.masked(event)), flush=True)
             else:
-                profile.console.print(
-                    f"{event.get('time', '')} {event.get('detail-type')} {subject(detail, profile)} {detail.get('status') or ''} event_id={detail.get('event_id')}"
-                )
+                status = detail.get("status") or ""
+                line = f"{event.get('time', '')} {event.get('detail-type')} {subject(detail, profile)} {status}"
+                profile.console.print(f"{line} event_id={detail.get('event_id')}")
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         if not messages and not follow:
             return

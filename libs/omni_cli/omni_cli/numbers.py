@@ -82,7 +82,8 @@ def target(profile: Profile, tenant: str) -> Target:
         if AUTH_TOKEN not in stored:
             raise CliFailure(f"tenant {tenant!r} has no auth token stored: `tenants add --replace` it")
         account = account_for(settings, config_of(item), stored)
-    assert account.inbound_webhook_url and account.status_webhook_url  # filled by deployment_settings
+    if not (account.inbound_webhook_url and account.status_webhook_url):  # deployment_settings fills both
+        raise CliFailure(f"the {settings.stage} stage's webhook URLs are not known: give --inbound-url and --status-url")
     local = settings.twilio_api_base_url
     return Target(
         account=account,
@@ -239,8 +240,9 @@ def configure(
         profile.console.print(f"  inbound  {updated.get('sms_url')} ({updated.get('sms_method')})")
         profile.console.print("  status   named by each send (a number's StatusCallback is for calls)")
         if not unset(updated.get("sms_application_sid")):
+            application = updated["sms_application_sid"]
             profile.console.print(
-                f"  warning  application {updated['sms_application_sid']} handles its messages, not SmsUrl: remove it from the number at Twilio"
+                f"  warning  application {application} handles its messages, not SmsUrl: remove it from the number at Twilio"
             )
         return
     form = {"InboundRequestUrl": goal.inbound_url, "InboundMethod": "POST", "StatusCallback": goal.status_url}
@@ -252,7 +254,8 @@ def configure(
     profile.console.print(f"  status   {service.get('status_callback')}")
     if service.get("use_inbound_webhook_on_number"):
         profile.console.print(
-            "  warning  use_inbound_webhook_on_number is on: Twilio sends inbound messages to each number's own SmsUrl; configure those numbers too"
+            "  warning  use_inbound_webhook_on_number is on: Twilio sends inbound messages to each number's own SmsUrl; "
+            "configure those numbers too"
         )
 
 

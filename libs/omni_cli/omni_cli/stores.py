@@ -128,9 +128,8 @@ def failed_retry(
         for done in report.get(key) or []:
             profile.console.print(f"{done} {key}")
     if item_id and item_id not in (report.get("sent") or []):
-        raise CliFailure(
-            f"{item_id} was not sent: {next((k for k in ('rescheduled', 'dead', 'unknown', 'skipped') if item_id in report.get(k, [])), 'not run')}"
-        )
+        outcome = next((k for k in ("rescheduled", "dead", "unknown", "skipped") if item_id in report.get(k, [])), "not run")
+        raise CliFailure(f"{item_id} was not sent: {outcome}")
 
 
 def get_failed(item_id: str, tenant: str | None = None) -> FailedMessageModel:

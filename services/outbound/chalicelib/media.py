@@ -178,7 +178,8 @@ def open_url(method: str, url: str, settings: Settings, deadline: float, headers
         )
         # Connect to the address just checked; TLS still verifies the certificate of the name.
         # (http.client's own hook, not in its type stubs; `address` is bound now, for this try)
-        setattr(conn, "_create_connection", lambda addr, *args, address=address: socket.create_connection((address, addr[1]), *args))  # noqa: B010
+        pinned = lambda addr, *args, address=address: socket.create_connection((address, addr[1]), *args)  # noqa: E731
+        setattr(conn, "_create_connection", pinned)  # noqa: B010
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
             conn.request(method, target, headers={"User-Agent": "omni-twilio-media-check", **(headers or {})})

@@ -53,7 +53,8 @@ def _check_with(request: OutboundRequest, companion: Companion) -> None:
         with transaction() as tx:
             for sender in request.opt_out_keys:
                 # No record, or one that a START turned off: this sender may message them.
-                tx.condition_check(OptOutModel, request.to, sender, condition=m.phone.does_not_exist() | (m.opted_out == False))  # noqa: E712
+                allowed = m.phone.does_not_exist() | (m.opted_out == False)  # noqa: E712  # PynamoDB's condition, not a comparison
+                tx.condition_check(OptOutModel, request.to, sender, condition=allowed)
             companion.add_to(tx)  # PynamoDB sends condition checks first, then puts and updates
     except TransactWriteError as exc:
         failed = failed_conditions(exc)

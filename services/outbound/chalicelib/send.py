@@ -38,7 +38,6 @@ from chalicelib.accepted import write_accepted
 from chalicelib.messages import accepted_item, retrying_item
 from chalicelib.optouts import check_opt_out
 from chalicelib.twilio_client import Accepted, TwilioCallFailed, create_message
-from chalicelib.templates import check_template
 from chalicelib.window import check_window
 
 log = logging.getLogger(__name__)
@@ -120,7 +119,12 @@ def deliver(
     try:
         check_opt_out(request, ledger.claim())
         check_window(request, utc_now())
-        check_template(request, settings)
+        if request.content_sid is not None:
+            # Deferred: a send without a template never loads the Content API's client (the
+            # cold start `make bench` measures).
+            from chalicelib.templates import check_template
+
+            check_template(request, settings)
         media = _prepare_media(request.media_urls, settings)
     except CarrierError as refused:
         if refused.http_status >= 500 or refused.retryable:
