@@ -12,7 +12,9 @@ time, or a second request for the same customer, only continues.
 
 `GET /erasures/{id}` counts, through the same index, the customer's messages of the job
 by redaction state: `done`, `failed` and `pending` (requested, or not reached yet). The
-index is read eventually consistent, so a count may trail a redaction by a moment.
+index is read eventually consistent, so a count may trail a redaction by a moment. The
+request's own answer, when its run got through every message, counts what that run saw and
+did instead, without reading the index again.
 
 The customer's opt-out is kept: a STOP must still be honoured after the erasure. A bare
 number (`+E164`) is the customer on SMS/MMS and on WhatsApp (`whatsapp:+E164`); a WhatsApp
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from pynamodb.exceptions import GetError, QueryError
+from pynamodb.exceptions import QueryError
 
 from carrier_core import failed_sends
 from carrier_core.errors import ErasureNotFound, InvalidPhoneNumber
@@ -44,6 +46,7 @@ from carrier_core.storage import storage_error
 from carrier_core.tenants import scoped, stored_tenant, tenant_of
 from carrier_core.vocabulary import Redaction
 
+from chalicelib.messages import _get
 from chalicelib.redaction import RedactRequest, redact, requester
 from chalicelib.retry import RetryPolicy
 
@@ -89,30 +92,33 @@ def start(request: EraseRequest, settings: Settings, policy: RetryPolicy, time_l
         JOB_PREFIX + uuid.uuid4().hex, JOB, stored_tenant(request.tenant), wanted, resume, settings, claimed_until=resume
     )
     log.info("erasure requested", extra={"erasure_id": job.id, "customer": mask_phone(request.identity)})
-    if run(job, settings, policy, time_left):
+    states = run(job, settings, policy, time_left)
+    if states is not None:
         failed_sends.finish(job, FailedState.SENT, 1)
-    return progress(job)
+    return progress(job, states)
 
 
-def run(job: FailedMessageModel, settings: Settings, policy: RetryPolicy, time_left: Callable[[], float]) -> bool:
-    """Redact what is left of the job's messages; True once nothing is left, False when
-    the time ran out first."""
+def run(job: FailedMessageModel, settings: Settings, policy: RetryPolicy, time_left: Callable[[], float]) -> list[str | None] | None:
+    """Redact what is left of the job's messages. Once nothing is left, the redaction state
+    of every one of them (a message redacted now as its redaction answered, read
+    consistently, not as the index may still show it); None when the time ran out first."""
     wanted = dict(job.request.as_dict())
     who, tenant = str(wanted["requested_by"]), tenant_of(job.tenant)
+    states: list[str | None] = []
     for sid, redaction in _messages(job):
-        if redaction is not None:
-            continue
-        if time_left() < MARGIN:
-            return False
-        redact(RedactRequest(sid, tenant, who), settings, policy)
-    return True
+        if redaction is None:
+            if time_left() < MARGIN:
+                return None
+            redaction = redact(RedactRequest(sid, tenant, who), settings, policy)["redaction"]
+        states.append(redaction)
+    return states
 
 
 def retry_job(job: FailedMessageModel, settings: Settings, policy: RetryPolicy, time_left: Callable[[], float]) -> str:
     """The worker's run of a kept erasure: 'sent' once every message is redacted here (and
     at Twilio, or kept as its own redaction job), else 'rescheduled'."""
     attempts = int(job.attempts) + 1
-    if run(job, settings, policy, time_left):
+    if run(job, settings, policy, time_left) is not None:
         failed_sends.finish(job, FailedState.SENT, attempts)
         return "sent"
     failed_sends.reschedule(job, attempts, int(time.time()) + RESUME_AFTER, {"code": "erasure_in_progress"}, maybe_created=False)
@@ -121,23 +127,20 @@ def retry_job(job: FailedMessageModel, settings: Settings, policy: RetryPolicy, 
 
 def read(erasure_id: str, tenant: str) -> dict[str, Any]:
     """GET /erasures/{id}: the job's progress; another tenant's job is unknown."""
+    unknown = ErasureNotFound(f"no erasure with id {erasure_id}")
     if not ERASURE_ID.fullmatch(erasure_id):
-        raise ErasureNotFound(f"no erasure with id {erasure_id}")
-    try:
-        job = FailedMessageModel.get(erasure_id, consistent_read=True)
-    except FailedMessageModel.DoesNotExist as exc:
-        raise ErasureNotFound(f"no erasure with id {erasure_id}") from exc
-    except GetError as exc:
-        raise storage_error(exc) from exc
-    if job.job != JOB or tenant_of(job.tenant) != tenant:
-        raise ErasureNotFound(f"no erasure with id {erasure_id}")
+        raise unknown
+    job = _get(FailedMessageModel, erasure_id, tenant, unknown)
+    if job.job != JOB:
+        raise unknown
     return progress(job)
 
 
-def progress(job: FailedMessageModel) -> dict[str, Any]:
-    """The job's resource: its messages counted by redaction state."""
+def progress(job: FailedMessageModel, states: list[str | None] | None = None) -> dict[str, Any]:
+    """The job's resource: its messages counted by redaction state (`states`, when a run
+    just went through all of them; else as the index shows them)."""
     counts = {"total": 0, "done": 0, "pending": 0, "failed": 0}
-    for _sid, redaction in _messages(job):
+    for redaction in states if states is not None else (state for _sid, state in _messages(job)):
         counts["total"] += 1
         key = {Redaction.DONE.value: "done", Redaction.FAILED.value: "failed"}.get(redaction or "", "pending")
         counts[key] += 1

@@ -10,7 +10,7 @@ from typing import Any
 from pynamodb.exceptions import GetError
 
 from carrier_core.digits import ascii_int
-from carrier_core.errors import InvalidMessageId, MediaNotFound, MessageNotFound
+from carrier_core.errors import CarrierError, InvalidMessageId, MediaNotFound, MessageNotFound
 from carrier_core.media.storage import presigned_get, s3_client
 from carrier_core.failed_sends import RETRY_PREFIX, FailedState, error_codes
 from carrier_core.models import FailedMessageModel, HistoryEntry, MediaItem, MessageModel, expiry, iso, utc_now
@@ -47,15 +47,18 @@ def get_message(sid: str, tenant: str = DEFAULT_TENANT) -> dict[str, Any]:
     return render_message(_get(MessageModel, sid, tenant))
 
 
-def _get(model: Any, key: str, tenant: str) -> Any:
+def _get(model: Any, key: str, tenant: str, missing: CarrierError | None = None) -> Any:
+    """The tenant's item `key`, read consistently; `missing` (MessageNotFound by default)
+    when there is none, or it is another tenant's."""
+    gone = missing or MessageNotFound(f"no message with sid {key}")
     try:
         item = model.get(key, consistent_read=True)
     except model.DoesNotExist as exc:
-        raise MessageNotFound(f"no message with sid {key}") from exc
+        raise gone from exc
     except GetError as exc:
         raise storage_error(exc) from exc
     if tenant_of(item.tenant) != tenant:
-        raise MessageNotFound(f"no message with sid {key}")
+        raise gone
     return item
 
 
