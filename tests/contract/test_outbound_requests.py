@@ -139,15 +139,9 @@ def test_the_sandbox_list_matches_the_spec_but_for_relative_links(prism_sandbox_
     assert direct["messages"][0]["sid"] == created.json()["sid"]
 
 
-def test_prism_accepts_the_redaction_update_and_media_delete(
-    outbound: tuple[ModuleType, Settings], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """chalicelib.redaction's two writes at Twilio: the message update with Body="" and a
-    Media DELETE. Prism runs with --errors, so a request the spec refuses is answered 422."""
-    twilio_client, settings = outbound
-    from chalicelib.redaction import delete_media, update_body_empty
-
-    _, http = twilio_client.get_client(settings)
+def recorded(http: Any, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, Any, int, list[Any]]]:
+    """Every request the client's HTTP client makes from now on, as (method, path after
+    /2010-04-01/, form, Prism's status, Prism's violations)."""
     seen: list[tuple[str, str, Any, int, list[Any]]] = []
     send = http.request
 
@@ -157,6 +151,19 @@ def test_prism_accepts_the_redaction_update_and_media_delete(
         return answer
 
     monkeypatch.setattr(http, "request", recording)
+    return seen
+
+
+def test_prism_accepts_the_redaction_update_and_media_delete(
+    outbound: tuple[ModuleType, Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """chalicelib.redaction's two writes at Twilio: the message update with Body="" and a
+    Media DELETE. Prism runs with --errors, so a request the spec refuses is answered 422."""
+    twilio_client, settings = outbound
+    from chalicelib.redaction import delete_media, update_body_empty
+
+    _, http = twilio_client.get_client(settings)
+    seen = recorded(http, monkeypatch)
     media_sid = "ME" + "a" * 32
     assert update_body_empty(settings, EXAMPLE_SID) is True
     delete_media(settings, EXAMPLE_SID, media_sid)
@@ -191,15 +198,7 @@ def test_prism_accepts_the_cancel_of_a_scheduled_message(outbound: tuple[ModuleT
     value Twilio's update takes for Status (the spec's enum); another is refused."""
     twilio_client, settings = outbound
     _, http = twilio_client.get_client(settings)
-    seen: list[tuple[str, str, Any, int, list[Any]]] = []
-    send = http.request
-
-    def recording(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        answer = send(method, url, *args, **kwargs)
-        seen.append((method.upper(), url.split("/2010-04-01/")[1], kwargs.get("data"), answer.status_code, violations(answer.headers)))
-        return answer
-
-    monkeypatch.setattr(http, "request", recording)
+    seen = recorded(http, monkeypatch)
     twilio_client.cancel_message(settings, EXAMPLE_SID)
     account = settings.account.account_sid
     assert seen == [("POST", f"Accounts/{account}/Messages/{EXAMPLE_SID}.json", {"Status": "canceled"}, 200, [])]
@@ -215,17 +214,9 @@ def test_a_scheduled_send_carries_sendat_with_its_messaging_service(
     """What the scheduled payload above puts on the wire, as Prism accepted it."""
     twilio_client, settings = outbound
     _, http = twilio_client.get_client(settings)
-    forms: list[dict[str, Any]] = []
-    send = http.request
-
-    def recording(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        answer = send(method, url, *args, **kwargs)
-        forms.append({**(kwargs.get("data") or {}), "_status": answer.status_code, "_violations": violations(answer.headers)})
-        return answer
-
-    monkeypatch.setattr(http, "request", recording)
+    seen = recorded(http, monkeypatch)
     twilio_client.create_message(settings, request_of(PAYLOADS["scheduled through a messaging service"], settings))
-    (form,) = forms
-    assert (form["_status"], form["_violations"], form["ScheduleType"]) == (201, [], "fixed")
+    ((_method, _path, form, status, problems),) = seen
+    assert (status, problems, form["ScheduleType"]) == (201, [], "fixed")
     assert form["MessagingServiceSid"] == "MG" + "0" * 32 and "From" not in form
     assert datetime.fromisoformat(form["SendAt"].replace("Z", "+00:00")) > datetime.now(timezone.utc)

@@ -10,7 +10,6 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -18,22 +17,14 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from tests.e2e.test_redaction import SENDER, at_sandbox, delivered, inbound_mms, object_exists, refusals
+# clean_sandbox: the redaction tests' autouse fixture (no refusals left, the sandbox's logs cleared) serves here too.
+from tests.e2e.test_redaction import SENDER, at_sandbox, clean_sandbox, delivered, inbound_mms, object_exists, refusals
 from tests.support.forms import new_sid, sms
-from tests.support.outbound_stack import JSON_HEADERS, clear_sandbox, post_message, run_retry_worker
+from tests.support.outbound_stack import JSON_HEADERS, post_message, run_retry_worker
 from tests.support.stack import RunningStack, wait_for
 
 WHO = "privacy-desk@example.com"
 CLI = Path(sys.executable).parent / "omni-twilio"
-
-
-@pytest.fixture(autouse=True)
-def clean_sandbox(stack: RunningStack) -> Iterator[None]:
-    clear_sandbox(stack)
-    refusals(stack, 0)
-    yield
-    refusals(stack, 0)
-    clear_sandbox(stack)
 
 
 def a_customer() -> str:
