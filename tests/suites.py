@@ -76,6 +76,7 @@ SUITES: dict[str, list[str]] = {
         "tests/unit/test_outbound_safety.py",
         "tests/unit/test_outbound_segments.py",
         "tests/unit/test_outbound_send.py",
+        "tests/unit/test_send_path.py",
         "tests/unit/test_outbound_twilio.py",
         "tests/unit/test_outbound_validation.py",
         "tests/unit/test_openapi.py",

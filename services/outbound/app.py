@@ -15,14 +15,14 @@ from carrier_core.models import FailedMessageModel, IdempotencyModel, MessageMod
 from carrier_core.logs import append_keys
 from carrier_core.runtime import Runtime
 from carrier_core.settings import Settings
-from carrier_core.tenants import scoped, tenant_or_404
+from carrier_core.tenants import tenant_or_404
 from carrier_core.version import running_version
 from carrier_core.vocabulary import Redaction
 from carrier_core.web import JSON_HEADERS, handles_errors
 from carrier_core.webhook import JSON, check_size
 
 from chalicelib.cancel import cancel_scheduled
-from chalicelib.idempotency import check_key, guard_for
+from chalicelib.idempotency import guard_for
 from chalicelib.local import reconcile_args, retry_at
 from chalicelib.messages import get_message, media_link, replayed
 from chalicelib.outcome import Kind, metrics_for
@@ -66,10 +66,7 @@ def send(settings: Settings) -> Response:
     check_size(request.headers, request.raw_body)
     message = OutboundRequest.from_json(request.raw_body, settings)
     left = runtime.time_left(app.lambda_context, policy.budget_seconds)
-    key = check_key(request.headers.get("idempotency-key"))
-    guard = guard_for(
-        scoped(message.tenant, key) if key else None, message.fingerprint(), left, lambda sid: replayed(sid, message, settings)
-    )
+    guard = guard_for(request.headers.get("idempotency-key"), message, left, lambda sid: replayed(sid, message, settings))
     outcome = guard.run(lambda ledger: send_message(message, settings, policy, left, ledger))
     runtime.metrics.emit(metrics_for(outcome))
     if outcome.error is not None:

@@ -38,8 +38,10 @@ from pynamodb.transactions import TransactWrite
 from carrier_core.errors import IdempotencyConflict, IdempotencyInProgress, InvalidField
 from carrier_core.models import IdempotencyModel, iso, utc_now
 from carrier_core.storage import storage_error
+from carrier_core.tenants import scoped
 
 from chalicelib.outcome import SendOutcome
+from chalicelib.request import OutboundRequest
 from chalicelib.transaction import Companion, CompanionRefused
 
 log = logging.getLogger(__name__)
@@ -282,8 +284,10 @@ class KeyGuard:
             return outcome
 
 
-def guard_for(key: str | None, fingerprint: str, time_left: Callable[[], float], replay: Callable[[str], SendOutcome]) -> Guard:
-    """The guard for a request: KeyGuard with an Idempotency-Key, NoKey without."""
+def guard_for(header: str | None, request: OutboundRequest, time_left: Callable[[], float], replay: Callable[[str], SendOutcome]) -> Guard:
+    """The guard for a request: KeyGuard with an Idempotency-Key (`header`, checked, and
+    scoped to the request's tenant), NoKey without."""
+    key = check_key(header)
     if key is None:
         return NoKey()
-    return KeyGuard(Claim(key, fingerprint), time_left, replay)
+    return KeyGuard(Claim(scoped(request.tenant, key), request.fingerprint()), time_left, replay)
