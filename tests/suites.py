@@ -126,6 +126,7 @@ SUITES: dict[str, list[str]] = {
         "tests/unit/test_code_style.py",
         "tests/unit/test_self_contained.py",
         "tests/unit/test_architecture_doc.py",
+        "tests/unit/test_service_readmes.py",
         "tests/unit/test_suites.py",
         "tests/unit/test_affected.py",
         "tests/unit/test_codeowners.py",
