@@ -94,8 +94,13 @@ typecheck: install
 	$(BIN)/mypy
 	for svc in $(SERVICES); do (cd services/$$svc && ../../$(BIN)/mypy --config-file ../../pyproject.toml app.py chalicelib) || exit 1; done
 
+# The unit and infra tests run in TEST_WORKERS processes (pytest-xdist); the contract and
+# end-to-end tests share one local stack, so they run in one.
+TEST_WORKERS ?= 2
+PARALLEL_TESTS := tests/unit tests/infra
+
 test-unit: install
-	$(BIN)/python -m pytest tests/unit
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) tests/unit
 
 test-e2e: install browser
 	$(BIN)/python -m pytest tests/e2e
@@ -152,8 +157,12 @@ audit: install
 		$(BIN)/pip-audit --strict --progress-spinner off --disable-pip --requirement $$lock || status=1; done; \
 	exit $$status
 
+# Both runs happen whatever the first one's outcome, and either failing fails the target.
 test: lint typecheck bandit install browser
-	$(BIN)/python -m pytest tests
+	@status=0; \
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PARALLEL_TESTS) || status=1; \
+	$(BIN)/python -m pytest tests $(addprefix --ignore=,$(PARALLEL_TESTS)) || status=1; \
+	exit $$status
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache build
