@@ -153,7 +153,10 @@ def keep_job(
         kept.save(condition=FailedMessageModel.id.does_not_exist())
     except PutError as exc:
         raise storage_error(exc) from exc
-    log.info("job kept for the retry worker", extra={"retry_id": job_id, "job": job, "message_sid": message_sid})
+    log.info(
+        "job kept for the retry worker",
+        extra={"retry_id": job_id, "job": job, "message_sid": message_sid, "error_code": error.get("code") if error else None},
+    )
     return kept
 
 

@@ -276,19 +276,12 @@ def parse_since(text: str) -> str:
 
 
 def listed_row(item: Any) -> dict[str, Any]:
-    return {
-        "sid": item.sid,
-        "tenant": tenant_of(item.tenant),
-        "direction": item.direction,
-        "channel": item.channel,
-        "from": item.from_number,
-        "to": item.to_number,
-        "status": item.status,
-        "error_code": int(item.error_code) if item.error_code is not None else None,
-        "num_segments": int(item.num_segments) if item.num_segments is not None else None,
-        "created_at": item.created_at,
-        "updated_at": item.updated_at,
-    }
+    """A listed message: the API's resource cut to the listing's fields (the item is read
+    with only those, so the rest renders empty)."""
+    from carrier_core.resource import render_message  # with the models, as the command reads them
+
+    rendered = render_message(item)
+    return {name: rendered[name] for name in LISTED}
 
 
 @messages_app.command("list")

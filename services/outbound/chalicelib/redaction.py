@@ -226,11 +226,10 @@ def _keep(
     if job is not None:
         failed_sends.reschedule(job, attempts, next_at, error, maybe_created=False)
         return
-    kept = failed_sends.keep_job(
+    failed_sends.keep_job(
         JOB_PREFIX + uuid.uuid4().hex, JOB, item.tenant, {"sid": item.sid, "tenant": tenant_of(item.tenant)}, next_at, settings,
         attempts=attempts, error=error, message_sid=item.sid, since=first,
     )  # fmt: skip
-    log.info("redaction kept for retry", extra={"message_sid": item.sid, "retry_id": kept.id, "error_code": error.get("code")})
 
 
 def _finish(item: MessageModel, job: FailedMessageModel | None, state: Redaction, attempts: int, error: dict[str, Any] | None) -> None:
