@@ -28,7 +28,7 @@ from tests.contract.conftest import run_prism
 from tests.support.apps import load_app
 from tests.support.outbound import outbound_environ
 from tests.support.prism import violations
-from tests.support.sandbox import TWILIO_SPECS
+from tests.support.sandbox import TWILIO_SPECS, running_sandbox
 
 TWILIO_CONTENT_SPEC = TWILIO_SPECS / "twilio_content_v1.json"
 AUTH = (LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN)
@@ -44,12 +44,7 @@ class Exchange:
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[SandboxServer]:
-    server = start(Sandbox(LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN, 0.01, api_keys={LOCAL_API_KEY_SID: LOCAL_API_KEY_SECRET}))
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield from running_sandbox(api_key=True)
 
 
 @pytest.fixture(scope="module")

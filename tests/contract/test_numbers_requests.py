@@ -28,7 +28,7 @@ from omni_cli import context, numbers
 from omni_cli.main import app
 from tests.contract.conftest import run_prism
 from tests.support.prism import violations
-from tests.support.sandbox import TWILIO_MESSAGING_SPEC, TWILIO_SPEC
+from tests.support.sandbox import TWILIO_MESSAGING_SPEC, TWILIO_SPEC, running_sandbox
 
 AUTH = (LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN)
 PAGE_LINKS = {"uri", "first_page_uri", "next_page_uri", "previous_page_uri"}
@@ -48,12 +48,7 @@ class Exchange:
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[SandboxServer]:
     # The API key the command authenticates with locally (omni_cli.context).
-    server = start(Sandbox(LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN, 0.01, api_keys={LOCAL_API_KEY_SID: LOCAL_API_KEY_SECRET}))
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield from running_sandbox(api_key=True)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import requests
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from carrier_core.settings import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN
+from carrier_core.settings import LOCAL_ACCOUNT_SID, LOCAL_API_KEY_SECRET, LOCAL_API_KEY_SID, LOCAL_AUTH_TOKEN
 from devstack.sandbox import Sandbox, SandboxServer, start
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,9 +112,11 @@ class CallbackReceiver:
         self._server.server_close()
 
 
-def running_sandbox(callback_delay: float = 0.01) -> Iterator[SandboxServer]:
-    """An in-process sandbox on a free port with the local credentials, shut down afterwards."""
-    server = start(Sandbox(LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN, callback_delay=callback_delay))
+def running_sandbox(callback_delay: float = 0.01, api_key: bool = False) -> Iterator[SandboxServer]:
+    """An in-process sandbox on a free port with the local credentials (`api_key`: and the
+    local API key, as the command line authenticates), shut down afterwards."""
+    keys = {LOCAL_API_KEY_SID: LOCAL_API_KEY_SECRET} if api_key else None
+    server = start(Sandbox(LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN, callback_delay=callback_delay, api_keys=keys))
     try:
         yield server
     finally:

@@ -14,6 +14,7 @@ from typer.testing import CliRunner, Result
 from carrier_core.settings import LOCAL_ACCOUNT_SID, LOCAL_API_KEY_SECRET, LOCAL_API_KEY_SID, LOCAL_AUTH_TOKEN
 from carrier_core.webhook import with_overrides
 from devstack.sandbox import Sandbox, SandboxServer, start
+from tests.support.sandbox import running_sandbox
 from omni_cli.main import app
 
 NUMBER, LONGER = "+15005550100", "+150055501001"  # Twilio's PhoneNumber filter finds both for NUMBER
@@ -25,15 +26,11 @@ VOICE_STATUS = "https://voice.example.com/call-status"
 
 @pytest.fixture
 def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxServer]:
-    server = start(Sandbox(LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN, 0.01, api_keys={LOCAL_API_KEY_SID: LOCAL_API_KEY_SECRET}))
-    for name in ("DEVSTACK_PORT_BASE", "INBOUND_WEBHOOK_URL", "STATUS_WEBHOOK_URL", "TWILIO_API_KEY_SID", "TWILIO_API_KEY_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("TWILIO_API_BASE_URL", server.url)
-    try:
+    for server in running_sandbox(api_key=True):
+        for name in ("DEVSTACK_PORT_BASE", "INBOUND_WEBHOOK_URL", "STATUS_WEBHOOK_URL", "TWILIO_API_KEY_SID", "TWILIO_API_KEY_SECRET"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("TWILIO_API_BASE_URL", server.url)
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def cli(*args: str) -> Result:

@@ -13,6 +13,7 @@ from typer.testing import CliRunner, Result
 
 from carrier_core.settings import LOCAL_ACCOUNT_SID, LOCAL_API_KEY_SECRET, LOCAL_API_KEY_SID, LOCAL_AUTH_TOKEN
 from devstack.sandbox import Sandbox, SandboxServer, start
+from tests.support.sandbox import running_sandbox
 from omni_cli.main import app
 
 OTHER_SID = "AC" + "e" * 32
@@ -20,15 +21,11 @@ OTHER_SID = "AC" + "e" * 32
 
 @pytest.fixture
 def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxServer]:
-    server = start(Sandbox(LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN, 0.01, api_keys={LOCAL_API_KEY_SID: LOCAL_API_KEY_SECRET}))
-    for name in ("DEVSTACK_PORT_BASE", "TWILIO_API_KEY_SID", "TWILIO_API_KEY_SECRET", "TWILIO_API_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("TWILIO_CONTENT_API_BASE_URL", server.url)
-    try:
+    for server in running_sandbox(api_key=True):
+        for name in ("DEVSTACK_PORT_BASE", "TWILIO_API_KEY_SID", "TWILIO_API_KEY_SECRET", "TWILIO_API_BASE_URL"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("TWILIO_CONTENT_API_BASE_URL", server.url)
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def cli(*args: str, columns: int = 250) -> Result:

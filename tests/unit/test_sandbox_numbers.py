@@ -239,16 +239,12 @@ def test_numbers_authenticate_as_the_paths_account(server: SandboxServer) -> Non
 
 
 def test_an_api_key_reaches_numbers_and_services() -> None:
-    server = start(Sandbox(LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN, 0.01, api_keys={LOCAL_API_KEY_SID: LOCAL_API_KEY_SECRET}))
-    try:
+    for server in running_sandbox(api_key=True):
         key = (LOCAL_API_KEY_SID, LOCAL_API_KEY_SECRET)
         created = requests.post(numbers_url(server), data={"PhoneNumber": "+15005550108"}, auth=key, timeout=10)
         assert created.status_code == 201 and created.json()["account_sid"] == LOCAL_ACCOUNT_SID
         service = new_service(server, key)
         assert service["account_sid"] == LOCAL_ACCOUNT_SID
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 # --- Messaging Services ---------------------------------------------------------------------
