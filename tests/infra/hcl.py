@@ -141,9 +141,23 @@ def app_routes(app_py: Path) -> set[tuple[str, str]]:
 
 
 def stream_function_statements(module_dir: Path, call: str) -> dict[str, dict[str, Any]]:
-    """sid -> statement of a stream function's role: the module's own and the call's."""
+    """sid -> statement of a stream function's role: the module's own, the call's, and with
+    the call's `tenant_reads` the module's tenant statements, its values put in."""
     policy = resources(MODULES / "stream_function", "data")[("aws_iam_policy_document", "this")]
-    statements = [*policy["statement"], *named(module_dir, "module")[call]["policy_statements"]]
+    body = named(module_dir, "module")[call]
+    statements = [*policy["statement"], *body["policy_statements"]]
+    reads = body.get("tenant_reads")
+    if reads is not None:
+        name = re.fullmatch(r"\$\{local\.(\w+)\}", reads)
+        values = local_values(module_dir)[name.group(1)] if name else reads
+        for block in policy.get("dynamic", []):
+            dynamic = block.get("statement", {})
+            if "var.tenant_reads" not in dynamic.get("for_each", ""):
+                continue
+            for content in dynamic["content"]:
+                resolved = [re.sub(r"\$\{statement\.value\.(\w+)\}", lambda m: values[m.group(1)], r) for r in content["resources"]]
+                via = [v.split(".")[0] for c in content.get("condition", []) for v in c["values"]]
+                statements.append({**content, "resources": resolved, "via_service": via[0] if via else None})
     return {s["sid"]: s for s in statements}
 
 

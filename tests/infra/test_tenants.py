@@ -123,8 +123,11 @@ def test_the_shared_root_outputs_the_table_and_the_key() -> None:
     assert outputs["tenant_secrets_kms_alias"]["value"] == "${module.platform.tenant_secrets_kms_alias}"
 
 
-def test_the_media_rehost_reads_tenants_as_the_api_role_does() -> None:
-    worker = stream_function_statements(SERVICE, "media_worker")
+@pytest.mark.parametrize("call", ["media_worker", "optout_cancels"])
+def test_a_stream_function_acting_for_a_tenant_reads_tenants_as_the_api_role_does(call: str) -> None:
+    """The media re-host fetches Twilio's media, the opt-out cancels call Twilio: each with
+    the message's tenant's credentials (modules/stream_function's tenant_reads)."""
+    worker = stream_function_statements(SERVICE, call)
     assert worker["ReadTenants"]["actions"] == ["dynamodb:GetItem"]
     assert worker["ReadTenants"]["resources"] == ['${local.table_arns["tenants"]}']
     api = service_statements()

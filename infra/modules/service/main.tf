@@ -46,11 +46,19 @@ locals {
   # secrets (<prefix><tenant>/auth-token, secondary-auth-token, api-key-secret).
   tenant_parameters_arn = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${var.tenant_parameter_prefix}*"
 
-  # The stream functions (handoff.tf, media.tf) import app.py, whose cold start reads the
+  # The stream functions (handoff.tf, media.tf, optout_cancels.tf) import app.py, whose cold start reads the
   # settings, auth token included (carrier_core/runtime.py).
   stream_function_parameters = {
     arns        = [for name in local.token_parameters : "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${name}"]
     kms_key_arn = var.secrets_kms_key_arn
+  }
+
+  # What a stream function that acts with a message's tenant's credentials reads (media.tf,
+  # optout_cancels.tf): modules/stream_function's tenant_reads.
+  stream_function_tenant_reads = {
+    table_arn       = local.table_arns["tenants"]
+    parameters_arn  = local.tenant_parameters_arn
+    secrets_kms_arn = var.tenant_secrets_kms_key_arn
   }
 
   # The service's public base URL. Twilio signs the exact URL it is configured with, so

@@ -96,12 +96,9 @@ module "media_worker" {
     { sid = "UseTablesKeyThroughDynamoDB", actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], resources = [var.tables_kms_key_arn], via_service = "dynamodb" },
     { sid = "WriteInboundMedia", actions = ["s3:PutObject"], resources = ["${local.media_bucket_arn}/inbound/*"], via_service = null },
     { sid = "UseMediaKeyThroughS3", actions = ["kms:GenerateDataKey"], resources = [var.media.kms_key_arn], via_service = "s3" },
-    # Twilio's media URLs are fetched with the message's tenant's credentials: its
-    # configuration (the tables' key above decrypts it) and its secrets, as the API role reads them.
-    { sid = "ReadTenants", actions = ["dynamodb:GetItem"], resources = [local.table_arns["tenants"]], via_service = null },
-    { sid = "ReadTenantSecrets", actions = ["ssm:GetParameter", "ssm:GetParameters"], resources = [local.tenant_parameters_arn], via_service = null },
-    { sid = "DecryptTenantSecretsThroughSsm", actions = ["kms:Decrypt"], resources = [var.tenant_secrets_kms_key_arn], via_service = "ssm" },
   ]
+  # Twilio's media URLs are fetched with the message's tenant's credentials.
+  tenant_reads = local.stream_function_tenant_reads
 }
 
 # The re-host's resources were this module's own until modules/stream_function: these

@@ -41,10 +41,7 @@ module "optout_cancels" {
     { sid = "FindScheduled", actions = ["dynamodb:Query"], resources = ["${local.table_arns["messages"]}/index/scheduled"], via_service = null },
     { sid = "CancelScheduled", actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], resources = [local.table_arns["messages"]], via_service = null },
     { sid = "UseTablesKeyThroughDynamoDB", actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], resources = [var.tables_kms_key_arn], via_service = "dynamodb" },
-    # The cancel at Twilio uses the message's tenant's credentials: its configuration and
-    # its secrets, as the API role reads them.
-    { sid = "ReadTenants", actions = ["dynamodb:GetItem"], resources = [local.table_arns["tenants"]], via_service = null },
-    { sid = "ReadTenantSecrets", actions = ["ssm:GetParameter", "ssm:GetParameters"], resources = [local.tenant_parameters_arn], via_service = null },
-    { sid = "DecryptTenantSecretsThroughSsm", actions = ["kms:Decrypt"], resources = [var.tenant_secrets_kms_key_arn], via_service = "ssm" },
   ]
+  # The cancel at Twilio uses the message's tenant's credentials.
+  tenant_reads = local.stream_function_tenant_reads
 }

@@ -176,4 +176,39 @@ data "aws_iam_policy_document" "this" {
       }
     }
   }
+
+  # A tenant's configuration (the tables' key, granted in policy_statements, decrypts it)
+  # and its secrets, read as the API role reads them.
+  dynamic "statement" {
+    for_each = var.tenant_reads == null ? [] : [var.tenant_reads]
+    content {
+      sid       = "ReadTenants"
+      actions   = ["dynamodb:GetItem"]
+      resources = [statement.value.table_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.tenant_reads == null ? [] : [var.tenant_reads]
+    content {
+      sid       = "ReadTenantSecrets"
+      actions   = ["ssm:GetParameter", "ssm:GetParameters"]
+      resources = [statement.value.parameters_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.tenant_reads == null ? [] : [var.tenant_reads]
+    content {
+      sid       = "DecryptTenantSecretsThroughSsm"
+      actions   = ["kms:Decrypt"]
+      resources = [statement.value.secrets_kms_arn]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["ssm.${local.region}.amazonaws.com"]
+      }
+    }
+  }
 }

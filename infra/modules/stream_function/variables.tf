@@ -135,6 +135,16 @@ variable "parameters" {
   })
 }
 
+variable "tenant_reads" {
+  description = "For a function that acts with a message's tenant's credentials (calls Twilio, fetches its media): the tenants table, the ARN pattern of the tenants' SSM parameters and the key that encrypts them; null: none."
+  type = object({
+    table_arn       = string
+    parameters_arn  = string
+    secrets_kms_arn = string
+  })
+  default = null
+}
+
 variable "policy_statements" {
   description = "Statements for the calls the function's own code makes; via_service (dynamodb, s3, ssm, ...) scopes a KMS grant to that service with kms:ViaService."
   type = list(object({
