@@ -268,6 +268,10 @@ def test_one_dynamodb_request_per_webhook_duplicate_or_not(stack: RunningStack) 
     for payload in (form, form, stop, stop):
         assert stack.post_webhook("inbound", payload).status_code == 200
     counts = stack.dynamodb_requests(reset=True)
+    # The STOP wakes the opt-out cancels, whenever the poller reaches its stream record: in AWS
+    # a function of its own, here the outbound service's local route. Its Query of the
+    # `scheduled` index is not the webhook's request (the webhooks never Query).
+    counts.pop("DynamoDB_20120810.Query", None)
     assert counts == {"DynamoDB_20120810.PutItem": 2, "DynamoDB_20120810.TransactWriteItems": 2}
 
 
