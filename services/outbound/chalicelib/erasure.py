@@ -46,7 +46,7 @@ from carrier_core.storage import storage_error
 from carrier_core.tenants import scoped, stored_tenant, tenant_of
 from carrier_core.vocabulary import Redaction
 
-from chalicelib.messages import _get
+from chalicelib.messages import tenant_item
 from chalicelib.redaction import RedactRequest, redact, requester
 from chalicelib.retry import RetryPolicy
 
@@ -130,7 +130,7 @@ def read(erasure_id: str, tenant: str) -> dict[str, Any]:
     unknown = ErasureNotFound(f"no erasure with id {erasure_id}")
     if not ERASURE_ID.fullmatch(erasure_id):
         raise unknown
-    job = _get(FailedMessageModel, erasure_id, tenant, unknown)
+    job = tenant_item(FailedMessageModel, erasure_id, tenant, unknown)
     if job.job != JOB:
         raise unknown
     return progress(job)

@@ -40,14 +40,14 @@ def get_message(sid: str, tenant: str = DEFAULT_TENANT) -> dict[str, Any]:
     if not MESSAGE_ID.fullmatch(sid):
         raise InvalidMessageId("a message id is SM, MM or RQ and 32 hexadecimal digits")
     if sid.startswith(RETRY_PREFIX):
-        failed = _get(FailedMessageModel, sid, tenant)
+        failed = tenant_item(FailedMessageModel, sid, tenant)
         if not failed.message_sid:
             return render_message(retrying_item(failed))
         sid = failed.message_sid
-    return render_message(_get(MessageModel, sid, tenant))
+    return render_message(tenant_item(MessageModel, sid, tenant))
 
 
-def _get(model: Any, key: str, tenant: str, missing: CarrierError | None = None) -> Any:
+def tenant_item(model: Any, key: str, tenant: str, missing: CarrierError | None = None) -> Any:
     """The tenant's item `key`, read consistently; `missing` (MessageNotFound by default)
     when there is none, or it is another tenant's."""
     gone = missing or MessageNotFound(f"no message with sid {key}")
@@ -88,7 +88,7 @@ def media_link(sid: str, index: str, settings: Settings) -> str:
     n = ascii_int(index)
     if n is None:
         raise MediaNotFound(f"message {sid} has no such media item; items are numbered from 0 in ASCII digits")
-    item = _get(MessageModel, sid, settings.account.tenant)
+    item = tenant_item(MessageModel, sid, settings.account.tenant)
     media = item.media or []
     if n >= len(media):
         raise MediaNotFound(f"message {sid} has no media item {n}")

@@ -44,7 +44,7 @@ from carrier_core.tenants import tenant_of
 from carrier_core.vocabulary import MediaStatus, Redaction
 from carrier_core.whatsapp import redacted_fields
 
-from chalicelib.messages import MESSAGE_ID, _get
+from chalicelib.messages import MESSAGE_ID, tenant_item
 from chalicelib.request import parse_json_object
 from chalicelib.retry import RetryPolicy, backoff
 from chalicelib.twilio_client import TwilioCallFailed, get_client, rest_failure, transport_failure
@@ -88,14 +88,14 @@ def requester(raw_body: str | bytes | None) -> str:
 
 def redact(request: RedactRequest, settings: Settings, policy: RetryPolicy) -> dict[str, Any]:
     """Redact the message here and try Twilio once; the resource as it then stands."""
-    item = _get(MessageModel, request.sid, request.tenant)
+    item = tenant_item(MessageModel, request.sid, request.tenant)
     if item.redaction:
         return render_message(item)  # requested (a job holds it), done or failed: nothing more
     if not _mark_requested(item, request):
-        return render_message(_get(MessageModel, request.sid, request.tenant))  # a concurrent request won
+        return render_message(tenant_item(MessageModel, request.sid, request.tenant))  # a concurrent request won
     _delete_copies(item.media or [], settings)
     run_at_twilio(item, settings, policy, attempts=0, first=utc_now(), job=None)
-    return render_message(_get(MessageModel, request.sid, request.tenant))
+    return render_message(tenant_item(MessageModel, request.sid, request.tenant))
 
 
 def _mark_requested(item: MessageModel, request: RedactRequest) -> bool:
